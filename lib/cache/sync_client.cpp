@@ -1,0 +1,82 @@
+#include "cache/sync_client.hpp"
+
+#include <fmt/format.h>
+#include <hiredis/hiredis.h>
+
+#include "core/url.hpp"
+
+namespace zuperior::cache {
+namespace {
+
+reply convert(const redisReply* r) {
+  reply out;
+  switch (r->type) {
+    case REDIS_REPLY_STRING: out.kind = reply::type::string; out.text.assign(r->str, r->len); break;
+    case REDIS_REPLY_STATUS: out.kind = reply::type::status; out.text.assign(r->str, r->len); break;
+    case REDIS_REPLY_ERROR: out.kind = reply::type::error; out.text.assign(r->str, r->len); break;
+    case REDIS_REPLY_INTEGER: out.kind = reply::type::integer; out.integer = r->integer; break;
+    case REDIS_REPLY_ARRAY:
+      out.kind = reply::type::array;
+      for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(convert(r->element[i]));
+      break;
+    default: out.kind = reply::type::nil;
+  }
+  return out;
+}
+
+timeval to_timeval(std::chrono::milliseconds d) {
+  return timeval{static_cast<time_t>(d.count() / 1000), static_cast<suseconds_t>((d.count() % 1000) * 1000)};
+}
+
+}  // namespace
+
+std::unique_ptr<sync_client> sync_client::connect(const std::string& url, std::chrono::milliseconds timeout) {
+  auto u = core::parse_url(url);
+  if (!u || (u->scheme != "redis" && u->scheme != "rediss")) throw error("invalid Redis URL");
+  if (u->scheme == "rediss") throw error("rediss:// (TLS) is not supported by this build; use a TLS-terminating proxy");
+  redisContext* c = redisConnectWithTimeout(u->host.c_str(), static_cast<int>(u->port.value_or(6379)), to_timeval(timeout));
+  if (!c) throw error("cannot allocate a Redis context");
+  if (c->err) {
+    std::string msg = fmt::format("cannot connect to Redis at {}:{}: {}", u->host, u->port.value_or(6379), c->errstr);
+    redisFree(c);
+    throw error(msg);
+  }
+  redisSetTimeout(c, to_timeval(timeout));
+  std::unique_ptr<sync_client> client(new sync_client(c));
+  if (u->has_password && !u->password.empty()) {
+    std::vector<std::string> args{"AUTH"};
+    if (!u->user.empty()) args.push_back(u->user);
+    args.push_back(u->password);
+    auto r = client->command(args);
+    if (r.kind == reply::type::error) throw error("Redis AUTH failed: " + r.text);
+  }
+  if (u->path.size() > 1) {
+    auto r = client->command({"SELECT", u->path.substr(1)});
+    if (r.kind == reply::type::error) throw error("Redis SELECT failed: " + r.text);
+  }
+  return client;
+}
+
+sync_client::~sync_client() { redisFree(static_cast<redisContext*>(ctx_)); }
+
+reply sync_client::command(const std::vector<std::string>& args) {
+  auto* c = static_cast<redisContext*>(ctx_);
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  auto* r = static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
+  if (!r) throw error(fmt::format("Redis command failed: {}", c->errstr[0] ? c->errstr : "connection lost"));
+  reply out = convert(r);
+  freeReplyObject(r);
+  return out;
+}
+
+void sync_client::ping() {
+  auto r = command({"PING"});
+  if (r.kind != reply::type::status || r.text != "PONG") throw error("unexpected PING reply: " + r.text);
+}
+
+}  // namespace zuperior::cache

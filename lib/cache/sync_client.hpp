@@ -1,0 +1,46 @@
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace zuperior::cache {
+
+/// A Redis failure (connect, timeout, or an error reply).
+class error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// A Redis reply, flattened.
+struct reply {
+  enum class type { nil, string, integer, array, status, error };
+  type kind = type::nil;
+  std::string text;  // string, status, error
+  std::int64_t integer = 0;
+  std::vector<reply> elements;
+};
+
+/// A blocking Redis connection for control-plane tools (envcheck, ratelimit inspect/reset, tests).
+/// The daemon's network threads never use it.
+class sync_client {
+public:
+  /// Connects to a redis:// URL (AUTH and SELECT from it); throws cache::error.
+  static std::unique_ptr<sync_client> connect(const std::string& url, std::chrono::milliseconds timeout);
+  ~sync_client();
+  sync_client(const sync_client&) = delete;
+  sync_client& operator=(const sync_client&) = delete;
+
+  /// Runs one command; an error reply is returned as type::error, I/O failures throw.
+  reply command(const std::vector<std::string>& args);
+  /// PING; throws unless the answer is PONG.
+  void ping();
+
+private:
+  explicit sync_client(void* ctx) : ctx_(ctx) {}
+  void* ctx_;  // redisContext*
+};
+
+}  // namespace zuperior::cache

@@ -1,0 +1,19 @@
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace zuperior::core {
+
+/// `s` without leading and trailing ASCII whitespace.
+std::string_view trim(std::string_view s);
+/// `s` split at every `sep`; empty pieces are kept unless `skip_empty`.
+std::vector<std::string> split(std::string_view s, char sep, bool skip_empty = false);
+/// ASCII lower-case copy.
+std::string to_lower(std::string_view s);
+/// ASCII case-insensitive equality.
+bool iequals(std::string_view a, std::string_view b);
+/// `s` quoted and escaped as a JSON string would be, for one-line messages.
+std::string quote(std::string_view s);
+
+}  // namespace zuperior::core

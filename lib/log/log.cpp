@@ -1,0 +1,84 @@
+#include "log/log.hpp"
+
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <mutex>
+
+#include "core/redact.hpp"
+#include "core/strings.hpp"
+
+namespace zuperior::log {
+namespace {
+
+// Writes one line per record, text or JSON, after masking secrets; the redaction runs only when a
+// line could hold one, so ordinary access-log lines stay cheap.
+class redacting_sink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+  redacting_sink(FILE* out, bool json, std::vector<std::string> secrets) : out_(out), json_(json), secrets_(std::move(secrets)) {}
+
+protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    std::string text(msg.payload.data(), msg.payload.size());
+    if (needs_redaction(text)) text = core::redact_text(text, secrets_);
+    auto ts = std::chrono::duration_cast<std::chrono::microseconds>(msg.time.time_since_epoch()).count();
+    std::time_t secs = static_cast<std::time_t>(ts / 1000000);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+    auto level = spdlog::level::to_string_view(msg.level);
+    std::string line;
+    if (json_) {
+      line = fmt::format("{{\"ts\":\"{}.{:06}Z\",\"level\":\"{}\",\"msg\":{}}}\n", stamp, ts % 1000000,
+                         std::string_view(level.data(), level.size()), core::quote(text));
+    } else {
+      line = fmt::format("{}.{:03}Z {:<5} {}\n", stamp, (ts / 1000) % 1000, std::string_view(level.data(), level.size()), text);
+    }
+    std::fwrite(line.data(), 1, line.size(), out_);
+  }
+  void flush_() override { std::fflush(out_); }
+
+private:
+  bool needs_redaction(std::string_view t) const {
+    if (t.find("://") != std::string_view::npos || t.find("earer") != std::string_view::npos ||
+        t.find("eyJ") != std::string_view::npos || t.find("assword") != std::string_view::npos)
+      return true;
+    for (const auto& s : secrets_)
+      if (s.size() >= 4 && t.find(s) != std::string_view::npos) return true;
+    return false;
+  }
+
+  FILE* out_;
+  bool json_;
+  std::vector<std::string> secrets_;
+};
+
+void install(FILE* out, std::string_view level, bool json, std::vector<std::string> secrets) {
+  auto sink = std::make_shared<redacting_sink>(out, json, std::move(secrets));
+  auto logger = std::make_shared<spdlog::logger>("zuperior", sink);
+  spdlog::set_default_logger(logger);
+  set_level(level);
+  spdlog::flush_on(spdlog::level::warn);
+  spdlog::flush_every(std::chrono::seconds(1));
+}
+
+}  // namespace
+
+void init(std::string_view level, std::string_view format, std::vector<std::string> secrets) {
+  install(stdout, level, format == "json", std::move(secrets));
+}
+
+void init_stderr(std::string_view level) { install(stderr, level, false, {}); }
+
+bool set_level(std::string_view level) {
+  auto l = spdlog::level::from_str(std::string(level));
+  if (l == spdlog::level::off && level != "off") return false;
+  spdlog::set_level(l);
+  return true;
+}
+
+}  // namespace zuperior::log

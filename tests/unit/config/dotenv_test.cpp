@@ -1,0 +1,68 @@
+#include <catch2/catch.hpp>
+
+#include "config/dotenv.hpp"
+
+using zuperior::config::parse_dotenv;
+
+TEST_CASE("dotenv: plain, exported, quoted and commented lines") {
+  auto r = parse_dotenv(
+      "# comment\n"
+      "\n"
+      "A=1\n"
+      "export B = two words \n"
+      "C=\"quoted # not a comment\" # a comment\n"
+      "D='single $literal \\n'\n"
+      "E=\"esc\\n\\t\\\"x\\\"\"\n"
+      "F=pa#ss\n"
+      "G=value # trailing\n"
+      "H=\n");
+  REQUIRE(r.errors.empty());
+  REQUIRE(r.entries.size() == 8);
+  CHECK(r.entries[0].key == "A");
+  CHECK(r.entries[0].value == "1");
+  CHECK(r.entries[0].line == 3);
+  CHECK(r.entries[1].key == "B");
+  CHECK(r.entries[1].value == "two words");
+  CHECK(r.entries[2].value == "quoted # not a comment");
+  CHECK(r.entries[3].value == "single $literal \\n");
+  CHECK(r.entries[4].value == "esc\n\t\"x\"");
+  CHECK(r.entries[5].value == "pa#ss");
+  CHECK(r.entries[6].value == "value");
+  CHECK(r.entries[7].value.empty());
+}
+
+TEST_CASE("dotenv: multi-line quoted values keep later line numbers right") {
+  auto r = parse_dotenv("KEY=\"line1\nline2\"\nNEXT=x\n");
+  REQUIRE(r.errors.empty());
+  REQUIRE(r.entries.size() == 2);
+  CHECK(r.entries[0].value == "line1\nline2");
+  CHECK(r.entries[1].key == "NEXT");
+  CHECK(r.entries[1].line == 3);
+}
+
+TEST_CASE("dotenv: malformed lines are errors with their line numbers, the rest still parses") {
+  auto r = parse_dotenv("GOOD=1\nthis line has no equals\n1BAD=2\nQ=\"ok\" trailing\nLAST=3\n");
+  REQUIRE(r.errors.size() == 3);
+  CHECK(r.errors[0].line == 2);
+  CHECK(r.errors[1].line == 3);
+  CHECK(r.errors[2].line == 4);
+  REQUIRE(r.entries.size() == 2);
+  CHECK(r.entries[1].key == "LAST");
+}
+
+TEST_CASE("dotenv: an unterminated quote is reported and stops parsing") {
+  auto r = parse_dotenv("A=1\nB=\"never closed\nC=3\n");
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].line == 2);
+  CHECK(r.errors[0].message.find("unterminated") != std::string::npos);
+  CHECK(r.entries.size() == 1);
+}
+
+TEST_CASE("dotenv: BOM, CRLF and empty input") {
+  auto r = parse_dotenv("\xEF\xBB\xBF" "A=1\r\nB=2\r\n");
+  REQUIRE(r.errors.empty());
+  REQUIRE(r.entries.size() == 2);
+  CHECK(r.entries[0].key == "A");
+  CHECK(r.entries[0].value == "1");
+  CHECK(parse_dotenv("").entries.empty());
+}
