@@ -8,6 +8,7 @@ function(zuperior_library name)
   add_library(zuperior::${name} ALIAS zuperior_${name})
   target_include_directories(zuperior_${name} PUBLIC ${CMAKE_SOURCE_DIR}/lib)
   target_link_libraries(zuperior_${name} PUBLIC ${ARG_DEPS})
+  set_property(GLOBAL APPEND PROPERTY zuperior_libraries zuperior_${name})
 endfunction()
 
 # zuperior_unit_test(NAME [DEPS target...])

@@ -1,5 +1,5 @@
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdlib>
 #include <filesystem>
@@ -20,9 +20,12 @@ std::string env_or(const char* name, const std::string& fallback) {
 }  // namespace
 
 void config_options::add_to(CLI::App& app) {
-  app.add_option("--config", config_file, "YAML configuration file (default: $ZUPERIOR_CONFIG, ./configs/zuperior.yaml, /etc/zuperior/zuperior.yaml)");
+  app.add_option(
+      "--config", config_file,
+      "YAML configuration file (default: $ZUPERIOR_CONFIG, ./configs/zuperior.yaml, /etc/zuperior/zuperior.yaml)");
   app.add_option("--env-file", env_file, "dotenv file (default: $ZUPERIOR_ENV_FILE, or ./.env when present)");
-  app.add_option("--profile", profile, "Override NODE_ENV")->check(CLI::IsMember({"development", "production", "test"}));
+  app.add_option("--profile", profile, "Override NODE_ENV")
+      ->check(CLI::IsMember({"development", "production", "test"}));
   app.add_option("--set", sets, "Override one key: section.key=value (repeatable)");
 }
 
@@ -64,21 +67,28 @@ void require_valid(const config::loaded_config& cfg, const std::vector<std::stri
   std::size_t n = 0;
   for (const auto& d : cfg.problems) {
     if (d.severity == config::diagnostic::level::warning) {
-      spdlog::warn("config: {}{}: {}", d.variable.empty() ? d.key : d.variable, d.from.where == config::source::kind::default_value ? "" : " (" + d.from.describe() + ")", d.message);
+      spdlog::warn("config: {}{}: {}", d.variable.empty() ? d.key : d.variable,
+                   d.from.where == config::source::kind::default_value ? "" : " (" + d.from.describe() + ")",
+                   d.message);
       continue;
     }
     ++n;
-    if (n <= 5) errors += fmt::format("\n  {} ({}): {}", d.variable.empty() ? d.key : d.variable, d.from.describe(), d.message);
+    if (n <= 5)
+      errors += fmt::format("\n  {} ({}): {}", d.variable.empty() ? d.key : d.variable, d.from.describe(), d.message);
   }
   for (const auto& key : required_keys) {
     const auto* spec = config::find_key(key);
     auto it = cfg.texts.find(key);
     if (spec && (it == cfg.texts.end() || it->second.empty())) {
       ++n;
-      if (n <= 5) errors += fmt::format("\n  {} is not set", spec->aliases.empty() ? spec->env_name() : spec->aliases.front());
+      if (n <= 5)
+        errors += fmt::format("\n  {} is not set", spec->aliases.empty() ? spec->env_name() : spec->aliases.front());
     }
   }
-  if (n) throw core::command_error(fmt::format("invalid configuration ({} error{}; run 'zuperior envcheck' for all of them):{}", n, n == 1 ? "" : "s", errors));
+  if (n)
+    throw core::command_error(
+        fmt::format("invalid configuration ({} error{}; run 'zuperior envcheck' for all of them):{}", n,
+                    n == 1 ? "" : "s", errors));
 }
 
 }  // namespace zuperior::cmd

@@ -1,8 +1,8 @@
 // zuperior envcheck: the whole configuration validated, every problem in one run.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <sys/resource.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -69,7 +69,8 @@ config::probe_result probe_redis(const config::settings& s, std::chrono::millise
     p.latency_ms = elapsed_ms(start);
     auto info = client->command({"INFO", "server"});
     auto pos = info.text.find("redis_version:");
-    if (pos != std::string::npos) p.detail = "Redis " + info.text.substr(pos + 14, info.text.find('\r', pos) - pos - 14);
+    if (pos != std::string::npos)
+      p.detail = "Redis " + info.text.substr(pos + 14, info.text.find('\r', pos) - pos - 14);
     p.ok = true;
   } catch (const std::exception& e) {
     p.latency_ms = elapsed_ms(start);
@@ -87,7 +88,8 @@ config::probe_result probe_open_files(const config::settings& s) {
   getrlimit(RLIMIT_NOFILE, &rl);
   auto target = static_cast<rlim_t>(s.server.max_connections) + s.database.pool_size + 64;
   auto show = [](rlim_t v) { return v == RLIM_INFINITY ? std::string("unlimited") : std::to_string(v); };
-  p.detail = fmt::format("soft {} hard {}, needed {} (server.max_connections + pool + 64)", show(rl.rlim_cur), show(rl.rlim_max), target);
+  p.detail = fmt::format("soft {} hard {}, needed {} (server.max_connections + pool + 64)", show(rl.rlim_cur),
+                         show(rl.rlim_max), target);
   p.ok = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= target;
   if (!p.ok) p.error = "raise the hard limit (LimitNOFILE= in the systemd unit, or ulimit -Hn)";
   return p;
@@ -97,8 +99,10 @@ int run_envcheck(const envcheck_options& o) {
   auto cfg = o.config.load();
   config::check_policy(cfg);
   if (o.print_config) {
-    if (o.format == "json") std::puts(config::render_config_json(cfg).dump(2).c_str());
-    else std::fputs(config::render_config_text(cfg).c_str(), stdout);
+    if (o.format == "json")
+      std::puts(config::render_config_json(cfg).dump(2).c_str());
+    else
+      std::fputs(config::render_config_text(cfg).c_str(), stdout);
     return config::error_count(cfg.problems) ? core::exit_failed : core::exit_ok;
   }
   std::vector<config::probe_result> probes;
@@ -110,8 +114,10 @@ int run_envcheck(const envcheck_options& o) {
     probes.push_back(probe_redis(cfg.values, t));
     probes.push_back(probe_open_files(cfg.values));
   }
-  if (o.format == "json") std::puts(config::render_report_json(cfg, probes).dump(2).c_str());
-  else std::fputs(config::render_report_text(cfg, probes).c_str(), stdout);
+  if (o.format == "json")
+    std::puts(config::render_report_json(cfg, probes).dump(2).c_str());
+  else
+    std::fputs(config::render_report_text(cfg, probes).c_str(), stdout);
   return config::report_ok(cfg, probes) ? core::exit_ok : core::exit_failed;
 }
 
@@ -121,7 +127,8 @@ runner setup_envcheck(CLI::App& sub) {
   auto o = std::make_shared<envcheck_options>();
   o->config.add_to(sub);
   sub.add_option("--format", o->format, "Report format")->check(CLI::IsMember({"text", "json"}));
-  sub.add_flag("--print-config", o->print_config, "Print the effective configuration (secrets redacted) instead of the report");
+  sub.add_flag("--print-config", o->print_config,
+               "Print the effective configuration (secrets redacted) instead of the report");
   sub.add_flag("--probe", o->probe, "Also connect to PostgreSQL and Redis and check the open-files limit");
   sub.add_option("--probe-timeout", o->probe_timeout, "Longest wait for each probe's connection (default 5s)");
   return [o] { return run_envcheck(*o); };

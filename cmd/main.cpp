@@ -1,6 +1,6 @@
 // zuperior: one binary, a table of subcommands. Control-plane errors end here as one line.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <exception>
@@ -54,8 +54,7 @@ int run(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::string message = e.what();
     // CLI11 calls an unknown first word "A subcommand is required"; name it instead.
-    if (argc > 1 && argv[1][0] != '-' && !is_command(argv[1]))
-      message = fmt::format("unknown command '{}'", argv[1]);
+    if (argc > 1 && argv[1][0] != '-' && !is_command(argv[1])) message = fmt::format("unknown command '{}'", argv[1]);
     std::fprintf(stderr, "zuperior: %s\nRun 'zuperior --help' for usage.\n", message.c_str());
     return core::exit_usage;
   }

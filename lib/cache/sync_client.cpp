@@ -11,15 +11,28 @@ namespace {
 reply convert(const redisReply* r) {
   reply out;
   switch (r->type) {
-    case REDIS_REPLY_STRING: out.kind = reply::type::string; out.text.assign(r->str, r->len); break;
-    case REDIS_REPLY_STATUS: out.kind = reply::type::status; out.text.assign(r->str, r->len); break;
-    case REDIS_REPLY_ERROR: out.kind = reply::type::error; out.text.assign(r->str, r->len); break;
-    case REDIS_REPLY_INTEGER: out.kind = reply::type::integer; out.integer = r->integer; break;
+    case REDIS_REPLY_STRING:
+      out.kind = reply::type::string;
+      out.text.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_STATUS:
+      out.kind = reply::type::status;
+      out.text.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ERROR:
+      out.kind = reply::type::error;
+      out.text.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_INTEGER:
+      out.kind = reply::type::integer;
+      out.integer = r->integer;
+      break;
     case REDIS_REPLY_ARRAY:
       out.kind = reply::type::array;
       for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(convert(r->element[i]));
       break;
-    default: out.kind = reply::type::nil;
+    default:
+      out.kind = reply::type::nil;
   }
   return out;
 }
@@ -34,7 +47,8 @@ std::unique_ptr<sync_client> sync_client::connect(const std::string& url, std::c
   auto u = core::parse_url(url);
   if (!u || (u->scheme != "redis" && u->scheme != "rediss")) throw error("invalid Redis URL");
   if (u->scheme == "rediss") throw error("rediss:// (TLS) is not supported by this build; use a TLS-terminating proxy");
-  redisContext* c = redisConnectWithTimeout(u->host.c_str(), static_cast<int>(u->port.value_or(6379)), to_timeval(timeout));
+  redisContext* c =
+      redisConnectWithTimeout(u->host.c_str(), static_cast<int>(u->port.value_or(6379)), to_timeval(timeout));
   if (!c) throw error("cannot allocate a Redis context");
   if (c->err) {
     std::string msg = fmt::format("cannot connect to Redis at {}:{}: {}", u->host, u->port.value_or(6379), c->errstr);

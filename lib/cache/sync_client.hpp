@@ -10,7 +10,7 @@ namespace zuperior::cache {
 
 /// A Redis failure (connect, timeout, or an error reply).
 class error : public std::runtime_error {
-public:
+ public:
   using std::runtime_error::runtime_error;
 };
 
@@ -26,7 +26,7 @@ struct reply {
 /// A blocking Redis connection for control-plane tools (envcheck, ratelimit inspect/reset, tests).
 /// The daemon's network threads never use it.
 class sync_client {
-public:
+ public:
   /// Connects to a redis:// URL (AUTH and SELECT from it); throws cache::error.
   static std::unique_ptr<sync_client> connect(const std::string& url, std::chrono::milliseconds timeout);
   ~sync_client();
@@ -38,7 +38,7 @@ public:
   /// PING; throws unless the answer is PONG.
   void ping();
 
-private:
+ private:
   explicit sync_client(void* ctx) : ctx_(ctx) {}
   void* ctx_;  // redisContext*
 };

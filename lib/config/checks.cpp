@@ -22,19 +22,26 @@ struct checker {
     d.severity = level;
     d.key = key;
     d.from = cfg.source_of(key);
-    if (d.from.where == source::kind::environment || d.from.where == source::kind::env_file) d.variable = d.from.name;
-    else if (spec) d.variable = spec->aliases.empty() ? spec->env_name() : spec->aliases.front();
+    if (d.from.where == source::kind::environment || d.from.where == source::kind::env_file)
+      d.variable = d.from.name;
+    else if (spec)
+      d.variable = spec->aliases.empty() ? spec->env_name() : spec->aliases.front();
     auto text = cfg.texts.find(key);
     if (spec && text != cfg.texts.end()) d.value = display_value(*spec, text->second);
     d.message = std::move(message);
     d.hint = std::move(hint);
     cfg.problems.push_back(std::move(d));
   }
-  void error(const std::string& key, std::string message, std::string hint) { problem(diagnostic::level::error, key, std::move(message), std::move(hint)); }
-  void warn(const std::string& key, std::string message, std::string hint) { problem(diagnostic::level::warning, key, std::move(message), std::move(hint)); }
+  void error(const std::string& key, std::string message, std::string hint) {
+    problem(diagnostic::level::error, key, std::move(message), std::move(hint));
+  }
+  void warn(const std::string& key, std::string message, std::string hint) {
+    problem(diagnostic::level::warning, key, std::move(message), std::move(hint));
+  }
   // An error in production, a warning elsewhere.
   void strict(const std::string& key, std::string message, std::string hint) {
-    problem(production ? diagnostic::level::error : diagnostic::level::warning, key, std::move(message), std::move(hint));
+    problem(production ? diagnostic::level::error : diagnostic::level::warning, key, std::move(message),
+            std::move(hint));
   }
   bool has_error(const std::string& key) const {
     for (const auto& d : cfg.problems)
@@ -47,10 +54,11 @@ struct checker {
 
 bool weak_secret(std::string_view secret) {
   std::string s = core::to_lower(secret);
-  static const char* placeholders[] = {"changeme", "change-me", "change_me", "change-this", "change_this", "your-secret", "your_secret",
-                                       "yoursecret", "your-jwt", "your_jwt", "secret-key", "secret_key", "supersecret", "super-secret",
-                                       "super_secret", "example", "placeholder", "replace", "xxxxxxxx", "12345678", "password",
-                                       "abcdefgh", "qwerty", "default", "insecure", "development", "test-secret", "testsecret"};
+  static const char* placeholders[] = {
+      "changeme",     "change-me", "change_me",   "change-this", "change_this", "your-secret", "your_secret",
+      "yoursecret",   "your-jwt",  "your_jwt",    "secret-key",  "secret_key",  "supersecret", "super-secret",
+      "super_secret", "example",   "placeholder", "replace",     "xxxxxxxx",    "12345678",    "password",
+      "abcdefgh",     "qwerty",    "default",     "insecure",    "development", "test-secret", "testsecret"};
   for (const char* p : placeholders)
     if (s.find(p) != std::string::npos) return true;
   std::set<char> distinct(s.begin(), s.end());
@@ -58,8 +66,9 @@ bool weak_secret(std::string_view secret) {
 }
 
 bool default_password(std::string_view password) {
-  static const char* defaults[] = {"postgres", "password", "pass", "admin", "root", "123456", "12345678", "changeme", "secret",
-                                   "your_password_here", "your-password", "redis", "user", "test", "default", "manager"};
+  static const char* defaults[] = {
+      "postgres", "password",           "pass",          "admin", "root", "123456", "12345678", "changeme",
+      "secret",   "your_password_here", "your-password", "redis", "user", "test",   "default",  "manager"};
   std::string p = core::to_lower(password);
   for (const char* d : defaults)
     if (p == d) return true;
@@ -72,22 +81,26 @@ void check_policy(loaded_config& cfg) {
   const char* secret_hint = "generate one with: openssl rand -base64 48";
 
   // Secrets and credentials.
-  if (s.auth.jwt_secret.empty()) c.error("auth.jwt_secret", "JWT_SECRET is not set", secret_hint);
+  if (s.auth.jwt_secret.empty())
+    c.error("auth.jwt_secret", "JWT_SECRET is not set", secret_hint);
   else if (!c.has_error("auth.jwt_secret") && weak_secret(s.auth.jwt_secret))
     c.strict("auth.jwt_secret", "JWT_SECRET looks like a placeholder or has too little variety", secret_hint);
 
   if (s.database.url.empty()) {
-    c.error("database.url", "DATABASE_URL is not set", "e.g. postgresql://app:PASSWORD@127.0.0.1:5432/zuperior?connection_limit=20");
+    c.error("database.url", "DATABASE_URL is not set",
+            "e.g. postgresql://app:PASSWORD@127.0.0.1:5432/zuperior?connection_limit=20");
   } else if (auto u = core::parse_url(s.database.url)) {
-    if (u->path.size() <= 1)
-      c.error("database.url", "DATABASE_URL names no database", "append /DBNAME to the URL");
+    if (u->path.size() <= 1) c.error("database.url", "DATABASE_URL names no database", "append /DBNAME to the URL");
     if (u->has_password && default_password(u->password))
-      c.strict("database.url", "DATABASE_URL uses a well-known default password", "set a strong password for the database role");
+      c.strict("database.url", "DATABASE_URL uses a well-known default password",
+               "set a strong password for the database role");
     if (!u->has_password && c.production && u->host != "localhost" && u->host != "127.0.0.1" && !u->host.empty())
-      c.warn("database.url", "DATABASE_URL has no password for a remote host", "use a password or a client certificate");
+      c.warn("database.url", "DATABASE_URL has no password for a remote host",
+             "use a password or a client certificate");
   }
 
-  if (s.redis.url.empty() && s.redis.host.empty()) c.error("redis.url", "neither REDIS_URL nor REDIS_HOST is set", "set REDIS_URL=redis://HOST:6379");
+  if (s.redis.url.empty() && s.redis.host.empty())
+    c.error("redis.url", "neither REDIS_URL nor REDIS_HOST is set", "set REDIS_URL=redis://HOST:6379");
   {
     std::string password = s.redis.password;
     std::string key = "redis.password";
@@ -104,21 +117,27 @@ void check_policy(loaded_config& cfg) {
   // Web exposure.
   if (c.production) {
     if (s.server.cors_origins.empty())
-      c.error("server.cors_origins", "no CORS origin is set in production", "set NEXT_PUBLIC_APP_URL=https://your-app.example.com");
+      c.error("server.cors_origins", "no CORS origin is set in production",
+              "set NEXT_PUBLIC_APP_URL=https://your-app.example.com");
     for (const auto& o : s.server.cors_origins) {
-      if (o == "*") c.error("server.cors_origins", "CORS origin '*' with credentials exposes every user", "list the app's own origins");
+      if (o == "*")
+        c.error("server.cors_origins", "CORS origin '*' with credentials exposes every user",
+                "list the app's own origins");
       else if (o.rfind("http://", 0) == 0 && o.find("localhost") == std::string::npos)
         c.warn("server.cors_origins", fmt::format("CORS origin {} is not HTTPS", o), "serve the app over https");
     }
-    if (s.auth.cookie_secure == "false") c.error("auth.cookie_secure", "the token cookie is not Secure in production", "use auto or true");
-    if (!s.ratelimit.enabled) c.warn("ratelimit.enabled", "rate limits are disabled in production", "set ratelimit.enabled: true");
+    if (s.auth.cookie_secure == "false")
+      c.error("auth.cookie_secure", "the token cookie is not Secure in production", "use auto or true");
+    if (!s.ratelimit.enabled)
+      c.warn("ratelimit.enabled", "rate limits are disabled in production", "set ratelimit.enabled: true");
     if (s.log.level == "trace" || s.log.level == "debug")
       c.warn("log.level", fmt::format("log level {} in production is verbose and slow", s.log.level), "use info");
     if (s.server.public_url.empty())
       c.warn("server.public_url", "NEXT_PUBLIC_API_BASE_URL is not set", "set the public URL of the API");
   }
   if (s.realtime.ping_timeout + s.realtime.ping_interval > s.server.idle_timeout * 10)
-    c.warn("realtime.ping_timeout", "the heartbeat is much slower than the idle timeout", "keep ping_interval + ping_timeout well under server.idle_timeout");
+    c.warn("realtime.ping_timeout", "the heartbeat is much slower than the idle timeout",
+           "keep ping_interval + ping_timeout well under server.idle_timeout");
 
   // The MT5 manager bridge of the existing application (not used by the daemon itself).
   std::vector<std::string> missing;
@@ -128,7 +147,8 @@ void check_policy(loaded_config& cfg) {
   if (s.manager.port == 0) missing.push_back("MANAGER_PORT");
   if (s.manager.login_path.empty()) missing.push_back("MANAGER_LOGIN_PATH");
   if (c.production && !missing.empty() && missing.size() < 5)
-    c.error("manager.username", fmt::format("the MT5 manager settings are incomplete: {} missing", fmt::join(missing, ", ")),
+    c.error("manager.username",
+            fmt::format("the MT5 manager settings are incomplete: {} missing", fmt::join(missing, ", ")),
             "set all MANAGER_* variables or none");
   if (!s.manager.password.empty() && default_password(s.manager.password))
     c.strict("manager.password", "MANAGER_PASSWORD is a well-known default", "use the real manager password");
@@ -136,7 +156,8 @@ void check_policy(loaded_config& cfg) {
   // Files the configuration points at.
   std::error_code ec;
   if (!s.market.symbols_path.empty() && !std::filesystem::exists(s.market.symbols_path, ec))
-    c.error("market.symbols_path", fmt::format("{} does not exist", s.market.symbols_path), "point MARKET_DATA_SYMBOLS_PATH at a readable file");
+    c.error("market.symbols_path", fmt::format("{} does not exist", s.market.symbols_path),
+            "point MARKET_DATA_SYMBOLS_PATH at a readable file");
   if (!std::filesystem::is_directory(s.database.migrations_dir, ec))
     c.warn("database.migrations_dir", fmt::format("{} is not a directory here", s.database.migrations_dir),
            "run from the install folder or set ZUPERIOR_DATABASE_MIGRATIONS_DIR");

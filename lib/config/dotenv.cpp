@@ -63,14 +63,30 @@ dotenv_result parse_dotenv(std::string_view text) {
         if (q == '"' && c == '\\' && i + 1 < text.size()) {
           char e = text[++i];
           switch (e) {
-            case 'n': value += '\n'; break;
-            case 'r': value += '\r'; break;
-            case 't': value += '\t'; break;
-            case '\\': value += '\\'; break;
-            case '"': value += '"'; break;
-            case '$': value += '$'; break;
-            case '\n': ++line_no; break;  // line continuation
-            default: value += '\\'; value += e;
+            case 'n':
+              value += '\n';
+              break;
+            case 'r':
+              value += '\r';
+              break;
+            case 't':
+              value += '\t';
+              break;
+            case '\\':
+              value += '\\';
+              break;
+            case '"':
+              value += '"';
+              break;
+            case '$':
+              value += '$';
+              break;
+            case '\n':
+              ++line_no;
+              break;  // line continuation
+            default:
+              value += '\\';
+              value += e;
           }
           continue;
         }
@@ -83,7 +99,8 @@ dotenv_result parse_dotenv(std::string_view text) {
       // After the closing quote only blanks and a comment may follow.
       size_t j = i + 1;
       size_t line_end = text.find('\n', j);
-      std::string_view tail = core::trim(text.substr(j, line_end == std::string_view::npos ? std::string_view::npos : line_end - j));
+      std::string_view tail =
+          core::trim(text.substr(j, line_end == std::string_view::npos ? std::string_view::npos : line_end - j));
       if (!tail.empty() && tail.front() != '#') {
         out.errors.push_back({line_no, "unexpected text after closing quote: " + core::quote(tail)});
       } else {

@@ -49,11 +49,12 @@ std::string suggest(std::string_view wrong, bool env_style) {
 }
 
 class builder {
-public:
+ public:
   loaded_config out;
 
   // Parses `text` for `spec` and stores it with its source; a bad value becomes an error.
-  void apply(const key_spec& spec, const std::string& text, const source& from, const std::vector<std::string>* items = nullptr) {
+  void apply(const key_spec& spec, const std::string& text, const source& from,
+             const std::vector<std::string>* items = nullptr) {
     auto r = parse_value(spec, text, items);
     if (!r.parsed) {
       add_error(spec, from, r.error, r.hint, display_value(spec, text));
@@ -76,7 +77,8 @@ public:
     out.problems.push_back(std::move(d));
   }
 
-  void add_file_problem(diagnostic::level level, const source& from, std::string message, std::string hint, std::string variable = {}) {
+  void add_file_problem(diagnostic::level level, const source& from, std::string message, std::string hint,
+                        std::string variable = {}) {
     diagnostic d;
     d.severity = level;
     d.variable = std::move(variable);
@@ -86,7 +88,7 @@ public:
     out.problems.push_back(std::move(d));
   }
 
-private:
+ private:
   static std::string variable_for(const key_spec& spec, const source& from) {
     if (from.where == source::kind::environment || from.where == source::kind::env_file) return from.name;
     return spec.aliases.empty() ? spec.env_name() : spec.aliases.front();
@@ -96,9 +98,14 @@ private:
   void apply_database_url_params(const std::string& text, const source& from) {
     auto u = core::parse_url(text);
     if (!u) return;
-    struct param { const char* name; const char* key; bool seconds; };
-    for (auto p : {param{"connection_limit", "database.pool_size", false}, param{"pool_timeout", "database.pool_timeout", true},
-                   param{"connect_timeout", "database.connect_timeout", true}}) {
+    struct param {
+      const char* name;
+      const char* key;
+      bool seconds;
+    };
+    for (auto p :
+         {param{"connection_limit", "database.pool_size", false}, param{"pool_timeout", "database.pool_timeout", true},
+          param{"connect_timeout", "database.connect_timeout", true}}) {
       auto it = u->query.find(p.name);
       if (it == u->query.end()) continue;
       source s = from;
@@ -125,7 +132,8 @@ void load_yaml(builder& b, const std::string& file, bool required) {
   try {
     text = read_file(file);
   } catch (const std::exception& e) {
-    b.add_file_problem(diagnostic::level::error, {source::kind::yaml, file, 0, ""}, e.what(), "check the file's permissions");
+    b.add_file_problem(diagnostic::level::error, {source::kind::yaml, file, 0, ""}, e.what(),
+                       "check the file's permissions");
     return;
   }
   YAML::Node root;
@@ -139,7 +147,8 @@ void load_yaml(builder& b, const std::string& file, bool required) {
   if (root.IsNull()) return;
   if (!root.IsMap()) {
     b.add_file_problem(diagnostic::level::error, {source::kind::yaml, file, root.Mark().line + 1, ""},
-                       "the top level must be a mapping of sections (server:, database:, …)", "see configs/zuperior.yaml");
+                       "the top level must be a mapping of sections (server:, database:, …)",
+                       "see configs/zuperior.yaml");
     return;
   }
   std::set<std::string> sections;
@@ -164,7 +173,8 @@ void load_yaml(builder& b, const std::string& file, bool required) {
       source from{source::kind::yaml, file, kv->first.Mark().line + 1, path};
       const key_spec* spec = find_key(path);
       if (!spec) {
-        b.add_file_problem(diagnostic::level::error, from, fmt::format("unknown key {}", core::quote(path)), suggest(path, false));
+        b.add_file_problem(diagnostic::level::error, from, fmt::format("unknown key {}", core::quote(path)),
+                           suggest(path, false));
         continue;
       }
       const YAML::Node& v = kv->second;
@@ -177,8 +187,10 @@ void load_yaml(builder& b, const std::string& file, bool required) {
         std::vector<std::string> items;
         bool ok = true;
         for (const auto& item : v) {
-          if (!item.IsScalar()) ok = false;
-          else items.push_back(item.Scalar());
+          if (!item.IsScalar())
+            ok = false;
+          else
+            items.push_back(item.Scalar());
         }
         if (!ok) {
           b.add_error(*spec, from, "list items must be plain values", "write one value per item", "");
@@ -212,13 +224,14 @@ void load_env_file(builder& b, const std::string& file, bool required) {
   try {
     text = read_file(file);
   } catch (const std::exception& e) {
-    b.add_file_problem(diagnostic::level::error, {source::kind::env_file, file, 0, ""}, e.what(), "check the file's permissions");
+    b.add_file_problem(diagnostic::level::error, {source::kind::env_file, file, 0, ""}, e.what(),
+                       "check the file's permissions");
     return;
   }
   auto parsed = parse_dotenv(text);
   for (const auto& e : parsed.errors)
-    b.add_file_problem(diagnostic::level::error, {source::kind::env_file, file, e.line, ""}, "malformed line: " + e.message,
-                       "write KEY=VALUE; quote values containing spaces or '#'");
+    b.add_file_problem(diagnostic::level::error, {source::kind::env_file, file, e.line, ""},
+                       "malformed line: " + e.message, "write KEY=VALUE; quote values containing spaces or '#'");
   // Aliases first, then ZUPERIOR_ names, so the more specific spelling wins within one file.
   for (int pass = 0; pass < 2; ++pass) {
     for (const auto& e : parsed.entries) {
@@ -228,7 +241,8 @@ void load_env_file(builder& b, const std::string& file, bool required) {
       if (const key_spec* spec = find_env(e.key)) {
         b.apply(*spec, e.value, from);
       } else if (ours && !reserved_env(e.key)) {
-        b.add_file_problem(diagnostic::level::error, from, fmt::format("unknown variable {}", e.key), suggest(e.key, true), e.key);
+        b.add_file_problem(diagnostic::level::error, from, fmt::format("unknown variable {}", e.key),
+                           suggest(e.key, true), e.key);
       }
     }
   }
@@ -254,28 +268,39 @@ void load_environment(builder& b, const std::vector<std::pair<std::string, std::
 
 std::string source::describe() const {
   switch (where) {
-    case kind::default_value: return "default";
-    case kind::yaml: return line ? fmt::format("{}:{}", file, line) : file;
-    case kind::env_file: return line ? fmt::format("{}:{} ({})", file, line, name) : file;
-    case kind::environment: return fmt::format("environment {}", name);
-    case kind::flag: return fmt::format("flag {}", name);
+    case kind::default_value:
+      return "default";
+    case kind::yaml:
+      return line ? fmt::format("{}:{}", file, line) : file;
+    case kind::env_file:
+      return line ? fmt::format("{}:{} ({})", file, line, name) : file;
+    case kind::environment:
+      return fmt::format("environment {}", name);
+    case kind::flag:
+      return fmt::format("flag {}", name);
   }
   return "";
 }
 
 std::string source::kind_name() const {
   switch (where) {
-    case kind::default_value: return "default";
-    case kind::yaml: return "yaml";
-    case kind::env_file: return "env_file";
-    case kind::environment: return "environment";
-    case kind::flag: return "flag";
+    case kind::default_value:
+      return "default";
+    case kind::yaml:
+      return "yaml";
+    case kind::env_file:
+      return "env_file";
+    case kind::environment:
+      return "environment";
+    case kind::flag:
+      return "flag";
   }
   return "";
 }
 
 std::size_t error_count(const diagnostics& d) {
-  return static_cast<std::size_t>(std::count_if(d.begin(), d.end(), [](const diagnostic& x) { return x.severity == diagnostic::level::error; }));
+  return static_cast<std::size_t>(
+      std::count_if(d.begin(), d.end(), [](const diagnostic& x) { return x.severity == diagnostic::level::error; }));
 }
 
 source loaded_config::source_of(const std::string& path) const {
@@ -310,10 +335,14 @@ loaded_config load(const load_options& options) {
   load_environment(b, options.environment);
   for (const auto& f : options.flags) {
     source from{source::kind::flag, "", 0, f.flag};
-    if (const key_spec* spec = find_key(f.path)) b.apply(*spec, f.text, from);
-    else b.add_file_problem(diagnostic::level::error, from, fmt::format("unknown key {}", core::quote(f.path)), suggest(f.path, false));
+    if (const key_spec* spec = find_key(f.path))
+      b.apply(*spec, f.text, from);
+    else
+      b.add_file_problem(diagnostic::level::error, from, fmt::format("unknown key {}", core::quote(f.path)),
+                         suggest(f.path, false));
   }
-  if (!options.profile.empty()) b.apply(*find_key("app.env"), options.profile, {source::kind::flag, "", 0, "--profile"});
+  if (!options.profile.empty())
+    b.apply(*find_key("app.env"), options.profile, {source::kind::flag, "", 0, "--profile"});
   return std::move(b.out);
 }
 

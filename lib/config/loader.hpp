@@ -18,10 +18,10 @@ struct flag_value {
 
 /// What to load, lowest precedence first: defaults < YAML < .env < environment < flags.
 struct load_options {
-  std::string config_file;        // empty: none
-  bool config_required = false;   // true when the user named it (--config): missing is an error
-  std::string env_file;           // empty: none
-  bool env_file_required = false; // true when the user named it (--env-file)
+  std::string config_file;         // empty: none
+  bool config_required = false;    // true when the user named it (--config): missing is an error
+  std::string env_file;            // empty: none
+  bool env_file_required = false;  // true when the user named it (--env-file)
   std::vector<std::pair<std::string, std::string>> environment;  // usually the process's
   std::vector<flag_value> flags;
   std::string profile;  // --profile; overrides NODE_ENV
@@ -30,7 +30,7 @@ struct load_options {
 /// The effective configuration, where each key came from, and every problem found.
 struct loaded_config {
   settings values;
-  std::map<std::string, source> sources;    // by key path; absent = default
+  std::map<std::string, source> sources;     // by key path; absent = default
   std::map<std::string, std::string> texts;  // by key path: the text that set it (may be secret)
   diagnostics problems;
 

@@ -36,14 +36,16 @@ bool report_ok(const loaded_config& cfg, const std::vector<probe_result>& probes
 std::string render_report_text(const loaded_config& cfg, const std::vector<probe_result>& probes) {
   std::size_t errors = count(cfg, diagnostic::level::error) + failed_probes(probes, false);
   std::size_t warnings = count(cfg, diagnostic::level::warning) + failed_probes(probes, true);
-  std::string out = fmt::format("envcheck: profile {}: {} ({} error{}, {} warning{})\n", cfg.values.app.env,
-                                errors ? "INVALID" : "valid", errors, errors == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s");
+  std::string out =
+      fmt::format("envcheck: profile {}: {} ({} error{}, {} warning{})\n", cfg.values.app.env,
+                  errors ? "INVALID" : "valid", errors, errors == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s");
   for (auto level : {diagnostic::level::error, diagnostic::level::warning}) {
     for (const auto& d : cfg.problems) {
       if (d.severity != level) continue;
       std::string name = d.variable.empty() ? d.key : d.variable;
       if (!d.key.empty() && !d.variable.empty() && d.variable != d.key) name += fmt::format(" ({})", d.key);
-      out += fmt::format("{:<7} {}{}{}\n", level == diagnostic::level::error ? "error" : "warning", name, name.empty() ? "" : ": ", d.message);
+      out += fmt::format("{:<7} {}{}{}\n", level == diagnostic::level::error ? "error" : "warning", name,
+                         name.empty() ? "" : ": ", d.message);
       out += fmt::format("        from: {}\n", d.from.describe());
       if (!d.value.empty()) out += fmt::format("        value: {}\n", d.value);
       if (!d.hint.empty()) out += fmt::format("        fix: {}\n", d.hint);

@@ -1,8 +1,8 @@
 #include "config/schema.hpp"
 
-#include <charconv>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <charconv>
 
 #include "core/redact.hpp"
 #include "core/strings.hpp"
@@ -21,10 +21,11 @@ void store(milliseconds& f, const value& v) { f = std::get<milliseconds>(v); }
 void store(std::vector<std::string>& f, const value& v) { f = std::get<std::vector<std::string>>(v); }
 void store(rate_tier& f, const value& v) { f = std::get<rate_tier>(v); }
 void store(std::uint64_t& f, const value& v) {
-  f = std::holds_alternative<std::uint64_t>(v) ? std::get<std::uint64_t>(v) : static_cast<std::uint64_t>(std::get<std::int64_t>(v));
+  f = std::holds_alternative<std::uint64_t>(v) ? std::get<std::uint64_t>(v)
+                                               : static_cast<std::uint64_t>(std::get<std::int64_t>(v));
 }
 template <class I>
-  requires std::is_integral_v<I>
+requires std::is_integral_v<I>
 void store(I& f, const value& v) { f = static_cast<I>(std::get<std::int64_t>(v)); }
 void store(fallback_mode& f, const value& v) {
   const auto& s = std::get<std::string>(v);
@@ -39,8 +40,7 @@ std::string show(const std::vector<std::string>& f, kind) { return fmt::format("
 std::string show(const rate_tier& f, kind) { return fmt::format("{}/{}", f.limit, core::format_duration(f.window)); }
 std::string show(std::uint64_t f, kind k) { return k == kind::size ? core::format_size(f) : std::to_string(f); }
 template <class I>
-  requires std::is_integral_v<I>
-std::string show(I f, kind) { return std::to_string(f); }
+requires std::is_integral_v<I> std::string show(I f, kind) { return std::to_string(f); }
 std::string show(fallback_mode f, kind) {
   return f == fallback_mode::open ? "open" : f == fallback_mode::closed ? "closed" : "local";
 }
@@ -48,10 +48,23 @@ std::string show(fallback_mode f, kind) {
 // Builds a key_spec bound to one field of one section.
 struct builder {
   key_spec spec;
-  builder& alias(std::string a) { spec.aliases.push_back(std::move(a)); return *this; }
-  builder& range(std::int64_t lo, std::int64_t hi) { spec.min = lo; spec.max = hi; return *this; }
-  builder& choices(std::vector<std::string> c) { spec.choices = std::move(c); return *this; }
-  builder& reloadable() { spec.reloadable = true; return *this; }
+  builder& alias(std::string a) {
+    spec.aliases.push_back(std::move(a));
+    return *this;
+  }
+  builder& range(std::int64_t lo, std::int64_t hi) {
+    spec.min = lo;
+    spec.max = hi;
+    return *this;
+  }
+  builder& choices(std::vector<std::string> c) {
+    spec.choices = std::move(c);
+    return *this;
+  }
+  builder& reloadable() {
+    spec.reloadable = true;
+    return *this;
+  }
 };
 
 template <class S, class F>
@@ -71,29 +84,39 @@ std::vector<key_spec> build_schema() {
   std::vector<builder> b{
       key("app.env", k::enumeration, &settings::app, &app_settings::env,
           "Deployment profile; production enforces stricter checks.")
-          .alias("NODE_ENV").choices({"development", "production", "test"}),
+          .alias("NODE_ENV")
+          .choices({"development", "production", "test"}),
 
       key("server.host", k::host, &settings::server, &server_settings::host, "Listen address (IP or host name)."),
       key("server.port", k::port, &settings::server, &server_settings::port, "Listen port; 0 picks a free one.")
           .range(0, 65535),
       key("server.workers", k::integer, &settings::server, &server_settings::workers,
-          "Event-loop threads; 0 means one per core.").range(0, 256),
+          "Event-loop threads; 0 means one per core.")
+          .range(0, 256),
       key("server.max_body_size", k::size, &settings::server, &server_settings::max_body_size,
-          "Largest accepted request body; larger gets 413.").range(1024, 1LL << 30),
+          "Largest accepted request body; larger gets 413.")
+          .range(1024, 1LL << 30),
       key("server.max_header_size", k::size, &settings::server, &server_settings::max_header_size,
-          "Largest accepted request head (request line plus headers); larger gets 431.").range(1024, 1 << 20),
+          "Largest accepted request head (request line plus headers); larger gets 431.")
+          .range(1024, 1 << 20),
       key("server.header_timeout", k::duration, &settings::server, &server_settings::header_timeout,
-          "Time a client has to send a complete request head.").range(100, 3'600'000),
+          "Time a client has to send a complete request head.")
+          .range(100, 3'600'000),
       key("server.request_timeout", k::duration, &settings::server, &server_settings::request_timeout,
-          "Time a request may take from its first byte to its response.").range(100, 3'600'000),
+          "Time a request may take from its first byte to its response.")
+          .range(100, 3'600'000),
       key("server.idle_timeout", k::duration, &settings::server, &server_settings::idle_timeout,
-          "Keep-alive connections idle this long are closed.").range(100, 86'400'000),
+          "Keep-alive connections idle this long are closed.")
+          .range(100, 86'400'000),
       key("server.drain_timeout", k::duration, &settings::server, &server_settings::drain_timeout,
-          "On SIGTERM, how long in-flight work may take before the process exits anyway.").range(0, 3'600'000),
+          "On SIGTERM, how long in-flight work may take before the process exits anyway.")
+          .range(0, 3'600'000),
       key("server.max_connections", k::integer, &settings::server, &server_settings::max_connections,
-          "Open connections (HTTP and real-time) above which new ones get 503.").range(1, 10'000'000),
+          "Open connections (HTTP and real-time) above which new ones get 503.")
+          .range(1, 10'000'000),
       key("server.max_connections_per_ip", k::integer, &settings::server, &server_settings::max_connections_per_ip,
-          "Open connections one client address may hold.").range(1, 10'000'000),
+          "Open connections one client address may hold.")
+          .range(1, 10'000'000),
       key("server.trusted_proxies", k::list, &settings::server, &server_settings::trusted_proxies,
           "Proxy addresses or CIDRs whose X-Forwarded-For is believed (comma-separated)."),
       key("server.cors_origins", k::list, &settings::server, &server_settings::cors_origins,
@@ -101,124 +124,170 @@ std::vector<key_spec> build_schema() {
           .alias("NEXT_PUBLIC_APP_URL"),
       key("server.public_url", k::url, &settings::server, &server_settings::public_url,
           "Public base URL of this API; the seed's NEXT_PUBLIC_API_BASE_URL.")
-          .alias("NEXT_PUBLIC_API_BASE_URL").choices({"http", "https"}),
+          .alias("NEXT_PUBLIC_API_BASE_URL")
+          .choices({"http", "https"}),
 
       key("database.url", k::url, &settings::database, &database_settings::url,
           "PostgreSQL URL; connection_limit, pool_timeout and connect_timeout query parameters are honoured.")
-          .alias("DATABASE_URL").choices({"postgresql", "postgres"}),
+          .alias("DATABASE_URL")
+          .choices({"postgresql", "postgres"}),
       key("database.pool_size", k::integer, &settings::database, &database_settings::pool_size,
-          "Connections in the pool (DATABASE_URL ?connection_limit=).").range(1, 1000),
+          "Connections in the pool (DATABASE_URL ?connection_limit=).")
+          .range(1, 1000),
       key("database.pool_timeout", k::duration, &settings::database, &database_settings::pool_timeout,
-          "Longest wait for a free pooled connection before 503 (?pool_timeout=, seconds).").range(1, 3'600'000),
+          "Longest wait for a free pooled connection before 503 (?pool_timeout=, seconds).")
+          .range(1, 3'600'000),
       key("database.connect_timeout", k::duration, &settings::database, &database_settings::connect_timeout,
-          "Longest wait to open a connection (?connect_timeout=, seconds).").range(100, 600'000),
+          "Longest wait to open a connection (?connect_timeout=, seconds).")
+          .range(100, 600'000),
       key("database.statement_timeout", k::duration, &settings::database, &database_settings::statement_timeout,
-          "statement_timeout set on every daemon connection.").range(1, 3'600'000),
+          "statement_timeout set on every daemon connection.")
+          .range(1, 3'600'000),
       key("database.migrations_dir", k::string, &settings::database, &database_settings::migrations_dir,
           "Folder of NNNN_name.sql migration files."),
       key("database.history_table", k::string, &settings::database, &database_settings::history_table,
           "Table (optionally schema.table) recording applied migrations."),
       key("database.lock_timeout", k::duration, &settings::database, &database_settings::lock_timeout,
-          "migrate: lock_timeout of every migration statement; retried with backoff.").range(1, 3'600'000),
+          "migrate: lock_timeout of every migration statement; retried with backoff.")
+          .range(1, 3'600'000),
       key("database.migration_statement_timeout", k::duration, &settings::database,
           &database_settings::migration_statement_timeout,
-          "migrate: statement_timeout of every migration statement; 0 means none.").range(0, 86'400'000),
+          "migrate: statement_timeout of every migration statement; 0 means none.")
+          .range(0, 86'400'000),
 
       key("redis.url", k::url, &settings::redis, &redis_settings::url,
           "Redis URL (redis:// or rediss://); overrides host/port/password when set.")
-          .alias("REDIS_URL").choices({"redis", "rediss"}),
+          .alias("REDIS_URL")
+          .choices({"redis", "rediss"}),
       key("redis.host", k::host, &settings::redis, &redis_settings::host, "Redis host when no URL is set.")
           .alias("REDIS_HOST"),
       key("redis.port", k::port, &settings::redis, &redis_settings::port, "Redis port when no URL is set.")
-          .alias("REDIS_PORT").range(1, 65535),
+          .alias("REDIS_PORT")
+          .range(1, 65535),
       key("redis.password", k::secret, &settings::redis, &redis_settings::password,
-          "Redis password when no URL is set.").alias("REDIS_PASSWORD"),
+          "Redis password when no URL is set.")
+          .alias("REDIS_PASSWORD"),
       key("redis.db", k::integer, &settings::redis, &redis_settings::db, "Redis database number.").range(0, 15),
       key("redis.key_prefix", k::string, &settings::redis, &redis_settings::key_prefix,
           "Prefix for every key and channel this daemon uses (e.g. 'prod:')."),
       key("redis.connect_timeout", k::duration, &settings::redis, &redis_settings::connect_timeout,
-          "Longest wait to connect to Redis.").range(10, 60'000),
+          "Longest wait to connect to Redis.")
+          .range(10, 60'000),
       key("redis.command_timeout", k::duration, &settings::redis, &redis_settings::command_timeout,
-          "Deadline of one Redis command.").range(1, 60'000),
+          "Deadline of one Redis command.")
+          .range(1, 60'000),
 
       key("auth.jwt_secret", k::secret, &settings::auth, &auth_settings::jwt_secret,
-          "HS256 signing secret, at least 32 characters.").alias("JWT_SECRET").range(32, 4096),
+          "HS256 signing secret, at least 32 characters.")
+          .alias("JWT_SECRET")
+          .range(32, 4096),
       key("auth.token_ttl", k::duration, &settings::auth, &auth_settings::token_ttl, "Lifetime of issued tokens.")
           .range(60'000, 366LL * 86'400'000),
       key("auth.jwt_leeway", k::duration, &settings::auth, &auth_settings::jwt_leeway,
-          "Clock skew tolerated when checking exp.").range(0, 300'000),
-      key("auth.cookie_name", k::string, &settings::auth, &auth_settings::cookie_name, "Name of the httpOnly token cookie."),
+          "Clock skew tolerated when checking exp.")
+          .range(0, 300'000),
+      key("auth.cookie_name", k::string, &settings::auth, &auth_settings::cookie_name,
+          "Name of the httpOnly token cookie."),
       key("auth.cookie_secure", k::enumeration, &settings::auth, &auth_settings::cookie_secure,
-          "Secure attribute of the cookie; auto = only in production.").choices({"auto", "true", "false"}),
+          "Secure attribute of the cookie; auto = only in production.")
+          .choices({"auto", "true", "false"}),
       key("auth.cookie_same_site", k::enumeration, &settings::auth, &auth_settings::cookie_same_site,
-          "SameSite attribute of the cookie.").choices({"lax", "strict", "none"}),
+          "SameSite attribute of the cookie.")
+          .choices({"lax", "strict", "none"}),
       key("auth.bcrypt_cost", k::integer, &settings::auth, &auth_settings::bcrypt_cost,
-          "bcrypt cost factor for new password hashes.").range(4, 16),
+          "bcrypt cost factor for new password hashes.")
+          .range(4, 16),
 
       key("ratelimit.enabled", k::boolean, &settings::ratelimit, &ratelimit_settings::enabled,
-          "Turns every rate limit on or off.").reloadable(),
+          "Turns every rate limit on or off.")
+          .reloadable(),
       key("ratelimit.strict", k::rate, &settings::ratelimit, &ratelimit_settings::strict,
-          "Auth endpoints: requests per sliding window.").reloadable(),
+          "Auth endpoints: requests per sliding window.")
+          .reloadable(),
       key("ratelimit.standard", k::rate, &settings::ratelimit, &ratelimit_settings::standard,
-          "API endpoints: requests per sliding window.").reloadable(),
+          "API endpoints: requests per sliding window.")
+          .reloadable(),
       key("ratelimit.generous", k::rate, &settings::ratelimit, &ratelimit_settings::generous,
-          "Market data: requests per sliding window.").reloadable(),
+          "Market data: requests per sliding window.")
+          .reloadable(),
       key("ratelimit.websocket", k::rate, &settings::ratelimit, &ratelimit_settings::websocket,
-          "Inbound socket events per user per sliding window.").reloadable(),
+          "Inbound socket events per user per sliding window.")
+          .reloadable(),
       key("ratelimit.fallback_strict", k::enumeration, &settings::ratelimit, &ratelimit_settings::fallback_strict,
-          "While Redis is down: local limiter, open (allow) or closed (deny).").choices(fallback).reloadable(),
+          "While Redis is down: local limiter, open (allow) or closed (deny).")
+          .choices(fallback)
+          .reloadable(),
       key("ratelimit.fallback_standard", k::enumeration, &settings::ratelimit, &ratelimit_settings::fallback_standard,
-          "As fallback_strict, for the standard tier.").choices(fallback).reloadable(),
+          "As fallback_strict, for the standard tier.")
+          .choices(fallback)
+          .reloadable(),
       key("ratelimit.fallback_generous", k::enumeration, &settings::ratelimit, &ratelimit_settings::fallback_generous,
-          "As fallback_strict, for the generous tier.").choices(fallback).reloadable(),
+          "As fallback_strict, for the generous tier.")
+          .choices(fallback)
+          .reloadable(),
       key("ratelimit.fallback_websocket", k::enumeration, &settings::ratelimit, &ratelimit_settings::fallback_websocket,
-          "As fallback_strict, for the websocket tier.").choices(fallback).reloadable(),
+          "As fallback_strict, for the websocket tier.")
+          .choices(fallback)
+          .reloadable(),
       key("ratelimit.key_prefix", k::string, &settings::ratelimit, &ratelimit_settings::key_prefix,
           "Redis key prefix of rate-limit state (after redis.key_prefix)."),
 
       key("realtime.path", k::string, &settings::realtime, &realtime_settings::path, "Socket.IO endpoint path."),
       key("realtime.ping_interval", k::duration, &settings::realtime, &realtime_settings::ping_interval,
-          "Engine.IO heartbeat interval.").range(50, 600'000),
+          "Engine.IO heartbeat interval.")
+          .range(50, 600'000),
       key("realtime.ping_timeout", k::duration, &settings::realtime, &realtime_settings::ping_timeout,
-          "Time a client has to answer a ping before it is dropped.").range(50, 600'000),
+          "Time a client has to answer a ping before it is dropped.")
+          .range(50, 600'000),
       key("realtime.max_payload", k::size, &settings::realtime, &realtime_settings::max_payload,
-          "Largest accepted Engine.IO message or polling body.").range(1024, 100'000'000),
+          "Largest accepted Engine.IO message or polling body.")
+          .range(1024, 100'000'000),
       key("realtime.namespaces", k::list, &settings::realtime, &realtime_settings::namespaces,
           "Extra Socket.IO namespaces besides '/' (e.g. /admin)."),
-      key("realtime.max_symbols_per_socket", k::integer, &settings::realtime, &realtime_settings::max_symbols_per_socket,
-          "Market symbols one socket may subscribe to.").range(1, 10'000),
+      key("realtime.max_symbols_per_socket", k::integer, &settings::realtime,
+          &realtime_settings::max_symbols_per_socket, "Market symbols one socket may subscribe to.")
+          .range(1, 10'000),
       key("realtime.outbox_limit", k::integer, &settings::realtime, &realtime_settings::outbox_limit,
-          "Messages queued per socket before market data is conflated.").range(4, 1'000'000),
+          "Messages queued per socket before market data is conflated.")
+          .range(4, 1'000'000),
       key("realtime.connect_rate", k::rate, &settings::realtime, &realtime_settings::connect_rate,
-          "Socket connections per client address per window.").reloadable(),
+          "Socket connections per client address per window.")
+          .reloadable(),
       key("realtime.max_violations", k::integer, &settings::realtime, &realtime_settings::max_violations,
-          "Rate-limit violations after which a socket is disconnected.").range(1, 1'000'000),
+          "Rate-limit violations after which a socket is disconnected.")
+          .range(1, 1'000'000),
 
       key("market.feed", k::enumeration, &settings::market, &market_settings::feed,
-          "Where ticks come from: redis (pub/sub), sim (random walk) or none.").choices({"redis", "sim", "none"}),
+          "Where ticks come from: redis (pub/sub), sim (random walk) or none.")
+          .choices({"redis", "sim", "none"}),
       key("market.symbols", k::list, &settings::market, &market_settings::symbols,
           "Symbols of the simulated feed and accepted subscriptions (comma-separated)."),
       key("market.symbols_path", k::string, &settings::market, &market_settings::symbols_path,
           "File listing market symbols, one a line; the seed's MARKET_DATA_SYMBOLS_PATH.")
           .alias("MARKET_DATA_SYMBOLS_PATH"),
       key("market.sim_rate", k::number, &settings::market, &market_settings::sim_rate,
-          "Simulated ticks per second per symbol.").range(0, 100'000),
+          "Simulated ticks per second per symbol.")
+          .range(0, 100'000),
       key("market.channel", k::string, &settings::market, &market_settings::channel,
           "Redis pub/sub channel of market ticks."),
       key("market.account_channel", k::string, &settings::market, &market_settings::account_channel,
           "Redis pub/sub channel of account updates."),
       key("market.balance_ttl", k::duration, &settings::market, &market_settings::balance_ttl,
-          "TTL of cached balance:<accountId> snapshots.").range(1'000, 30LL * 86'400'000),
+          "TTL of cached balance:<accountId> snapshots.")
+          .range(1'000, 30LL * 86'400'000),
 
-      key("log.level", k::enumeration, &settings::log, &log_settings::level, "trace, debug, info, warn, error, critical or off.")
-          .choices({"trace", "debug", "info", "warn", "error", "critical", "off"}).reloadable(),
+      key("log.level", k::enumeration, &settings::log, &log_settings::level,
+          "trace, debug, info, warn, error, critical or off.")
+          .choices({"trace", "debug", "info", "warn", "error", "critical", "off"})
+          .reloadable(),
       key("log.format", k::enumeration, &settings::log, &log_settings::format, "text or json (one object a line).")
           .choices({"text", "json"}),
       key("log.access_log", k::boolean, &settings::log, &log_settings::access_log, "One line per HTTP request.")
           .reloadable(),
 
       key("manager.api_base_url", k::url, &settings::manager, &manager_settings::api_base_url,
-          "Base URL of the MT5 manager API bridge.").choices({"http", "https"}),
+          "Base URL of the MT5 manager API bridge.")
+          .choices({"http", "https"}),
       key("manager.username", k::string, &settings::manager, &manager_settings::username, "MT5 manager login.")
           .alias("MANAGER_USERNAME"),
       key("manager.password", k::secret, &settings::manager, &manager_settings::password, "MT5 manager password.")
@@ -226,9 +295,11 @@ std::vector<key_spec> build_schema() {
       key("manager.server_ip", k::ip, &settings::manager, &manager_settings::server_ip, "MT5 server IP address.")
           .alias("MANAGER_SERVER_IP"),
       key("manager.port", k::port, &settings::manager, &manager_settings::port, "MT5 server port (0 = unset).")
-          .alias("MANAGER_PORT").range(0, 65535),
+          .alias("MANAGER_PORT")
+          .range(0, 65535),
       key("manager.login_path", k::string, &settings::manager, &manager_settings::login_path,
-          "Login path of the manager API.").alias("MANAGER_LOGIN_PATH"),
+          "Login path of the manager API.")
+          .alias("MANAGER_LOGIN_PATH"),
   };
   std::vector<key_spec> out;
   out.reserve(b.size());
@@ -266,9 +337,9 @@ std::string check_list_item(const key_spec& spec, const std::string& item) {
 
 std::string range_text(const key_spec& s) {
   if (s.type == kind::duration)
-    return fmt::format("{}..{}", core::format_duration(milliseconds(s.min)), core::format_duration(milliseconds(s.max)));
-  if (s.type == kind::size)
-    return fmt::format("{}..{}", core::format_size(s.min), core::format_size(s.max));
+    return fmt::format("{}..{}", core::format_duration(milliseconds(s.min)),
+                       core::format_duration(milliseconds(s.max)));
+  if (s.type == kind::size) return fmt::format("{}..{}", core::format_size(s.min), core::format_size(s.max));
   return fmt::format("{}..{}", s.min, s.max);
 }
 
@@ -352,14 +423,19 @@ parse_result parse_value(const key_spec& spec, const std::string& raw, const std
     }
     case kind::boolean: {
       auto t = core::to_lower(text);
-      if (t == "true" || t == "1" || t == "yes" || t == "on") r.parsed = true;
-      else if (t == "false" || t == "0" || t == "no" || t == "off") r.parsed = false;
-      else return fail(fmt::format("{} is not a boolean", core::quote(text)), "use true or false");
+      if (t == "true" || t == "1" || t == "yes" || t == "on")
+        r.parsed = true;
+      else if (t == "false" || t == "0" || t == "no" || t == "off")
+        r.parsed = false;
+      else
+        return fail(fmt::format("{} is not a boolean", core::quote(text)), "use true or false");
       return r;
     }
     case kind::duration: {
       auto d = core::parse_duration(text);
-      if (!d) return fail(fmt::format("{} is not a duration", core::quote(text)), "use a number with a unit: 250ms, 10s, 5m, 1h, 7d");
+      if (!d)
+        return fail(fmt::format("{} is not a duration", core::quote(text)),
+                    "use a number with a unit: 250ms, 10s, 5m, 1h, 7d");
       auto ms = std::chrono::duration_cast<milliseconds>(*d);
       if (ranged && (ms.count() < spec.min || ms.count() > spec.max))
         return fail(fmt::format("{} is out of range {}", text, range_text(spec)), "use a duration in range");
@@ -368,7 +444,8 @@ parse_result parse_value(const key_spec& spec, const std::string& raw, const std
     }
     case kind::size: {
       auto s = core::parse_size(text);
-      if (!s) return fail(fmt::format("{} is not a size", core::quote(text)), "use bytes or a unit: 16KiB, 1MiB, 1000000");
+      if (!s)
+        return fail(fmt::format("{} is not a size", core::quote(text)), "use bytes or a unit: 16KiB, 1MiB, 1000000");
       if (ranged && (static_cast<std::int64_t>(*s) < spec.min || static_cast<std::int64_t>(*s) > spec.max))
         return fail(fmt::format("{} is out of range {}", text, range_text(spec)), "use a size in range");
       r.parsed = *s;
@@ -381,8 +458,9 @@ parse_result parse_value(const key_spec& spec, const std::string& raw, const std
       }
       auto u = core::parse_url(text);
       auto schemes = fmt::format("{}", fmt::join(spec.choices, ", "));
-      if (!u) return fail(fmt::format("{} is not a valid URL", core::quote(core::redact_url(text))),
-                          fmt::format("use scheme://host[:port]/path ({})", schemes));
+      if (!u)
+        return fail(fmt::format("{} is not a valid URL", core::quote(core::redact_url(text))),
+                    fmt::format("use scheme://host[:port]/path ({})", schemes));
       if (!spec.choices.empty() && std::find(spec.choices.begin(), spec.choices.end(), u->scheme) == spec.choices.end())
         return fail(fmt::format("URL scheme {} is not allowed", core::quote(u->scheme)), "use one of: " + schemes);
       if (!u->host.empty() && !core::is_host_name(u->host))
@@ -392,12 +470,14 @@ parse_result parse_value(const key_spec& spec, const std::string& raw, const std
     }
     case kind::host:
       if (!core::is_host_name(text))
-        return fail(fmt::format("{} is not a host name or IP address", core::quote(text)), "use e.g. 127.0.0.1 or db.internal");
+        return fail(fmt::format("{} is not a host name or IP address", core::quote(text)),
+                    "use e.g. 127.0.0.1 or db.internal");
       r.parsed = text;
       return r;
     case kind::ip:
       if (!text.empty() && !core::is_ip_address(text))
-        return fail(fmt::format("{} is not an IP address", core::quote(text)), "use an IPv4 or IPv6 address, e.g. 10.0.0.5");
+        return fail(fmt::format("{} is not an IP address", core::quote(text)),
+                    "use an IPv4 or IPv6 address, e.g. 10.0.0.5");
       r.parsed = text;
       return r;
     case kind::enumeration: {
@@ -432,9 +512,10 @@ parse_result parse_value(const key_spec& spec, const std::string& raw, const std
       std::uint32_t n = 0;
       auto [p, ec] = std::from_chars(count_text.data(), count_text.data() + count_text.size(), n);
       auto w = core::parse_duration(window_text);
-      if (slash == std::string::npos || ec != std::errc{} || p != count_text.data() + count_text.size() || n == 0 || !w ||
-          w->count() < 1000)
-        return fail(fmt::format("{} is not a rate", core::quote(text)), "use COUNT/WINDOW, e.g. 100/1m or 10/10s (window at least 1ms)");
+      if (slash == std::string::npos || ec != std::errc{} || p != count_text.data() + count_text.size() || n == 0 ||
+          !w || w->count() < 1000)
+        return fail(fmt::format("{} is not a rate", core::quote(text)),
+                    "use COUNT/WINDOW, e.g. 100/1m or 10/10s (window at least 1ms)");
       r.parsed = rate_tier{n, std::chrono::duration_cast<milliseconds>(*w)};
       return r;
     }

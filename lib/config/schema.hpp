@@ -12,7 +12,22 @@
 namespace zuperior::config {
 
 /// The type of a configuration value; decides parsing, validation and display.
-enum class kind { string, secret, integer, number, boolean, duration, size, url, host, ip, port, enumeration, list, rate };
+enum class kind {
+  string,
+  secret,
+  integer,
+  number,
+  boolean,
+  duration,
+  size,
+  url,
+  host,
+  ip,
+  port,
+  enumeration,
+  list,
+  rate
+};
 
 /// A parsed value, before it is stored into `settings`.
 using value = std::variant<std::string, std::int64_t, double, bool, milliseconds, std::uint64_t,
@@ -51,7 +66,8 @@ struct parse_result {
 };
 
 /// Parses and validates `text` (or `items`, for lists given as YAML sequences) for `spec`.
-parse_result parse_value(const key_spec& spec, const std::string& text, const std::vector<std::string>* items = nullptr);
+parse_result parse_value(const key_spec& spec, const std::string& text,
+                         const std::vector<std::string>* items = nullptr);
 /// `text` as it may be shown: secrets redacted, URL passwords masked.
 std::string display_value(const key_spec& spec, const std::string& text);
 

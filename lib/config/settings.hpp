@@ -41,14 +41,14 @@ struct server_settings {
 };
 
 struct database_settings {
-  std::string url;  // DATABASE_URL (secret parts redacted in output)
-  std::uint32_t pool_size = 20;           // ?connection_limit=
-  milliseconds pool_timeout{10'000};      // ?pool_timeout= (seconds)
-  milliseconds connect_timeout{10'000};   // ?connect_timeout= (seconds)
+  std::string url;                       // DATABASE_URL (secret parts redacted in output)
+  std::uint32_t pool_size = 20;          // ?connection_limit=
+  milliseconds pool_timeout{10'000};     // ?pool_timeout= (seconds)
+  milliseconds connect_timeout{10'000};  // ?connect_timeout= (seconds)
   milliseconds statement_timeout{5'000};
   std::string migrations_dir = "migrations";
   std::string history_table = "zuperior_schema_history";
-  milliseconds lock_timeout{5'000};          // migrate: per-statement lock_timeout
+  milliseconds lock_timeout{5'000};             // migrate: per-statement lock_timeout
   milliseconds migration_statement_timeout{0};  // migrate: 0 = none (index builds take long)
 };
 
@@ -93,10 +93,10 @@ struct realtime_settings {
   std::uint64_t max_payload = 1'000'000;
   std::vector<std::string> namespaces;  // extra namespaces besides "/"
   std::uint32_t max_symbols_per_socket = 100;
-  std::uint32_t outbox_limit = 256;  // queued messages per socket before conflation
+  std::uint32_t outbox_limit = 256;                  // queued messages per socket before conflation
   rate_tier connect_rate{30, milliseconds{10'000}};  // per IP
-  std::uint32_t max_violations = 5;  // rate-limit violations before disconnect
-  bool protocol_test_mode = false;   // never from config: only `serve --protocol-test-mode`
+  std::uint32_t max_violations = 5;                  // rate-limit violations before disconnect
+  bool protocol_test_mode = false;                   // never from config: only `serve --protocol-test-mode`
 };
 
 struct market_settings {

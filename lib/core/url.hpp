@@ -14,9 +14,9 @@ struct url {
   bool has_password = false;
   std::string host;  // without brackets for IPv6
   std::optional<unsigned> port;
-  std::string path;                                  // with leading '/', may be empty
-  std::multimap<std::string, std::string> query;     // decoded
-  std::string query_text;                            // as given
+  std::string path;                               // with leading '/', may be empty
+  std::multimap<std::string, std::string> query;  // decoded
+  std::string query_text;                         // as given
 };
 
 /// Parses `text`; nullopt when it is not an absolute URL with a scheme and host.

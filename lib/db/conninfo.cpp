@@ -17,9 +17,11 @@ std::string libpq_url(const std::string& database_url, std::chrono::milliseconds
   if (q != std::string::npos) {
     for (const auto& pair : core::split(std::string_view(database_url).substr(q + 1), '&', true)) {
       std::string name = core::percent_decode(pair.substr(0, pair.find('=')));
-      std::string value = pair.find('=') == std::string::npos ? "" : core::percent_decode(pair.substr(pair.find('=') + 1));
-      static const char* prisma_only[] = {"connection_limit", "pool_timeout", "connect_timeout", "socket_timeout",
-                                          "pgbouncer", "statement_cache_size", "schema"};
+      std::string value =
+          pair.find('=') == std::string::npos ? "" : core::percent_decode(pair.substr(pair.find('=') + 1));
+      static const char* prisma_only[] = {
+          "connection_limit", "pool_timeout",         "connect_timeout", "socket_timeout",
+          "pgbouncer",        "statement_cache_size", "schema"};
       if (name == "schema") schema = value;
       if (std::find_if(std::begin(prisma_only), std::end(prisma_only), [&](const char* p) { return name == p; }) !=
           std::end(prisma_only))

@@ -12,7 +12,7 @@ namespace zuperior::db {
 namespace {
 
 class notice_collector final : public pqxx::errorhandler {
-public:
+ public:
   notice_collector(pqxx::connection_base& c, std::vector<std::string>& sink) : pqxx::errorhandler(c), sink_(sink) {}
   bool operator()(const char msg[]) noexcept override {
     try {
@@ -24,7 +24,7 @@ public:
     return false;  // keep the message from reaching stderr
   }
 
-private:
+ private:
   std::vector<std::string>& sink_;
 };
 

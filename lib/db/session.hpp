@@ -11,7 +11,7 @@ namespace zuperior::db {
 
 /// A failed database operation: the server's message plus its SQLSTATE when there is one.
 class error : public std::runtime_error {
-public:
+ public:
   error(std::string message, std::string sqlstate = {}, std::string statement = {})
       : std::runtime_error(std::move(message)), sqlstate_(std::move(sqlstate)), statement_(std::move(statement)) {}
   /// Five-character SQLSTATE ("" for connection failures).
@@ -21,7 +21,7 @@ public:
   /// True for a lock_timeout cancellation (55P03) or deadlock (40P01).
   bool lock_conflict() const noexcept { return sqlstate_ == "55P03" || sqlstate_ == "40P01"; }
 
-private:
+ private:
   std::string sqlstate_;
   std::string statement_;
 };
@@ -41,7 +41,7 @@ struct result {
 /// One blocking connection to PostgreSQL, used by the control-plane tools and by the pool's own
 /// threads (never by a network thread). Statements run in autocommit unless begin() was called.
 class session {
-public:
+ public:
   /// Connects to a DATABASE_URL (Prisma parameters understood); throws db::error.
   static std::unique_ptr<session> connect(const std::string& database_url, std::chrono::milliseconds connect_timeout);
   ~session();
@@ -61,7 +61,7 @@ public:
   /// Notices (NOTICE/WARNING) the server sent since the last call.
   std::vector<std::string> take_notices();
 
-private:
+ private:
   struct impl;
   explicit session(std::unique_ptr<impl> p);
   std::unique_ptr<impl> impl_;

@@ -17,10 +17,11 @@ namespace {
 // Writes one line per record, text or JSON, after masking secrets; the redaction runs only when a
 // line could hold one, so ordinary access-log lines stay cheap.
 class redacting_sink final : public spdlog::sinks::base_sink<std::mutex> {
-public:
-  redacting_sink(FILE* out, bool json, std::vector<std::string> secrets) : out_(out), json_(json), secrets_(std::move(secrets)) {}
+ public:
+  redacting_sink(FILE* out, bool json, std::vector<std::string> secrets)
+      : out_(out), json_(json), secrets_(std::move(secrets)) {}
 
-protected:
+ protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
     std::string text(msg.payload.data(), msg.payload.size());
     if (needs_redaction(text)) text = core::redact_text(text, secrets_);
@@ -36,13 +37,14 @@ protected:
       line = fmt::format("{{\"ts\":\"{}.{:06}Z\",\"level\":\"{}\",\"msg\":{}}}\n", stamp, ts % 1000000,
                          std::string_view(level.data(), level.size()), core::quote(text));
     } else {
-      line = fmt::format("{}.{:03}Z {:<5} {}\n", stamp, (ts / 1000) % 1000, std::string_view(level.data(), level.size()), text);
+      line = fmt::format("{}.{:03}Z {:<5} {}\n", stamp, (ts / 1000) % 1000,
+                         std::string_view(level.data(), level.size()), text);
     }
     std::fwrite(line.data(), 1, line.size(), out_);
   }
   void flush_() override { std::fflush(out_); }
 
-private:
+ private:
   bool needs_redaction(std::string_view t) const {
     if (t.find("://") != std::string_view::npos || t.find("earer") != std::string_view::npos ||
         t.find("eyJ") != std::string_view::npos || t.find("assword") != std::string_view::npos)

@@ -59,7 +59,9 @@ TEST_CASE("dotenv: an unterminated quote is reported and stops parsing") {
 }
 
 TEST_CASE("dotenv: BOM, CRLF and empty input") {
-  auto r = parse_dotenv("\xEF\xBB\xBF" "A=1\r\nB=2\r\n");
+  auto r = parse_dotenv(
+      "\xEF\xBB\xBF"
+      "A=1\r\nB=2\r\n");
   REQUIRE(r.errors.empty());
   REQUIRE(r.entries.size() == 2);
   CHECK(r.entries[0].key == "A");

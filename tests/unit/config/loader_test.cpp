@@ -17,7 +17,8 @@ namespace {
 struct temp_file {
   std::string path;
   temp_file(const std::string& name, const std::string& text) {
-    path = (std::filesystem::temp_directory_path() / ("zuperior-test-" + std::to_string(::getpid()) + "-" + name)).string();
+    path = (std::filesystem::temp_directory_path() / ("zuperior-test-" + std::to_string(::getpid()) + "-" + name))
+               .string();
     std::ofstream(path) << text;
   }
   ~temp_file() { std::filesystem::remove(path); }
@@ -80,15 +81,16 @@ TEST_CASE("precedence: defaults < yaml < .env < environment < flags") {
 
 TEST_CASE("seed variable names are accepted verbatim, DATABASE_URL parameters honoured") {
   load_options o;
-  o.environment = {{"DATABASE_URL", "postgresql://u:p@db:5432/app?connection_limit=35&pool_timeout=60&connect_timeout=7"},
-                   {"REDIS_HOST", "cache.internal"},
-                   {"REDIS_PORT", "6380"},
-                   {"REDIS_PASSWORD", "pw with space"},
-                   {"JWT_SECRET", good_secret},
-                   {"NEXT_PUBLIC_APP_URL", "https://app.example.com"},
-                   {"NODE_ENV", "test"},
-                   {"MANAGER_PORT", "443"},
-                   {"MANAGER_SERVER_IP", "10.1.2.3"}};
+  o.environment = {
+      {"DATABASE_URL", "postgresql://u:p@db:5432/app?connection_limit=35&pool_timeout=60&connect_timeout=7"},
+      {"REDIS_HOST", "cache.internal"},
+      {"REDIS_PORT", "6380"},
+      {"REDIS_PASSWORD", "pw with space"},
+      {"JWT_SECRET", good_secret},
+      {"NEXT_PUBLIC_APP_URL", "https://app.example.com"},
+      {"NODE_ENV", "test"},
+      {"MANAGER_PORT", "443"},
+      {"MANAGER_SERVER_IP", "10.1.2.3"}};
   auto c = load(o);
   CHECK(c.problems.empty());
   CHECK(c.values.database.pool_size == 35);
@@ -125,9 +127,10 @@ TEST_CASE("every type reports its error with the variable, source and a hint") {
                    {"ZUPERIOR_SERVER_CORS_ORIGINS", "ftp://x"},
                    {"JWT_SECRET", "short"}};
   auto c = load(o);
-  for (const char* key : {"server.port", "server.workers", "server.host", "server.idle_timeout", "server.max_body_size",
-                          "log.access_log", "log.format", "database.url", "redis.url", "manager.server_ip", "ratelimit.strict",
-                          "market.sim_rate", "server.trusted_proxies", "server.cors_origins", "auth.jwt_secret"}) {
+  for (const char* key :
+       {"server.port", "server.workers", "server.host", "server.idle_timeout", "server.max_body_size", "log.access_log",
+        "log.format", "database.url", "redis.url", "manager.server_ip", "ratelimit.strict", "market.sim_rate",
+        "server.trusted_proxies", "server.cors_origins", "auth.jwt_secret"}) {
     INFO(key);
     auto* d = find_problem(c, key);
     REQUIRE(d);
@@ -170,7 +173,8 @@ TEST_CASE("YAML: syntax errors, wrong shapes and lists") {
   CHECK(c.problems[0].message.find("YAML syntax error") != std::string::npos);
   CHECK(c.problems[0].from.line > 0);
 
-  temp_file shapes("s.yaml", "server:\n  port: [1, 2]\n  trusted_proxies:\n    - 10.0.0.0/8\n    - ::1\n  host:\n    a: b\n");
+  temp_file shapes("s.yaml",
+                   "server:\n  port: [1, 2]\n  trusted_proxies:\n    - 10.0.0.0/8\n    - ::1\n  host:\n    a: b\n");
   o.config_file = shapes.path;
   c = load(o);
   CHECK(c.problems.size() == 2);
@@ -222,7 +226,8 @@ TEST_CASE("weak secrets and default passwords are recognised") {
 }
 
 TEST_CASE("reports: every problem, secrets never printed, JSON shape stable") {
-  temp_file env(".env-r", "JWT_SECRET=tooshortsecretvalue\nDATABASE_URL=postgresql://app:Sup3rS3cretPw@db/app\nbroken line\n");
+  temp_file env(".env-r",
+                "JWT_SECRET=tooshortsecretvalue\nDATABASE_URL=postgresql://app:Sup3rS3cretPw@db/app\nbroken line\n");
   load_options o;
   o.env_file = env.path;
   auto c = load(o);

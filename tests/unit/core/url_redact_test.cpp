@@ -42,7 +42,8 @@ TEST_CASE("redaction hides URL passwords, tokens and listed secrets") {
   CHECK(redact_url("redis://:s3cr3t@127.0.0.1:6379") == "redis://:***@127.0.0.1:6379");
   CHECK(redact_url("postgresql://app@db/x") == "postgresql://app@db/x");
   CHECK(redact_url("host=db password=hunter2 user=x") == "host=db password=*** user=x");
-  auto t = redact_text("connect failed for postgresql://u:topsecretpw@h/db with key ABCDEFGHIJKLMNOP", {"ABCDEFGHIJKLMNOP"});
+  auto t =
+      redact_text("connect failed for postgresql://u:topsecretpw@h/db with key ABCDEFGHIJKLMNOP", {"ABCDEFGHIJKLMNOP"});
   CHECK(t.find("topsecretpw") == std::string::npos);
   CHECK(t.find("ABCDEFGHIJKLMNOP") == std::string::npos);
   CHECK(t.find("<redacted>") != std::string::npos);

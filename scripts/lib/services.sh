@@ -1,0 +1,97 @@
+# Throwaway PostgreSQL and Redis on random loopback ports, for scripts/dev and scripts/test.
+# Source this file, then:
+#   services_start DIR   # starts both under DIR; exports the variables below
+#   services_stop DIR    # stops both (safe to call twice; used from traps)
+# Exports: ZUPERIOR_TEST_PG_URL (superuser URL), ZUPERIOR_TEST_REDIS_URL, DATABASE_URL, REDIS_URL,
+#          ZUPERIOR_TEST_PG_PORT, ZUPERIOR_TEST_REDIS_PORT.
+# PostgreSQL refuses to run as root: when we are root it runs as the `postgres` user.
+
+pg_bin_dir() {
+  local d
+  for d in /usr/lib/postgresql/*/bin; do
+    [ -x "$d/initdb" ] && { echo "$d"; return 0; }
+  done
+  command -v initdb >/dev/null 2>&1 && { dirname "$(command -v initdb)"; return 0; }
+  echo "services: PostgreSQL server binaries not found (apt-get install postgresql)" >&2
+  return 1
+}
+
+free_port() {
+  python3 - <<'PY'
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()
+PY
+}
+
+as_pg_user() {
+  if [ "$(id -u)" = 0 ]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+services_start() {
+  local dir="$1"
+  local bin
+  bin="$(pg_bin_dir)" || return 1
+  mkdir -p "$dir"
+  dir="$(cd "$dir" && pwd)"
+  local pgdata="$dir/pg" pgsock="$dir/pgsock"
+  rm -rf "$pgdata" "$pgsock" "$dir/redis"
+  mkdir -p "$pgsock" "$dir/redis"
+  if [ "$(id -u)" = 0 ]; then
+    id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+    # postgres must be able to reach $dir: give every parent the search bit.
+    local p="$dir"
+    while [ "$p" != "/" ]; do chmod o+x "$p" 2>/dev/null || true; p="$(dirname "$p")"; done
+    mkdir -p "$pgdata" && chown postgres "$pgdata" "$pgsock"
+  fi
+  ZUPERIOR_TEST_PG_PORT="$(free_port)"
+  as_pg_user "$bin/initdb" -D "$pgdata" -U postgres --auth=trust --encoding=UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
+    || { echo "services: initdb failed:" >&2; cat "$dir/initdb.log" >&2; return 1; }
+  as_pg_user "$bin/pg_ctl" -D "$pgdata" -l "$pgsock/postgres.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -p $ZUPERIOR_TEST_PG_PORT -k $pgsock -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    start >/dev/null \
+    || { echo "services: PostgreSQL did not start:" >&2; cat "$pgsock/postgres.log" >&2; return 1; }
+  as_pg_user "$bin/psql" -h 127.0.0.1 -p "$ZUPERIOR_TEST_PG_PORT" -U postgres -d postgres -qtA \
+    -c "CREATE ROLE zuperior LOGIN PASSWORD 'zuperior' CREATEDB" -c "CREATE DATABASE zuperior OWNER zuperior" >/dev/null \
+    || { echo "services: could not create the zuperior database" >&2; return 1; }
+
+  ZUPERIOR_TEST_REDIS_PORT="$(free_port)"
+  redis-server --bind 127.0.0.1 --port "$ZUPERIOR_TEST_REDIS_PORT" --dir "$dir/redis" --save '' --appendonly no \
+    --daemonize yes --pidfile "$dir/redis/redis.pid" --logfile "$dir/redis/redis.log" \
+    || { echo "services: redis-server did not start" >&2; return 1; }
+  local i
+  for i in $(seq 1 100); do
+    redis-cli -h 127.0.0.1 -p "$ZUPERIOR_TEST_REDIS_PORT" ping 2>/dev/null | grep -q PONG && break
+    sleep 0.1
+  done
+
+  export ZUPERIOR_TEST_PG_PORT ZUPERIOR_TEST_REDIS_PORT
+  export ZUPERIOR_TEST_PG_URL="postgresql://postgres@127.0.0.1:$ZUPERIOR_TEST_PG_PORT/postgres"
+  export ZUPERIOR_TEST_REDIS_URL="redis://127.0.0.1:$ZUPERIOR_TEST_REDIS_PORT/0"
+  export DATABASE_URL="postgresql://zuperior:zuperior@127.0.0.1:$ZUPERIOR_TEST_PG_PORT/zuperior?connection_limit=20&pool_timeout=10"
+  export REDIS_URL="$ZUPERIOR_TEST_REDIS_URL"
+  # The same database as a plain libpq URL (psql refuses Prisma's query parameters).
+  export ZUPERIOR_TEST_DB_URL="postgresql://zuperior:zuperior@127.0.0.1:$ZUPERIOR_TEST_PG_PORT/zuperior"
+  echo "services: PostgreSQL on 127.0.0.1:$ZUPERIOR_TEST_PG_PORT, Redis on 127.0.0.1:$ZUPERIOR_TEST_REDIS_PORT (data in $dir)"
+}
+
+services_stop() {
+  local dir="$1"
+  [ -d "$dir" ] || return 0
+  dir="$(cd "$dir" && pwd)"
+  local bin
+  bin="$(pg_bin_dir 2>/dev/null)" || true
+  if [ -n "$bin" ] && [ -f "$dir/pg/postmaster.pid" ]; then
+    as_pg_user "$bin/pg_ctl" -D "$dir/pg" -m immediate -w stop >/dev/null 2>&1 || true
+  fi
+  if [ -f "$dir/redis/redis.pid" ]; then
+    kill "$(cat "$dir/redis/redis.pid")" 2>/dev/null || true
+    rm -f "$dir/redis/redis.pid"
+  fi
+}
