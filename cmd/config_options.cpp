@@ -51,6 +51,11 @@ config::loaded_config config_options::load(std::vector<config::flag_value> flags
     o.env_file = env_or("ZUPERIOR_ENV_FILE", ".env");
     o.env_file_required = std::getenv("ZUPERIOR_ENV_FILE") != nullptr;
   }
+  // A file the user named and we cannot find means we cannot run at all (exit 2), not a bad config.
+  if (o.config_required && !fs::exists(o.config_file, ec))
+    throw core::command_error("configuration file " + core::quote(o.config_file) + " does not exist");
+  if (o.env_file_required && !fs::exists(o.env_file, ec))
+    throw core::command_error(".env file " + core::quote(o.env_file) + " does not exist");
   o.environment = config::process_environment();
   o.profile = profile;
   for (const auto& s : sets) {

@@ -101,10 +101,13 @@ int run_envcheck(const envcheck_options& o) {
   if (o.print_config) {
     if (o.format == "json")
       std::puts(config::render_config_json(cfg).dump(2).c_str());
+    else if (o.format == "yaml")
+      std::fputs(config::render_config_yaml(cfg).c_str(), stdout);
     else
       std::fputs(config::render_config_text(cfg).c_str(), stdout);
     return config::error_count(cfg.problems) ? core::exit_failed : core::exit_ok;
   }
+  if (o.format == "yaml") throw core::command_error("--format yaml is for --print-config only");
   std::vector<config::probe_result> probes;
   if (o.probe) {
     auto timeout = core::parse_duration(o.probe_timeout);
@@ -126,7 +129,7 @@ int run_envcheck(const envcheck_options& o) {
 runner setup_envcheck(CLI::App& sub) {
   auto o = std::make_shared<envcheck_options>();
   o->config.add_to(sub);
-  sub.add_option("--format", o->format, "Report format")->check(CLI::IsMember({"text", "json"}));
+  sub.add_option("--format", o->format, "Report format")->check(CLI::IsMember({"text", "json", "yaml"}));
   sub.add_flag("--print-config", o->print_config,
                "Print the effective configuration (secrets redacted) instead of the report");
   sub.add_flag("--probe", o->probe, "Also connect to PostgreSQL and Redis and check the open-files limit");

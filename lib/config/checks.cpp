@@ -81,12 +81,13 @@ void check_policy(loaded_config& cfg) {
   const char* secret_hint = "generate one with: openssl rand -base64 48";
 
   // Secrets and credentials.
-  if (s.auth.jwt_secret.empty())
+  // A value that was given but rejected already has its error; "not set" would contradict it.
+  if (s.auth.jwt_secret.empty() && !c.has_error("auth.jwt_secret"))
     c.error("auth.jwt_secret", "JWT_SECRET is not set", secret_hint);
   else if (!c.has_error("auth.jwt_secret") && weak_secret(s.auth.jwt_secret))
     c.strict("auth.jwt_secret", "JWT_SECRET looks like a placeholder or has too little variety", secret_hint);
 
-  if (s.database.url.empty()) {
+  if (s.database.url.empty() && !c.has_error("database.url")) {
     c.error("database.url", "DATABASE_URL is not set",
             "e.g. postgresql://app:PASSWORD@127.0.0.1:5432/zuperior?connection_limit=20");
   } else if (auto u = core::parse_url(s.database.url)) {

@@ -273,7 +273,8 @@ std::string source::describe() const {
     case kind::yaml:
       return line ? fmt::format("{}:{}", file, line) : file;
     case kind::env_file:
-      return line ? fmt::format("{}:{} ({})", file, line, name) : file;
+      if (!line) return file;
+      return name.empty() ? fmt::format("{}:{}", file, line) : fmt::format("{}:{} ({})", file, line, name);
     case kind::environment:
       return fmt::format("environment {}", name);
     case kind::flag:

@@ -1,16 +1,18 @@
 #include "config/report.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "config/schema.hpp"
+#include "core/strings.hpp"
 
 namespace zuperior::config {
 namespace {
 
 std::string shown(const loaded_config& cfg, const key_spec& spec) {
-  auto it = cfg.texts.find(spec.path);
-  std::string text = it != cfg.texts.end() ? it->second : spec.render(cfg.values);
+  // The normalised effective value ("7s", not the "7" of ?pool_timeout=7), whatever set it.
+  std::string text = spec.render(cfg.values);
   if (spec.type == kind::secret) return text.empty() ? "" : std::string("<redacted>");
   return display_value(spec, text);
 }
@@ -109,6 +111,53 @@ nlohmann::json render_config_json(const loaded_config& cfg) {
   nlohmann::json out = nlohmann::json::object();
   for (const auto& spec : schema())
     out[spec.path] = {{"value", shown(cfg, spec)}, {"source", cfg.source_of(spec.path).describe()}};
+  return out;
+}
+
+namespace {
+
+// Plain YAML scalars stay bare; anything YAML could misread is double-quoted.
+std::string yaml_scalar(const std::string& v) {
+  bool plain = !v.empty() && v.find_first_of(":#,[]{}&*!|>'\"%@`") == std::string::npos && v.front() != ' ' &&
+               v.back() != ' ' && v.front() != '-' && v.front() != '?';
+  if (plain) return v;
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string render_config_yaml(const loaded_config& cfg) {
+  std::string out;
+  std::string section;
+  for (const auto& spec : schema()) {
+    auto dot = spec.path.find('.');
+    std::string sec = spec.path.substr(0, dot);
+    std::string name = spec.path.substr(dot + 1);
+    if (sec != section) {
+      out += fmt::format("{}{}:\n", section.empty() ? "" : "\n", sec);
+      section = sec;
+    }
+    std::string env = spec.env_name();
+    for (const auto& a : spec.aliases) env += " or " + a;
+    out += fmt::format("  # {}\n  # env: {}\n", spec.help, env);
+    if (!spec.choices.empty() && spec.type == kind::enumeration)
+      out += fmt::format("  # one of: {}\n", fmt::join(spec.choices, ", "));
+    std::string value = shown(cfg, spec);
+    if (spec.type == kind::list) {
+      std::vector<std::string> items;
+      for (const auto& item : core::split(value, ',', true)) items.push_back(yaml_scalar(item));
+      out += fmt::format("  {}: [{}]\n", name, fmt::join(items, ", "));
+    } else if (value.empty()) {
+      out += fmt::format("  # {}: \"\"   (unset; usually given in the environment)\n", name);
+    } else {
+      out += fmt::format("  {}: {}\n", name, yaml_scalar(value));
+    }
+  }
   return out;
 }
 

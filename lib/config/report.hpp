@@ -23,6 +23,8 @@ std::string render_report_text(const loaded_config& cfg, const std::vector<probe
 nlohmann::json render_report_json(const loaded_config& cfg, const std::vector<probe_result>& probes);
 /// The effective configuration, one `key = value  # source` line per key, secrets redacted.
 std::string render_config_text(const loaded_config& cfg);
+/// The effective configuration as commented YAML (configs/zuperior.yaml is this, from defaults).
+std::string render_config_yaml(const loaded_config& cfg);
 /// The effective configuration as {"key": {"value":…, "source":…}}, secrets redacted.
 nlohmann::json render_config_json(const loaded_config& cfg);
 /// True when the report has no error (problems or failed probes).

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# envcheck end to end: sources and precedence, every problem in one run, redaction, exit codes,
+# the shipped configs/zuperior.yaml, and --probe against the real throwaway PostgreSQL and Redis.
+set -uo pipefail
+bin="${ZUPERIOR_BIN:?}"
+src="${ZUPERIOR_SOURCE_DIR:?}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+# run NAME EXPECTED_RC ARGS... : runs envcheck with a clean environment plus $extra_env.
+run() {
+  local name="$1" want="$2"
+  shift 2
+  env -i PATH="$PATH" "${extra_env[@]}" "$bin" envcheck "$@" >"$name.out" 2>"$name.err"
+  local rc=$?
+  [ "$rc" = "$want" ] || fail "$name: exit $rc, wanted $want: $(head -c 600 "$name.out" "$name.err")"
+}
+expect() { grep -q -- "$2" "$1.out" || fail "$1: output lacks '$2'"; }
+expect_not() { ! grep -q -- "$2" "$1.out" "$1.err" || fail "$1: output shows '$2'"; }
+
+secret='Zr8v!q2LwP9s@Kd4mN7x#Tb6yHc3Jf5gUe1'
+dbpass='s3cr3t-db-pass'
+
+# 1. A valid configuration from a .env file, with the seed's names.
+cat >good.env <<ENV
+# the seed's variables, verbatim
+NODE_ENV=development
+DATABASE_URL="postgresql://app:$dbpass@127.0.0.1:5432/zuperior?connection_limit=15&pool_timeout=7"
+export JWT_SECRET='$secret'
+REDIS_HOST=127.0.0.1
+REDIS_PORT=6390
+NEXT_PUBLIC_APP_URL=http://localhost:3000
+ENV
+extra_env=()
+run good 0 --config /dev/null --env-file good.env
+run good_cfg 0 --config /dev/null --env-file good.env --print-config --format json
+python3 - "$work/good_cfg.out" <<'PY' || fail "good_cfg: values or sources wrong"
+import json, sys
+c = json.load(open(sys.argv[1]))
+assert c["database.pool_size"]["value"] == "15", c["database.pool_size"]
+assert c["database.pool_timeout"]["value"] == "7s", c["database.pool_timeout"]
+assert c["redis.port"]["value"] == "6390"
+assert c["redis.port"]["source"] == "good.env:6 (REDIS_PORT)", c["redis.port"]
+assert c["server.cors_origins"]["value"] == "http://localhost:3000"
+assert c["server.port"]["source"] == "default"
+PY
+expect_not good_cfg "$secret"
+expect_not good_cfg "$dbpass"
+
+# 2. Precedence: environment beats .env, --set beats environment.
+extra_env=(ZUPERIOR_SERVER_PORT=5001 REDIS_PORT=6391)
+run prec 0 --config /dev/null --env-file good.env --set server.port=5002 --print-config --format json
+python3 -c "
+import json,sys; c=json.load(open('prec.out'))
+assert c['server.port']['value']=='5002', c['server.port']
+assert c['redis.port']['value']=='6391' and 'environment' in c['redis.port']['source'], c['redis.port']
+" || fail "precedence"
+
+# 3. Every problem in one run, with where each came from; a malformed .env line is one of them.
+cat >bad.env <<'ENV'
+NODE_ENV=production
+JWT_SECRET=changeme
+DATABASE_URL=mysql://root:hunter2@db/x
+this line is not an assignment
+ZUPERIOR_SERVER_PORT=70000
+ZUPERIOR_SERVER_IDLE_TIMEOUT=soon
+REDIS_URL="redis://:pw@127.0.0.1:6379
+ENV
+extra_env=()
+run bad 1 --config /dev/null --env-file bad.env --format json
+python3 - "$work/bad.out" <<'PY' || fail "bad: report"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["valid"] is False
+probs = r["problems"]
+names = {p.get("variable") or p.get("key") for p in probs if p["severity"] == "error"}
+for want in ("JWT_SECRET", "DATABASE_URL", "ZUPERIOR_SERVER_PORT", "ZUPERIOR_SERVER_IDLE_TIMEOUT"):
+    assert want in names, (want, names)
+at = lambda n: [p for p in probs if p["source"].get("file") == "bad.env" and p["source"].get("line") == n]
+assert at(4) and "malformed" in at(4)[0]["message"], "malformed line 4 not reported with its line"
+assert at(7) and "unterminated" in at(7)[0]["message"], "unterminated quote on line 7"
+assert not any(p["message"].endswith("is not set") and p.get("variable") in ("JWT_SECRET", "DATABASE_URL") for p in probs), "a rejected value was also called unset"
+assert any("cors" in json.dumps(p).lower() or "NEXT_PUBLIC_APP_URL" in json.dumps(p) for p in probs), "production CORS"
+assert len([p for p in probs if p["severity"] == "error"]) >= 6, len(probs)
+PY
+expect_not bad "hunter2"
+expect_not bad "changeme"
+run bad_text 1 --config /dev/null --env-file bad.env
+expect bad_text "from: bad.env:4$"
+expect bad_text "fix:"
+expect_not bad_text "hunter2"
+
+# 4. YAML: unknown keys are errors with their line and a suggestion; wrong types too.
+cat >bad.yaml <<'YAML'
+server:
+  port: 8080
+  listen_adress: 0.0.0.0
+database:
+  pool_size: many
+redis: [1, 2]
+YAML
+extra_env=(JWT_SECRET="$secret" DATABASE_URL=postgresql://a@127.0.0.1/b)
+run yaml 1 --config bad.yaml --env-file /dev/null
+expect yaml "unknown key \"server.listen_adress\""
+expect yaml "from: bad.yaml:3"
+expect yaml "from: bad.yaml:5"
+expect yaml "from: bad.yaml:6"
+
+# 5. Cannot run: a named config file that does not exist, a bad flag.
+run missing 2 --config does-not-exist.yaml
+run badflag 2 --frobnicate
+
+# 6. The shipped configs/zuperior.yaml documents every key with its default and is current.
+env -i PATH="$PATH" "$bin" envcheck --print-config --format yaml --config /dev/null --env-file /dev/null >gen.yaml
+sed -n '/^app:/,$p' "$src/configs/zuperior.yaml" >shipped.yaml
+diff -u shipped.yaml gen.yaml >yaml.diff || fail "configs/zuperior.yaml is stale; run scripts/gen-config: $(head -20 yaml.diff)"
+extra_env=(JWT_SECRET="$secret" DATABASE_URL=postgresql://a@127.0.0.1/b)
+run shipped 0 --config "$src/configs/zuperior.yaml" --env-file /dev/null --print-config --format json
+run defaults 0 --config /dev/null --env-file /dev/null --print-config --format json
+python3 -c "
+import json; a=json.load(open('shipped.out')); b=json.load(open('defaults.out'))
+diff=[k for k in b if a[k]['value']!=b[k]['value']]
+assert not diff, diff
+assert set(a)==set(b)
+" || fail "shipped yaml does not equal the defaults"
+
+# 7. --probe against the real services, and against a closed port.
+if [ -n "${DATABASE_URL:-}" ] && [ -n "${REDIS_URL:-}" ]; then
+  extra_env=(JWT_SECRET="$secret" DATABASE_URL="$DATABASE_URL" REDIS_URL="$REDIS_URL")
+  run probe 0 --config /dev/null --env-file /dev/null --probe --format json
+  python3 -c "
+import json; r=json.load(open('probe.out'))
+p={x['name']:x for x in r['probes']}
+assert p['postgresql']['ok'] and 'PostgreSQL' in p['postgresql']['detail'], p
+assert p['redis']['ok'], p
+assert p['postgresql']['latency_ms'] >= 0
+" || fail "probe: $(cat probe.out)"
+  expect_not probe "zuperior:zuperior@"
+  closed=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+  extra_env=(JWT_SECRET="$secret" DATABASE_URL="postgresql://u:$dbpass@127.0.0.1:$closed/x" REDIS_URL="redis://:$dbpass@127.0.0.1:$closed/0")
+  run probe_down 1 --config /dev/null --env-file /dev/null --probe --probe-timeout 2s
+  expect probe_down "probe postgresql"
+  expect probe_down "probe redis"
+  expect_not probe_down "$dbpass"
+else
+  fail "DATABASE_URL/REDIS_URL not set: run through scripts/test"
+fi
+
+[ "$failures" = 0 ] && echo "envcheck: all checks passed"
+exit $((failures > 0))
