@@ -1,0 +1,42 @@
+#pragma once
+// Request/response types shared by the router, the handlers and the server.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "http/takeover.hpp"
+
+namespace zuperior::http {
+
+using response = boost::beast::http::response<boost::beast::http::string_body>;
+using status = boost::beast::http::status;
+using verb = boost::beast::http::verb;
+
+/// Everything a route handler gets besides the request: who asks, on which worker, and what the
+/// middleware learnt (the authenticated user). Lives for the duration of one request.
+struct request_context {
+  const request& req;
+  std::string_view path;   // target without the query string
+  std::string_view query;  // after '?', may be empty
+  std::string client_ip;
+  std::string request_id;
+  std::size_t worker = 0;
+  boost::asio::any_io_executor executor;  // the connection's worker executor
+  std::chrono::steady_clock::time_point started;
+  std::string_view route;  // the matched route pattern (metrics label); set by the server
+  std::string user_id;     // set by authentication middleware; empty when anonymous
+  std::string identity;    // "user:<id>" or "ip:<addr>" for the access log and rate limits
+};
+
+/// A JSON response with `body` (already serialized) and the given status.
+response json_response(const request& req, status code, std::string body);
+/// A plain text response.
+response text_response(const request& req, status code, std::string body,
+                       std::string_view content_type = "text/plain; charset=utf-8");
+
+}  // namespace zuperior::http

@@ -1,0 +1,497 @@
+#include "http/server.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/error.hpp"
+#include "core/strings.hpp"
+#include "http/client_ip.hpp"
+#include "http/cors.hpp"
+#include "http/error.hpp"
+
+namespace zuperior::http {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = net::ip::tcp;
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+using reuse_port = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+struct session_state {
+  beast::tcp_stream* stream = nullptr;
+  bool idle = true;  // waiting for the next request: safe to close while draining
+};
+
+struct mount_point {
+  std::string prefix;
+  std::shared_ptr<takeover_handler> handler;
+};
+
+struct worker {
+  std::size_t index = 0;
+  // Declared before the io_context: destroying the io_context destroys coroutine frames whose
+  // cleanup touches these.
+  std::unordered_set<session_state*> sessions;
+  std::vector<mount_point> mounts;
+  net::io_context ioc{1};
+  std::optional<tcp::acceptor> acceptor;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::thread thread;
+};
+
+}  // namespace
+
+struct server::impl {
+  config::server_settings s;
+  std::shared_ptr<const router> routes;
+  server_hooks hooks;
+  proxy_list proxies;
+  cors_policy cors;
+  std::atomic<bool> draining{false};
+  std::atomic<std::uint64_t> in_flight{0};
+  std::atomic<std::uint64_t> conns{0};
+  std::mutex ip_mu;
+  std::unordered_map<std::string, std::uint32_t> per_ip;
+  std::uint16_t port = 0;
+  std::string host;
+  bool started = false;
+  std::vector<std::unique_ptr<worker>> workers;  // last: destroyed first
+
+  impl(const config::server_settings& settings, std::shared_ptr<const router> r, server_hooks h)
+      : s(settings), routes(std::move(r)), hooks(std::move(h)), cors(settings.cors_origins) {
+    std::string bad;
+    auto p = proxy_list::parse(s.trusted_proxies, &bad);
+    if (!p) throw core::command_error("server.trusted_proxies: not an IP address or CIDR: " + core::quote(bad));
+    proxies = std::move(*p);
+  }
+
+  void release_ip(const std::string& ip) {
+    std::lock_guard lock(ip_mu);
+    auto it = per_ip.find(ip);
+    if (it != per_ip.end() && --it->second == 0) per_ip.erase(it);
+  }
+
+  void record(const request_context* ctx, std::string_view method, std::string_view route, unsigned status,
+              std::size_t bytes, std::chrono::steady_clock::time_point start, std::string_view rid,
+              std::string_view ip) {
+    if (!hooks.on_request) return;
+    request_record r;
+    r.ctx = ctx;
+    r.method = method;
+    r.route = route;
+    r.status = status;
+    r.bytes = bytes;
+    r.duration = std::chrono::steady_clock::now() - start;
+    r.request_id = rid;
+    r.client_ip = ip;
+    r.identity = ctx ? std::string_view(ctx->identity) : std::string_view{};
+    hooks.on_request(r);
+  }
+};
+
+namespace {
+
+// A response for a request that never parsed completely: HTTP/1.1, connection closes afterwards.
+bhttp::response<bhttp::string_body> early_response(errc e) {
+  bhttp::response<bhttp::string_body> res{status_of(e), 11};
+  res.set(bhttp::field::content_type, "application/json; charset=utf-8");
+  res.keep_alive(false);
+  res.body() = error_body(default_message(e));
+  res.prepare_payload();
+  return res;
+}
+
+// After an error answer the client may still be sending; reading a little before closing avoids a
+// reset that would destroy the answer in flight.
+net::awaitable<void> lingering_close(beast::tcp_stream& stream) {
+  beast::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  char sink[8192];
+  std::size_t total = 0;
+  stream.expires_after(std::chrono::milliseconds(500));
+  while (total < (1u << 20)) {
+    auto [rec, n] = co_await stream.async_read_some(net::buffer(sink), use_tuple);
+    if (rec) break;
+    total += n;
+  }
+  stream.socket().close(ec);
+}
+
+net::awaitable<void> reject_connection(tcp::socket sock) {
+  beast::tcp_stream stream(std::move(sock));
+  auto res = early_response(errc::unavailable);
+  res.set(bhttp::field::retry_after, "1");
+  stream.expires_after(std::chrono::seconds(1));
+  co_await bhttp::async_write(stream, res, use_tuple);
+  co_await lingering_close(stream);
+}
+
+std::string_view route_or_dash(std::string_view r) { return r.empty() ? std::string_view("-") : r; }
+
+net::awaitable<bool> dispatch(server::impl& S, worker& w, beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                              request req, const std::string& peer, std::chrono::steady_clock::time_point start) {
+  std::string rid;
+  if (auto it = req.find("X-Request-Id"); it != req.end() && valid_request_id(it->value()))
+    rid = std::string(it->value());
+  else
+    rid = new_request_id();
+  std::string ip = peer;
+  if (!S.proxies.empty())
+    if (auto it = req.find("X-Forwarded-For"); it != req.end()) ip = client_ip(peer, it->value(), S.proxies);
+
+  std::string_view target(req.target().data(), req.target().size());
+  std::string_view path = target, query;
+  if (auto q = target.find('?'); q != std::string_view::npos) {
+    path = target.substr(0, q);
+    query = target.substr(q + 1);
+  }
+
+  for (const auto& m : w.mounts) {
+    bool under = path.substr(0, m.prefix.size()) == m.prefix ||
+                 (m.prefix.size() > 1 && m.prefix.back() == '/' &&
+                  path == std::string_view(m.prefix).substr(0, m.prefix.size() - 1));
+    if (!under) continue;
+    connection_info info{ip, rid, w.index};
+    auto method = req.method_string();
+    std::string method_s(method.data(), method.size());
+    S.in_flight.fetch_add(1, std::memory_order_relaxed);
+    if (S.hooks.on_in_flight) S.hooks.on_in_flight(1);
+    bool keep = false;
+    try {
+      keep = co_await m.handler->handle(stream, buffer, std::move(req), info);
+    } catch (const std::exception& e) {
+      spdlog::error("[{}] takeover handler for {} failed: {}", rid, m.prefix, e.what());
+      keep = false;
+    }
+    S.in_flight.fetch_sub(1, std::memory_order_relaxed);
+    if (S.hooks.on_in_flight) S.hooks.on_in_flight(-1);
+    S.record(nullptr, method_s, m.prefix, 0, 0, start, rid, ip);
+    co_return keep && !S.draining.load(std::memory_order_relaxed);
+  }
+
+  S.in_flight.fetch_add(1, std::memory_order_relaxed);
+  if (S.hooks.on_in_flight) S.hooks.on_in_flight(1);
+  request_context ctx{req, path, query, std::move(ip), std::move(rid), w.index, w.ioc.get_executor(), start};
+  ctx.identity = "ip:" + ctx.client_ip;
+  response res;
+  if (cors_policy::is_preflight(req)) {
+    res = S.cors.preflight(req);
+    ctx.route = "preflight";
+  } else {
+    auto m = S.routes->find(req.method(), path);
+    ctx.route = m.route;
+    if (m.found) {
+      try {
+        res = co_await (*m.found)(ctx);
+      } catch (const std::exception& e) {
+        spdlog::error("[{}] {} {} failed: {}", ctx.request_id, std::string_view(req.method_string()), ctx.route,
+                      e.what());
+        res = error_response(req, errc::internal, "");
+      }
+    } else if (m.path_known) {
+      res = error_response(req, errc::method_not_allowed, "");
+      res.set(bhttp::field::allow, m.allow);
+    } else {
+      res = error_response(req, errc::not_found, "");
+    }
+  }
+  res.set("X-Request-Id", ctx.request_id);
+  S.cors.decorate(req, res);
+  bool keep = req.keep_alive() && res.keep_alive() && !S.draining.load(std::memory_order_relaxed);
+  res.keep_alive(keep);
+  std::size_t bytes = res.body().size();
+  res.prepare_payload();
+  if (req.method() == verb::head) res.body().clear();  // Content-Length stays that of the GET
+  stream.expires_after(S.s.request_timeout);
+  auto [ec, n] = co_await bhttp::async_write(stream, res, use_tuple);
+  S.in_flight.fetch_sub(1, std::memory_order_relaxed);
+  if (S.hooks.on_in_flight) S.hooks.on_in_flight(-1);
+  S.record(&ctx, std::string_view(req.method_string()), route_or_dash(ctx.route), res.result_int(), bytes, start,
+           ctx.request_id, ctx.client_ip);
+  co_return !ec && keep;
+}
+
+errc parse_error_kind(const beast::error_code& ec) {
+  if (ec == bhttp::error::header_limit) return errc::header_too_large;
+  if (ec == bhttp::error::body_limit) return errc::payload_too_large;
+  return errc::bad_request;
+}
+
+bool is_quiet_end(const beast::error_code& ec) {
+  return ec == bhttp::error::end_of_stream || ec == net::error::eof || ec == net::error::operation_aborted ||
+         ec == beast::error::timeout || ec == net::error::connection_reset || ec == net::error::bad_descriptor ||
+         ec == bhttp::error::partial_message;
+}
+
+net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::string peer) {
+  beast::tcp_stream stream(std::move(sock));
+  beast::flat_buffer buffer;
+  session_state st{&stream};
+  w.sessions.insert(&st);
+  struct cleanup {
+    server::impl& S;
+    worker& w;
+    session_state* st;
+    const std::string& peer;
+    ~cleanup() {
+      w.sessions.erase(st);
+      S.release_ip(peer);
+      S.conns.fetch_sub(1, std::memory_order_relaxed);
+      if (S.hooks.on_connection) S.hooks.on_connection(-1);
+    }
+  } guard{S, w, &st, peer};
+
+  bool first = true;
+  bool lingering = false;
+  try {
+    for (;;) {
+      if (S.draining.load(std::memory_order_relaxed) && !first && buffer.size() == 0) break;
+      st.idle = true;
+      if (buffer.size() == 0) {
+        // Waiting for a request to begin: the idle timeout between keep-alive requests, the header
+        // timeout for a fresh connection that has not said anything yet.
+        stream.expires_after(first ? S.s.header_timeout : S.s.idle_timeout);
+        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+        if (ec) break;
+        buffer.commit(n);
+      }
+      st.idle = false;
+      first = false;
+      auto start = std::chrono::steady_clock::now();
+      bhttp::request_parser<bhttp::string_body> parser;
+      parser.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(S.s.max_header_size, UINT32_MAX)));
+      parser.body_limit(S.s.max_body_size);
+      stream.expires_after(S.s.header_timeout);
+      auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
+      if (!ec && !parser.is_done()) {
+        auto expect = parser.get()[bhttp::field::expect];
+        if (core::iequals(expect, "100-continue")) {
+          static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+          auto [wec, wn] = co_await net::async_write(stream, net::buffer(cont.data(), cont.size()), use_tuple);
+          if (wec) break;
+        }
+        stream.expires_after(S.s.request_timeout);
+        auto [rec, rn] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+        ec = rec;
+      }
+      if (ec) {
+        if (is_quiet_end(ec) && ec != bhttp::error::partial_message) break;
+        errc kind = ec == beast::error::timeout || ec == bhttp::error::partial_message ? errc::request_timeout
+                                                                                       : parse_error_kind(ec);
+        auto res = early_response(kind);
+        auto rid = new_request_id();
+        res.set("X-Request-Id", rid);
+        stream.expires_after(std::chrono::seconds(5));
+        co_await bhttp::async_write(stream, res, use_tuple);
+        S.record(nullptr, "-", "-", res.result_int(), res.body().size(), start, rid, peer);
+        spdlog::debug("[{}] {}: {} from {}", rid, res.result_int(), ec.message(), peer);
+        lingering = true;
+        break;
+      }
+      bool keep = co_await dispatch(S, w, stream, buffer, parser.release(), peer, start);
+      if (!keep) {
+        lingering = stream.socket().is_open();
+        break;
+      }
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("connection from {} failed: {}", peer, e.what());
+  }
+  if (lingering && stream.socket().is_open()) {
+    co_await lingering_close(stream);
+  } else {
+    beast::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream.socket().close(ec);
+  }
+}
+
+net::awaitable<void> accept_loop(server::impl& S, worker& w) {
+  net::steady_timer backoff(w.ioc);
+  for (;;) {
+    auto [ec, sock] = co_await w.acceptor->async_accept(use_tuple);
+    if (ec) {
+      if (ec == net::error::operation_aborted || !w.acceptor->is_open()) co_return;
+      // Out of descriptors or similar: pause instead of spinning.
+      spdlog::warn("accept failed: {}", ec.message());
+      backoff.expires_after(std::chrono::milliseconds(50));
+      co_await backoff.async_wait(use_tuple);
+      continue;
+    }
+    beast::error_code oec;
+    sock.set_option(tcp::no_delay(true), oec);
+    auto ep = sock.remote_endpoint(oec);
+    if (oec) continue;
+    auto addr = ep.address();
+    if (addr.is_v6() && addr.to_v6().is_v4_mapped()) addr = net::ip::make_address_v4(net::ip::v4_mapped, addr.to_v6());
+    std::string peer = addr.to_string();
+    if (S.conns.load(std::memory_order_relaxed) >= S.s.max_connections) {
+      if (S.hooks.on_rejected) S.hooks.on_rejected(false);
+      net::co_spawn(w.ioc, reject_connection(std::move(sock)), net::detached);
+      continue;
+    }
+    {
+      std::unique_lock lock(S.ip_mu);
+      auto& n = S.per_ip[peer];
+      if (n >= S.s.max_connections_per_ip) {
+        lock.unlock();
+        if (S.hooks.on_rejected) S.hooks.on_rejected(true);
+        net::co_spawn(w.ioc, reject_connection(std::move(sock)), net::detached);
+        continue;
+      }
+      ++n;
+    }
+    S.conns.fetch_add(1, std::memory_order_relaxed);
+    if (S.hooks.on_connection) S.hooks.on_connection(1);
+    net::co_spawn(w.ioc, session(S, w, std::move(sock), std::move(peer)), net::detached);
+  }
+}
+
+net::ip::address resolve_host(const std::string& host) {
+  beast::error_code ec;
+  auto a = net::ip::make_address(host, ec);
+  if (!ec) return a;
+  net::io_context ioc;
+  tcp::resolver r(ioc);
+  auto results = r.resolve(host, "0", ec);
+  if (ec || results.empty())
+    throw core::command_error(fmt::format("server.host: cannot resolve {}: {}", core::quote(host), ec.message()));
+  return results.begin()->endpoint().address();
+}
+
+}  // namespace
+
+server::server(const config::server_settings& settings, std::shared_ptr<const router> routes, server_hooks hooks)
+    : impl_(std::make_unique<impl>(settings, std::move(routes), std::move(hooks))) {
+  unsigned n = settings.workers ? settings.workers : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < n; ++i) {
+    auto w = std::make_unique<worker>();
+    w->index = i;
+    w->work.emplace(w->ioc.get_executor());
+    impl_->workers.push_back(std::move(w));
+  }
+}
+
+server::~server() { stop(); }
+
+void server::mount(std::string prefix, std::shared_ptr<takeover_handler> handler) {
+  for (auto& w : impl_->workers) w->mounts.push_back({prefix, handler});
+}
+
+void server::mount(std::string prefix, const std::function<std::shared_ptr<takeover_handler>(std::size_t)>& factory) {
+  for (auto& w : impl_->workers) w->mounts.push_back({prefix, factory(w->index)});
+}
+
+std::size_t server::worker_count() const noexcept { return impl_->workers.size(); }
+
+std::vector<boost::asio::any_io_executor> server::worker_executors() const {
+  std::vector<boost::asio::any_io_executor> out;
+  for (auto& w : impl_->workers) out.emplace_back(w->ioc.get_executor());
+  return out;
+}
+
+void server::start() {
+  auto& S = *impl_;
+  auto addr = resolve_host(S.s.host);
+  std::uint16_t port = S.s.port;
+  for (auto& w : S.workers) {
+    beast::error_code ec;
+    tcp::endpoint ep(addr, port);
+    w->acceptor.emplace(w->ioc);
+    w->acceptor->open(ep.protocol(), ec);
+    if (!ec) w->acceptor->set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec && S.workers.size() > 1) w->acceptor->set_option(reuse_port(true), ec);
+    if (!ec) w->acceptor->bind(ep, ec);
+    if (!ec) w->acceptor->listen(net::socket_base::max_listen_connections, ec);
+    if (ec) throw core::command_error(fmt::format("cannot listen on {}:{}: {}", S.s.host, port, ec.message()));
+    port = w->acceptor->local_endpoint().port();  // the others share the ephemeral port chosen first
+  }
+  S.port = port;
+  S.host = addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string();
+  for (auto& w : S.workers) {
+    net::co_spawn(w->ioc, accept_loop(S, *w), net::detached);
+    worker* wp = w.get();
+    w->thread = std::thread([wp] {
+      for (;;) {
+        try {
+          wp->ioc.run();
+          return;
+        } catch (const std::exception& e) {
+          spdlog::error("worker {}: {}", wp->index, e.what());
+        }
+      }
+    });
+  }
+  S.started = true;
+}
+
+std::uint16_t server::port() const noexcept { return impl_->port; }
+
+std::string server::local_address() const { return fmt::format("{}:{}", impl_->host, impl_->port); }
+
+void server::stop_accepting() {
+  for (auto& w : impl_->workers) {
+    worker* wp = w.get();
+    net::post(wp->ioc, [wp] {
+      beast::error_code ec;
+      if (wp->acceptor) wp->acceptor->close(ec);
+    });
+  }
+}
+
+void server::begin_drain() {
+  impl_->draining = true;
+  for (auto& w : impl_->workers) {
+    worker* wp = w.get();
+    net::post(wp->ioc, [wp] {
+      for (auto* st : wp->sessions)
+        if (st->idle) {
+          beast::error_code ec;
+          st->stream->socket().cancel(ec);
+        }
+    });
+  }
+}
+
+bool server::draining() const noexcept { return impl_->draining.load(); }
+
+std::uint64_t server::in_flight() const noexcept { return impl_->in_flight.load(); }
+
+std::uint64_t server::connections() const noexcept { return impl_->conns.load(); }
+
+void server::stop() {
+  for (auto& w : impl_->workers) {
+    w->work.reset();
+    w->ioc.stop();
+  }
+  for (auto& w : impl_->workers)
+    if (w->thread.joinable()) w->thread.join();
+}
+
+}  // namespace zuperior::http
