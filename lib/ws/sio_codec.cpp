@@ -1,0 +1,292 @@
+#include "ws/sio_codec.hpp"
+
+#include <charconv>
+
+namespace zuperior::ws {
+namespace {
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// Nesting depth of a JSON text, counted outside strings; rejects input before the parser sees it
+// so that no recursive walk (ours or the library's) can be driven deep by a client.
+std::size_t json_depth(std::string_view s) {
+  std::size_t depth = 0;
+  std::size_t max_depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      ++depth;
+      if (depth > max_depth) max_depth = depth;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return max_depth;
+}
+
+bool is_placeholder(const json& j) {
+  if (!j.is_object() || j.size() != 2) return false;
+  auto p = j.find("_placeholder");
+  auto n = j.find("num");
+  return p != j.end() && p->is_boolean() && p->get<bool>() && n != j.end() && n->is_number_unsigned();
+}
+
+// Replaces placeholders with the attachments; false on an out-of-range or duplicate reference.
+bool reconstruct(json& j, std::vector<std::string>& attachments, std::vector<bool>& used) {
+  if (is_placeholder(j)) {
+    const auto num = j["num"].get<std::uint64_t>();
+    if (num >= attachments.size() || used[num]) return false;
+    used[num] = true;
+    const auto& a = attachments[num];
+    j = json::binary(json::binary_t::container_type(a.begin(), a.end()));
+    return true;
+  }
+  if (j.is_array() || j.is_object()) {
+    for (auto& child : j) {
+      if (!reconstruct(child, attachments, used)) return false;
+    }
+  }
+  return true;
+}
+
+bool contains_binary(const json& j) {
+  if (j.is_binary()) return true;
+  if (j.is_array() || j.is_object()) {
+    for (const auto& child : j) {
+      if (contains_binary(child)) return true;
+    }
+  }
+  return false;
+}
+
+json deconstruct(const json& j, std::vector<std::string>& attachments) {
+  if (j.is_binary()) {
+    const auto& b = j.get_binary();
+    json placeholder = json::object();
+    placeholder["_placeholder"] = true;
+    placeholder["num"] = attachments.size();
+    attachments.emplace_back(b.begin(), b.end());
+    return placeholder;
+  }
+  if (j.is_array()) {
+    json out = json::array();
+    for (const auto& child : j) out.push_back(deconstruct(child, attachments));
+    return out;
+  }
+  if (j.is_object()) {
+    json out = json::object();
+    for (auto it = j.begin(); it != j.end(); ++it) out[it.key()] = deconstruct(it.value(), attachments);
+    return out;
+  }
+  return j;
+}
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+void append_header(std::string& out, sio_type type, std::size_t attachments, const sio_packet& p) {
+  out += static_cast<char>('0' + static_cast<int>(type));
+  if (type == sio_type::binary_event || type == sio_type::binary_ack) {
+    out += std::to_string(attachments);
+    out += '-';
+  }
+  if (!p.nsp.empty() && p.nsp != "/") {
+    out += p.nsp;
+    out += ',';
+  }
+  if (p.id) out += std::to_string(*p.id);
+}
+
+}  // namespace
+
+std::string_view sio_error_message(sio_error e) {
+  switch (e) {
+    case sio_error::empty:
+      return "empty packet";
+    case sio_error::bad_type:
+      return "unknown packet type";
+    case sio_error::bad_attachments:
+      return "invalid attachment count";
+    case sio_error::bad_namespace:
+      return "invalid namespace";
+    case sio_error::bad_id:
+      return "invalid ack id";
+    case sio_error::bad_json:
+      return "invalid JSON payload";
+    case sio_error::too_deep:
+      return "payload nested too deeply";
+    case sio_error::bad_payload:
+      return "payload invalid for the packet type";
+    case sio_error::bad_placeholder:
+      return "invalid binary placeholder";
+    case sio_error::unexpected_binary:
+      return "binary frame without a binary packet";
+  }
+  return "invalid packet";
+}
+
+std::optional<sio_header> sio_parse_text(std::string_view s, const sio_limits& limits, sio_error* why) {
+  auto fail = [&](sio_error e) -> std::optional<sio_header> {
+    if (why) *why = e;
+    return std::nullopt;
+  };
+  if (s.empty()) return fail(sio_error::empty);
+  if (s[0] < '0' || s[0] > '6') return fail(sio_error::bad_type);
+  sio_header h;
+  h.packet.type = static_cast<sio_type>(s[0] - '0');
+  std::size_t i = 1;
+  if (h.packet.type == sio_type::binary_event || h.packet.type == sio_type::binary_ack) {
+    const std::size_t start = i;
+    while (i < s.size() && is_digit(s[i]) && i - start < 6) ++i;
+    if (i == start || i >= s.size() || s[i] != '-') return fail(sio_error::bad_attachments);
+    std::from_chars(s.data() + start, s.data() + i, h.attachments);
+    if (h.attachments > limits.max_attachments) return fail(sio_error::bad_attachments);
+    ++i;
+  }
+  if (i < s.size() && s[i] == '/') {
+    const std::size_t comma = s.find(',', i);
+    const std::size_t end = comma == std::string_view::npos ? s.size() : comma;
+    if (end - i > limits.max_namespace) return fail(sio_error::bad_namespace);
+    // A query string after the namespace ("/admin?x=1") is not part of its name.
+    const std::string_view nsp = s.substr(i, end - i);
+    h.packet.nsp = std::string(nsp.substr(0, nsp.find('?')));
+    i = comma == std::string_view::npos ? s.size() : comma + 1;
+  }
+  if (i < s.size() && is_digit(s[i])) {
+    const std::size_t start = i;
+    while (i < s.size() && is_digit(s[i])) ++i;
+    if (i - start > 15) return fail(sio_error::bad_id);
+    std::uint64_t id = 0;
+    std::from_chars(s.data() + start, s.data() + i, id);
+    h.packet.id = id;
+  }
+  if (i < s.size()) {
+    const std::string_view payload = s.substr(i);
+    if (json_depth(payload) > limits.max_depth) return fail(sio_error::too_deep);
+    json j = json::parse(payload.begin(), payload.end(), nullptr, false);
+    if (j.is_discarded()) return fail(sio_error::bad_json);
+    h.packet.data = std::move(j);
+  }
+  // Without attachments the payload can be checked now; binary packets are checked once whole.
+  if (h.attachments == 0 && h.packet.type != sio_type::binary_event && h.packet.type != sio_type::binary_ack &&
+      !sio_payload_valid(h.packet)) {
+    return fail(sio_error::bad_payload);
+  }
+  return h;
+}
+
+bool sio_payload_valid(const sio_packet& p) {
+  switch (p.type) {
+    case sio_type::connect:
+      return !p.has_data() || p.data.is_object();
+    case sio_type::disconnect:
+      return !p.has_data();
+    case sio_type::event:
+    case sio_type::binary_event:
+      return p.has_data() && p.data.is_array() && !p.data.empty() &&
+             (p.data[0].is_string() || p.data[0].is_number_integer());
+    case sio_type::ack:
+    case sio_type::binary_ack:
+      return p.has_data() && p.data.is_array() && p.id.has_value();
+    case sio_type::connect_error:
+      return p.has_data() && (p.data.is_object() || p.data.is_string());
+  }
+  return false;
+}
+
+sio_decoder::status sio_decoder::feed_text(std::string_view text) {
+  if (pending_) {
+    // A text frame while attachments are awaited breaks the sequence.
+    pending_.reset();
+    attachments_.clear();
+    error_ = sio_error::bad_attachments;
+    return status::error;
+  }
+  sio_error why = sio_error::empty;
+  auto h = sio_parse_text(text, limits_, &why);
+  if (!h) {
+    error_ = why;
+    return status::error;
+  }
+  if (h->attachments > 0) {
+    pending_ = std::move(*h);
+    attachments_.clear();
+    return status::need_more;
+  }
+  return finish(std::move(*h), {});
+}
+
+sio_decoder::status sio_decoder::feed_binary(std::string_view bytes) {
+  if (!pending_) {
+    error_ = sio_error::unexpected_binary;
+    return status::error;
+  }
+  attachments_.emplace_back(bytes);
+  if (attachments_.size() < pending_->attachments) return status::need_more;
+  sio_header h = std::move(*pending_);
+  pending_.reset();
+  return finish(std::move(h), std::move(attachments_));
+}
+
+sio_decoder::status sio_decoder::finish(sio_header h, std::vector<std::string> attachments) {
+  attachments_.clear();
+  if (h.packet.type == sio_type::binary_event || h.packet.type == sio_type::binary_ack) {
+    if (!h.packet.has_data()) {
+      error_ = sio_error::bad_payload;
+      return status::error;
+    }
+    std::vector<bool> used(attachments.size(), false);
+    if (!reconstruct(h.packet.data, attachments, used)) {
+      error_ = sio_error::bad_placeholder;
+      return status::error;
+    }
+    for (bool u : used) {
+      if (!u) {
+        error_ = sio_error::bad_placeholder;
+        return status::error;
+      }
+    }
+    // Applications see plain EVENT/ACK; binary is a wire detail.
+    h.packet.type = h.packet.type == sio_type::binary_event ? sio_type::event : sio_type::ack;
+  }
+  if (!sio_payload_valid(h.packet)) {
+    error_ = sio_error::bad_payload;
+    return status::error;
+  }
+  done_ = std::move(h.packet);
+  return status::packet;
+}
+
+sio_frames sio_encode(const sio_packet& p) {
+  sio_frames out;
+  if (p.has_data() && contains_binary(p.data)) {
+    json stripped = deconstruct(p.data, out.attachments);
+    sio_type type = p.type;
+    if (type == sio_type::event) type = sio_type::binary_event;
+    if (type == sio_type::ack) type = sio_type::binary_ack;
+    append_header(out.text, type, out.attachments.size(), p);
+    out.text += dump(stripped);
+    return out;
+  }
+  out.text = sio_encode_text(p);
+  return out;
+}
+
+std::string sio_encode_text(const sio_packet& p) {
+  std::string out;
+  append_header(out, p.type, 0, p);
+  if (p.has_data()) out += dump(p.data);
+  return out;
+}
+
+}  // namespace zuperior::ws

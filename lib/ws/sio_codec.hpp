@@ -1,0 +1,111 @@
+#pragma once
+// Socket.IO v5 packets carried in Engine.IO message packets: type digit, attachment count for
+// binary packets ("<n>-"), namespace ("/nsp,"), ack id (digits) and a JSON payload, with binary
+// attachments replaced by {"_placeholder":true,"num":i} placeholders and sent as separate binary
+// Engine.IO messages. Binary values are nlohmann::ordered_json binary values. Pure code: no I/O.
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace zuperior::ws {
+
+using json = nlohmann::ordered_json;
+
+/// Socket.IO packet types.
+enum class sio_type : std::uint8_t {
+  connect = 0,
+  disconnect = 1,
+  event = 2,
+  ack = 3,
+  connect_error = 4,
+  binary_event = 5,
+  binary_ack = 6,
+};
+
+/// One Socket.IO packet; `data` is discarded (is_discarded()) when the packet has no payload.
+struct sio_packet {
+  sio_type type = sio_type::event;
+  std::string nsp = "/";
+  std::optional<std::uint64_t> id;
+  json data = json(json::value_t::discarded);
+  /// True when the packet carries a payload.
+  bool has_data() const { return !data.is_discarded(); }
+};
+
+/// Why a Socket.IO packet was refused.
+enum class sio_error {
+  empty,
+  bad_type,
+  bad_attachments,
+  bad_namespace,
+  bad_id,
+  bad_json,
+  too_deep,
+  bad_payload,
+  bad_placeholder,
+  unexpected_binary,
+};
+/// A short description of the error (for logs).
+std::string_view sio_error_message(sio_error e);
+
+/// Limits applied while decoding untrusted input.
+struct sio_limits {
+  std::size_t max_attachments = 64;
+  std::size_t max_depth = 64;
+  std::size_t max_namespace = 256;
+};
+
+/// The header and payload of a text packet, before binary attachments are put back.
+struct sio_header {
+  sio_packet packet;
+  std::size_t attachments = 0;
+};
+
+/// Parses a text packet; attachments still appear as placeholders.
+std::optional<sio_header> sio_parse_text(std::string_view text, const sio_limits& limits, sio_error* why = nullptr);
+
+/// Assembles packets from a text frame followed by its binary attachments, one frame at a time.
+class sio_decoder {
+ public:
+  explicit sio_decoder(sio_limits limits = {}) : limits_(limits) {}
+  /// Result of feeding one frame.
+  enum class status { need_more, packet, error };
+  /// Feeds a text frame (Engine.IO message without its "4").
+  status feed_text(std::string_view text);
+  /// Feeds a binary frame (an attachment).
+  status feed_binary(std::string_view bytes);
+  /// The packet completed by the last feed_* that returned status::packet.
+  sio_packet take() { return std::move(done_); }
+  /// The reason of the last status::error.
+  sio_error error() const { return error_; }
+  /// True while attachments of a binary packet are awaited.
+  bool awaiting_attachments() const { return pending_.has_value(); }
+
+ private:
+  status finish(sio_header h, std::vector<std::string> attachments);
+  sio_limits limits_;
+  std::optional<sio_header> pending_;
+  std::vector<std::string> attachments_;
+  sio_packet done_;
+  sio_error error_ = sio_error::empty;
+};
+
+/// A packet encoded for the wire: the text frame and then the binary attachments in order.
+struct sio_frames {
+  std::string text;
+  std::vector<std::string> attachments;
+};
+
+/// Encodes a packet; binary values inside `data` become placeholders and attachments, and the type
+/// switches to binary_event/binary_ack accordingly.
+sio_frames sio_encode(const sio_packet& p);
+/// Encodes a packet known to hold no binary values into its text form (fast path for broadcasts).
+std::string sio_encode_text(const sio_packet& p);
+
+/// True when `data` (a whole decoded packet's payload) is valid for the packet type.
+bool sio_payload_valid(const sio_packet& p);
+
+}  // namespace zuperior::ws
