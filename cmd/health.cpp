@@ -1,13 +1,184 @@
+// zuperior health: asks a running daemon for /apis/health; the exit code says it
+// (0 healthy, 1 unhealthy or degraded, 2 unreachable or bad usage).
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <thread>
 
 #include "command.hpp"
 #include "core/error.hpp"
+#include "core/units.hpp"
+#include "core/url.hpp"
 
 namespace zuperior::cmd {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+
+struct health_options {
+  config_options config;
+  std::string url;
+  std::string format = "text";
+  std::string wait;
+  std::string timeout = "5s";
+};
+
+struct answer {
+  bool reached = false;
+  std::string error;  // when not reached
+  unsigned status = 0;
+  std::string body;
+};
+
+answer fetch(const core::url& u, const std::string& target, std::chrono::milliseconds timeout) {
+  answer a;
+  try {
+    net::io_context ioc;
+    net::ip::tcp::resolver resolver(ioc);
+    beast::tcp_stream stream(ioc);
+    stream.expires_after(timeout);
+    auto port = std::to_string(u.port.value_or(80));
+    auto results = resolver.resolve(u.host, port);
+    stream.connect(results);
+    bhttp::request<bhttp::string_body> req{bhttp::verb::get, target, 11};
+    req.set(bhttp::field::host, u.port ? fmt::format("{}:{}", u.host, *u.port) : u.host);
+    req.set(bhttp::field::user_agent, "zuperior-health");
+    req.set(bhttp::field::accept, "application/json");
+    req.keep_alive(false);
+    // Beast's sync calls ignore tcp_stream's deadline; run them async on this io_context instead.
+    beast::error_code ec;
+    bhttp::async_write(stream, req, [&](beast::error_code e, std::size_t) { ec = e; });
+    ioc.run();
+    if (ec) throw beast::system_error(ec);
+    ioc.restart();
+    beast::flat_buffer buffer;
+    bhttp::response<bhttp::string_body> res;
+    bhttp::async_read(stream, buffer, res, [&](beast::error_code e, std::size_t) { ec = e; });
+    ioc.run();
+    if (ec) throw beast::system_error(ec);
+    a.reached = true;
+    a.status = res.result_int();
+    a.body = std::move(res.body());
+  } catch (const std::exception& e) {
+    a.error = e.what();
+  }
+  return a;
+}
+
+// 0 healthy, 1 unhealthy/degraded, 2 unreachable.
+int verdict(const answer& a) {
+  if (!a.reached) return core::exit_usage;
+  return a.status == 200 ? core::exit_ok : core::exit_failed;
+}
+
+void print(const health_options& o, const std::string& url, const answer& a) {
+  nlohmann::json body;
+  bool parsed = false;
+  if (a.reached) {
+    body = nlohmann::json::parse(a.body, nullptr, false);
+    parsed = !body.is_discarded() && body.is_object();
+  }
+  int code = verdict(a);
+  if (a.reached && !parsed && code == 0) code = core::exit_failed;
+  if (o.format == "json") {
+    nlohmann::json out;
+    out["url"] = url;
+    out["reachable"] = a.reached;
+    if (!a.reached) out["error"] = a.error;
+    if (a.reached) out["httpStatus"] = a.status;
+    if (parsed) out["health"] = body;
+    out["status"] = !a.reached ? "unreachable"
+                               : (code == 0 ? "healthy"
+                                  : parsed  ? body.value("status", "unhealthy")
+                                            : "unhealthy");
+    std::puts(out.dump(2).c_str());
+    return;
+  }
+  if (!a.reached) {
+    std::printf("%s: unreachable (%s)\n", url.c_str(), a.error.c_str());
+    return;
+  }
+  std::string overall = parsed ? body.value("status", "?") : fmt::format("HTTP {}", a.status);
+  std::printf("%-10s %s (HTTP %u)\n", "status", overall.c_str(), a.status);
+  if (!parsed) return;
+  if (body.contains("checks") && body["checks"].is_object()) {
+    for (auto& [name, v] : body["checks"].items()) {
+      std::string extra;
+      if (body.contains("details") && body["details"].contains(name)) {
+        const auto& d = body["details"][name];
+        if (d.contains("ageMs")) extra += fmt::format("  age {}ms", d["ageMs"].get<long long>());
+        if (d.contains("latencyMs")) extra += fmt::format("  latency {:.2f}ms", d["latencyMs"].get<double>());
+        if (d.contains("error")) extra += "  " + d["error"].get<std::string>();
+      }
+      std::printf("%-10s %s%s\n", name.c_str(), v.is_string() ? v.get<std::string>().c_str() : v.dump().c_str(),
+                  extra.c_str());
+    }
+  }
+  if (body.contains("timestamp")) std::printf("%-10s %s\n", "timestamp", body["timestamp"].dump().c_str());
+}
+
+int run_health(const health_options& o) {
+  std::string url = o.url;
+  if (url.empty()) {
+    auto cfg = o.config.load();
+    auto host = cfg.values.server.host;
+    if (host == "0.0.0.0" || host.empty()) host = "127.0.0.1";
+    if (host == "::") host = "::1";
+    if (host.find(':') != std::string::npos) host = "[" + host + "]";
+    url = fmt::format("http://{}:{}", host, cfg.values.server.port);
+  }
+  auto u = core::parse_url(url);
+  if (!u || u->scheme != "http") throw core::command_error("--url takes http://HOST:PORT, got " + url);
+  std::string target = u->path.empty() || u->path == "/" ? "/apis/health" : u->path;
+  auto timeout = core::parse_duration(o.timeout);
+  if (!timeout || timeout->count() <= 0) throw core::command_error("--timeout takes a duration such as 5s");
+  auto t = std::chrono::duration_cast<std::chrono::milliseconds>(*timeout);
+  std::chrono::milliseconds wait{0};
+  if (!o.wait.empty()) {
+    auto w = core::parse_duration(o.wait);
+    if (!w || w->count() < 0) throw core::command_error("--wait takes a duration such as 30s");
+    wait = std::chrono::duration_cast<std::chrono::milliseconds>(*w);
+  }
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  answer a;
+  for (;;) {
+    a = fetch(*u, target, t);
+    if (verdict(a) == 0 || std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  print(o, url, a);
+  int code = verdict(a);
+  if (code == 0) {
+    auto body = nlohmann::json::parse(a.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object() || body.value("status", "") != "healthy") code = core::exit_failed;
+  }
+  return code;
+}
+
+}  // namespace
 
 runner setup_health(CLI::App& sub) {
-  sub.allow_extras();
-  return []() -> int { throw core::command_error("'health' is not built yet in this version"); };
+  auto o = std::make_shared<health_options>();
+  o->config.add_to(sub);
+  sub.add_option("--url", o->url, "The daemon's base URL (default: http://server.host:server.port)");
+  sub.add_option("--format", o->format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  sub.add_option("--wait", o->wait, "Poll until healthy for up to this long (e.g. 30s)");
+  sub.add_option("--timeout", o->timeout, "Deadline of one request (default 5s)");
+  return [o]() { return run_health(*o); };
 }
 
 }  // namespace zuperior::cmd

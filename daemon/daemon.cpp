@@ -1,0 +1,246 @@
+#include "daemon/daemon.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+
+#include "api/routes.hpp"
+#include "cache/sync_client.hpp"
+#include "db/session.hpp"
+#include "health/checker.hpp"
+#include "http/server.hpp"
+#include "log/log.hpp"
+#include "metrics/process.hpp"
+#include "metrics/registry.hpp"
+
+namespace zuperior::daemon {
+namespace {
+
+namespace net = boost::asio;
+using namespace std::chrono_literals;
+
+// Thousands of sockets need more descriptors than the usual soft limit of 1024.
+void raise_nofile_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlim_t before = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0) spdlog::info("open files limit raised from {} to {}", before, rl.rlim_cur);
+  }
+}
+
+// Per-route request metrics; children are cached per thread so the hot path takes no lock.
+class http_metrics {
+ public:
+  explicit http_metrics(metrics::registry& r)
+      : requests_(r.add_counter("zuperior_http_requests_total", "HTTP requests by route, method and status class",
+                                {"route", "method", "status"})),
+        errors_(r.add_counter("zuperior_http_errors_total", "HTTP responses with status 4xx/5xx by exact status",
+                              {"route", "code"})),
+        latency_(r.add_histogram("zuperior_http_request_duration_seconds", "HTTP request latency by route", {"route"})),
+        in_flight_(r.add_gauge("zuperior_http_in_flight_requests", "Requests being processed").get()),
+        connections_(r.add_gauge("zuperior_http_open_connections", "Open HTTP connections").get()),
+        rejected_(r.add_counter("zuperior_http_rejected_connections_total",
+                                "Connections refused at accept because a cap was reached", {"cap"})) {}
+
+  void on_request(const http::request_record& rec) {
+    static constexpr const char* classes[] = {"1xx", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    unsigned cls = rec.status / 100;
+    const char* cls_name = rec.status == 0 ? "takeover" : (cls < 6 ? classes[cls] : "5xx");
+    struct key {
+      const char* route;
+      std::size_t route_len;
+      std::string method;
+      unsigned status;
+      bool operator==(const key&) const = default;
+    };
+    // Thread-local memo of label lookups: the family's shared lock stays off the hot path.
+    thread_local std::vector<std::pair<key, std::pair<metrics::counter*, metrics::histogram*>>> memo;
+    key k{rec.route.data(), rec.route.size(), std::string(rec.method), rec.status / 100 * 100};
+    std::pair<metrics::counter*, metrics::histogram*> found{nullptr, nullptr};
+    for (auto& [mk, v] : memo)
+      if (mk == k) {
+        found = v;
+        break;
+      }
+    if (!found.first) {
+      found.first = &requests_.labels({rec.route, rec.method, cls_name});
+      found.second = &latency_.labels({rec.route});
+      if (memo.size() < 512) memo.emplace_back(k, found);
+    }
+    found.first->inc();
+    found.second->observe(rec.duration);
+    if (rec.status >= 400) errors_.labels({rec.route, std::to_string(rec.status)}).inc();
+  }
+  void on_connection(int d) { connections_.inc(d); }
+  void on_in_flight(int d) { in_flight_.inc(d); }
+  void on_rejected(bool per_ip) { rejected_.labels({per_ip ? "per_ip" : "total"}).inc(); }
+
+ private:
+  metrics::counter_family& requests_;
+  metrics::counter_family& errors_;
+  metrics::histogram_family& latency_;
+  metrics::gauge& in_flight_;
+  metrics::gauge& connections_;
+  metrics::counter_family& rejected_;
+};
+
+void access_log(const http::request_record& r) {
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(r.duration).count();
+  spdlog::info("[{}] {} {} {} {}B {:.3f}ms {}", r.request_id, r.method, r.route, r.status, r.bytes, us / 1000.0,
+               r.identity.empty() ? fmt::format("ip:{}", r.client_ip) : std::string(r.identity));
+}
+
+}  // namespace
+
+int run(const options& opts) {
+  const config::settings& s = opts.settings;
+  raise_nofile_limit();
+
+  // metrics
+  auto& registry = metrics::default_registry();
+  metrics::register_process_metrics(registry);
+  http_metrics hm(registry);
+
+  // health: each dependency probed on its own thread with its own deadline.
+  auto interval = 2s;
+  health::checker checker(interval);
+  {
+    auto db_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::min<std::chrono::milliseconds>(s.database.connect_timeout, 2s));
+    std::string db_url = s.database.url;
+    auto db_session = std::make_shared<std::unique_ptr<db::session>>();
+    checker.add(
+        "database",
+        [db_url, db_timeout, db_session] {
+          auto& sess = *db_session;
+          try {
+            if (!sess || !sess->is_open()) {
+              sess = db::session::connect(db_url, db_timeout);
+              sess->query(fmt::format("SET statement_timeout = {}", db_timeout.count()));
+            }
+            sess->query("SELECT 1");
+          } catch (...) {
+            sess.reset();
+            throw;
+          }
+        },
+        db_timeout);
+    auto redis_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::min<std::chrono::milliseconds>(s.redis.connect_timeout, 1s));
+    std::string redis_url = s.redis_url();
+    auto redis_client = std::make_shared<std::unique_ptr<cache::sync_client>>();
+    checker.add(
+        "redis",
+        [redis_url, redis_timeout, redis_client] {
+          auto& c = *redis_client;
+          try {
+            if (!c) c = cache::sync_client::connect(redis_url, redis_timeout);
+            c->ping();
+          } catch (...) {
+            c.reset();
+            throw;
+          }
+        },
+        redis_timeout);
+  }
+  checker.start();
+
+  // http
+  std::atomic<bool> ready{false};
+  api::services svc;
+  svc.settings = &s;
+  svc.metrics = &registry;
+  svc.health = &checker;
+  svc.ready = &ready;
+  auto routes = api::build_routes(svc);
+  http::server_hooks hooks;
+  bool log_access = s.log.access_log;
+  hooks.on_request = [&hm, log_access](const http::request_record& r) {
+    hm.on_request(r);
+    if (log_access) access_log(r);
+  };
+  hooks.on_connection = [&hm](int d) { hm.on_connection(d); };
+  hooks.on_in_flight = [&hm](int d) { hm.on_in_flight(d); };
+  hooks.on_rejected = [&hm](bool per_ip) { hm.on_rejected(per_ip); };
+  http::server server(s.server, routes, hooks);
+
+  // listeners
+  server.start();
+  ready = true;
+  spdlog::info("listening on {} ({} workers)", server.local_address(), server.worker_count());
+
+  // signals: the main thread only waits for them.
+  net::io_context ctl;
+  net::signal_set signals(ctl, SIGINT, SIGTERM, SIGHUP);
+  net::steady_timer drain_timer(ctl);
+  bool draining = false;
+  auto drain_deadline = std::chrono::steady_clock::now();
+  std::function<void()> poll_drain;
+  poll_drain = [&] {
+    bool done = server.in_flight() == 0 && server.connections() == 0;
+    if (done || std::chrono::steady_clock::now() >= drain_deadline) {
+      if (!done)
+        spdlog::warn("drain timeout: {} requests in flight, {} connections left; closing them", server.in_flight(),
+                     server.connections());
+      ctl.stop();
+      return;
+    }
+    drain_timer.expires_after(20ms);
+    drain_timer.async_wait([&](boost::system::error_code ec) {
+      if (!ec) poll_drain();
+    });
+  };
+  std::function<void(boost::system::error_code, int)> on_signal;
+  on_signal = [&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      if (opts.reload) {
+        try {
+          auto fresh = opts.reload();
+          if (log::set_level(fresh.log.level)) spdlog::info("reloaded: log level {}", fresh.log.level);
+        } catch (const std::exception& e) {
+          spdlog::error("reload failed, keeping the running configuration: {}", e.what());
+        }
+      }
+      signals.async_wait(on_signal);
+      return;
+    }
+    if (draining) {
+      spdlog::warn("second signal: exiting now");
+      std::fflush(stdout);
+      std::_Exit(1);
+    }
+    draining = true;
+    spdlog::info(
+        "{} received: draining (readiness 503, no new connections, finishing {} in-flight requests, up to {}s)",
+        sig == SIGTERM ? "SIGTERM" : "SIGINT", server.in_flight(),
+        std::chrono::duration_cast<std::chrono::seconds>(s.server.drain_timeout).count());
+    ready = false;
+    server.begin_drain();
+    server.stop_accepting();
+    drain_deadline = std::chrono::steady_clock::now() + s.server.drain_timeout;
+    poll_drain();
+    signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
+  ctl.run();
+
+  // stop in reverse
+  server.stop();
+  checker.stop();
+  spdlog::info("stopped");
+  spdlog::default_logger()->flush();
+  return 0;
+}
+
+}  // namespace zuperior::daemon
