@@ -1,0 +1,173 @@
+#include "ratelimit/limiter.hpp"
+
+#include <boost/asio/use_awaitable.hpp>
+
+#include "metrics/registry.hpp"
+#include "ratelimit/script.hpp"
+
+namespace zuperior::ratelimit {
+
+namespace {
+
+enum failure { unavailable = 0, error_reply = 1, noscript = 2, bad_reply = 3 };
+constexpr std::array<std::string_view, 4> failure_names{"unavailable", "error_reply", "noscript", "bad_reply"};
+constexpr std::array<std::string_view, 4> source_names{"redis", "local", "open", "closed"};
+
+std::string key_identifier(std::string_view identifier) {
+  if (identifier.size() <= max_identifier_size) return std::string(identifier);
+  return "sha1:" + sha1_hex(identifier);
+}
+
+}  // namespace
+
+metrics::registry* limiter::default_metrics_registry() { return &metrics::default_registry(); }
+
+limiter::limiter(const config::ratelimit_settings& settings, std::shared_ptr<store> redis,
+                 std::shared_ptr<local_limiter> local, std::string key_prefix, metrics::registry* registry)
+    : settings_(std::make_shared<const config::ratelimit_settings>(settings)),
+      redis_(std::move(redis)),
+      local_(local ? std::move(local) : std::make_shared<local_limiter>()),
+      key_prefix_(std::move(key_prefix)) {
+  if (!registry) return;
+  auto& d = registry->add_counter("zuperior_ratelimit_decisions_total",
+                                  "Rate-limit decisions by tier, outcome and where they were made.",
+                                  {"tier", "outcome", "source"});
+  for (tier t : all_tiers)
+    for (int a = 0; a < 2; ++a)
+      for (int s = 0; s < 4; ++s)
+        decisions_[static_cast<int>(t)][a][s] = &d.labels({to_string(t), a ? "allowed" : "limited", source_names[s]});
+  auto& f = registry->add_counter("zuperior_ratelimit_redis_failures_total",
+                                  "Rate-limit calls to Redis that failed, by reason.", {"reason"});
+  for (int i = 0; i < 4; ++i) failures_[i] = &f.labels({failure_names[i]});
+  std::weak_ptr<local_limiter> weak = local_;
+  registry->add_gauge("zuperior_ratelimit_local_keys", "Identifiers tracked by the in-process fallback limiter.")
+      .set_callback({}, [weak] {
+        auto l = weak.lock();
+        return l ? static_cast<double>(l->size()) : 0.0;
+      });
+}
+
+limiter::~limiter() = default;
+
+std::shared_ptr<const config::ratelimit_settings> limiter::settings() const { return settings_.load(); }
+
+void limiter::reload(const config::ratelimit_settings& settings) {
+  settings_.store(std::make_shared<const config::ratelimit_settings>(settings));
+}
+
+std::string limiter::redis_key(tier t, std::string_view identifier) const {
+  const auto s = settings_.load();
+  std::string k = key_prefix_;
+  k += s->key_prefix;
+  k += ':';
+  k += to_string(t);
+  k += ':';
+  k += key_identifier(identifier);
+  return k;
+}
+
+std::string limiter::local_key(tier t, std::string_view identifier) {
+  std::string k(to_string(t));
+  k += ':';
+  k += key_identifier(identifier);
+  return k;
+}
+
+void limiter::count(tier t, const decision& d) {
+  if (auto* c = decisions_[static_cast<int>(t)][d.allowed ? 1 : 0][static_cast<int>(d.source)]) c->inc();
+}
+
+void limiter::count_failure(int reason) {
+  if (auto* c = failures_[reason]) c->inc();
+}
+
+decision limiter::fallback(tier t, const config::ratelimit_settings& s, std::string_view identifier,
+                           std::uint32_t cost) {
+  const auto& ts = tier_settings(s, t);
+  decision d;
+  d.limit = ts.limit;
+  d.now_ms = unix_ms();
+  switch (fallback_of(s, t)) {
+    case config::fallback_mode::local:
+      return local_->decide(local_key(t, identifier), ts.limit, ts.window.count(), cost, d.now_ms);
+    case config::fallback_mode::open:
+      d.allowed = true;
+      d.remaining = ts.limit;
+      d.source = source::open;
+      return d;
+    case config::fallback_mode::closed:
+      d.allowed = false;
+      d.remaining = 0;
+      d.retry_after = std::chrono::milliseconds(1000);  // Redis usually returns within seconds
+      d.source = source::closed;
+      return d;
+  }
+  return d;
+}
+
+boost::asio::awaitable<bool> limiter::load_script() {
+  if (!redis_) co_return false;
+  // Built before co_await: GCC 12 miscompiles string literals in a braced list inside a coroutine.
+  std::vector<std::string> args;
+  args.emplace_back("SCRIPT");
+  args.emplace_back("LOAD");
+  args.emplace_back(script_source());
+  auto r = co_await redis_->command(std::move(args));
+  if (r.state != store_reply::status::ok) {
+    count_failure(r.state == store_reply::status::unavailable ? unavailable : error_reply);
+    co_return false;
+  }
+  co_return r.text == script_sha1();
+}
+
+boost::asio::awaitable<decision> limiter::check(tier t, std::string identifier, std::uint32_t cost) {
+  const auto s = settings_.load();
+  const auto& ts = tier_settings(*s, t);
+  if (!s->enabled) {
+    decision d;
+    d.limit = ts.limit;
+    d.remaining = ts.limit;
+    d.now_ms = unix_ms();
+    d.source = source::open;
+    co_return d;
+  }
+  if (!redis_) {
+    decision d = fallback(t, *s, identifier, cost);
+    count(t, d);
+    co_return d;
+  }
+  std::vector<std::string> args;
+  args.reserve(7);
+  args.emplace_back("EVALSHA");
+  args.emplace_back(script_sha1());
+  args.emplace_back("1");
+  args.emplace_back(redis_key(t, identifier));
+  args.emplace_back(std::to_string(ts.limit));
+  args.emplace_back(std::to_string(ts.window.count()));
+  args.emplace_back(std::to_string(cost));
+  auto r = co_await redis_->command(args);
+  if (r.state == store_reply::status::error_reply && r.text.rfind("NOSCRIPT", 0) == 0) {
+    // Redis restarted or SCRIPT FLUSH: load once more and retry.
+    count_failure(noscript);
+    if (co_await load_script()) r = co_await redis_->command(std::move(args));
+  }
+  if (r.state == store_reply::status::ok && r.is_array && r.integers.size() == 5) {
+    window_state st;
+    st.current = static_cast<std::uint32_t>(r.integers[1]);
+    st.previous = static_cast<std::uint32_t>(r.integers[2]);
+    st.window = r.integers[3];
+    const std::int64_t now = r.integers[4];
+    decision d = describe(st, r.integers[0] == 1, ts.limit, ts.window.count(), cost, now);
+    d.source = source::redis;
+    count(t, d);
+    co_return d;
+  }
+  count_failure(r.state == store_reply::status::unavailable ? unavailable
+                : r.state == store_reply::status::ok        ? bad_reply
+                                                            : error_reply);
+  decision d = fallback(t, *s, identifier, cost);
+  count(t, d);
+  co_return d;
+}
+
+}  // namespace zuperior::ratelimit

@@ -1,0 +1,69 @@
+#pragma once
+#include <array>
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "config/settings.hpp"
+#include "ratelimit/local_limiter.hpp"
+#include "ratelimit/store.hpp"
+#include "ratelimit/tier.hpp"
+#include "ratelimit/window.hpp"
+
+namespace zuperior::metrics {
+class registry;
+class counter;
+}  // namespace zuperior::metrics
+
+namespace zuperior::ratelimit {
+
+/// Decides requests for the four tiers: in Redis by one atomic Lua script (run by EVALSHA, loaded
+/// again on NOSCRIPT), so every daemon instance sharing the Redis shares the limits; while Redis is
+/// unreachable each tier does what its fallback says (local limiter, open, closed). Counts decisions
+/// in metrics. One limiter per worker thread is fine (each with its own store); the local limiter
+/// is meant to be shared by all of them.
+class limiter {
+ public:
+  /// `redis` may be null (local/open/closed only). `key_prefix` is Redis' key prefix (redis.key_prefix),
+  /// prepended to ratelimit.key_prefix. Metrics go to `registry` (nullptr: none).
+  limiter(const config::ratelimit_settings& settings, std::shared_ptr<store> redis,
+          std::shared_ptr<local_limiter> local, std::string key_prefix = {},
+          metrics::registry* registry = default_metrics_registry());
+  ~limiter();
+
+  /// SCRIPT LOAD; false when Redis is unreachable or answers something else (check() loads lazily then).
+  boost::asio::awaitable<bool> load_script();
+  /// Decides one request of `cost` for `identifier` ("user:<id>" / "ip:<address>") in tier `t`.
+  boost::asio::awaitable<decision> check(tier t, std::string identifier, std::uint32_t cost = 1);
+  /// Replaces limits and fallbacks (SIGHUP); safe while other threads call check().
+  void reload(const config::ratelimit_settings& settings);
+  /// The settings in effect.
+  std::shared_ptr<const config::ratelimit_settings> settings() const;
+  /// The Redis key holding `identifier`'s state in tier `t` (for `ratelimit inspect|reset`).
+  std::string redis_key(tier t, std::string_view identifier) const;
+  /// The local limiter's key for the same (tier and identifier).
+  static std::string local_key(tier t, std::string_view identifier);
+
+  /// The process-wide metrics registry (a function so this header needs no metrics include).
+  static metrics::registry* default_metrics_registry();
+
+ private:
+  decision fallback(tier t, const config::ratelimit_settings& s, std::string_view identifier, std::uint32_t cost);
+  void count(tier t, const decision& d);
+  void count_failure(int reason);
+
+  std::atomic<std::shared_ptr<const config::ratelimit_settings>> settings_;
+  std::shared_ptr<store> redis_;
+  std::shared_ptr<local_limiter> local_;
+  std::string key_prefix_;
+  // [tier][allowed][source]
+  std::array<std::array<std::array<metrics::counter*, 4>, 2>, 4> decisions_{};
+  std::array<metrics::counter*, 4> failures_{};  // unavailable, error_reply, noscript, bad_reply
+};
+
+/// Identifiers longer than this are replaced by "sha1:<hex>" in keys (bounded key size).
+inline constexpr std::size_t max_identifier_size = 200;
+
+}  // namespace zuperior::ratelimit

@@ -1,0 +1,71 @@
+#include "ratelimit/script.hpp"
+
+#include <openssl/evp.h>
+
+namespace zuperior::ratelimit {
+
+namespace {
+
+// Mirrors step() in window.cpp line by line (same floating-point expression), so the local
+// fallback and Redis decide identically.
+constexpr std::string_view source = R"LUA(
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+if window <= 0 then window = 1 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local idx = math.floor(now / window)
+local s = redis.call('HMGET', KEYS[1], 'w', 'c', 'p')
+local w = tonumber(s[1])
+local cur = tonumber(s[2]) or 0
+local prev = tonumber(s[3]) or 0
+local changed = false
+if w == nil then
+  cur, prev, changed = 0, 0, true
+elseif w == idx - 1 then
+  prev, cur, changed = cur, 0, true
+elseif w < idx - 1 then
+  cur, prev, changed = 0, 0, true
+elseif w > idx then
+  idx = w
+end
+local elapsed = now - idx * window
+if elapsed < 0 then elapsed = 0 end
+local allowed = 0
+if prev * ((window - elapsed) / window) + cur + cost <= limit then
+  allowed = 1
+  cur = cur + cost
+  changed = true
+end
+if changed then
+  redis.call('HSET', KEYS[1], 'w', idx, 'c', cur, 'p', prev)
+  redis.call('PEXPIRE', KEYS[1], window * 2)
+end
+return {allowed, cur, prev, idx, now}
+)LUA";
+
+}  // namespace
+
+std::string_view script_source() { return source; }
+
+std::string sha1_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(data.data(), data.size(), md, &n, EVP_sha1(), nullptr);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(n * 2);
+  for (unsigned int i = 0; i < n; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+const std::string& script_sha1() {
+  static const std::string sha = sha1_hex(source);
+  return sha;
+}
+
+}  // namespace zuperior::ratelimit
