@@ -1,0 +1,229 @@
+#include "cache/async_client.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "cache/link.hpp"
+#include "config/settings.hpp"
+#include "core/strings.hpp"
+#include "metrics/counter.hpp"
+#include "metrics/gauge.hpp"
+#include "metrics/histogram.hpp"
+
+namespace zuperior::cache {
+
+namespace asio = boost::asio;
+using detail::link;
+
+namespace {
+
+class category_impl final : public boost::system::error_category {
+ public:
+  const char* name() const noexcept override { return "redis"; }
+  std::string message(int ev) const override {
+    switch (static_cast<errc>(ev)) {
+      case errc::timeout:
+        return "Redis command timed out";
+      case errc::disconnected:
+        return "Redis is not connected";
+      case errc::error_reply:
+        return "Redis returned an error";
+      case errc::stopped:
+        return "Redis client stopped";
+      case errc::invalid_argument:
+        return "invalid Redis command";
+    }
+    return "unknown Redis error";
+  }
+};
+
+bool is_command(const std::string& a, std::string_view name) {
+  if (a.size() != name.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::toupper(static_cast<unsigned char>(a[i])) != name[i]) return false;
+  return true;
+}
+
+// One command waiting for its reply. The timer doubles as the completion signal: the reply
+// callback cancels it; expiry means the deadline passed.
+struct pending {
+  explicit pending(asio::any_io_executor ex) : timer(std::move(ex)) {}
+  asio::steady_timer timer;
+  std::chrono::steady_clock::time_point started;
+  result out;
+  bool done = false;
+  bool abandoned = false;
+};
+
+void reply_cb(redisAsyncContext* ac, void* r, void* priv) {
+  std::unique_ptr<std::shared_ptr<pending>> holder(static_cast<std::shared_ptr<pending>*>(priv));
+  auto& p = **holder;
+  auto* l = static_cast<link*>(ac->data);
+  auto* rep = static_cast<redisReply*>(r);
+  auto& st = l->stats();
+  st.in_flight.fetch_sub(1, std::memory_order_relaxed);
+  auto& m = l->metrics();
+  if (m.in_flight) m.in_flight->dec();
+  if (rep) l->last_activity = std::chrono::steady_clock::now();
+  if (p.abandoned) return;  // the caller already got errc::timeout
+  if (!rep) {
+    p.out.ec = l->stopped() ? errc::stopped : errc::disconnected;
+    st.dropped.fetch_add(1, std::memory_order_relaxed);
+    if (m.dropped) m.dropped->inc();
+  } else {
+    p.out.value = detail::convert(rep);
+    if (m.latency) m.latency->observe(l->last_activity - p.started);
+    if (rep->type == REDIS_REPLY_ERROR) {
+      p.out.ec = errc::error_reply;
+      st.error_replies.fetch_add(1, std::memory_order_relaxed);
+      if (m.error_reply) m.error_reply->inc();
+      // A failed-over primary turned replica: reconnect, as the seed's reconnectOnError does.
+      if (p.out.value.text.rfind("READONLY", 0) == 0) {
+        asio::dispatch(l->executor(), [w = l->weak_from_this()] {
+          if (auto s = w.lock()) s->drop("READONLY reply (server is a replica)");
+        });
+      }
+    } else {
+      st.ok.fetch_add(1, std::memory_order_relaxed);
+      if (m.ok) m.ok->inc();
+    }
+  }
+  p.done = true;
+  p.timer.cancel();
+}
+
+asio::awaitable<result> run_command(std::shared_ptr<link> l, std::vector<std::string> args,
+                                    std::chrono::milliseconds timeout) {
+  auto& st = l->stats();
+  auto& m = l->metrics();
+  st.commands.fetch_add(1, std::memory_order_relaxed);
+  result out;
+  if (args.empty() || is_command(args[0], "SUBSCRIBE") || is_command(args[0], "PSUBSCRIBE") ||
+      is_command(args[0], "UNSUBSCRIBE") || is_command(args[0], "PUNSUBSCRIBE") || is_command(args[0], "MONITOR")) {
+    out.ec = errc::invalid_argument;
+    co_return out;
+  }
+  if (l->stopped()) {
+    out.ec = errc::stopped;
+    co_return out;
+  }
+  redisAsyncContext* ac = l->context();
+  if (!ac) {
+    // Fail fast: a request that can live without Redis must not wait for a reconnect.
+    st.fast_failures.fetch_add(1, std::memory_order_relaxed);
+    if (m.disconnected) m.disconnected->inc();
+    out.ec = errc::disconnected;
+    co_return out;
+  }
+  auto p = std::make_shared<pending>(l->executor());
+  p->started = std::chrono::steady_clock::now();
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  argv.reserve(args.size());
+  lens.reserve(args.size());
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  auto* holder = new std::shared_ptr<pending>(p);
+  if (redisAsyncCommandArgv(ac, reply_cb, holder, static_cast<int>(argv.size()), argv.data(), lens.data()) !=
+      REDIS_OK) {
+    delete holder;
+    st.fast_failures.fetch_add(1, std::memory_order_relaxed);
+    if (m.disconnected) m.disconnected->inc();
+    out.ec = errc::disconnected;
+    co_return out;
+  }
+  st.in_flight.fetch_add(1, std::memory_order_relaxed);
+  if (m.in_flight) m.in_flight->inc();
+  p->timer.expires_after(timeout);
+  boost::system::error_code ec;
+  co_await p->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  if (!p->done) {
+    p->abandoned = true;
+    st.timeouts.fetch_add(1, std::memory_order_relaxed);
+    if (m.timeout) m.timeout->inc();
+    // Nothing at all came back for a whole deadline: the server or the path to it is stuck. Drop the
+    // connection so the other commands fail now and the loop reconnects.
+    if (std::chrono::steady_clock::now() - l->last_activity >= timeout && l->context())
+      l->drop("no reply within the command deadline");
+    out.ec = errc::timeout;
+    co_return out;
+  }
+  co_return std::move(p->out);
+}
+
+}  // namespace
+
+const boost::system::error_category& redis_category() noexcept {
+  static const category_impl c;
+  return c;
+}
+
+boost::system::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), redis_category()}; }
+
+client_options client_options::from(const config::settings& s) {
+  client_options o;
+  o.url = s.redis_url();
+  o.key_prefix = s.redis.key_prefix;
+  o.connect_timeout = s.redis.connect_timeout;
+  o.command_timeout = s.redis.command_timeout;
+  return o;
+}
+
+async_client::async_client(asio::any_io_executor ex, client_options opts)
+    : ex_(std::move(ex)), opts_(std::move(opts)), stats_(std::make_shared<client_stats>()) {}
+
+std::shared_ptr<async_client> async_client::create(asio::any_io_executor ex, client_options opts) {
+  auto ep = detail::parse_endpoint(opts.url);  // throws on a bad URL, before anything runs
+  std::shared_ptr<async_client> c(new async_client(ex, std::move(opts)));
+  c->link_ = std::make_shared<link>(ex, c->opts_, std::move(ep), c->stats_);
+  return c;
+}
+
+async_client::~async_client() {
+  if (link_) asio::dispatch(ex_, [l = link_] { l->stop(); });
+}
+
+void async_client::start() {
+  asio::dispatch(ex_, [l = link_] { l->start(); });
+}
+
+void async_client::stop() {
+  asio::dispatch(ex_, [l = link_] { l->stop(); });
+}
+
+asio::awaitable<result> async_client::command(std::vector<std::string> args) {
+  return command(std::move(args), opts_.command_timeout);
+}
+
+asio::awaitable<result> async_client::command(std::vector<std::string> args, std::chrono::milliseconds timeout) {
+  auto here = co_await asio::this_coro::executor;
+  if (here == ex_) co_return co_await run_command(link_, std::move(args), timeout);
+  // Called from another loop: run on ours, complete back on the caller's.
+  co_return co_await asio::co_spawn(ex_, run_command(link_, std::move(args), timeout), asio::use_awaitable);
+}
+
+asio::awaitable<bool> async_client::wait_connected(std::chrono::milliseconds timeout) {
+  auto here = co_await asio::this_coro::executor;
+  if (here == ex_) co_return co_await link_->wait_ready(timeout);
+  co_return co_await asio::co_spawn(ex_, link_->wait_ready(timeout), asio::use_awaitable);
+}
+
+bool async_client::connected() const noexcept { return link_->ready(); }
+
+std::string async_client::key(std::string_view k) const {
+  std::string out;
+  out.reserve(opts_.key_prefix.size() + k.size());
+  out += opts_.key_prefix;
+  out += k;
+  return out;
+}
+
+}  // namespace zuperior::cache

@@ -1,0 +1,342 @@
+// The asynchronous Redis client against real servers: commands, pipelining, deadlines, reconnect
+// with fast failure while down, pub/sub delivery and resubscription.
+#include <catch2/catch.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <thread>
+
+#include "cache/async_client.hpp"
+#include "cache/subscriber.hpp"
+#include "test_support.hpp"
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using zuperior::cache::async_client;
+using zuperior::cache::client_options;
+using zuperior::cache::errc;
+using zuperior::cache::reply;
+using zuperior::cache::result;
+using zuperior::cache::subscriber;
+using zuperior::testing::run_until;
+
+namespace {
+
+std::string shared_url() { return zuperior::testing::env("ZUPERIOR_TEST_REDIS_URL"); }
+
+std::string unique_prefix() {
+  return "test:cache_async:" + std::to_string(::getpid()) + ":" +
+         std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) + ":";
+}
+
+client_options options(const std::string& url, std::string prefix = {}) {
+  client_options o;
+  o.url = url;
+  o.key_prefix = std::move(prefix);
+  o.connect_timeout = 1s;
+  o.command_timeout = 2s;
+  o.register_metrics = false;
+  return o;
+}
+
+asio::awaitable<result> cmd(std::shared_ptr<async_client> c, std::vector<std::string> args) {
+  co_return co_await c->command(std::move(args));
+}
+
+asio::awaitable<result> cmd_t(std::shared_ptr<async_client> c, std::vector<std::string> args,
+                              std::chrono::milliseconds t) {
+  co_return co_await c->command(std::move(args), t);
+}
+
+asio::awaitable<bool> connected(std::shared_ptr<async_client> c, std::chrono::milliseconds t) {
+  co_return co_await c->wait_connected(t);
+}
+
+asio::awaitable<bool> sub_connected(std::shared_ptr<subscriber> s, std::chrono::milliseconds t) {
+  co_return co_await s->wait_connected(t);
+}
+
+asio::awaitable<void> incr_one(std::shared_ptr<async_client> c, std::string key, int* ok, int* done) {
+  std::vector<std::string> args{"INCR", std::move(key)};  // GCC 12: no braced list inside co_await
+  auto r = co_await c->command(std::move(args));
+  if (r && r.value.kind == reply::type::integer) ++*ok;
+  ++*done;
+}
+
+}  // namespace
+
+TEST_CASE("async client: basic commands, error replies, key prefix", "[integration][cache]") {
+  if (shared_url().empty()) {
+    WARN("ZUPERIOR_TEST_REDIS_URL is not set (run through scripts/test); skipping");
+    return;
+  }
+  asio::io_context io;
+  auto prefix = unique_prefix();
+  auto c = async_client::create(io.get_executor(), options(shared_url(), prefix));
+  c->start();
+  REQUIRE(run_until(io, connected(c, 5s)));
+  REQUIRE(c->connected());
+  CHECK(c->key("a") == prefix + "a");
+
+  auto r = run_until(io, cmd(c, {"SET", c->key("k"), std::string("bin\0ary", 7)}));
+  REQUIRE(r);
+  CHECK(r.value.kind == reply::type::status);
+  r = run_until(io, cmd(c, {"GET", c->key("k")}));
+  REQUIRE(r);
+  CHECK(r.value.text == std::string("bin\0ary", 7));
+  r = run_until(io, cmd(c, {"GET", c->key("missing")}));
+  REQUIRE(r);
+  CHECK(r.value.kind == reply::type::nil);
+
+  r = run_until(io, cmd(c, {"INCR", c->key("k")}));  // not an integer
+  CHECK(r.ec == errc::error_reply);
+  CHECK(r.value.kind == reply::type::error);
+  CHECK(r.value.text.find("ERR") == 0);
+
+  r = run_until(io, cmd(c, {"EVALSHA", "0000000000000000000000000000000000000000", "0"}));
+  CHECK(r.ec == errc::error_reply);
+  CHECK(r.value.text.rfind("NOSCRIPT", 0) == 0);
+
+  r = run_until(io, cmd(c, {}));
+  CHECK(r.ec == errc::invalid_argument);
+  r = run_until(io, cmd(c, {"subscribe", "x"}));
+  CHECK(r.ec == errc::invalid_argument);
+
+  r = run_until(io, cmd(c, {"MGET", c->key("k"), c->key("missing")}));
+  REQUIRE(r);
+  REQUIRE(r.value.kind == reply::type::array);
+  REQUIRE(r.value.elements.size() == 2);
+  CHECK(r.value.elements[1].kind == reply::type::nil);
+
+  run_until(io, cmd(c, {"DEL", c->key("k")}));
+  CHECK(c->stats().error_replies.load() == 2);
+  c->stop();
+  r = run_until(io, cmd(c, {"PING"}));
+  CHECK(r.ec == errc::stopped);
+}
+
+TEST_CASE("async client: bad URLs are rejected up front", "[integration][cache]") {
+  asio::io_context io;
+  CHECK_THROWS_AS(async_client::create(io.get_executor(), options("http://x")), zuperior::cache::error);
+  CHECK_THROWS_AS(async_client::create(io.get_executor(), options("redis://127.0.0.1:6379/abc")),
+                  zuperior::cache::error);
+  CHECK_THROWS_AS(subscriber::create(io.get_executor(), options("nonsense")), zuperior::cache::error);
+}
+
+TEST_CASE("async client: thousands of commands pipelined on one connection", "[integration][cache]") {
+  if (shared_url().empty()) {
+    WARN("ZUPERIOR_TEST_REDIS_URL is not set; skipping");
+    return;
+  }
+  asio::io_context io;
+  auto c = async_client::create(io.get_executor(), options(shared_url(), unique_prefix()));
+  c->start();
+  REQUIRE(run_until(io, connected(c, 5s)));
+  constexpr int n = 20000;
+  int ok = 0, done = 0;
+  for (int i = 0; i < n; ++i) asio::co_spawn(io, incr_one(c, c->key("counter"), &ok, &done), asio::detached);
+  // The first n handlers start the coroutines; each queues its command without waiting for
+  // the replies of the others, so they are all in flight together.
+  io.restart();
+  for (int i = 0; i < n; ++i) io.poll_one();
+  CHECK(c->stats().in_flight.load() > n / 2);
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (done < n && std::chrono::steady_clock::now() < deadline) {
+    io.restart();
+    io.run_one_for(50ms);
+  }
+  CHECK(done == n);
+  CHECK(ok == n);
+  auto r = run_until(io, cmd(c, {"GET", c->key("counter")}));
+  REQUIRE(r);
+  CHECK(r.value.text == std::to_string(n));
+  CHECK(c->stats().in_flight.load() == 0);
+  run_until(io, cmd(c, {"DEL", c->key("counter")}));
+}
+
+TEST_CASE("async client: called from another io_context", "[integration][cache]") {
+  if (shared_url().empty()) {
+    WARN("ZUPERIOR_TEST_REDIS_URL is not set; skipping");
+    return;
+  }
+  asio::io_context home;
+  auto guard = asio::make_work_guard(home);
+  std::thread t([&] { home.run(); });
+  auto c = async_client::create(home.get_executor(), options(shared_url(), unique_prefix()));
+  c->start();
+  asio::io_context other;
+  REQUIRE(run_until(other, connected(c, 5s)));
+  auto r = run_until(other, cmd(c, {"PING"}));
+  CHECK(r);
+  CHECK(r.value.text == "PONG");
+  c->stop();
+  guard.reset();
+  home.stop();
+  t.join();
+}
+
+TEST_CASE("async client: deadlines, a stuck server, kill and restart", "[integration][cache]") {
+  if (!zuperior::testing::have_redis_server()) {
+    WARN("redis-server is not installed; skipping");
+    return;
+  }
+  zuperior::testing::redis_process server;
+  asio::io_context io;
+  auto c = async_client::create(io.get_executor(), options(server.url(3)));
+  c->start();
+  REQUIRE(run_until(io, connected(c, 5s)));
+  auto r = run_until(io, cmd(c, {"SET", "k", "v"}));
+  REQUIRE(r);
+
+  SECTION("a command past its deadline gets errc::timeout and the client recovers") {
+    // A frozen server answers nothing: the command times out, the silent connection is dropped
+    // (so later commands fail fast instead of queueing behind it) and re-established once it thaws.
+    server.freeze();
+    r = run_until(io, cmd_t(c, {"GET", "k"}, 150ms));
+    CHECK(r.ec == errc::timeout);
+    CHECK(c->stats().timeouts.load() == 1);
+    CHECK_FALSE(c->connected());
+    r = run_until(io, cmd(c, {"GET", "k"}));
+    CHECK(r.ec == errc::disconnected);
+    server.thaw();
+    REQUIRE(run_until(io, connected(c, 10s)));
+    r = run_until(io, cmd(c, {"GET", "k"}));  // SELECT 3 was applied again on the new connection
+    REQUIRE(r);
+    CHECK(r.value.text == "v");
+  }
+
+  SECTION("while Redis is down commands fail at once, then the client reconnects") {
+    server.stop();
+    zuperior::testing::run_for(io, 200ms);
+    CHECK_FALSE(c->connected());
+    // The deadline is long (2 s): an immediate errc::disconnected shows no command waits for a reconnect.
+    for (int i = 0; i < 100; ++i) {
+      r = run_until(io, cmd(c, {"GET", "k"}));
+      REQUIRE(r.ec == errc::disconnected);
+    }
+    CHECK(c->stats().fast_failures.load() >= 100);
+    auto connects = c->stats().connects.load();
+    zuperior::testing::run_for(io, 500ms);  // several backoff rounds against a closed port
+    CHECK(c->stats().connect_failures.load() >= 2);
+    server.start();
+    REQUIRE(run_until(io, connected(c, 10s)));
+    CHECK(c->stats().connects.load() == connects + 1);
+    r = run_until(io, cmd(c, {"PING"}));
+    CHECK(r);
+    r = run_until(io, cmd(c, {"CLIENT", "INFO"}));  // redis >= 6.2
+    if (r) CHECK(r.value.text.find("db=3") != std::string::npos);
+  }
+
+  SECTION("commands in flight when the server dies fail with errc::disconnected") {
+    int ok = 0, done = 0;
+    for (int i = 0; i < 50; ++i) asio::co_spawn(io, incr_one(c, "n", &ok, &done), asio::detached);
+    io.restart();
+    io.poll();  // queued, possibly written, not answered yet
+    server.stop();
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (done < 50 && std::chrono::steady_clock::now() < deadline) {
+      io.restart();
+      io.run_one_for(50ms);
+    }
+    CHECK(done == 50);
+    CHECK(c->stats().timeouts.load() == 0);
+  }
+  c->stop();
+  zuperior::testing::run_for(io, 50ms);
+}
+
+TEST_CASE("async client: AUTH from the URL", "[integration][cache]") {
+  if (!zuperior::testing::have_redis_server()) {
+    WARN("redis-server is not installed; skipping");
+    return;
+  }
+  zuperior::testing::redis_process server;
+  asio::io_context io;
+  {
+    auto admin = async_client::create(io.get_executor(), options(server.url()));
+    admin->start();
+    REQUIRE(run_until(io, connected(admin, 5s)));
+    REQUIRE(run_until(io, cmd(admin, {"CONFIG", "SET", "requirepass", "s3cret:@/"})));
+    admin->stop();
+  }
+  std::string base = "127.0.0.1:" + std::to_string(server.port()) + "/0";
+  auto good = async_client::create(io.get_executor(), options("redis://:s3cret%3A%40%2F@" + base));
+  good->start();
+  CHECK(run_until(io, connected(good, 5s)));
+  auto bad = async_client::create(io.get_executor(), options("redis://:wrong@" + base));
+  bad->start();
+  CHECK_FALSE(run_until(io, connected(bad, 500ms)));
+  CHECK(bad->stats().connect_failures.load() >= 1);
+  auto r = run_until(io, cmd(bad, {"PING"}));
+  CHECK(r.ec == errc::disconnected);
+  good->stop();
+  bad->stop();
+  zuperior::testing::run_for(io, 50ms);
+}
+
+namespace {
+asio::awaitable<bool> publish(std::shared_ptr<async_client> c, std::string ch, std::string payload) {
+  std::vector<std::string> args{"PUBLISH", std::move(ch), std::move(payload)};
+  auto r = co_await c->command(std::move(args));
+  co_return static_cast<bool>(r);
+}
+}  // namespace
+
+TEST_CASE("subscriber: delivery, patterns, resubscription after a restart", "[integration][cache]") {
+  if (!zuperior::testing::have_redis_server()) {
+    WARN("redis-server is not installed; skipping");
+    return;
+  }
+  zuperior::testing::redis_process server;
+  asio::io_context io;
+  auto pub = async_client::create(io.get_executor(), options(server.url()));
+  auto sub = subscriber::create(io.get_executor(), options(server.url()));
+  std::vector<std::pair<std::string, std::string>> got;
+  sub->subscribe({"ticks", "account"},
+                 [&](std::string_view ch, std::string_view p) { got.emplace_back(std::string(ch), std::string(p)); });
+  sub->psubscribe({"sym:*"}, [&](std::string_view ch, std::string_view p) {
+    got.emplace_back("P " + std::string(ch), std::string(p));
+  });
+  pub->start();
+  sub->start();
+  REQUIRE(run_until(io, connected(pub, 5s)));
+  REQUIRE(run_until(io, sub_connected(sub, 5s)));
+
+  run_until(io, publish(pub, "ticks", "t1"));
+  run_until(io, publish(pub, "sym:EURUSD", "1.1"));
+  run_until(io, publish(pub, "other", "ignored"));
+  zuperior::testing::run_for(io, 100ms);
+  REQUIRE(got.size() == 2);
+  CHECK(got[0] == std::make_pair(std::string("ticks"), std::string("t1")));
+  CHECK(got[1] == std::make_pair(std::string("P sym:EURUSD"), std::string("1.1")));
+
+  server.stop();
+  zuperior::testing::run_for(io, 200ms);
+  CHECK_FALSE(sub->connected());
+  server.start();
+  REQUIRE(run_until(io, connected(pub, 10s)));
+  REQUIRE(run_until(io, sub_connected(sub, 10s)));
+  got.clear();
+  run_until(io, publish(pub, "account", "a1"));
+  run_until(io, publish(pub, "sym:XAU", "2000"));
+  zuperior::testing::run_for(io, 100ms);
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].first == "account");
+  CHECK(got[1].first == "P sym:XAU");
+
+  sub->unsubscribe({"account"});
+  zuperior::testing::run_for(io, 50ms);
+  got.clear();
+  run_until(io, publish(pub, "account", "a2"));
+  run_until(io, publish(pub, "ticks", "t2"));
+  zuperior::testing::run_for(io, 100ms);
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].second == "t2");
+  CHECK(sub->stats().messages.load() >= 5);
+  pub->stop();
+  sub->stop();
+  zuperior::testing::run_for(io, 50ms);
+}
