@@ -1,0 +1,10 @@
+#pragma once
+#include "cache/sync_client.hpp"
+#include "ratelimit/store.hpp"
+
+namespace zuperior::ratelimit {
+
+/// A cache::reply as the limiter sees it (an array of integers, a string, or an error reply).
+store_reply to_store_reply(const cache::reply& r);
+
+}  // namespace zuperior::ratelimit

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs integration_ratelimit_lua against $ZUPERIOR_TEST_REDIS_URL, or a private redis-server when unset.
+set -euo pipefail
+bin="${ZUPERIOR_BUILD_DIR:?}/tests/integration/ratelimit_lua/integration_ratelimit_lua"
+[ -x "$bin" ] || { echo "ratelimit_lua: $bin not built" >&2; exit 1; }
+if [ -z "${ZUPERIOR_TEST_REDIS_URL:-}" ]; then
+  dir="$(mktemp -d /tmp/ratelimit-lua.XXXXXX)"
+  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --save '' --appendonly no --daemonize yes \
+    --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+  trap 'kill "$(cat "$dir/redis.pid")" 2>/dev/null || true; rm -rf "$dir"' EXIT
+  for _ in $(seq 1 100); do redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+  export ZUPERIOR_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
+fi
+# DB 9 so the keys of this test never meet another test's.
+export RATELIMIT_TEST_REDIS_URL="${ZUPERIOR_TEST_REDIS_URL%/*}/9"
+exec "$bin"
