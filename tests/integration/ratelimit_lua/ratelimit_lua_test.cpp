@@ -2,6 +2,7 @@
 // across daemon instances), the script is reloaded after SCRIPT FLUSH, and Redis' decisions
 // match the local arithmetic.
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 #include <catch2/catch.hpp>
@@ -9,8 +10,10 @@
 #include <random>
 #include <thread>
 
+#include "cache/async_client.hpp"
 #include "cache/sync_client.hpp"
 #include "ratelimit/cache_reply.hpp"
+#include "ratelimit/cache_store.hpp"
 #include "ratelimit/limiter.hpp"
 #include "ratelimit/script.hpp"
 
@@ -165,4 +168,54 @@ TEST_CASE("an unreachable Redis falls back per tier") {
   const auto d = check(l, tier::websocket, "ip:1");
   CHECK(d.allowed);
   CHECK(d.source == source::local);
+}
+
+TEST_CASE("through the daemon's asynchronous client: two pipelined clients share the limit exactly") {
+  asio::io_context io;
+  cache::client_options o;
+  o.url = redis_url();
+  o.register_metrics = false;
+  auto c1 = cache::async_client::create(io.get_executor(), o);
+  auto c2 = cache::async_client::create(io.get_executor(), o);
+  c1->start();
+  c2->start();
+  config::ratelimit_settings s;
+  s.generous.limit = 300;
+  s.fallback_generous = config::fallback_mode::closed;
+  limiter a(s, std::make_shared<cache_store>(c1), nullptr, "it:", nullptr);
+  limiter b(s, std::make_shared<cache_store>(c2), nullptr, "it:", nullptr);
+  const std::string id = unique("user:async-");
+  int allowed = 0, redis = 0, done = 0;
+  auto worker = [&](limiter& l) -> asio::awaitable<void> {
+    for (int i = 0; i < 250; ++i) {
+      auto d = co_await l.check(tier::generous, id);
+      allowed += d.allowed;
+      redis += d.source == source::redis;
+    }
+    ++done;
+  };
+  auto connected = [&]() -> asio::awaitable<void> {
+    co_await c1->wait_connected(std::chrono::seconds(5));
+    co_await c2->wait_connected(std::chrono::seconds(5));
+    // Several coroutines per client: their commands are pipelined on each connection.
+    for (int k = 0; k < 2; ++k) {
+      asio::co_spawn(io, worker(a), asio::detached);
+      asio::co_spawn(io, worker(b), asio::detached);
+    }
+  };
+  asio::co_spawn(io, connected(), asio::detached);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (done < 4 && std::chrono::steady_clock::now() < deadline) {
+    io.restart();
+    io.run_one_for(std::chrono::milliseconds(50));
+  }
+  REQUIRE(done == 4);
+  CHECK(redis == 1000);
+  // One minute window: 300 unless the run straddled a minute boundary.
+  CHECK(allowed >= 300);
+  CHECK(allowed <= 330);
+  c1->stop();
+  c2->stop();
+  io.restart();
+  io.poll();
 }
