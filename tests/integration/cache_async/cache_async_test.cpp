@@ -9,7 +9,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "cache/async_client.hpp"
+#include "cache/cache.hpp"
 #include "cache/subscriber.hpp"
 #include "test_support.hpp"
 
@@ -339,4 +342,75 @@ TEST_CASE("subscriber: delivery, patterns, resubscription after a restart", "[in
   pub->stop();
   sub->stop();
   zuperior::testing::run_for(io, 50ms);
+}
+
+namespace {
+
+using zuperior::cache::cache;
+
+asio::awaitable<bool> cache_flow(std::shared_ptr<cache> c) {
+  bool ok = true;
+  auto check = [&ok](bool cond, const char* what) {
+    if (!cond) {
+      ok = false;
+      UNSCOPED_INFO("failed: " << what);
+    }
+  };
+  check(!(co_await c->get("balance:1")), "miss before set");
+  check(co_await c->set("balance:1", "100.5", std::chrono::seconds(60)), "set");
+  auto v = co_await c->get("balance:1");
+  check(v && *v == "100.5", "hit after set");
+  auto t = co_await c->ttl("balance:1");
+  check(t > 0 && t <= 60, "ttl within 60 s");
+  check(co_await c->ttl("nope") == -2, "ttl of a missing key is -2");
+  check(co_await c->exists("balance:1"), "exists");
+  nlohmann::json j = {{"balance", 12.5}, {"currency", "USD"}};
+  check(co_await c->set_json("account:7", j), "set_json");
+  auto back = co_await c->get_json("account:7");
+  check(back && *back == j, "get_json round trip");
+  check(co_await c->set("notjson", "{oops"), "set text");
+  check(!(co_await c->get_json("notjson")), "non-JSON text is a miss");
+  check(co_await c->del("balance:1"), "del");
+  check(!(co_await c->exists("balance:1")), "gone after del");
+  // 1,200 keys over several SCAN batches, plus keys that must survive.
+  for (int i = 0; i < 1200; ++i) co_await c->set("user:" + std::to_string(i) + ":profile", "x");
+  co_await c->set("user*literal", "keep");
+  co_await c->set("session:1", "keep");
+  auto n = co_await c->del_by_pattern("user:*:profile", 100);
+  check(n == 1200, "del_by_pattern deleted all 1200");
+  check(co_await c->exists("session:1"), "other keys survive");
+  check(co_await c->exists("user*literal"), "keys outside the pattern survive");
+  check(co_await c->del_by_pattern("*") == 4, "the prefix confines deletion (4 keys left)");
+  co_return ok;
+}
+
+asio::awaitable<bool> cache_down(std::shared_ptr<cache> c) {
+  bool ok = !(co_await c->get("k"));
+  ok = ok && !(co_await c->set("k", "v"));
+  ok = ok && !(co_await c->exists("k"));
+  ok = ok && (co_await c->del_by_pattern("*")) == 0;
+  co_return ok;
+}
+
+}  // namespace
+
+TEST_CASE("cache helpers: get/set/ttl/exists/del/del_by_pattern with prefix and counters", "[integration][cache]") {
+  if (shared_url().empty()) {
+    WARN("ZUPERIOR_TEST_REDIS_URL is not set; skipping");
+    return;
+  }
+  asio::io_context io;
+  // A prefix with glob metacharacters: it must be matched literally by del_by_pattern.
+  auto client = async_client::create(io.get_executor(), options(shared_url(), unique_prefix() + "[x]*:"));
+  client->start();
+  REQUIRE(run_until(io, connected(client, 5s)));
+  auto c = std::make_shared<cache>(client);
+  CHECK(run_until(io, cache_flow(c)));
+  CHECK(c->hits() >= 2);
+  CHECK(c->misses() >= 1);
+  CHECK(c->errors() == 0);
+  client->stop();
+  auto errors = c->errors();
+  CHECK(run_until(io, cache_down(c)));
+  CHECK(c->errors() >= errors + 4);
 }
