@@ -1,13 +1,388 @@
+// zuperior migrate: versioned SQL migrations applied safely to a live database.
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <memory>
+#include <optional>
 
 #include "command.hpp"
 #include "core/error.hpp"
+#include "core/strings.hpp"
+#include "core/units.hpp"
+#include "migrate/error.hpp"
+#include "migrate/lint.hpp"
+#include "migrate/migration.hpp"
+#include "migrate/plan.hpp"
+#include "migrate/runner.hpp"
 
 namespace zuperior::cmd {
+namespace {
+
+using nlohmann::json;
+namespace mg = migrate;
+
+struct migrate_options {
+  config_options config;
+  std::string database_url, dir, history_table, lock_timeout, statement_timeout;
+  std::string wait_for_db = "0s", lock_wait = "60s", retry_backoff = "1s";
+  int retries = 5;
+  std::string format = "text";
+  std::string to;                   // up/plan --to
+  std::string version;              // baseline --version
+  std::string fail_on = "warning";  // lint
+  std::vector<std::string> lint_files;
+  bool quiet = false;
+};
+
+std::chrono::milliseconds duration_flag(const std::string& text, const char* flag) {
+  auto d = core::parse_duration(text);
+  if (!d || d->count() < 0)
+    throw core::command_error(fmt::format("{} takes a duration such as 5s, got {}", flag, core::quote(text)));
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+}
+
+std::optional<int> version_flag(const std::string& text, const char* flag) {
+  if (text.empty()) return std::nullopt;
+  try {
+    std::size_t used = 0;
+    int v = std::stoi(text, &used);
+    if (used == text.size() && v >= 0) return v;
+  } catch (const std::exception&) {
+  }
+  throw core::command_error(fmt::format("{} takes a migration version such as 0002, got {}", flag, core::quote(text)));
+}
+
+struct context {
+  config::loaded_config cfg;
+  std::vector<mg::migration> files;
+  mg::runner_options ro;
+};
+
+context load(const migrate_options& o, bool need_files = true) {
+  std::vector<config::flag_value> flags;
+  if (!o.database_url.empty()) flags.push_back({"database.url", o.database_url, "--database-url"});
+  if (!o.dir.empty()) flags.push_back({"database.migrations_dir", o.dir, "--dir"});
+  if (!o.history_table.empty()) flags.push_back({"database.history_table", o.history_table, "--history-table"});
+  if (!o.lock_timeout.empty()) flags.push_back({"database.lock_timeout", o.lock_timeout, "--lock-timeout"});
+  if (!o.statement_timeout.empty())
+    flags.push_back({"database.migration_statement_timeout", o.statement_timeout, "--statement-timeout"});
+  context c{o.config.load(std::move(flags)), {}, {}};
+  require_valid(c.cfg);
+  const auto& db = c.cfg.values.database;
+  if (need_files) c.files = mg::load_migrations(db.migrations_dir);
+  c.ro.database_url = db.url;
+  c.ro.connect_timeout = db.connect_timeout;
+  c.ro.wait_for_db = duration_flag(o.wait_for_db, "--wait-for-db");
+  c.ro.history_table = db.history_table;
+  c.ro.lock_timeout = db.lock_timeout;
+  c.ro.statement_timeout = db.migration_statement_timeout;
+  c.ro.lock_wait = duration_flag(o.lock_wait, "--lock-wait");
+  c.ro.retries = o.retries;
+  c.ro.retry_backoff = duration_flag(o.retry_backoff, "--retry-backoff");
+  if (!o.quiet && o.format == "text")
+    c.ro.progress = [](const std::string& line) {
+      std::fputs((line + "\n").c_str(), stdout);
+      std::fflush(stdout);
+    };
+  else
+    c.ro.progress = [](const std::string& line) { std::fputs((line + "\n").c_str(), stderr); };
+  if (o.quiet) c.ro.progress = nullptr;
+  return c;
+}
+
+json entry_json(const mg::status_row& r) {
+  json j{{"version", r.version}, {"description", r.description}, {"state", std::string(mg::to_string(r.st))}};
+  j["file"] = r.file ? json(r.file->file_name) : json(nullptr);
+  j["mode"] = r.file ? json(r.file->transactional ? "transaction" : "no-transaction") : json(nullptr);
+  j["checksum"] = r.file ? json(r.file->checksum) : json(nullptr);
+  if (r.entry) {
+    j["applied_checksum"] = r.entry->checksum;
+    j["applied_at"] = r.entry->applied_at;
+    j["applied_by"] = r.entry->applied_by;
+    j["applied_mode"] = r.entry->mode;
+    j["execution_ms"] = r.entry->execution_ms;
+    j["statements_done"] = r.entry->statements_done;
+    j["statements_total"] = r.entry->statements_total;
+    if (!r.entry->error.empty()) j["error"] = r.entry->error;
+    if (!r.entry->failed_statement.empty()) {
+      j["failed_statement"] = r.entry->failed_statement;
+      j["failed_line"] = r.entry->failed_line;
+    }
+  }
+  if (!r.note.empty()) j["note"] = r.note;
+  return j;
+}
+
+int run_status(const migrate_options& o) {
+  auto c = load(o);
+  mg::runner db(c.ro);
+  auto status = mg::compute_status(c.files, db.history());
+  int bad = 0;
+  for (const auto& r : status) bad += r.st == mg::state::failed || r.st == mg::state::changed;
+  if (o.format == "json") {
+    json rows = json::array();
+    json counts = json::object();
+    for (const auto& r : status) {
+      rows.push_back(entry_json(r));
+      counts[std::string(mg::to_string(r.st))] = counts.value(std::string(mg::to_string(r.st)), 0) + 1;
+    }
+    std::puts(json{{"migrations", rows}, {"counts", counts}, {"ok", bad == 0}}.dump(2).c_str());
+  } else {
+    std::puts(fmt::format("{:<8} {:<13} {:<36} {:<24} {}", "VERSION", "STATE", "FILE", "APPLIED AT", "NOTE").c_str());
+    for (const auto& r : status)
+      std::puts(fmt::format("{:<8} {:<13} {:<36} {:<24} {}", r.file ? r.file->version_text : std::to_string(r.version),
+                            mg::to_string(r.st), r.file ? r.file->file_name : "(" + r.description + ")",
+                            r.entry ? r.entry->applied_at.substr(0, 19) : "-", r.note)
+                    .c_str());
+  }
+  return bad ? core::exit_failed : core::exit_ok;
+}
+
+int run_up(const migrate_options& o) {
+  auto c = load(o);
+  auto to = version_flag(o.to, "--to");
+  mg::runner db(c.ro);
+  auto start = std::chrono::steady_clock::now();
+  auto done = db.up(c.files, to);
+  auto total = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+  if (o.format == "json") {
+    json a = json::array();
+    for (const auto& d : done)
+      a.push_back({{"version", d.version},
+                   {"file", d.file},
+                   {"mode", d.mode},
+                   {"statements", d.statements},
+                   {"resumed_from", d.resumed_from},
+                   {"execution_ms", d.execution_ms}});
+    std::puts(json{{"applied", a}, {"total_ms", total}, {"ok", true}}.dump(2).c_str());
+  } else if (done.empty()) {
+    std::puts("nothing to apply: the database is up to date");
+  } else {
+    std::puts(fmt::format("applied {} migration{} in {}ms", done.size(), done.size() == 1 ? "" : "s", total).c_str());
+  }
+  return core::exit_ok;
+}
+
+int run_plan(const migrate_options& o) {
+  auto c = load(o);
+  auto to = version_flag(o.to, "--to");
+  mg::runner db(c.ro);
+  auto status = mg::compute_status(c.files, db.history());
+  auto steps = mg::plan_up(status, to);
+  json out = json::array();
+  for (const auto& s : steps) {
+    const auto& m = *s.file;
+    json stmts = json::array();
+    for (std::size_t i = s.first_statement; i < m.statements.size(); ++i) {
+      const auto& st = m.statements[i];
+      auto info = mg::analyze(st.text);
+      std::string lock = info.lock.mode.empty() ? "none on tables" : info.lock.mode;
+      std::string on;
+      for (const auto& t : info.lock.tables)
+        if (!t.empty()) on += (on.empty() ? "" : ", ") + ("\"" + t + "\"");
+      json j{{"index", i + 1}, {"line", st.line}, {"sql", st.text}, {"lock", lock}, {"tables", info.lock.tables}};
+      if (!m.transactional && info.what == mg::statement_info::kind::create_index)
+        j["note"] = "an INVALID index of the same name is dropped concurrently first; validity checked after";
+      stmts.push_back(j);
+    }
+    out.push_back({{"version", m.version},
+                   {"file", m.file_name},
+                   {"mode", m.transactional ? "transaction" : "no-transaction"},
+                   {"resume_at", s.first_statement + 1},
+                   {"lock_timeout_ms", m.lock_timeout.value_or(c.ro.lock_timeout).count()},
+                   {"statement_timeout_ms", m.statement_timeout.value_or(c.ro.statement_timeout).count()},
+                   {"statements", stmts}});
+  }
+  if (o.format == "json") {
+    std::puts(json{{"plan", out}}.dump(2).c_str());
+    return core::exit_ok;
+  }
+  if (steps.empty()) std::puts("nothing to apply: the database is up to date");
+  for (const auto& f : out) {
+    std::puts(fmt::format("{} ({}{}; lock_timeout {}ms, statement_timeout {}ms)", f["file"].get<std::string>(),
+                          f["mode"] == "transaction" ? "in one transaction" : "without a transaction",
+                          f["resume_at"].get<std::size_t>() > 1
+                              ? fmt::format(", resuming at statement {}", f["resume_at"].get<std::size_t>())
+                              : "",
+                          f["lock_timeout_ms"].get<long long>(), f["statement_timeout_ms"].get<long long>())
+                  .c_str());
+    for (const auto& s : f["statements"]) {
+      std::string sql = s["sql"];
+      auto nl = sql.find('\n');
+      std::string head = nl == std::string::npos ? sql : sql.substr(0, nl) + " …";
+      std::string tables;
+      for (const auto& t : s["tables"])
+        if (!t.get<std::string>().empty()) tables += (tables.empty() ? " on \"" : ", \"") + t.get<std::string>() + "\"";
+      std::puts(fmt::format("  {:>3}. line {:<4} {}\n       lock: {}{}{}", s["index"].get<std::size_t>(),
+                            s["line"].get<int>(), head, s["lock"].get<std::string>(), tables,
+                            s.contains("note") ? "\n       " + s["note"].get<std::string>() : "")
+                    .c_str());
+    }
+  }
+  return core::exit_ok;
+}
+
+int run_lint(const migrate_options& o) {
+  auto c = load(o, o.lint_files.empty());
+  auto fail_on = mg::parse_severity(o.fail_on);
+  if (!fail_on) throw core::command_error("--fail-on takes info, warning or error");
+  if (!o.lint_files.empty()) {
+    // Named files are linted after the directory's files they follow, so "existing table" holds.
+    std::vector<mg::migration> all;
+    try {
+      all = mg::load_migrations(c.cfg.values.database.migrations_dir);
+    } catch (const mg::error&) {
+    }
+    for (const auto& path : o.lint_files) {
+      std::string content;
+      try {
+        content = config::read_file(path);
+      } catch (const std::exception& e) {
+        throw mg::error(fmt::format("{}: cannot read the file", path));
+      }
+      auto slash = path.find_last_of('/');
+      auto m = mg::parse_migration(slash == std::string::npos ? path : path.substr(slash + 1), content, path);
+      all.erase(std::remove_if(all.begin(), all.end(), [&](const mg::migration& x) { return x.version >= m.version; }),
+                all.end());
+      all.push_back(std::move(m));
+    }
+    c.files = std::move(all);
+  }
+  mg::lint_options lo;
+  lo.lock_timeout = c.ro.lock_timeout;
+  auto findings = mg::lint(c.files, lo);
+  if (!o.lint_files.empty()) {
+    std::vector<mg::finding> mine;
+    for (auto& f : findings)
+      if (std::find(o.lint_files.begin(), o.lint_files.end(), f.file) != o.lint_files.end()) mine.push_back(f);
+    findings = std::move(mine);
+  }
+  int failing = 0;
+  for (const auto& f : findings) failing += f.level >= *fail_on;
+  if (o.format == "json") {
+    json a = json::array();
+    for (const auto& f : findings)
+      a.push_back({{"file", f.file},
+                   {"line", f.line},
+                   {"rule", f.rule},
+                   {"severity", std::string(mg::to_string(f.level))},
+                   {"message", f.message},
+                   {"safer", f.safer}});
+    std::puts(
+        json{{"findings", a}, {"files", c.files.size()}, {"fail_on", o.fail_on}, {"ok", failing == 0}}.dump(2).c_str());
+  } else {
+    for (const auto& f : findings)
+      std::puts(fmt::format("{}:{}: {} [{}] {}\n    safer: {}", f.file, f.line, mg::to_string(f.level), f.rule,
+                            f.message, f.safer)
+                    .c_str());
+    std::puts(fmt::format("{} file{} linted, {} finding{} ({} at or above {})", c.files.size(),
+                          c.files.size() == 1 ? "" : "s", findings.size(), findings.size() == 1 ? "" : "s", failing,
+                          o.fail_on)
+                  .c_str());
+  }
+  return failing ? core::exit_failed : core::exit_ok;
+}
+
+int run_baseline(const migrate_options& o) {
+  auto c = load(o);
+  auto v = version_flag(o.version, "--version");
+  if (!v) throw core::command_error("baseline needs --version VERSION");
+  mg::runner db(c.ro);
+  auto recorded = db.baseline(c.files, *v);
+  if (o.format == "json")
+    std::puts(json{{"baselined", recorded}, {"ok", true}}.dump(2).c_str());
+  else
+    std::puts(fmt::format("baselined {} migration{} up to version {} (recorded as applied, not run)", recorded.size(),
+                          recorded.size() == 1 ? "" : "s", *v)
+                  .c_str());
+  return core::exit_ok;
+}
+
+int run_repair(const migrate_options& o) {
+  auto c = load(o);
+  mg::runner db(c.ro);
+  auto changes = db.repair(c.files);
+  if (o.format == "json") {
+    std::puts(json{{"changes", changes}, {"ok", true}}.dump(2).c_str());
+  } else {
+    for (const auto& l : changes) std::puts(l.c_str());
+    if (changes.empty()) std::puts("nothing to repair");
+  }
+  return core::exit_ok;
+}
+
+// Prints a migrate error as one line plus its details; the exit code travels back to main.
+int guarded(int (*fn)(const migrate_options&), const migrate_options& o) {
+  try {
+    return fn(o);
+  } catch (const mg::error& e) {
+    std::fprintf(stderr, "zuperior: %s\n%s", e.what(), e.details().c_str());
+    if (o.format == "json")
+      std::puts(json{{"ok", false}, {"error", e.what()}, {"details", e.details()}}.dump(2).c_str());
+    return e.code();
+  }
+}
+
+}  // namespace
 
 runner setup_migrate(CLI::App& sub) {
-  sub.allow_extras();
-  return []() -> int { throw core::command_error("'migrate' is not built yet in this version"); };
+  auto o = std::make_shared<migrate_options>();
+  sub.require_subcommand(1);
+  o->config.add_to(sub);
+  auto common = [o](CLI::App& a) {
+    a.add_option("--database-url", o->database_url, "PostgreSQL URL (default: DATABASE_URL / database.url)");
+    a.add_option("--dir", o->dir, "Migrations directory (default: database.migrations_dir)");
+    a.add_option("--history-table", o->history_table, "History table, table or schema.table (database.history_table)");
+    a.add_option("--wait-for-db", o->wait_for_db, "Keep retrying the first connection this long (default 0s)");
+    a.add_option("--format", o->format, "Output format")->check(CLI::IsMember({"text", "json"}));
+    a.add_flag("--quiet", o->quiet, "No progress lines");
+  };
+  auto live = [o](CLI::App& a) {
+    a.add_option("--lock-timeout", o->lock_timeout, "lock_timeout of every statement (database.lock_timeout)");
+    a.add_option("--statement-timeout", o->statement_timeout,
+                 "statement_timeout of every statement, 0 = none (database.migration_statement_timeout)");
+    a.add_option("--lock-wait", o->lock_wait, "How long to wait for another migrate's lock (default 60s)");
+    a.add_option("--retries", o->retries, "Retries of a statement after a lock timeout (default 5)")
+        ->check(CLI::Range(0, 100));
+    a.add_option("--retry-backoff", o->retry_backoff, "First retry delay, doubled each time up to 30s (default 1s)");
+  };
+  sub.fallthrough(true);
+  auto* up = sub.add_subcommand("up", "Apply pending migrations (and resume or retry failed ones)");
+  common(*up);
+  live(*up);
+  up->add_option("--to", o->to, "Stop after this version");
+  auto* status = sub.add_subcommand("status", "Applied, pending, failed and changed migrations");
+  common(*status);
+  auto* plan = sub.add_subcommand("plan", "Dry run: the statements `up` would run, their transaction mode and locks");
+  common(*plan);
+  live(*plan);
+  plan->add_option("--to", o->to, "Stop after this version");
+  auto* lint = sub.add_subcommand("lint", "Find DDL that is dangerous on a live database");
+  common(*lint);
+  live(*lint);
+  lint->add_option("--fail-on", o->fail_on, "Exit 1 on findings at or above: info, warning, error (default warning)")
+      ->check(CLI::IsMember({"info", "warning", "error"}));
+  lint->add_option("files", o->lint_files, "Lint these files (default: every file of the migrations directory)");
+  auto* baseline =
+      sub.add_subcommand("baseline", "Adopt an existing database: mark migrations applied without running them");
+  common(*baseline);
+  live(*baseline);
+  baseline->add_option("--version", o->version, "Last version the database already has")->required();
+  auto* repair = sub.add_subcommand("repair", "Accept changed checksums and clear failed entries");
+  common(*repair);
+  live(*repair);
+  for (auto* s : {up, status, plan, lint, baseline, repair}) s->fallthrough(true);
+  return [o, up, status, plan, lint, baseline, repair]() -> int {
+    if (up->parsed()) return guarded(run_up, *o);
+    if (status->parsed()) return guarded(run_status, *o);
+    if (plan->parsed()) return guarded(run_plan, *o);
+    if (lint->parsed()) return guarded(run_lint, *o);
+    if (baseline->parsed()) return guarded(run_baseline, *o);
+    if (repair->parsed()) return guarded(run_repair, *o);
+    return core::exit_usage;
+  };
 }
 
 }  // namespace zuperior::cmd

@@ -1,0 +1,43 @@
+#pragma once
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "migrate/sql.hpp"
+
+namespace zuperior::migrate {
+
+/// One migration file, parsed: NNNN_description.sql with optional header directives.
+struct migration {
+  int version = 0;
+  std::string version_text;  // as in the file name ("0002")
+  std::string description;   // "user indexes"
+  std::string file_name;     // "0002_user_indexes.sql"
+  std::string path;
+  std::string checksum;  // sha256 of the file's bytes, hex
+  bool transactional = true;
+  std::optional<std::chrono::milliseconds> lock_timeout;       // -- zuperior:lock-timeout 2s
+  std::optional<std::chrono::milliseconds> statement_timeout;  // -- zuperior:statement-timeout 10m
+  std::vector<statement> statements;
+};
+
+/// Parses "0002_user_indexes.sql" into version 2 and "user indexes"; nullopt when it does not match.
+std::optional<std::pair<int, std::string>> parse_file_name(std::string_view name);
+
+/// Parses one file's content (header directives, statements, checksum). Throws migrate::error
+/// naming the file for an empty file, an unknown directive or unterminated SQL.
+migration parse_migration(std::string_view file_name, std::string_view content, std::string path = {});
+
+/// Loads every *.sql of `dir` in version order. Throws migrate::error for a missing directory, an
+/// unreadable file, a name without a version, a duplicate version or an unparsable file.
+std::vector<migration> load_migrations(const std::string& dir);
+
+/// Hex sha256 of `data`.
+std::string sha256_hex(std::string_view data);
+
+/// sha256 of the first `n` statements' texts, to tell whether a resumed file's done part changed.
+std::string prefix_checksum(const migration& m, std::size_t n);
+
+}  // namespace zuperior::migrate

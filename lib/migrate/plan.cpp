@@ -1,0 +1,130 @@
+#include "migrate/plan.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+#include "migrate/error.hpp"
+
+namespace zuperior::migrate {
+
+std::string_view to_string(state s) {
+  switch (s) {
+    case state::applied:
+      return "applied";
+    case state::baselined:
+      return "baselined";
+    case state::pending:
+      return "pending";
+    case state::failed:
+      return "failed";
+    case state::changed:
+      return "changed";
+    case state::missing_file:
+      return "missing-file";
+  }
+  return "?";
+}
+
+std::vector<status_row> compute_status(const std::vector<migration>& files, const std::vector<history_entry>& history) {
+  std::map<int, status_row> rows;
+  for (const auto& f : files) {
+    auto& r = rows[f.version];
+    r.version = f.version;
+    r.description = f.description;
+    r.file = &f;
+  }
+  for (const auto& h : history) {
+    auto& r = rows[h.version];
+    r.version = h.version;
+    if (r.description.empty()) r.description = h.description;
+    r.entry = h;
+  }
+  std::vector<status_row> out;
+  for (auto& [v, r] : rows) {
+    if (!r.entry) {
+      r.st = state::pending;
+    } else if (!r.file) {
+      r.st = state::missing_file;
+      r.note = "in the history but its file is gone";
+    } else if (!r.entry->success) {
+      r.st = state::failed;
+      if (r.entry->error.empty())
+        r.note =
+            fmt::format("interrupted after statement {} of {}", r.entry->statements_done, r.entry->statements_total);
+      else if (r.entry->mode == "no-transaction")
+        r.note = fmt::format("failed at statement {} of {} (line {}); the next `up` resumes there",
+                             r.entry->statements_done + 1, r.entry->statements_total, r.entry->failed_line);
+      else
+        r.note = fmt::format("failed at line {}, rolled back; the next `up` retries it", r.entry->failed_line);
+      if (r.entry->checksum != r.file->checksum) r.note += "; the file changed since";
+    } else if (r.entry->checksum != r.file->checksum) {
+      r.st = state::changed;
+      r.note = fmt::format("checksum changed since it was applied ({}… now {}…)", r.entry->checksum.substr(0, 12),
+                           r.file->checksum.substr(0, 12));
+    } else {
+      r.st = r.entry->mode == "baseline" ? state::baselined : state::applied;
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+void validate(const std::vector<status_row>& status) {
+  std::string details;
+  int n = 0;
+  for (const auto& r : status)
+    if (r.st == state::changed) {
+      ++n;
+      details += fmt::format("  {}: {}\n", r.file->path, r.note);
+    }
+  if (n)
+    throw error(fmt::format("{} applied migration{} changed on disk; refusing to run (restore the file, or accept it "
+                            "with `zuperior migrate repair`)",
+                            n, n == 1 ? "" : "s"),
+                details);
+}
+
+void check_transaction_mode(const migration& m) {
+  if (!m.transactional) return;
+  for (const auto& s : m.statements) {
+    auto info = analyze(s.text);
+    auto t = tokenize(s.text);
+    bool concurrently = info.concurrently || std::any_of(t.begin(), t.end(), [](const token& k) {
+                          return k.type == token::kind::word && k.text == "CONCURRENTLY";
+                        });
+    bool vacuum = !t.empty() && t[0].type == token::kind::word && t[0].text == "VACUUM";
+    if (concurrently || vacuum)
+      throw error(fmt::format("{}:{}: {} cannot run inside a transaction, and this file runs in one; add "
+                              "\"-- zuperior:no-transaction\" to its header (nothing was run)",
+                              m.path, s.line, concurrently ? "CONCURRENTLY" : "VACUUM"),
+                  fmt::format("  statement: {}\n", s.text.substr(0, 200)));
+  }
+}
+
+std::vector<plan_step> plan_up(const std::vector<status_row>& status, std::optional<int> to) {
+  validate(status);
+  std::vector<plan_step> steps;
+  for (const auto& r : status) {
+    if (to && r.version > *to) break;
+    if (r.st != state::pending && r.st != state::failed) continue;
+    const auto& m = *r.file;
+    check_transaction_mode(m);
+    plan_step step{&m, 0, r.st == state::failed};
+    if (r.st == state::failed && !m.transactional && r.entry->statements_done > 0) {
+      auto done = static_cast<std::size_t>(r.entry->statements_done);
+      if (done > m.statements.size() || prefix_checksum(m, done) != r.entry->done_checksum)
+        throw error(fmt::format("{}: {} statement{} of this file were applied before it failed, and they changed "
+                                "since; refusing to resume",
+                                m.path, done, done == 1 ? "" : "s"),
+                    "  restore the file, or undo those statements by hand and run `zuperior migrate repair` to clear "
+                    "the failed entry\n");
+      step.first_statement = done;
+    }
+    steps.push_back(step);
+  }
+  return steps;
+}
+
+}  // namespace zuperior::migrate

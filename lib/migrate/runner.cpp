@@ -1,0 +1,556 @@
+// The database side of `migrate`. Two connections: `lock_` only holds the session-level advisory
+// lock and stays idle (never inside a transaction, so CREATE INDEX CONCURRENTLY, which waits for
+// older transactions, never waits for it), and `work_` runs the migrations.
+#include "migrate/runner.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+#include <thread>
+
+#include "core/strings.hpp"
+#include "db/session.hpp"
+#include "migrate/error.hpp"
+
+namespace zuperior::migrate {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+std::string quote_ident(std::string_view s) {
+  std::string q = "\"";
+  for (char c : s) {
+    if (c == '"') q += '"';
+    q += c;
+  }
+  return q + "\"";
+}
+
+long long ms_since(clock_type::time_point t) {
+  return std::chrono::duration_cast<milliseconds>(clock_type::now() - t).count();
+}
+
+// The server's message without libpq's "ERROR:  " prefix, first line only.
+std::string first_line(const std::string& msg) {
+  std::string m = msg;
+  for (const char* p : {"ERROR:  ", "FATAL:  "})
+    if (m.rfind(p, 0) == 0) m = m.substr(std::string_view(p).size());
+  auto nl = m.find('\n');
+  return nl == std::string::npos ? m : m.substr(0, nl);
+}
+
+std::string indent(const std::string& text, std::string_view prefix = "    ") {
+  std::string out;
+  for (auto& l : core::split(text, '\n'))
+    if (!core::trim(l).empty()) out += std::string(prefix) + l + "\n";
+  return out;
+}
+
+std::string who() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  const char* user = std::getenv("USER");
+  return fmt::format("{}@{} pid {}", user && *user ? user : "?", host, getpid());
+}
+
+std::int64_t fnv1a(std::string_view s) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return static_cast<std::int64_t>(h);
+}
+
+// Column names of a CREATE TABLE statement (constraints skipped).
+std::vector<std::string> create_table_columns(std::string_view sql) {
+  auto t = tokenize(sql);
+  std::vector<std::string> cols;
+  std::size_t i = 0;
+  while (i < t.size() && !(t[i].type == token::kind::punct && t[i].text == "(")) ++i;
+  int depth = 0;
+  bool item_start = true;
+  for (; i < t.size(); ++i) {
+    const auto& k = t[i];
+    if (k.type == token::kind::punct && k.text == "(") {
+      if (++depth == 1) {
+        item_start = true;
+        continue;
+      }
+    }
+    if (k.type == token::kind::punct && k.text == ")" && --depth == 0) break;
+    if (depth == 1 && k.type == token::kind::punct && k.text == ",") {
+      item_start = true;
+      continue;
+    }
+    if (depth == 1 && item_start) {
+      item_start = false;
+      if (k.type == token::kind::word &&
+          (k.text == "CONSTRAINT" || k.text == "PRIMARY" || k.text == "UNIQUE" || k.text == "FOREIGN" ||
+           k.text == "CHECK" || k.text == "EXCLUDE" || k.text == "LIKE"))
+        continue;
+      cols.push_back(k.type == token::kind::word ? core::to_lower(k.text) : k.text);
+    }
+  }
+  return cols;
+}
+
+}  // namespace
+
+std::string quote_table_name(std::string_view name, std::string* quoted_schema) {
+  auto parts = core::split(name, '.');
+  auto ok = [](const std::string& p) {
+    return !p.empty() && std::all_of(p.begin(), p.end(),
+                                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+  };
+  if (parts.empty() || parts.size() > 2 || !std::all_of(parts.begin(), parts.end(), ok))
+    throw error(
+        fmt::format("database.history_table {} must be table or schema.table (letters, digits, _)", core::quote(name)),
+        "", core::exit_usage);
+  if (quoted_schema) *quoted_schema = parts.size() == 2 ? quote_ident(parts[0]) : "";
+  return parts.size() == 2 ? quote_ident(parts[0]) + "." + quote_ident(parts[1]) : quote_ident(parts[0]);
+}
+
+runner::runner(runner_options options) : o_(std::move(options)) {
+  table_ = quote_table_name(o_.history_table, &schema_);
+  lock_key_ = fnv1a("zuperior migrate " + o_.history_table);
+  connect_all();
+}
+
+runner::~runner() {
+  try {
+    release_lock();
+  } catch (...) {
+  }
+}
+
+void runner::connect_all() {
+  if (o_.database_url.empty())
+    throw error("no database: set DATABASE_URL or pass --database-url", "", core::exit_usage);
+  auto deadline = clock_type::now() + o_.wait_for_db;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      work_ = db::session::connect(o_.database_url, o_.connect_timeout);
+      lock_ = db::session::connect(o_.database_url, o_.connect_timeout);
+      break;
+    } catch (const db::error& e) {
+      if (clock_type::now() >= deadline)
+        throw error(fmt::format("cannot connect to the database: {}", first_line(e.what())),
+                    attempt > 1 ? fmt::format("  gave up after {} attempts (--wait-for-db)\n", attempt) : "",
+                    core::exit_usage);
+      if (o_.progress && attempt == 1) o_.progress("waiting for the database: " + first_line(e.what()));
+      std::this_thread::sleep_for(std::min<milliseconds>(
+          milliseconds(1000), std::chrono::duration_cast<milliseconds>(deadline - clock_type::now())));
+    }
+  }
+  auto name = "zuperior migrate (" + who() + ")";
+  work_->query("SELECT set_config('application_name', $1, false)", {name});
+  lock_->query("SELECT set_config('application_name', $1, false)", {name + " lock"});
+}
+
+std::string runner::lock_holders() {
+  auto key = static_cast<std::uint64_t>(lock_key_);
+  auto r = lock_->query(
+      "SELECT a.pid::text, coalesce(a.usename, '?'), coalesce(a.application_name, ''), "
+      "coalesce(host(a.client_addr), 'local socket'), to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), "
+      "coalesce(extract(epoch FROM now() - a.backend_start)::bigint::text, '?') "
+      "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+      "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid "
+      "AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+      {std::to_string(key >> 32), std::to_string(key & 0xffffffffULL)});
+  std::string out;
+  for (const auto& row : r.rows)
+    out += fmt::format("  held by pid {} user {} application {} from {}, connected since {} ({}s)\n", *row[0], *row[1],
+                       core::quote(*row[2]), *row[3], *row[4], *row[5]);
+  return out.empty() ? "  (the holder left just now)\n" : out;
+}
+
+void runner::acquire_lock() {
+  // pg_try_advisory_lock in a polling loop: a blocking pg_advisory_lock would sit in an open
+  // statement that another run's CREATE INDEX CONCURRENTLY has to wait for.
+  auto start = clock_type::now();
+  bool told = false;
+  while (true) {
+    auto got = lock_->scalar("SELECT pg_try_advisory_lock($1::bigint)", {std::to_string(lock_key_)});
+    if (got && *got == "t") {
+      locked_ = true;
+      return;
+    }
+    if (clock_type::now() - start >= o_.lock_wait)
+      throw error(fmt::format("another `zuperior migrate` holds the migration lock; gave up after {}ms (--lock-wait)",
+                              o_.lock_wait.count()),
+                  lock_holders());
+    if (!told && o_.progress) {
+      o_.progress("waiting for the migration lock, held by another migrate:\n" + lock_holders());
+      told = true;
+    }
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+}
+
+void runner::release_lock() {
+  if (!locked_ || !lock_) return;
+  locked_ = false;
+  lock_->query("SELECT pg_advisory_unlock($1::bigint)", {std::to_string(lock_key_)});
+}
+
+void runner::ensure_history() {
+  if (!schema_.empty()) work_->query("CREATE SCHEMA IF NOT EXISTS " + schema_);
+  work_->query("CREATE TABLE IF NOT EXISTS " + table_ +
+               " ("
+               "version integer PRIMARY KEY, "
+               "description text NOT NULL, "
+               "script text NOT NULL, "
+               "checksum text NOT NULL, "
+               "mode text NOT NULL, "
+               "success boolean NOT NULL, "
+               "statements_done integer NOT NULL DEFAULT 0, "
+               "statements_total integer NOT NULL DEFAULT 0, "
+               "done_checksum text, "
+               "failed_statement text, "
+               "failed_line integer, "
+               "error text, "
+               "applied_by text NOT NULL DEFAULT current_user, "
+               "applied_from text, "
+               "applied_at timestamptz NOT NULL DEFAULT now(), "
+               "execution_ms bigint NOT NULL DEFAULT 0)");
+  work_->take_notices();
+}
+
+std::vector<history_entry> runner::history() {
+  auto exists = work_->scalar("SELECT to_regclass($1) IS NOT NULL", {table_});
+  if (!exists || *exists != "t") return {};
+  auto r = work_->query(
+      "SELECT version::text, description, script, checksum, mode, success::text, statements_done::text, "
+      "statements_total::text, coalesce(done_checksum, ''), coalesce(failed_statement, ''), "
+      "coalesce(failed_line, 0)::text, coalesce(error, ''), applied_by || coalesce(' (' || applied_from || ')', ''), "
+      "to_char(applied_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.MSOF'), execution_ms::text FROM " +
+      table_ + " ORDER BY version");
+  std::vector<history_entry> out;
+  for (const auto& row : r.rows) {
+    auto s = [&](std::size_t i) { return row[i].value_or(""); };
+    history_entry h;
+    h.version = std::stoi(s(0));
+    h.description = s(1);
+    h.script = s(2);
+    h.checksum = s(3);
+    h.mode = s(4);
+    h.success = s(5) == "true";
+    h.statements_done = std::stoi(s(6));
+    h.statements_total = std::stoi(s(7));
+    h.done_checksum = s(8);
+    h.failed_statement = s(9);
+    h.failed_line = std::stoi(s(10));
+    h.error = s(11);
+    h.applied_by = s(12);
+    h.applied_at = s(13);
+    h.execution_ms = std::stoll(s(14));
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+void runner::record(const migration& m, bool success, int done, const std::string& done_checksum,
+                    const statement* failed, const std::string& err, long long ms) {
+  std::optional<std::string> failed_text, failed_line, error_text;
+  if (failed) {
+    failed_text = failed->text;
+    failed_line = std::to_string(failed->line);
+  }
+  if (!err.empty()) error_text = err;
+  work_->query("INSERT INTO " + table_ +
+                   " (version, description, script, checksum, mode, success, statements_done, statements_total, "
+                   "done_checksum, failed_statement, failed_line, error, applied_from, execution_ms) "
+                   "VALUES ($1::int, $2, $3, $4, $5, $6::boolean, $7::int, $8::int, $9, $10, $11::int, $12, $13, "
+                   "$14::bigint) "
+                   "ON CONFLICT (version) DO UPDATE SET description = EXCLUDED.description, script = EXCLUDED.script, "
+                   "checksum = EXCLUDED.checksum, mode = EXCLUDED.mode, success = EXCLUDED.success, "
+                   "statements_done = EXCLUDED.statements_done, statements_total = EXCLUDED.statements_total, "
+                   "done_checksum = EXCLUDED.done_checksum, failed_statement = EXCLUDED.failed_statement, "
+                   "failed_line = EXCLUDED.failed_line, error = EXCLUDED.error, applied_by = current_user, "
+                   "applied_from = EXCLUDED.applied_from, applied_at = now(), execution_ms = EXCLUDED.execution_ms",
+               {std::to_string(m.version), m.description, m.file_name, m.checksum,
+                std::string(m.transactional ? "transaction" : "no-transaction"),
+                std::string(success ? "true" : "false"), std::to_string(done), std::to_string(m.statements.size()),
+                done_checksum.empty() ? db::param{} : db::param{done_checksum}, failed_text, failed_line, error_text,
+                who(), std::to_string(ms)});
+}
+
+void runner::set_timeouts(const migration& m, bool local) {
+  auto lt = m.lock_timeout.value_or(o_.lock_timeout);
+  auto st = m.statement_timeout.value_or(o_.statement_timeout);
+  work_->query("SELECT set_config('lock_timeout', $1, $3::boolean), set_config('statement_timeout', $2, $3::boolean)",
+               {std::to_string(lt.count()), std::to_string(st.count()), std::string(local ? "true" : "false")});
+}
+
+std::string runner::blockers(const std::vector<std::string>& tables) {
+  // Sessions holding a lock on the statement's tables, plus old transactions (which CREATE INDEX
+  // CONCURRENTLY waits for whatever they touched). Asked on the idle lock connection.
+  std::string names;
+  for (const auto& t : tables)
+    if (!t.empty()) names += (names.empty() ? "" : ",") + quote_ident(t);
+  try {
+    auto r = lock_->query(
+        "SELECT DISTINCT a.pid::text, coalesce(a.usename, '?'), coalesce(a.application_name, ''), "
+        "coalesce(host(a.client_addr), 'local socket'), coalesce(a.state, ''), "
+        "coalesce(extract(epoch FROM now() - a.xact_start)::bigint::text, '-'), "
+        "coalesce(string_agg(DISTINCT l.mode, ',') OVER (PARTITION BY a.pid), ''), "
+        "left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g'), 160) "
+        "FROM pg_stat_activity a LEFT JOIN pg_locks l ON l.pid = a.pid AND l.granted AND l.relation = ANY ("
+        "  SELECT to_regclass(x) FROM unnest(string_to_array($1, ',')) x) "
+        "WHERE a.pid <> pg_backend_pid() AND a.pid <> $2::int AND a.datname = current_database() "
+        "AND (l.pid IS NOT NULL OR (a.xact_start IS NOT NULL AND a.xact_start < now() - interval '1 second' "
+        "     AND a.backend_type = 'client backend'))",
+        {names, std::to_string(work_->backend_pid())});
+    std::string out;
+    for (const auto& row : r.rows)
+      out += fmt::format("    pid {} user {} application {} from {}: {}, transaction open {}s, locks {}: {}\n", *row[0],
+                         *row[1], core::quote(*row[2]), *row[3], *row[4], *row[5], row[6]->empty() ? "-" : *row[6],
+                         *row[7]);
+    return out.empty() ? "    (no blocking session found any more)\n" : out;
+  } catch (const std::exception& e) {
+    return fmt::format("    (could not list blocking sessions: {})\n", first_line(e.what()));
+  }
+}
+
+void runner::sleep_backoff(int attempt, const std::string& what) {
+  auto d = o_.retry_backoff * (1LL << std::min(attempt - 1, 10));
+  d = std::min<milliseconds>(d, milliseconds(30'000));
+  if (o_.progress)
+    o_.progress(fmt::format("  lock timeout on {}; retry {}/{} in {}ms", what, attempt, o_.retries, d.count()));
+  std::this_thread::sleep_for(d);
+}
+
+namespace {
+
+std::string failure_details(const migration& m, const statement& s, const db::error& e, const std::string& extra) {
+  std::string d = fmt::format("  file: {}\n  statement at line {}:\n{}", m.path, s.line, indent(s.text.substr(0, 600)));
+  d += "  server said:\n" + indent(e.what());
+  if (!e.sqlstate().empty()) d += "    SQLSTATE " + e.sqlstate() + "\n";
+  return d + extra;
+}
+
+}  // namespace
+
+applied_file runner::apply_transactional(const migration& m, bool retry) {
+  auto start = clock_type::now();
+  for (int attempt = 0;; ++attempt) {
+    const statement* current = nullptr;
+    try {
+      work_->query("BEGIN");
+      set_timeouts(m, true);
+      for (const auto& s : m.statements) {
+        current = &s;
+        work_->query(s.text);
+      }
+      current = nullptr;
+      record(m, true, static_cast<int>(m.statements.size()), "", nullptr, "", ms_since(start));
+      work_->query("COMMIT");
+      work_->take_notices();
+      return {m.version, m.file_name, "transaction", m.statements.size(), 0, ms_since(start)};
+    } catch (const db::error& e) {
+      try {
+        work_->query("ROLLBACK");
+      } catch (...) {
+      }
+      if (!current) throw error(fmt::format("{}: {}", m.file_name, first_line(e.what())));
+      if (e.lock_conflict() && attempt < o_.retries) {
+        sleep_backoff(attempt + 1, fmt::format("{} line {}", m.file_name, current->line));
+        continue;
+      }
+      std::string extra;
+      if (e.lock_conflict())
+        extra = fmt::format("  gave up after {} retries; sessions that held it up:\n", o_.retries) +
+                blockers(analyze(current->text).lock.tables);
+      record(m, false, 0, "", current, first_line(e.what()), ms_since(start));
+      throw error(
+          fmt::format("{} failed at line {} and was rolled back: {}", m.file_name, current->line, first_line(e.what())),
+          failure_details(m, *current, e, extra));
+    }
+    (void)retry;
+  }
+}
+
+applied_file runner::apply_no_transaction(const migration& m, std::size_t first, bool retry) {
+  auto start = clock_type::now();
+  (void)retry;
+  // Record the file as started, so a crash leaves a resumable entry rather than nothing.
+  record(m, false, static_cast<int>(first), prefix_checksum(m, first), nullptr, "", 0);
+  for (std::size_t i = first; i < m.statements.size(); ++i) {
+    const auto& s = m.statements[i];
+    auto info = analyze(s.text);
+    for (int attempt = 0;; ++attempt) {
+      try {
+        set_timeouts(m, false);
+        if (info.what == statement_info::kind::create_index && !info.index_name.empty()) {
+          // An earlier failed CONCURRENTLY build leaves an INVALID index that IF NOT EXISTS would keep.
+          auto valid = work_->scalar(
+              "SELECT i.indisvalid::text FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid "
+              "WHERE c.relname = $1 AND c.relkind = 'i' AND pg_table_is_visible(c.oid)",
+              {info.index_name});
+          if (valid && *valid == "false") {
+            if (o_.progress)
+              o_.progress(fmt::format("  dropping INVALID index {} left by an earlier failed build",
+                                      core::quote(info.index_name)));
+            work_->query("DROP INDEX CONCURRENTLY IF EXISTS " + quote_ident(info.index_name));
+          }
+        }
+        work_->query(s.text);
+        if (info.what == statement_info::kind::create_index && !info.index_name.empty()) {
+          auto valid = work_->scalar(
+              "SELECT i.indisvalid::text FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid "
+              "WHERE c.relname = $1 AND c.relkind = 'i' AND pg_table_is_visible(c.oid)",
+              {info.index_name});
+          if (!valid || *valid != "true")
+            throw db::error(fmt::format("ERROR:  index \"{}\" is {} after the build", info.index_name,
+                                        valid ? "INVALID" : "missing"),
+                            "XX000", s.text);
+        }
+        work_->take_notices();
+        break;
+      } catch (const db::error& e) {
+        if (e.lock_conflict() && attempt < o_.retries) {
+          sleep_backoff(attempt + 1, fmt::format("{} line {}", m.file_name, s.line));
+          continue;
+        }
+        std::string extra;
+        if (e.lock_conflict())
+          extra = fmt::format("  gave up after {} retries; sessions that held it up:\n", o_.retries) +
+                  blockers(info.lock.tables);
+        record(m, false, static_cast<int>(i), prefix_checksum(m, i), &s, first_line(e.what()), ms_since(start));
+        throw error(fmt::format("{} failed at statement {} of {} (line {}): {}", m.file_name, i + 1,
+                                m.statements.size(), s.line, first_line(e.what())),
+                    failure_details(m, s, e, extra) +
+                        fmt::format("  this file runs without a transaction: statements 1-{} stay applied and the "
+                                    "next `zuperior migrate up` resumes at statement {}\n",
+                                    i, i + 1));
+      }
+    }
+    record(m, false, static_cast<int>(i + 1), prefix_checksum(m, i + 1), nullptr, "", ms_since(start));
+  }
+  record(m, true, static_cast<int>(m.statements.size()), prefix_checksum(m, m.statements.size()), nullptr, "",
+         ms_since(start));
+  return {m.version, m.file_name, "no-transaction", m.statements.size() - first, first, ms_since(start)};
+}
+
+std::vector<applied_file> runner::up(const std::vector<migration>& files, std::optional<int> to) {
+  // Refuse what can never run before taking locks or touching anything.
+  for (const auto& m : files)
+    if (!to || m.version <= *to) check_transaction_mode(m);
+  acquire_lock();
+  ensure_history();
+  auto status = compute_status(files, history());
+  auto steps = plan_up(status, to);
+  std::vector<applied_file> done;
+  for (const auto& step : steps) {
+    const auto& m = *step.file;
+    if (o_.progress)
+      o_.progress(fmt::format("applying {} ({}, {} statement{}{})", m.file_name,
+                              m.transactional ? "one transaction" : "no transaction", m.statements.size(),
+                              m.statements.size() == 1 ? "" : "s",
+                              step.first_statement ? fmt::format(", resuming at statement {}", step.first_statement + 1)
+                                                   : std::string(step.retry ? ", retrying a failed run" : "")));
+    auto r = m.transactional ? apply_transactional(m, step.retry)
+                             : apply_no_transaction(m, step.first_statement, step.retry);
+    if (o_.progress) o_.progress(fmt::format("  done in {}ms", r.execution_ms));
+    done.push_back(std::move(r));
+  }
+  release_lock();
+  return done;
+}
+
+std::vector<int> runner::baseline(const std::vector<migration>& files, int version) {
+  if (std::none_of(files.begin(), files.end(), [&](const migration& m) { return m.version == version; }))
+    throw error(fmt::format("there is no migration with version {}", version), "", core::exit_usage);
+  acquire_lock();
+  ensure_history();
+  auto existing = history();
+  std::set<int> recorded;
+  for (const auto& h : existing) recorded.insert(h.version);
+  std::string missing;
+  std::vector<const migration*> todo;
+  for (const auto& m : files) {
+    if (m.version > version || recorded.count(m.version)) continue;
+    todo.push_back(&m);
+    for (const auto& s : m.statements) {
+      auto info = analyze(s.text);
+      if (info.what == statement_info::kind::create_table) {
+        auto q = quote_ident(info.table);
+        auto ok = work_->scalar("SELECT to_regclass($1) IS NOT NULL", {q});
+        if (!ok || *ok != "t") {
+          missing += fmt::format("  {}:{}: table {} does not exist\n", m.file_name, s.line, q);
+          continue;
+        }
+        auto cols = work_->query(
+            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
+            {q});
+        std::set<std::string> have;
+        for (const auto& row : cols.rows) have.insert(row[0].value_or(""));
+        for (const auto& c : create_table_columns(s.text))
+          if (!have.count(c))
+            missing += fmt::format("  {}:{}: column {}.{} does not exist\n", m.file_name, s.line, q, quote_ident(c));
+      } else if (info.what == statement_info::kind::create_index && !info.index_name.empty()) {
+        auto valid = work_->scalar(
+            "SELECT i.indisvalid::text FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid "
+            "WHERE c.relname = $1 AND c.relkind = 'i' AND pg_table_is_visible(c.oid)",
+            {info.index_name});
+        if (!valid)
+          missing +=
+              fmt::format("  {}:{}: index {} does not exist\n", m.file_name, s.line, quote_ident(info.index_name));
+        else if (*valid != "true")
+          missing += fmt::format("  {}:{}: index {} is INVALID\n", m.file_name, s.line, quote_ident(info.index_name));
+      }
+    }
+  }
+  if (!missing.empty())
+    throw error(fmt::format("cannot baseline at version {}: the database lacks what those migrations create "
+                            "(nothing was recorded)",
+                            version),
+                missing);
+  std::vector<int> out;
+  work_->query("BEGIN");
+  try {
+    for (const auto* m : todo) {
+      work_->query("INSERT INTO " + table_ +
+                       " (version, description, script, checksum, mode, success, statements_done, statements_total, "
+                       "applied_from) VALUES ($1::int, $2, $3, $4, 'baseline', true, $5::int, $5::int, $6)",
+                   {std::to_string(m->version), m->description, m->file_name, m->checksum,
+                    std::to_string(m->statements.size()), who()});
+      out.push_back(m->version);
+    }
+    work_->query("COMMIT");
+  } catch (...) {
+    work_->query("ROLLBACK");
+    throw;
+  }
+  release_lock();
+  return out;
+}
+
+std::vector<std::string> runner::repair(const std::vector<migration>& files) {
+  acquire_lock();
+  ensure_history();
+  auto status = compute_status(files, history());
+  std::vector<std::string> out;
+  for (const auto& r : status) {
+    if (r.st == state::changed) {
+      work_->query("UPDATE " + table_ + " SET checksum = $2, description = $3, script = $4 WHERE version = $1::int",
+                   {std::to_string(r.version), r.file->checksum, r.file->description, r.file->file_name});
+      out.push_back(fmt::format("{}: accepted the new checksum {}", r.file->file_name, r.file->checksum));
+    } else if (r.st == state::failed) {
+      work_->query("DELETE FROM " + table_ + " WHERE version = $1::int", {std::to_string(r.version)});
+      out.push_back(fmt::format("{}: cleared the failed entry; the next `up` runs it from its first statement",
+                                r.file->file_name));
+    } else if (r.st == state::missing_file) {
+      out.push_back(fmt::format("version {} ({}): applied but its file is gone; left as is", r.version, r.description));
+    }
+  }
+  release_lock();
+  return out;
+}
+
+}  // namespace zuperior::migrate

@@ -1,0 +1,93 @@
+#pragma once
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "migrate/migration.hpp"
+#include "migrate/plan.hpp"
+
+namespace zuperior::db {
+class session;
+}
+
+namespace zuperior::migrate {
+
+using std::chrono::milliseconds;
+
+/// How the runner reaches the database and behaves on a live one.
+struct runner_options {
+  std::string database_url;
+  milliseconds connect_timeout{10'000};
+  milliseconds wait_for_db{0};                            // keep retrying the first connection this long
+  std::string history_table = "zuperior_schema_history";  // "table" or "schema.table"
+  milliseconds lock_timeout{5'000};                       // per statement; 0 = none
+  milliseconds statement_timeout{0};                      // per statement; 0 = none
+  milliseconds lock_wait{60'000};                         // waiting for another `migrate`
+  int retries = 5;                                        // after a lock timeout
+  milliseconds retry_backoff{1'000};                      // doubled per retry, capped at 30s
+  std::function<void(const std::string&)> progress;       // one line per event
+};
+
+/// What `up` did to one file.
+struct applied_file {
+  int version = 0;
+  std::string file;
+  std::string mode;
+  std::size_t statements = 0;
+  std::size_t resumed_from = 0;
+  long long execution_ms = 0;
+};
+
+/// The database side of `migrate`: history table, advisory lock, applying, baseline, repair.
+/// Every failure is a migrate::error (one line + details), thrown after the history records it.
+class runner {
+ public:
+  /// Connects (retrying up to wait_for_db); throws migrate::error with exit code 2 when it cannot.
+  explicit runner(runner_options options);
+  ~runner();
+  runner(const runner&) = delete;
+  runner& operator=(const runner&) = delete;
+
+  /// The history rows (empty when the table does not exist yet).
+  std::vector<history_entry> history();
+  /// Applies pending and failed files up to `to`, holding the migration lock.
+  std::vector<applied_file> up(const std::vector<migration>& files, std::optional<int> to);
+  /// Marks files up to `version` applied without running them, after checking their tables,
+  /// columns and indexes exist. Returns the versions recorded.
+  std::vector<int> baseline(const std::vector<migration>& files, int version);
+  /// Accepts changed checksums and clears failed entries; returns one line per change.
+  std::vector<std::string> repair(const std::vector<migration>& files);
+  /// The advisory-lock key this history table's migrations use.
+  std::int64_t lock_key() const { return lock_key_; }
+
+ private:
+  void connect_all();
+  void acquire_lock();
+  void release_lock();
+  void ensure_history();
+  void set_timeouts(const migration& m, bool local);
+  std::string blockers(const std::vector<std::string>& tables);
+  std::string lock_holders();
+  applied_file apply_transactional(const migration& m, bool retry);
+  applied_file apply_no_transaction(const migration& m, std::size_t first, bool retry);
+  void record(const migration& m, bool success, int done, const std::string& done_checksum, const statement* failed,
+              const std::string& error, long long ms);
+  void sleep_backoff(int attempt, const std::string& what);
+
+  runner_options o_;
+  std::string table_;   // quoted, possibly schema-qualified
+  std::string schema_;  // quoted schema or ""
+  std::int64_t lock_key_ = 0;
+  std::unique_ptr<db::session> work_;
+  std::unique_ptr<db::session> lock_;
+  bool locked_ = false;
+};
+
+/// Quotes "schema.table" as identifiers ("schema"."table"); throws migrate::error when malformed.
+std::string quote_table_name(std::string_view name, std::string* quoted_schema = nullptr);
+
+}  // namespace zuperior::migrate

@@ -1,0 +1,420 @@
+#include "migrate/sql.hpp"
+
+#include <cctype>
+
+#include "core/strings.hpp"
+#include "migrate/error.hpp"
+
+namespace zuperior::migrate {
+
+namespace {
+
+bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$'; }
+
+// The dollar-quote tag starting at sql[i] ("$$" or "$tag$"), or "" when none starts there.
+std::string_view dollar_tag(std::string_view sql, std::size_t i) {
+  if (sql[i] != '$') return {};
+  std::size_t j = i + 1;
+  while (j < sql.size() && (std::isalnum(static_cast<unsigned char>(sql[j])) || sql[j] == '_')) ++j;
+  if (j < sql.size() && sql[j] == '$') {
+    // "$1" is a parameter, not a tag: tags cannot start with a digit.
+    if (j > i + 1 && std::isdigit(static_cast<unsigned char>(sql[i + 1]))) return {};
+    return sql.substr(i, j - i + 1);
+  }
+  return {};
+}
+
+// Walks SQL text, calling on_code(index) for every character outside comments and literals'
+// insides; returns nothing, throws on unterminated constructs. Shared by splitter and tokenizer.
+struct scanner {
+  std::string_view sql;
+  std::size_t i = 0;
+  int line = 1;
+
+  void advance(std::size_t n = 1) {
+    for (std::size_t k = 0; k < n && i < sql.size(); ++k, ++i)
+      if (sql[i] == '\n') ++line;
+  }
+  bool at(std::string_view s) const { return sql.substr(i, s.size()) == s; }
+
+  // Skips a comment at i; returns false when none starts here.
+  bool skip_comment() {
+    if (at("--")) {
+      while (i < sql.size() && sql[i] != '\n') advance();
+      return true;
+    }
+    if (at("/*")) {
+      int start = line, depth = 0;
+      do {
+        if (at("/*")) {
+          ++depth;
+          advance(2);
+        } else if (at("*/")) {
+          --depth;
+          advance(2);
+        } else if (i >= sql.size()) {
+          throw error("unterminated /* comment starting on line " + std::to_string(start));
+        } else {
+          advance();
+        }
+      } while (depth > 0);
+      return true;
+    }
+    return false;
+  }
+
+  // Skips a quoted literal or identifier at i; returns false when none starts here.
+  bool skip_quoted() {
+    char c = sql[i];
+    int start = line;
+    if (c == '\'' || c == '"') {
+      bool backslash =
+          c == '\'' && i > 0 && (sql[i - 1] == 'E' || sql[i - 1] == 'e') && (i < 2 || !ident_char(sql[i - 2]));
+      advance();
+      while (true) {
+        if (i >= sql.size())
+          throw error(std::string("unterminated ") + (c == '"' ? "quoted identifier" : "string") +
+                      " starting on line " + std::to_string(start));
+        if (backslash && sql[i] == '\\') {
+          advance(2);
+          continue;
+        }
+        if (sql[i] == c) {
+          if (i + 1 < sql.size() && sql[i + 1] == c) {
+            advance(2);
+            continue;
+          }
+          advance();
+          return true;
+        }
+        advance();
+      }
+    }
+    if (c == '$' && (i == 0 || !ident_char(sql[i - 1]))) {
+      auto tag = dollar_tag(sql, i);
+      if (tag.empty()) return false;
+      advance(tag.size());
+      auto end = sql.find(tag, i);
+      if (end == std::string_view::npos)
+        throw error("unterminated dollar-quoted string " + std::string(tag) + " starting on line " +
+                    std::to_string(start));
+      advance(end + tag.size() - i);
+      return true;
+    }
+    return false;
+  }
+};
+
+bool blank(char c) { return std::isspace(static_cast<unsigned char>(c)); }
+
+}  // namespace
+
+std::vector<statement> split_statements(std::string_view sql) {
+  std::vector<statement> out;
+  scanner s{sql};
+  std::string comments;
+  std::size_t start = std::string_view::npos;
+  int start_line = 0;
+  auto finish = [&](std::size_t end) {
+    if (start == std::string_view::npos) return;
+    auto text = core::trim(sql.substr(start, end - start));
+    if (!text.empty()) out.push_back({std::string(text), comments, start_line});
+    comments.clear();
+    start = std::string_view::npos;
+  };
+  while (s.i < sql.size()) {
+    char c = sql[s.i];
+    if (start == std::string_view::npos) {
+      if (blank(c)) {
+        s.advance();
+        continue;
+      }
+      std::size_t before = s.i;
+      if (s.skip_comment()) {
+        comments.append(sql.substr(before, s.i - before)).push_back('\n');
+        continue;
+      }
+      if (c == ';') {  // an empty statement
+        s.advance();
+        continue;
+      }
+      start = s.i;
+      start_line = s.line;
+    }
+    if (s.skip_comment() || s.skip_quoted()) continue;
+    if (c == ';') {
+      finish(s.i);
+      s.advance();
+      continue;
+    }
+    s.advance();
+  }
+  finish(sql.size());
+  return out;
+}
+
+std::vector<token> tokenize(std::string_view sql) {
+  std::vector<token> out;
+  scanner s{sql};
+  while (s.i < sql.size()) {
+    char c = sql[s.i];
+    if (blank(c)) {
+      s.advance();
+      continue;
+    }
+    if (s.skip_comment()) continue;
+    std::size_t b = s.i;
+    if (c == '"') {
+      s.skip_quoted();
+      std::string id(sql.substr(b + 1, s.i - b - 2));
+      for (std::size_t p = 0; (p = id.find("\"\"", p)) != std::string::npos; ++p) id.erase(p, 1);
+      out.push_back({token::kind::quoted_ident, id});
+      continue;
+    }
+    if (c == '\'' || (c == '$' && !dollar_tag(sql, s.i).empty())) {
+      s.skip_quoted();
+      out.push_back({token::kind::string, std::string(sql.substr(b, s.i - b))});
+      continue;
+    }
+    if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
+      while (s.i < sql.size() && ident_char(sql[s.i])) s.advance();
+      // E'…' / B'…' / X'…' prefixes belong to the literal that follows.
+      if (s.i < sql.size() && sql[s.i] == '\'' && s.i - b == 1) {
+        s.skip_quoted();
+        out.push_back({token::kind::string, std::string(sql.substr(b, s.i - b))});
+        continue;
+      }
+      std::string w(sql.substr(b, s.i - b));
+      for (auto& ch : w) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      out.push_back({token::kind::word, w});
+      continue;
+    }
+    if (std::isdigit(static_cast<unsigned char>(c))) {
+      while (s.i < sql.size() && (std::isalnum(static_cast<unsigned char>(sql[s.i])) || sql[s.i] == '.')) s.advance();
+      out.push_back({token::kind::number, std::string(sql.substr(b, s.i - b))});
+      continue;
+    }
+    if (c == ':' && s.i + 1 < sql.size() && sql[s.i + 1] == ':') {
+      s.advance(2);
+      out.push_back({token::kind::punct, "::"});
+      continue;
+    }
+    s.advance();
+    out.push_back({token::kind::punct, std::string(1, c)});
+  }
+  return out;
+}
+
+namespace {
+
+using kind = statement_info::kind;
+
+struct cursor {
+  const std::vector<token>& t;
+  std::size_t i = 0;
+
+  bool word(std::string_view w) const { return i < t.size() && t[i].type == token::kind::word && t[i].text == w; }
+  bool punct(std::string_view p) const { return i < t.size() && t[i].type == token::kind::punct && t[i].text == p; }
+  // Consumes the words in order if all match.
+  bool eat(std::initializer_list<std::string_view> words) {
+    std::size_t j = i;
+    for (auto w : words) {
+      if (j >= t.size() || t[j].type != token::kind::word || t[j].text != w) return false;
+      ++j;
+    }
+    i = j;
+    return true;
+  }
+  bool done() const { return i >= t.size(); }
+};
+
+bool has_word(const std::vector<token>& t, std::string_view w) {
+  for (const auto& k : t)
+    if (k.type == token::kind::word && k.text == w) return true;
+  return false;
+}
+
+// The parenthesised list starting at t[i] == "(", split at top-level commas, each item as text.
+std::vector<std::string> paren_items(const std::vector<token>& t, std::size_t& i) {
+  std::vector<std::string> items;
+  if (i >= t.size() || t[i].text != "(") return items;
+  int depth = 0;
+  std::string cur;
+  for (; i < t.size(); ++i) {
+    const auto& k = t[i];
+    if (k.type == token::kind::punct && k.text == "(") {
+      if (depth++ == 0) continue;
+    } else if (k.type == token::kind::punct && k.text == ")") {
+      if (--depth == 0) {
+        if (!cur.empty()) items.push_back(cur);
+        ++i;
+        break;
+      }
+    } else if (depth == 1 && k.type == token::kind::punct && k.text == ",") {
+      items.push_back(cur);
+      cur.clear();
+      continue;
+    }
+    if (!cur.empty() && k.type != token::kind::punct && cur.back() != '(') cur += ' ';
+    cur += k.type == token::kind::word ? core::to_lower(k.text) : k.text;
+  }
+  return items;
+}
+
+}  // namespace
+
+std::string fold_name(const std::vector<token>& t, std::size_t& i) {
+  std::string name;
+  while (i < t.size()) {
+    if (t[i].type == token::kind::quoted_ident)
+      name = t[i].text;
+    else if (t[i].type == token::kind::word)
+      name = core::to_lower(t[i].text);
+    else
+      break;
+    ++i;
+    if (i < t.size() && t[i].type == token::kind::punct && t[i].text == ".") {
+      ++i;  // schema-qualified: keep the last part
+      continue;
+    }
+    break;
+  }
+  return name;
+}
+
+statement_info analyze(std::string_view sql) {
+  statement_info info;
+  std::vector<token> t;
+  try {
+    t = tokenize(sql);
+  } catch (const std::exception&) {
+    return info;
+  }
+  cursor c{t};
+  auto name = [&] { return fold_name(t, c.i); };
+  if (c.eat({"CREATE"})) {
+    c.eat({"OR", "REPLACE"});
+    bool unique = c.eat({"UNIQUE"});
+    if (c.eat({"INDEX"})) {
+      info.what = kind::create_index;
+      info.verb = unique ? "CREATE UNIQUE INDEX" : "CREATE INDEX";
+      info.unique = unique;
+      info.concurrently = c.eat({"CONCURRENTLY"});
+      info.if_not_exists = c.eat({"IF", "NOT", "EXISTS"});
+      if (!c.word("ON")) info.index_name = name();
+      c.eat({"ON"});
+      c.eat({"ONLY"});
+      info.table = name();
+      info.index_method = "btree";
+      if (c.eat({"USING"})) info.index_method = core::to_lower(c.done() ? "" : t[c.i++].text);
+      info.index_columns = paren_items(t, c.i);
+      info.partial = has_word(t, "WHERE");
+      info.lock = {info.concurrently ? "SHARE UPDATE EXCLUSIVE" : "SHARE", {info.table}};
+      return info;
+    }
+    c.eat({"GLOBAL"}) || c.eat({"LOCAL"});
+    c.eat({"TEMPORARY"}) || c.eat({"TEMP"}) || c.eat({"UNLOGGED"});
+    if (c.eat({"TABLE"})) {
+      info.what = kind::create_table;
+      info.verb = "CREATE TABLE";
+      info.if_not_exists = c.eat({"IF", "NOT", "EXISTS"});
+      info.table = name();
+      for (std::size_t j = c.i; j + 1 < t.size(); ++j)
+        if (t[j].type == token::kind::word && t[j].text == "REFERENCES") {
+          std::size_t k = j + 1;
+          info.referenced_tables.push_back(fold_name(t, k));
+        }
+      info.lock = {"ACCESS EXCLUSIVE", {info.table}};
+      if (!info.referenced_tables.empty()) info.lock.mode = "ACCESS EXCLUSIVE (new table); SHARE ROW EXCLUSIVE";
+      for (auto& r : info.referenced_tables) info.lock.tables.push_back(r);
+      return info;
+    }
+    info.verb = "CREATE";
+    if (!c.done()) info.verb += " " + t[c.i].text;
+    return info;
+  }
+  c.i = 0;
+  if (c.eat({"DROP", "INDEX"})) {
+    info.what = kind::drop_index;
+    info.verb = "DROP INDEX";
+    info.concurrently = c.eat({"CONCURRENTLY"});
+    c.eat({"IF", "EXISTS"});
+    info.index_name = name();
+    info.lock = {info.concurrently ? "SHARE UPDATE EXCLUSIVE" : "ACCESS EXCLUSIVE", {}};
+    return info;
+  }
+  c.i = 0;
+  if (c.eat({"DROP", "TABLE"})) {
+    info.what = kind::drop_table;
+    info.verb = "DROP TABLE";
+    c.eat({"IF", "EXISTS"});
+    info.table = name();
+    info.lock = {"ACCESS EXCLUSIVE", {info.table}};
+    return info;
+  }
+  c.i = 0;
+  if (c.eat({"ALTER", "TABLE"})) {
+    info.what = kind::alter_table;
+    info.verb = "ALTER TABLE";
+    c.eat({"IF", "EXISTS"});
+    c.eat({"ONLY"});
+    info.table = name();
+    bool weak = true;  // only actions taking less than ACCESS EXCLUSIVE
+    bool fk = false;
+    for (std::size_t j = c.i; j < t.size(); ++j) {
+      if (t[j].type != token::kind::word) continue;
+      if (t[j].text == "REFERENCES") {
+        std::size_t k = j + 1;
+        info.referenced_tables.push_back(fold_name(t, k));
+        fk = true;
+      }
+    }
+    cursor a{t, c.i};
+    if (a.eat({"VALIDATE", "CONSTRAINT"}) || a.eat({"SET", "STATISTICS"}))
+      info.lock = {"SHARE UPDATE EXCLUSIVE", {info.table}};
+    else if (fk && a.eat({"ADD", "CONSTRAINT"}))
+      info.lock = {"SHARE ROW EXCLUSIVE", {info.table}};
+    else
+      weak = false;
+    if (!weak) info.lock = {"ACCESS EXCLUSIVE", {info.table}};
+    for (auto& r : info.referenced_tables) info.lock.tables.push_back(r);
+    if (fk && !weak) info.lock.mode += "; SHARE ROW EXCLUSIVE on the referenced table";
+    return info;
+  }
+  c.i = 0;
+  if (c.eat({"REINDEX"})) {
+    info.what = kind::reindex;
+    info.verb = "REINDEX";
+    if (!c.done()) c.i++;  // INDEX / TABLE / …
+    info.concurrently = c.eat({"CONCURRENTLY"});
+    info.table = name();
+    info.lock = {info.concurrently ? "SHARE UPDATE EXCLUSIVE" : "ACCESS EXCLUSIVE", {info.table}};
+    return info;
+  }
+  c.i = 0;
+  if (c.word("INSERT") || c.word("UPDATE") || c.word("DELETE") || c.word("MERGE")) {
+    info.what = kind::dml;
+    info.verb = t[0].text;
+    if (c.eat({"INSERT", "INTO"}) || c.eat({"DELETE", "FROM"}) || c.eat({"UPDATE"}) || c.eat({"MERGE", "INTO"})) {
+      c.eat({"ONLY"});
+      info.table = name();
+    }
+    info.lock = {"ROW EXCLUSIVE", {info.table}};
+    return info;
+  }
+  if (c.word("SET") || c.word("RESET")) {
+    info.what = kind::set;
+    info.verb = t[0].text;
+    return info;
+  }
+  if (c.word("VACUUM") || c.word("ANALYZE")) {
+    info.what = kind::maintenance;
+    info.verb = t[0].text;
+    info.lock = {"SHARE UPDATE EXCLUSIVE", {}};
+    return info;
+  }
+  if (!t.empty()) info.verb = t[0].text;
+  return info;
+}
+
+}  // namespace zuperior::migrate

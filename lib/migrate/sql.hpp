@@ -1,0 +1,69 @@
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace zuperior::migrate {
+
+/// One SQL statement of a migration file, with where it sits in the file.
+struct statement {
+  std::string text;      // the statement without its terminating ';' and surrounding blank space
+  std::string comments;  // the comment lines right before it (lint-ignore directives live here)
+  int line = 0;          // 1-based line of its first character
+};
+
+/// Splits SQL text at top-level ';' (quotes, dollar quotes, comments and E'' strings respected).
+/// Throws migrate::parse_error for an unterminated quote or comment.
+std::vector<statement> split_statements(std::string_view sql);
+
+/// One lexical token: a keyword/identifier (upper-cased unless quoted), a literal or punctuation.
+struct token {
+  enum class kind { word, quoted_ident, string, number, punct };
+  kind type;
+  std::string text;  // words upper-cased; quoted identifiers unquoted; strings unquoted
+};
+
+/// The tokens of one statement, comments dropped.
+std::vector<token> tokenize(std::string_view sql);
+
+/// The strongest table lock a statement takes, and on what.
+struct lock_info {
+  std::string mode;                 // "ACCESS EXCLUSIVE", "SHARE", "SHARE UPDATE EXCLUSIVE", … or "" (none)
+  std::vector<std::string> tables;  // the tables it locks (unquoted names)
+};
+
+/// What a statement does, as far as planning and linting care.
+struct statement_info {
+  enum class kind {
+    other,
+    create_table,
+    create_index,
+    drop_index,
+    alter_table,
+    drop_table,
+    dml,
+    set,
+    reindex,
+    maintenance
+  };
+  kind what = kind::other;
+  std::string verb;           // e.g. "CREATE INDEX", "ALTER TABLE", "INSERT"
+  std::string table;          // the main table (unquoted), if any
+  bool concurrently = false;  // CREATE/DROP INDEX CONCURRENTLY, REINDEX CONCURRENTLY
+  bool unique = false;        // CREATE UNIQUE INDEX
+  bool if_not_exists = false;
+  std::string index_name;                      // CREATE/DROP INDEX
+  std::vector<std::string> index_columns;      // CREATE INDEX: key columns/expressions as written
+  bool partial = false;                        // CREATE INDEX … WHERE
+  std::string index_method;                    // "btree" unless USING says otherwise
+  std::vector<std::string> referenced_tables;  // FOREIGN KEY / REFERENCES targets
+  lock_info lock;
+};
+
+/// Classifies one statement (never throws; unknown statements are kind::other).
+statement_info analyze(std::string_view sql);
+
+/// A table or index name as PostgreSQL folds it: quoted kept, unquoted lower-cased, schema dropped.
+std::string fold_name(const std::vector<token>& tokens, std::size_t& i);
+
+}  // namespace zuperior::migrate

@@ -1,0 +1,327 @@
+#!/usr/bin/env bash
+# migrate end to end against the throwaway PostgreSQL: fresh up, idempotence, index names and
+# validity, a writer during a concurrent build, two concurrent runs, changed checksums and repair,
+# transactional and no-transaction failures (rollback, resume), INVALID index rebuild, lock
+# timeouts with the blocker report, baseline, lint, bad files, unreachable database.
+set -uo pipefail
+bin="${ZUPERIOR_BIN:?}"
+src="${ZUPERIOR_SOURCE_DIR:?}"
+pg="${ZUPERIOR_TEST_PG_URL:?needs the throwaway PostgreSQL (scripts/test)}"
+work="$(mktemp -d)"
+prefix="mig_$$_"
+dbs=()
+cleanup() {
+  jobs -p | xargs -r kill 2>/dev/null
+  for d in "${dbs[@]}"; do psql "$pg" -qtA -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+cd "$work"
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+pass() { echo "ok: $*"; }
+
+base_url() { echo "${pg%/*}/$1"; }
+newdb() {  # newdb NAME -> creates a fresh database, prints its URL
+  local d="$prefix$1"
+  psql "$pg" -qtA -c "CREATE DATABASE $d" >/dev/null || { echo "cannot create $d" >&2; exit 1; }
+  dbs+=("$d")
+  base_url "$d"
+}
+q() { psql "$1" -qtAX -v ON_ERROR_STOP=1 -c "$2"; }
+# mig NAME URL DIR ARGS... : runs migrate with a clean environment; rc in $rc, output in NAME.out/.err
+mig() {
+  local name="$1" url="$2" dir="$3"
+  shift 3
+  local sub="$1"
+  shift
+  env -i PATH="$PATH" HOME="$work" "$bin" migrate "$sub" --config /dev/null --database-url "$url" --dir "$dir" "$@" \
+    >"$name.out" 2>"$name.err"
+  rc=$?
+}
+want_rc() { [ "$rc" = "$2" ] || fail "$1: exit $rc, wanted $2: $(head -c 1500 "$1.out" "$1.err")"; }
+has() { grep -q -- "$2" "$1.out" "$1.err" || fail "$1: output lacks '$2': $(head -c 1500 "$1.out" "$1.err")"; }
+
+shipped="$src/migrations"
+nfiles=$(ls "$shipped"/*.sql | wc -l)
+
+# 1. Fresh database: up creates everything, status all applied, second up a no-op.
+db1="$(newdb fresh)"
+start=$(date +%s%N)
+mig up1 "$db1" "$shipped" up
+end=$(date +%s%N)
+want_rc up1 0
+echo "measure: migrate up on an empty database took $(((end - start) / 1000000)) ms"
+mig status1 "$db1" "$shipped" status --format json
+want_rc status1 0
+python3 - "$work/status1.out" "$nfiles" <<'PY' || fail "status1: not all applied"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert len(s["migrations"]) == int(sys.argv[2]), s
+assert all(m["state"] == "applied" for m in s["migrations"]), s
+assert s["migrations"][1]["applied_mode"] == "no-transaction"
+PY
+mig up1b "$db1" "$shipped" up
+want_rc up1b 0
+has up1b "nothing to apply"
+[ "$(q "$db1" "SELECT count(*) FROM zuperior_schema_history WHERE success")" = "$nfiles" ] || fail "history rows"
+expected='Account_pkey Account_userId_idx ActivityLog_action_idx ActivityLog_adminId_idx ActivityLog_createdAt_idx ActivityLog_entity_idx ActivityLog_pkey ActivityLog_userId_idx KYC_pkey KYC_userId_key MT5Account_accountId_key MT5Account_pkey MT5Account_userId_idx MT5Transaction_createdAt_idx MT5Transaction_mt5AccountId_idx MT5Transaction_pkey ManualDeposit_createdAt_idx ManualDeposit_mt5AccountId_idx ManualDeposit_pkey ManualDeposit_status_idx ManualDeposit_userId_idx Transaction_accountId_idx Transaction_createdAt_idx Transaction_pkey Transaction_status_idx Transaction_userId_idx User_clientId_key User_createdAt_idx User_email_key User_lastLoginAt_idx User_pkey User_status_idx Withdrawal_createdAt_idx Withdrawal_pkey Withdrawal_status_idx Withdrawal_userId_idx'
+got=$(q "$db1" "SELECT string_agg(c.relname, ' ' ORDER BY c.relname COLLATE \"C\") FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = 'public' AND t.relname <> 'zuperior_schema_history' AND i.indisvalid")
+[ "$got" = "$expected" ] && pass "36 valid indexes with Prisma's names" || fail "indexes: got $got"
+[ "$(q "$db1" "SELECT count(*) FROM information_schema.tables WHERE table_schema='public'")" = 10 ] || fail "table count"
+[ "$(q "$db1" "SELECT data_type FROM information_schema.columns WHERE table_name='MT5Account' AND column_name='balance'")" = "double precision" ] || fail "MT5Account.balance type"
+[ "$(q "$db1" "SELECT datetime_precision FROM information_schema.columns WHERE table_name='User' AND column_name='createdAt'")" = 3 ] || fail "timestamp(3)"
+
+# 2. A concurrent index build does not block a writer.
+db2="$(newdb writer)"
+mig up2a "$db2" "$shipped" up --to 1
+want_rc up2a 0
+q "$db2" "INSERT INTO \"User\" (id, \"clientId\", email, password, status, \"createdAt\") SELECT 'u'||g, 'c'||g, 'e'||g||'@x', 'h', CASE WHEN g % 10 = 0 THEN 'banned' ELSE 'active' END, now() - g * interval '1 second' FROM generate_series(1, 300000) g" >/dev/null
+q "$db2" "CREATE TABLE writes (n int, at timestamptz DEFAULT clock_timestamp())"
+( for i in $(seq 1 100000); do echo "INSERT INTO \"User\" (id, \"clientId\", email, password) VALUES ('w$i', 'wc$i', 'w$i@x', 'h'); INSERT INTO writes (n) VALUES ($i);"; done | psql "$db2" -qX >/dev/null 2>&1 ) &
+writer=$!
+sleep 1
+mig up2b "$db2" "$shipped" up
+want_rc up2b 0
+kill "$writer" 2>/dev/null
+wait "$writer" 2>/dev/null
+# Writes that landed while 0002 (the "User" indexes) was building.
+during=$(q "$db2" "SELECT count(*) FROM writes w, zuperior_schema_history h WHERE h.version = 2 AND w.at BETWEEN h.applied_at - h.execution_ms * interval '1 millisecond' AND h.applied_at")
+build_ms=$(q "$db2" "SELECT execution_ms FROM zuperior_schema_history WHERE version = 2")
+[ "${during:-0}" -gt 0 ] && pass "writer inserted $during rows into \"User\" during the ${build_ms}ms concurrent build" \
+  || fail "no writes landed during the index build (build ${build_ms}ms)"
+[ "$(q "$db2" "SELECT bool_and(indisvalid) FROM pg_index WHERE indrelid = '\"User\"'::regclass")" = t ] || fail "User indexes valid"
+
+# 3. Two `up` at once: one applies, the other waits and finds nothing left; a short --lock-wait names the holder.
+mkdir slow && cp "$shipped"/*.sql slow/ && printf 'SELECT pg_sleep(3);\n' > slow/0099_slow.sql
+db3="$(newdb race)"
+mig race_a "$db3" slow up &
+pa=$!
+sleep 0.3
+mig race_b "$db3" slow up &
+pb=$!
+sleep 0.7
+mig race_c "$db3" slow up --lock-wait 300ms
+want_rc race_c 1
+has race_c "holds the migration lock"
+has race_c "held by pid"
+has race_c "zuperior migrate"
+wait "$pa"; rca=$?
+wait "$pb"; rcb=$?
+[ "$rca" = 0 ] && [ "$rcb" = 0 ] || fail "race: exits $rca $rcb: $(cat race_a.err race_b.err)"
+applied_a=$(grep -c '^applying' race_a.out); applied_b=$(grep -c '^applying' race_b.out)
+[ "$((applied_a + applied_b))" = "$((nfiles + 1))" ] && { [ "$applied_a" = 0 ] || [ "$applied_b" = 0 ]; } \
+  && pass "two concurrent ups: one applied $((applied_a + applied_b)) files, the other none" \
+  || fail "race: a applied $applied_a, b applied $applied_b"
+grep -q "nothing to apply" race_b.out || grep -q "nothing to apply" race_a.out || fail "race: the loser did not report nothing to apply"
+grep -q "waiting for the migration lock" race_b.out || fail "race: b did not wait: $(cat race_b.out)"
+
+# 4. An edited applied file is refused; repair accepts it.
+mkdir edited && cp "$shipped"/*.sql edited/
+db4="$(newdb edit)"
+mig up4 "$db4" edited up
+want_rc up4 0
+echo "-- an edit after the fact" >> edited/0003_mt5account_indexes.sql
+mig up4b "$db4" edited up
+want_rc up4b 1
+has up4b "changed on disk"
+has up4b "0003_mt5account_indexes.sql"
+mig st4 "$db4" edited status
+want_rc st4 1
+has st4 "changed"
+mig rep4 "$db4" edited repair
+want_rc rep4 0
+has rep4 "accepted the new checksum"
+mig up4c "$db4" edited up
+want_rc up4c 0
+
+# 5. A failing statement in a transactional file: nothing of it stays, history records the error.
+mkdir txfail && cp "$shipped"/0001_base_schema.sql txfail/
+printf 'CREATE TABLE "Tmp7" (id int);\nINSERT INTO "Tmp7" VALUES (1);\nINSERT INTO "Nope" VALUES (1);\n' > txfail/0007_bad.sql
+db5="$(newdb txfail)"
+mig up5 "$db5" txfail up
+want_rc up5 1
+has up5 "0007_bad.sql failed at line 3 and was rolled back"
+has up5 'relation "Nope" does not exist'
+[ "$(q "$db5" "SELECT to_regclass('\"Tmp7\"') IS NULL")" = t ] && pass "failed transactional file left nothing" || fail "Tmp7 exists after rollback"
+[ "$(q "$db5" "SELECT success::text || '|' || failed_line || '|' || error FROM zuperior_schema_history WHERE version = 7")" = 'false|3|relation "Nope" does not exist' ] \
+  || fail "history of the failure: $(q "$db5" "SELECT * FROM zuperior_schema_history WHERE version = 7")"
+[ "$(q "$db5" "SELECT success FROM zuperior_schema_history WHERE version = 1")" = t ] || fail "0001 should stay applied"
+# CONCURRENTLY in a transactional file is refused before anything runs.
+printf 'CREATE TABLE "Tmp8" (id int);\nCREATE INDEX CONCURRENTLY "Tmp8_i" ON "Tmp8" (id);\n' > txfail/0008_conc.sql
+rm txfail/0007_bad.sql
+mig up5b "$db5" txfail up
+want_rc up5b 1
+has up5b "0008_conc.sql:2: CONCURRENTLY cannot run inside a transaction"
+[ "$(q "$db5" "SELECT to_regclass('\"Tmp8\"') IS NULL")" = t ] || fail "Tmp8 was created although the file was refused"
+
+# 6. A failing statement in a no-transaction file: the next run resumes at it.
+mkdir ntx && cp "$shipped"/0001_base_schema.sql ntx/
+cat > ntx/0002_steps.sql <<'SQL'
+-- zuperior:no-transaction
+CREATE TABLE IF NOT EXISTS "T8" (id int, b int);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS "T8_id_idx" ON "T8" (id);
+INSERT INTO "T8_missing" VALUES (1);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS "T8_b_idx" ON "T8" (b);
+SQL
+db6="$(newdb resume)"
+mig up6 "$db6" ntx up
+want_rc up6 1
+has up6 "failed at statement 3 of 4"
+has up6 "resumes at statement 3"
+[ "$(q "$db6" "SELECT statements_done || '/' || statements_total || ' ' || success FROM zuperior_schema_history WHERE version = 2")" = "2/4 false" ] || fail "resume bookkeeping"
+mig st6 "$db6" ntx status --format json
+want_rc st6 1
+grep -q '"state": "failed"' st6.out || fail "status does not show failed"
+# Fix the cause (not the file); drop what statement 2 built, to prove it is not run again.
+q "$db6" 'CREATE TABLE "T8_missing" (id int); DROP INDEX "T8_id_idx"'
+mig up6b "$db6" ntx up
+want_rc up6b 0
+has up6b "resuming at statement 3"
+[ "$(q "$db6" "SELECT (to_regclass('\"T8_id_idx\"') IS NULL)::text || (to_regclass('\"T8_b_idx\"') IS NOT NULL)::text || (SELECT count(*) FROM \"T8_missing\")")" = "truetrue1" ] \
+  && pass "no-transaction file resumed at the failed statement" || fail "resume ran the wrong statements"
+
+# 7. An INVALID index left by a failed concurrent build is dropped and rebuilt.
+db7="$(newdb invalid)"
+mig up7 "$db7" "$shipped" up --to 1
+want_rc up7 0
+q "$db7" "INSERT INTO \"User\" (id, \"clientId\", email, password) VALUES ('a','a','a','h'), ('b','b','b','h')" >/dev/null
+psql "$db7" -qX -c 'CREATE UNIQUE INDEX CONCURRENTLY "User_status_idx" ON "User" ("status")' >/dev/null 2>&1
+[ "$(q "$db7" "SELECT indisvalid FROM pg_index WHERE indexrelid = '\"User_status_idx\"'::regclass")" = f ] || fail "setup: no INVALID index"
+mig up7b "$db7" "$shipped" up
+want_rc up7b 0
+has up7b 'dropping INVALID index "User_status_idx"'
+[ "$(q "$db7" "SELECT indisvalid::text || indisunique::text FROM pg_index WHERE indexrelid = '\"User_status_idx\"'::regclass")" = "truefalse" ] \
+  && pass "INVALID index rebuilt" || fail "User_status_idx not rebuilt"
+
+# 8. Lock timeouts: retried with backoff, then the blocking session is named.
+mkdir locked && cp "$shipped"/0001_base_schema.sql locked/
+printf 'ALTER TABLE "User" ADD COLUMN "nickname" TEXT;\n' > locked/0002_nick.sql
+db8="$(newdb locked)"
+mig up8 "$db8" locked up --to 1
+( PGAPPNAME=the_blocker psql "$db8" -qX -c 'BEGIN' -c 'LOCK TABLE "User" IN ACCESS SHARE MODE' -c 'SELECT pg_sleep(30)' >/dev/null 2>&1 ) &
+blocker=$!
+sleep 1
+mig up8b "$db8" locked up --lock-timeout 200ms --retries 2 --retry-backoff 100ms
+want_rc up8b 1
+has up8b "retry 2/2"
+has up8b "canceling statement due to lock timeout"
+has up8b "the_blocker"
+has up8b "sessions that held it up"
+kill "$blocker" 2>/dev/null; psql "$db8" -qtAX -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'the_blocker'" >/dev/null
+wait "$blocker" 2>/dev/null
+mig up8c "$db8" locked up
+want_rc up8c 0
+
+# 9. Baseline adopts a database created by running the schema by hand.
+db9="$(newdb baseline)"
+psql "$db9" -qX -v ON_ERROR_STOP=1 -1 -f "$shipped/0001_base_schema.sql" >/dev/null || fail "hand schema"
+for f in "$shipped"/000[2-9]*.sql; do psql "$db9" -qX -v ON_ERROR_STOP=1 -f "$f" >/dev/null || fail "hand $f"; done
+last=$(basename "$(ls "$shipped"/*.sql | tail -1)" | cut -c1-4)
+mig bl9 "$db9" "$shipped" baseline --version "$last"
+want_rc bl9 0
+has bl9 "baselined $nfiles migrations"
+mig st9 "$db9" "$shipped" status
+want_rc st9 0
+[ "$(grep -c baselined st9.out)" = "$nfiles" ] || fail "status after baseline: $(cat st9.out)"
+mig up9 "$db9" "$shipped" up
+has up9 "nothing to apply"
+db9b="$(newdb baseline_missing)"
+psql "$db9b" -qX -c 'CREATE TABLE "User" (id text)' >/dev/null
+mig bl9b "$db9b" "$shipped" baseline --version 1
+want_rc bl9b 1
+has bl9b 'table "Account" does not exist'
+has bl9b 'column "User"."clientId" does not exist'
+[ "$(q "$db9b" "SELECT count(*) FROM zuperior_schema_history")" = 0 ] || fail "baseline recorded despite missing tables"
+
+# 10. Lint: the shipped files pass; a bad file shows every seeded pattern.
+mig lint_ok "$db1" "$shipped" lint
+want_rc lint_ok 0
+has lint_ok "0 findings"
+cat > bad.sql <<'SQL'
+CREATE INDEX "User_phone_idx" ON "User" ("phone");
+CREATE INDEX CONCURRENTLY "User_country_idx" ON "User" ("country");
+ALTER TABLE "User" ADD COLUMN "token" uuid DEFAULT gen_random_uuid();
+ALTER TABLE "User" ALTER COLUMN "phone" SET NOT NULL;
+ALTER TABLE "MT5Account" ADD CONSTRAINT "MT5Account_x_fkey" FOREIGN KEY ("userId") REFERENCES "User"("id");
+ALTER TABLE "User" ADD CONSTRAINT "User_role_check" CHECK ("role" <> '');
+ALTER TABLE "User" ALTER COLUMN "country" TYPE varchar(2);
+ALTER TABLE "User" RENAME COLUMN "name" TO "fullName";
+ALTER TABLE "User" DROP COLUMN "phone";
+SET lock_timeout = 0;
+CREATE INDEX "User_email_idx" ON "User" ("email");
+SQL
+cp bad.sql 0099_bad.sql
+mig lint_bad "$db1" "$shipped" lint "$work/0099_bad.sql" --format json
+want_rc lint_bad 1
+python3 - "$work/lint_bad.out" <<'PY' || fail "lint findings on the bad file"
+import json, sys
+f = json.load(open(sys.argv[1]))["findings"]
+rules = {(x["rule"], x["line"]) for x in f}
+for want in [("index-not-concurrent", 1), ("concurrently-in-transaction", 2), ("volatile-default", 3), ("not-null", 4),
+             ("constraint-not-valid", 5), ("constraint-not-valid", 6), ("column-type-change", 7), ("rename", 8),
+             ("drop", 9), ("missing-timeout", 10), ("redundant-index", 11)]:
+    assert want in rules, (want, sorted(rules))
+assert all(x["safer"] and x["file"].endswith("0099_bad.sql") for x in f)
+assert any("User_email_key" in x["message"] for x in f if x["rule"] == "redundant-index")
+PY
+mig lint_err "$db1" "$shipped" lint "$work/0099_bad.sql" --fail-on error
+want_rc lint_err 1
+has lint_err "0099_bad.sql:3: error \[volatile-default\]"
+printf -- '-- zuperior:no-transaction\nALTER TABLE "User" RENAME COLUMN "name" TO "fullName";\n' > 0098_warn.sql
+mig lint_warn "$db1" "$shipped" lint "$work/0098_warn.sql" --fail-on error
+want_rc lint_warn 0
+mig lint_warn2 "$db1" "$shipped" lint "$work/0098_warn.sql" --fail-on warning
+want_rc lint_warn2 1
+
+# 11. Bad migration files and directories give clear errors.
+mkdir nover && printf 'SELECT 1;\n' > nover/users.sql
+mig bad_nover "$db1" nover status
+want_rc bad_nover 1
+has bad_nover "users.sql: the file name has no version"
+mkdir dup && printf 'SELECT 1;\n' > dup/0001_a.sql && printf 'SELECT 2;\n' > dup/0001_b.sql
+mig bad_dup "$db1" dup up
+want_rc bad_dup 1
+has bad_dup "version 1 is also used by 0001_a.sql"
+mkdir empty && printf -- '-- nothing yet\n' > empty/0001_empty.sql
+mig bad_empty "$db1" empty up
+want_rc bad_empty 1
+has bad_empty "0001_empty.sql: the file has no SQL statements"
+mkdir unread && ln -s /nonexistent/file unread/0001_gone.sql
+mig bad_unread "$db1" unread up
+want_rc bad_unread 1
+has bad_unread "0001_gone.sql: cannot read the file"
+mkdir unterminated && printf "SELECT 'oops;\n" > unterminated/0001_q.sql
+mig bad_quote "$db1" unterminated lint
+want_rc bad_quote 1
+has bad_quote "unterminated string starting on line 1"
+mig bad_dir "$db1" "$work/nope" up
+want_rc bad_dir 2
+has bad_dir "does not exist"
+
+# 12. An unreachable database: a clear error within the connect timeout.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+start=$(date +%s)
+mig unreach "postgresql://u:secretpw@127.0.0.1:$port/x?connect_timeout=3" "$shipped" up
+end=$(date +%s)
+want_rc unreach 2
+has unreach "cannot connect to the database"
+grep -q secretpw unreach.out unreach.err && fail "the password was printed"
+[ $((end - start)) -le 5 ] || fail "unreachable took $((end - start))s"
+mig unreach_wait "postgresql://u@127.0.0.1:$port/x?connect_timeout=1" "$shipped" status --wait-for-db 2s
+want_rc unreach_wait 2
+has unreach_wait "gave up after"
+
+# 13. plan shows statements, modes and locks; --format json parses.
+db13="$(newdb plan)"
+mig plan13 "$db13" "$shipped" plan
+want_rc plan13 0
+has plan13 "0001_base_schema.sql (in one transaction"
+has plan13 "0002_user_indexes.sql (without a transaction"
+has plan13 "lock: SHARE UPDATE EXCLUSIVE on \"User\""
+mig plan13j "$db13" "$shipped" plan --format json
+python3 -c "import json,sys; p=json.load(open('plan13j.out'))['plan']; assert len(p)==$nfiles and p[1]['statements'][0]['lock']=='SHARE UPDATE EXCLUSIVE'" || fail "plan json"
+[ "$(q "$db13" "SELECT to_regclass('\"User\"') IS NULL")" = t ] || fail "plan changed the database"
+
+echo "migrate integration: $failures failure(s)"
+[ "$failures" = 0 ]

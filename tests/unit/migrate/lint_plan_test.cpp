@@ -1,0 +1,138 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+#include "migrate/error.hpp"
+#include "migrate/lint.hpp"
+#include "migrate/migration.hpp"
+#include "migrate/plan.hpp"
+
+using namespace zuperior::migrate;
+
+namespace {
+
+const char* base_sql =
+    "CREATE TABLE \"User\" (\"id\" TEXT NOT NULL, \"email\" TEXT NOT NULL, \"status\" TEXT,\n"
+    "  CONSTRAINT \"User_pkey\" PRIMARY KEY (\"id\"));\n"
+    "CREATE UNIQUE INDEX \"User_email_key\" ON \"User\"(\"email\");\n"
+    "CREATE INDEX \"User_status_idx\" ON \"User\"(\"status\");\n";
+
+std::vector<finding> lint_one(const std::string& sql, bool no_tx = false,
+                              std::chrono::milliseconds lt = std::chrono::milliseconds(5000)) {
+  std::vector<migration> files{parse_migration("0001_base.sql", base_sql),
+                               parse_migration("0002_x.sql", (no_tx ? "-- zuperior:no-transaction\n" : "") + sql)};
+  lint_options o;
+  o.lock_timeout = lt;
+  return lint(files, o);
+}
+
+history_entry entry(int version, std::string checksum, std::string mode, bool success) {
+  history_entry h;
+  h.version = version;
+  h.checksum = std::move(checksum);
+  h.mode = std::move(mode);
+  h.success = success;
+  return h;
+}
+
+bool has(const std::vector<finding>& f, const std::string& rule) {
+  return std::any_of(f.begin(), f.end(), [&](const finding& x) { return x.rule == rule; });
+}
+
+}  // namespace
+
+TEST_CASE("lint passes a base schema that creates its own tables") {
+  CHECK(lint({parse_migration("0001_base.sql", base_sql)}).empty());
+}
+
+TEST_CASE("lint finds each dangerous pattern, with file, line and a safer form") {
+  auto f = lint_one("SELECT 1;\nCREATE INDEX \"User_x_idx\" ON \"User\" (\"x\");");
+  REQUIRE(has(f, "index-not-concurrent"));
+  CHECK(f[0].file == "0002_x.sql");
+  CHECK(f[0].line == 2);
+  CHECK(f[0].level == severity::error);
+  CHECK(f[0].safer.find("CONCURRENTLY") != std::string::npos);
+  CHECK(has(lint_one("CREATE INDEX CONCURRENTLY \"a\" ON \"User\" (\"x\");"), "concurrently-in-transaction"));
+  CHECK(!has(lint_one("CREATE INDEX CONCURRENTLY \"a\" ON \"User\" (\"x\");", true), "concurrently-in-transaction"));
+  CHECK(has(lint_one("ALTER TABLE \"User\" ADD COLUMN \"token\" uuid DEFAULT gen_random_uuid();"), "volatile-default"));
+  CHECK(!has(lint_one("ALTER TABLE \"User\" ADD COLUMN \"n\" int DEFAULT 0;"), "volatile-default"));
+  CHECK(has(lint_one("ALTER TABLE \"User\" ALTER COLUMN \"status\" SET NOT NULL;"), "not-null"));
+  CHECK(has(lint_one("ALTER TABLE \"User\" ADD COLUMN \"n\" int NOT NULL;"), "not-null"));
+  CHECK(has(lint_one("ALTER TABLE \"User\" ADD CONSTRAINT c CHECK (\"status\" <> '');"), "constraint-not-valid"));
+  CHECK(!has(lint_one("ALTER TABLE \"User\" ADD CONSTRAINT c CHECK (\"status\" <> '') NOT VALID;"),
+             "constraint-not-valid"));
+  CHECK(has(lint_one("ALTER TABLE \"User\" ADD CONSTRAINT f FOREIGN KEY (\"id\") REFERENCES \"User\"(\"id\");"),
+            "constraint-not-valid"));
+  CHECK(has(lint_one("ALTER TABLE \"User\" ALTER COLUMN \"status\" TYPE varchar(10);"), "column-type-change"));
+  CHECK(has(lint_one("ALTER TABLE \"User\" RENAME COLUMN \"status\" TO \"state\";"), "rename"));
+  CHECK(has(lint_one("ALTER TABLE \"User\" DROP COLUMN \"status\";"), "drop"));
+  CHECK(has(lint_one("DROP TABLE \"User\";"), "drop"));
+  CHECK(has(lint_one("SET lock_timeout = 0;"), "missing-timeout"));
+  CHECK(has(lint_one("ALTER TABLE \"User\" ADD COLUMN \"n\" int;", false, std::chrono::milliseconds(0)),
+            "missing-timeout"));
+  CHECK(!has(lint_one("ALTER TABLE \"User\" ADD COLUMN \"n\" int;"), "missing-timeout"));
+}
+
+TEST_CASE("lint reports indexes that a unique index already provides") {
+  auto f = lint_one("CREATE INDEX CONCURRENTLY \"User_email_idx\" ON \"User\" (\"email\");", true);
+  REQUIRE(has(f, "redundant-index"));
+  CHECK(f[0].message.find("User_email_key") != std::string::npos);
+  CHECK(has(lint_one("CREATE INDEX CONCURRENTLY \"User_id_idx\" ON \"User\" (\"id\");", true), "redundant-index"));
+  CHECK(!has(lint_one("CREATE INDEX CONCURRENTLY \"User_e2\" ON \"User\" (\"email\", \"status\");", true),
+             "redundant-index"));
+}
+
+TEST_CASE("lint-ignore silences one rule") {
+  CHECK(!has(lint_one("-- zuperior:lint-ignore drop\nDROP TABLE \"User\";"), "drop"));
+  CHECK(has(lint_one("-- zuperior:lint-ignore rename\nDROP TABLE \"User\";"), "drop"));
+}
+
+TEST_CASE("the project's own migrations lint clean") {
+  auto files = load_migrations(ZUPERIOR_MIGRATIONS_DIR);
+  auto f = lint(files);
+  for (const auto& x : f) UNSCOPED_INFO(x.file << ":" << x.line << " " << x.rule << " " << x.message);
+  CHECK(f.empty());
+}
+
+TEST_CASE("status joins files and history") {
+  std::vector<migration> files{parse_migration("0001_a.sql", "SELECT 1;"),
+                               parse_migration("0002_b.sql", "-- zuperior:no-transaction\nSELECT 1;\nSELECT 2;"),
+                               parse_migration("0003_c.sql", "SELECT 3;")};
+  auto h1 = entry(1, files[0].checksum, "transaction", true);
+  auto h2 = entry(2, files[1].checksum, "no-transaction", false);
+  h2.statements_done = 1;
+  h2.statements_total = 2;
+  h2.done_checksum = prefix_checksum(files[1], 1);
+  h2.error = "boom";
+  auto st = compute_status(files, {h1, h2});
+  REQUIRE(st.size() == 3);
+  CHECK(st[0].st == state::applied);
+  CHECK(st[1].st == state::failed);
+  CHECK(st[2].st == state::pending);
+  auto steps = plan_up(st);
+  REQUIRE(steps.size() == 2);
+  CHECK(steps[0].file->version == 2);
+  CHECK(steps[0].first_statement == 1);
+  CHECK(plan_up(st, 2).size() == 1);
+
+  h1.checksum = "edited";
+  auto changed = compute_status(files, {h1});
+  CHECK(changed[0].st == state::changed);
+  CHECK_THROWS_WITH(plan_up(changed), Catch::Contains("changed on disk"));
+
+  // A resumed file whose applied part was edited is refused.
+  auto edited = parse_migration("0002_b.sql", "-- zuperior:no-transaction\nSELECT 9;\nSELECT 2;");
+  std::vector<migration> files2{files[0], edited};
+  h1.checksum = files[0].checksum;
+  CHECK_THROWS_WITH(plan_up(compute_status(files2, {h1, h2})), Catch::Contains("refusing to resume"));
+
+  auto gone = entry(7, "x", "transaction", true);
+  CHECK(compute_status(files, {gone}).back().st == state::missing_file);
+}
+
+TEST_CASE("CONCURRENTLY in a transactional file is refused before anything runs") {
+  auto m = parse_migration("0005_idx.sql", "SELECT 1;\nCREATE INDEX CONCURRENTLY a ON b (c);");
+  CHECK_THROWS_WITH(check_transaction_mode(m), Catch::Contains("0005_idx.sql:2") && Catch::Contains("no-transaction"));
+  CHECK_NOTHROW(check_transaction_mode(
+      parse_migration("0005_idx.sql", "-- zuperior:no-transaction\nCREATE INDEX CONCURRENTLY a ON b (c);")));
+}

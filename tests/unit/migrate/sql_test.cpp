@@ -1,0 +1,99 @@
+#include <catch2/catch.hpp>
+
+#include "migrate/error.hpp"
+#include "migrate/migration.hpp"
+#include "migrate/sql.hpp"
+
+using namespace zuperior::migrate;
+
+TEST_CASE("split_statements respects quotes, comments and dollar quotes") {
+  auto s = split_statements(
+      "-- header\nCREATE TABLE a (x text DEFAULT ';');\n\n/* c; */ INSERT INTO a VALUES (E'\\';');\n"
+      "CREATE FUNCTION f() RETURNS int AS $fn$ SELECT 1; $fn$ LANGUAGE sql;\nSELECT \"a;b\" FROM a");
+  REQUIRE(s.size() == 4);
+  CHECK(s[0].text == "CREATE TABLE a (x text DEFAULT ';')");
+  CHECK(s[0].line == 2);
+  CHECK(s[0].comments == "-- header\n");
+  CHECK(s[1].text == "INSERT INTO a VALUES (E'\\';')");
+  CHECK(s[1].line == 4);
+  CHECK(s[2].text.find("$fn$ SELECT 1; $fn$") != std::string::npos);
+  CHECK(s[3].text == "SELECT \"a;b\" FROM a");
+  CHECK(s[3].line == 6);
+}
+
+TEST_CASE("split_statements rejects unterminated constructs with a line") {
+  CHECK_THROWS_WITH(split_statements("SELECT 'abc;\n"), Catch::Contains("unterminated string starting on line 1"));
+  CHECK_THROWS_WITH(split_statements("SELECT 1;\n/* open"), Catch::Contains("line 2"));
+  CHECK_THROWS_WITH(split_statements("SELECT $x$ body"), Catch::Contains("dollar-quoted"));
+  CHECK(split_statements("-- only a comment\n;;\n").empty());
+}
+
+TEST_CASE("analyze classifies index builds and their locks") {
+  auto i = analyze("CREATE INDEX CONCURRENTLY IF NOT EXISTS \"User_status_idx\" ON \"User\" (\"status\")");
+  CHECK(i.what == statement_info::kind::create_index);
+  CHECK(i.concurrently);
+  CHECK(i.if_not_exists);
+  CHECK(i.index_name == "User_status_idx");
+  CHECK(i.table == "User");
+  CHECK(i.index_columns == std::vector<std::string>{"status"});
+  CHECK(i.lock.mode == "SHARE UPDATE EXCLUSIVE");
+  auto j = analyze("create unique index users_email on public.users using btree (lower(email), id DESC) where x");
+  CHECK(j.unique);
+  CHECK(!j.concurrently);
+  CHECK(j.table == "users");
+  CHECK(j.lock.mode == "SHARE");
+  CHECK(j.partial);
+  CHECK(j.index_columns.size() == 2);
+  auto fk = analyze("ALTER TABLE \"A\" ADD CONSTRAINT x FOREIGN KEY (u) REFERENCES \"User\"(id) NOT VALID");
+  CHECK(fk.lock.mode == "SHARE ROW EXCLUSIVE");
+  CHECK(fk.referenced_tables == std::vector<std::string>{"User"});
+  CHECK(analyze("ALTER TABLE a ADD COLUMN b int").lock.mode == "ACCESS EXCLUSIVE");
+  CHECK(analyze("ALTER TABLE a VALIDATE CONSTRAINT c").lock.mode == "SHARE UPDATE EXCLUSIVE");
+  CHECK(analyze("DROP INDEX CONCURRENTLY IF EXISTS \"x\"").index_name == "x");
+  CHECK(analyze("INSERT INTO \"User\" (id) VALUES ('1')").lock.mode == "ROW EXCLUSIVE");
+  CHECK(analyze("SELECT 1").what == statement_info::kind::other);
+}
+
+TEST_CASE("parse_file_name and parse_migration") {
+  auto n = parse_file_name("0002_user_indexes.sql");
+  REQUIRE(n);
+  CHECK(n->first == 2);
+  CHECK(n->second == "user indexes");
+  CHECK(!parse_file_name("users.sql"));
+  CHECK(!parse_file_name("0002-users.sql"));
+  CHECK(!parse_file_name("0002_users.txt"));
+  auto m =
+      parse_migration("0003_x.sql", "-- zuperior:no-transaction\n-- zuperior:lock-timeout 2s\nSELECT 1;\nSELECT 2;\n");
+  CHECK(!m.transactional);
+  CHECK(m.lock_timeout == std::chrono::milliseconds(2000));
+  CHECK(m.statements.size() == 2);
+  CHECK(m.version_text == "0003");
+  CHECK(m.checksum.size() == 64);
+  CHECK(parse_migration("0003_x.sql", "SELECT 1;").transactional);
+  CHECK_THROWS_WITH(parse_migration("0004_empty.sql", "-- nothing here\n"), Catch::Contains("no SQL statements"));
+  CHECK_THROWS_WITH(parse_migration("0004_x.sql", "-- zuperior:no-transactoin\nSELECT 1;"),
+                    Catch::Contains("unknown directive"));
+  CHECK_THROWS_WITH(parse_migration("0004_x.sql", "-- zuperior:lock-timeout soon\nSELECT 1;"),
+                    Catch::Contains("needs a duration"));
+  CHECK_THROWS_WITH(parse_migration("users.sql", "SELECT 1;"), Catch::Contains("has no version"));
+}
+
+TEST_CASE("sha256 and prefix checksums") {
+  CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  auto a = parse_migration("0001_a.sql", "SELECT 1;\nSELECT 2;");
+  auto b = parse_migration("0001_a.sql", "SELECT 1;\nSELECT 3;");
+  CHECK(a.checksum != b.checksum);
+  CHECK(prefix_checksum(a, 1) == prefix_checksum(b, 1));
+  CHECK(prefix_checksum(a, 2) != prefix_checksum(b, 2));
+}
+
+TEST_CASE("the shipped migrations load") {
+  auto files = load_migrations(ZUPERIOR_MIGRATIONS_DIR);
+  REQUIRE(files.size() >= 2);
+  CHECK(files[0].version == 1);
+  CHECK(files[0].transactional);
+  for (std::size_t i = 1; i < files.size(); ++i) {
+    CHECK(!files[i].transactional);
+    CHECK(files[i].version > files[i - 1].version);
+  }
+}
