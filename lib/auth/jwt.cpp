@@ -4,9 +4,11 @@
 #include <openssl/evp.h>
 
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 
 #include "auth/base64url.hpp"
@@ -47,11 +49,25 @@ std::optional<std::int64_t> numeric_date(const json& v) {
   return std::nullopt;
 }
 
+// Verified tokens recently seen on this thread, keyed by their (already verified) signature, so a
+// client presenting the same token on every request costs one HMAC, not a JSON parse. The lookup
+// happens only after the constant-time signature check, so its timing reveals nothing secret.
+struct cached_claims {
+  std::uint64_t codec_id = 0;  // 0 = empty slot
+  digest signature{};
+  claims value;
+  std::optional<std::int64_t> nbf;
+};
+constexpr std::size_t cache_slots = 256;
+thread_local std::array<cached_claims, cache_slots> verified_cache;
+std::atomic<std::uint64_t> next_codec_id{1};
+
 }  // namespace
 
 // HMAC-SHA256 with the key's inner and outer SHA-256 states computed once (RFC 2104), so a
 // signature costs two digest copies and two short hashes instead of re-keying every time.
 struct jwt_codec::keys {
+  std::uint64_t id = next_codec_id.fetch_add(1);
   EVP_MD_CTX* inner = nullptr;
   EVP_MD_CTX* outer = nullptr;
 
@@ -203,6 +219,21 @@ verify_result jwt_codec::verify(std::string_view token, std::int64_t now) const 
   if (!keys_->sign(token.substr(0, dot2), expected)) return fail(jwt_error::bad_signature);
   if (CRYPTO_memcmp(expected.data(), sig->data(), expected.size()) != 0) return fail(jwt_error::bad_signature);
 
+  const std::int64_t leeway = leeway_.count();
+  auto check_times = [&](std::int64_t exp, std::optional<std::int64_t> nbf, std::int64_t iat) {
+    // Saturating comparisons: exp near INT64_MAX must not wrap around.
+    if (exp < std::numeric_limits<std::int64_t>::max() - leeway && now >= exp + leeway) return jwt_error::expired;
+    if (nbf && *nbf > now && *nbf - now > leeway) return jwt_error::not_yet_valid;
+    if (iat > now && iat - now > leeway) return jwt_error::not_yet_valid;
+    return jwt_error::none;
+  };
+  cached_claims& slot = verified_cache[(std::size_t(expected[0]) << 8 | expected[1]) % cache_slots];
+  if (slot.codec_id == keys_->id && slot.signature == expected) {
+    if (auto e = check_times(slot.value.exp, slot.nbf, slot.value.iat); e != jwt_error::none) return fail(e);
+    r.value = slot.value;
+    return r;
+  }
+
   // Only now, with the signature proven, are the claims read.
   auto payload = parse_object(payload_b64);
   if (!payload) return fail(jwt_error::malformed);
@@ -230,17 +261,16 @@ verify_result jwt_codec::verify(std::string_view token, std::int64_t now) const 
     if (!it->is_string()) return fail(jwt_error::bad_claims);
     email = it->get<std::string>();
   }
-
-  const std::int64_t leeway = leeway_.count();
-  // Saturating comparisons: exp near INT64_MAX must not wrap around.
-  if (*exp < std::numeric_limits<std::int64_t>::max() - leeway && now >= *exp + leeway) return fail(jwt_error::expired);
-  if (nbf && *nbf > now && *nbf - now > leeway) return fail(jwt_error::not_yet_valid);
-  if (iat > now && iat - now > leeway) return fail(jwt_error::not_yet_valid);
+  if (auto e = check_times(*exp, nbf, iat); e != jwt_error::none) return fail(e);
 
   r.value.sub = sub_it->get<std::string>();
   r.value.iat = iat;
   r.value.exp = *exp;
   r.value.email = std::move(email);
+  slot.codec_id = keys_->id;
+  slot.signature = expected;
+  slot.value = r.value;
+  slot.nbf = nbf;
   return r;
 }
 

@@ -207,3 +207,26 @@ TEST_CASE("codec construction checks its settings") {
   CHECK(moved.verify(moved.issue("u")));
   CHECK(to_string(jwt_error::bad_signature) == "bad_signature");
 }
+
+TEST_CASE("repeat verifications (served from the per-thread cache) give the same answers") {
+  auto c = codec();
+  const std::string t = c.issue("user-7", "u7@example.com", now);
+  for (int i = 0; i < 3; ++i) {
+    auto r = c.verify(t, now + i);
+    REQUIRE(r);
+    CHECK(r.value.sub == "user-7");
+    CHECK(r.value.email == "u7@example.com");
+  }
+  CHECK(c.verify(t, now + 3600 + 30).error == jwt_error::expired);  // expiry still checked on a hit
+  CHECK(c.verify(t, now + 1));
+  // Another codec (another secret) never sees this codec's verified tokens.
+  jwt_codec other(secret + "-other", seconds(3600), seconds(30));
+  CHECK(other.verify(t, now).error == jwt_error::bad_signature);
+  // Same secret, separate codec: verifies on its own merits.
+  auto twin = codec();
+  CHECK(twin.verify(t, now));
+  // A tampered payload carrying a cached token's signature is still refused.
+  const auto d1 = t.find('.'), d2 = t.rfind('.');
+  CHECK(c.verify(t.substr(0, d1 + 1) + base64url_encode(payload(now + 100, "\"user-7\"")) + t.substr(d2), now).error ==
+        jwt_error::bad_signature);
+}
