@@ -1,0 +1,148 @@
+#include "ws/market_app.hpp"
+
+namespace zuperior::ws {
+
+bool valid_symbol(std::string_view s) {
+  if (s.empty() || s.size() > 32) return false;
+  for (char c : s) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                    c == '_' || c == '-' || c == '/' || c == '#';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool valid_account_id(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string market_room(std::string_view symbol) { return "market:" + std::string(symbol); }
+std::string account_room(std::string_view account) { return "account:" + std::string(account); }
+
+market_app::market_app(market_checks checks, market_limits limits)
+    : checks_(std::move(checks)), limits_(std::move(limits)) {}
+
+boost::asio::awaitable<std::optional<std::string>> market_app::on_connect(std::shared_ptr<socket> s) {
+  if (checks_.allow_connect && !checks_.allow_connect(s->client_ip())) co_return "Too many connections";
+  std::string token;
+  if (s->auth().is_object()) {
+    auto it = s->auth().find("token");
+    if (it != s->auth().end() && it->is_string()) token = it->get<std::string>();
+  }
+  if (token.empty()) token = s->cookie(limits_.cookie_name);
+  if (token.empty()) co_return "Authentication error: token missing";
+  auto user = checks_.authenticate ? checks_.authenticate(token) : std::nullopt;
+  if (!user) co_return "Authentication error: invalid token";
+  s->user_id = *user;
+  co_return std::nullopt;
+}
+
+void market_app::fail(const std::shared_ptr<socket>& s, std::optional<std::uint64_t> ack, std::string_view event,
+                      std::string_view message) {
+  json body = json::object();
+  body["ok"] = false;
+  body["error"] = std::string(message);
+  if (ack) {
+    s->ack(*ack, json::array({body}));
+  } else {
+    body["event"] = std::string(event);
+    s->emit("error", json::array({body}));
+  }
+}
+
+boost::asio::awaitable<void> market_app::on_event(std::shared_ptr<socket> s, std::string event, json args,
+                                                  std::optional<std::uint64_t> ack) {
+  if (checks_.allow_event && !checks_.allow_event(s->user_id)) {
+    fail(s, ack, event, "rate limit exceeded");
+    if (++s->violations >= limits_.max_violations) s->disconnect();
+    co_return;
+  }
+  if (event == "subscribe:account") {
+    co_await subscribe_account(s, args, ack);
+  } else if (event == "unsubscribe:account") {
+    if (args.empty() || !args[0].is_string() || !valid_account_id(args[0].get<std::string>())) {
+      fail(s, ack, event, "invalid account id");
+      co_return;
+    }
+    s->leave(account_room(args[0].get<std::string>()));
+    if (ack) s->ack(*ack, json::array({json{{"ok", true}}}));
+  } else if (event == "subscribe:market") {
+    market(s, args, ack, true);
+  } else if (event == "unsubscribe:market") {
+    market(s, args, ack, false);
+  } else {
+    fail(s, ack, event, "unknown event");
+  }
+}
+
+boost::asio::awaitable<void> market_app::subscribe_account(std::shared_ptr<socket> s, const json& args,
+                                                           std::optional<std::uint64_t> ack) {
+  const std::string_view event = "subscribe:account";
+  std::string account;
+  if (!args.empty() && args[0].is_string()) account = args[0].get<std::string>();
+  if (!args.empty() && args[0].is_number_integer()) account = std::to_string(args[0].get<std::int64_t>());
+  if (!valid_account_id(account)) {
+    fail(s, ack, event, "invalid account id");
+    co_return;
+  }
+  const bool owner = checks_.owns_account ? co_await checks_.owns_account(s->user_id, account) : false;
+  if (!s->connected()) co_return;
+  if (!owner) {
+    fail(s, ack, event, "forbidden: not your account");
+    co_return;
+  }
+  s->join(account_room(account));
+  std::optional<std::string> cached;
+  if (checks_.cached_balance) cached = co_await checks_.cached_balance(account);
+  if (!s->connected()) co_return;
+  if (cached) {
+    json snapshot = json::parse(*cached, nullptr, false);
+    if (!snapshot.is_discarded()) s->emit("account:update", json::array({std::move(snapshot)}));
+  }
+  if (ack) s->ack(*ack, json::array({json{{"ok", true}, {"accountId", account}}}));
+}
+
+void market_app::market(const std::shared_ptr<socket>& s, const json& args, std::optional<std::uint64_t> ack,
+                        bool subscribe) {
+  const std::string_view event = subscribe ? "subscribe:market" : "unsubscribe:market";
+  std::vector<std::string> symbols;
+  const json list = !args.empty() && args[0].is_array() ? args[0] : args;
+  for (const auto& v : list) {
+    if (!v.is_string() || !valid_symbol(v.get<std::string>())) {
+      fail(s, ack, event, "invalid symbol");
+      return;
+    }
+    if (checks_.known_symbol && subscribe && !checks_.known_symbol(v.get<std::string>())) {
+      fail(s, ack, event, "unknown symbol " + v.get<std::string>());
+      return;
+    }
+    symbols.push_back(v.get<std::string>());
+  }
+  if (symbols.empty() || symbols.size() > limits_.max_symbols_per_socket) {
+    fail(s, ack, event, "expected an array of 1 to " + std::to_string(limits_.max_symbols_per_socket) + " symbols");
+    return;
+  }
+  if (subscribe) {
+    std::size_t have = 0;
+    for (const auto& r : s->rooms())
+      if (r.rfind("market:", 0) == 0) ++have;
+    std::size_t adding = 0;
+    for (const auto& sym : symbols)
+      if (!s->in(market_room(sym))) ++adding;
+    if (have + adding > limits_.max_symbols_per_socket) {
+      fail(s, ack, event, "too many symbols (limit " + std::to_string(limits_.max_symbols_per_socket) + ")");
+      return;
+    }
+    for (const auto& sym : symbols) s->join(market_room(sym));
+  } else {
+    for (const auto& sym : symbols) s->leave(market_room(sym));
+  }
+  if (ack) s->ack(*ack, json::array({json{{"ok", true}, {"symbols", symbols}}}));
+}
+
+}  // namespace zuperior::ws

@@ -1,0 +1,65 @@
+#pragma once
+// The product's Socket.IO application on the default namespace: JWT at connect, account and market
+// subscriptions, the `websocket` event rate limit. Every check against the outside world (JWT,
+// database, cache, rate limits) is injected, so the module stays testable without services.
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "ws/server.hpp"
+
+namespace zuperior::ws {
+
+/// The product checks, wired by the daemon to lib/auth, the database, Redis and the rate limiter.
+struct market_checks {
+  /// Verifies a JWT; returns the user id, or nullopt when invalid or expired.
+  std::function<std::optional<std::string>(const std::string& token)> authenticate;
+  /// Whether the user owns the account (database).
+  std::function<boost::asio::awaitable<bool>(std::string user, std::string account)> owns_account;
+  /// The cached `balance:<account>` JSON, if any.
+  std::function<boost::asio::awaitable<std::optional<std::string>>(std::string account)> cached_balance;
+  /// Counts one inbound event against the user's `websocket` tier; false when over the limit.
+  std::function<bool(const std::string& user)> allow_event;
+  /// Counts one connect attempt from this client address; false when over the limit.
+  std::function<bool(const std::string& ip)> allow_connect;
+  /// Optional: whether a market symbol is known (configured symbol list); empty = any valid name.
+  std::function<bool(const std::string& symbol)> known_symbol;
+};
+
+/// Limits of the product application.
+struct market_limits {
+  std::size_t max_symbols_per_socket = 100;
+  std::uint32_t max_violations = 5;  // rate-limit violations before disconnect
+  std::string cookie_name = "token";
+};
+
+/// True for a valid market symbol name (1-32 characters of A-Z a-z 0-9 . _ - / #).
+bool valid_symbol(std::string_view s);
+/// True for a valid account id (1-64 characters of A-Z a-z 0-9 _ -).
+bool valid_account_id(std::string_view s);
+/// The room of a market symbol.
+std::string market_room(std::string_view symbol);
+/// The room of an account.
+std::string account_room(std::string_view account);
+
+/// The default namespace of `serve`.
+class market_app : public app {
+ public:
+  market_app(market_checks checks, market_limits limits);
+  /// Authenticates the CONNECT (auth.token, else the token cookie) and applies the per-IP connect limit.
+  boost::asio::awaitable<std::optional<std::string>> on_connect(std::shared_ptr<socket> s) override;
+  /// subscribe:/unsubscribe: account and market events.
+  boost::asio::awaitable<void> on_event(std::shared_ptr<socket> s, std::string event, json args,
+                                        std::optional<std::uint64_t> ack) override;
+
+ private:
+  boost::asio::awaitable<void> subscribe_account(std::shared_ptr<socket> s, const json& args,
+                                                 std::optional<std::uint64_t> ack);
+  void market(const std::shared_ptr<socket>& s, const json& args, std::optional<std::uint64_t> ack, bool subscribe);
+  static void fail(const std::shared_ptr<socket>& s, std::optional<std::uint64_t> ack, std::string_view event,
+                   std::string_view message);
+  market_checks checks_;
+  market_limits limits_;
+};
+
+}  // namespace zuperior::ws

@@ -1,0 +1,936 @@
+#include "ws/server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket.hpp>
+#include <deque>
+#include <future>
+#include <random>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "http/cors.hpp"
+#include "ws/eio_codec.hpp"
+
+namespace zuperior::ws {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+using tcp = net::ip::tcp;
+using namespace net::experimental::awaitable_operators;
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+using ws_stream = websocket::stream<tcp::socket>;
+using clock = std::chrono::steady_clock;
+
+namespace {
+
+// A frame waiting in a session's outbox. Broadcast frames share one buffer among all receivers.
+struct out_frame {
+  std::shared_ptr<const std::string> data;  // Engine.IO text packet, or raw bytes when binary
+  std::uint64_t key = 0;                    // conflation key; 0 = never conflated
+  std::int64_t ts_us = 0;                   // source timestamp for the delivery-lag metric
+  bool binary = false;
+};
+
+std::string random_token(std::size_t n) {
+  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  thread_local std::mt19937_64 rng{std::random_device{}() ^
+                                   (std::hash<std::thread::id>{}(std::this_thread::get_id()) << 1)};
+  std::string out(n, 'A');
+  for (auto& c : out) c = alphabet[rng() & 63];
+  return out;
+}
+
+// "sid" = two hex digits naming the owning worker + random characters.
+std::string make_sid(std::size_t worker) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string s;
+  s += hex[(worker >> 4) & 15];
+  s += hex[worker & 15];
+  return s + random_token(18);
+}
+
+std::optional<std::size_t> sid_worker(std::string_view sid, std::size_t workers) {
+  if (sid.size() != 20) return std::nullopt;
+  auto v = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  const int hi = v(sid[0]);
+  const int lo = v(sid[1]);
+  if (hi < 0 || lo < 0) return std::nullopt;
+  const auto w = static_cast<std::size_t>(hi * 16 + lo);
+  if (w >= workers) return std::nullopt;
+  return w;
+}
+
+std::string_view query_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto part = query.substr(0, amp);
+    const auto eq = part.find('=');
+    if (part.substr(0, eq) == name) return eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1);
+    if (amp == std::string_view::npos) break;
+    query = query.substr(amp + 1);
+  }
+  return {};
+}
+
+bool has_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto part = query.substr(0, amp);
+    if (part.substr(0, part.find('=')) == name) return true;
+    if (amp == std::string_view::npos) break;
+    query = query.substr(amp + 1);
+  }
+  return false;
+}
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// What a session answers to a polling request; written by the worker that owns the connection.
+struct poll_answer {
+  unsigned status = 200;
+  std::string body;
+  bool json = false;
+  bool close_connection = false;
+};
+
+poll_answer error_answer(eio_error e) {
+  return poll_answer{e == eio_error::forbidden ? 403u : 400u, eio_error_body(e), true, false};
+}
+
+void configure(ws_stream& ws, std::uint64_t max_payload) {
+  ws.read_message_max(max_payload);
+  ws.auto_fragment(false);
+  websocket::stream_base::timeout t{};
+  t.handshake_timeout = std::chrono::seconds(10);
+  t.idle_timeout = websocket::stream_base::none();  // Engine.IO heartbeats detect dead peers
+  t.keep_alive_pings = false;
+  ws.set_option(t);
+}
+
+}  // namespace
+
+struct worker_ctx {
+  std::size_t index = 0;
+  net::any_io_executor exec;
+  std::unordered_map<std::string, std::shared_ptr<session>> sessions;
+  std::unordered_map<std::string, std::unordered_set<socket*>> rooms;
+};
+
+struct server::impl {
+  server& owner;
+  server_options opt;
+  std::vector<std::unique_ptr<worker_ctx>> workers;
+  http::cors_policy cors;
+  std::size_t hard_limit;
+  std::atomic<bool> shutting_down{false};
+
+  impl(server& o, server_options op, std::vector<net::any_io_executor> ex)
+      : owner(o),
+        opt(std::move(op)),
+        cors(opt.cors_origins),
+        hard_limit(opt.outbox_hard_limit ? opt.outbox_hard_limit : opt.outbox_limit * 4 + 256) {
+    for (std::size_t i = 0; i < ex.size(); ++i) {
+      auto w = std::make_unique<worker_ctx>();
+      w->index = i;
+      w->exec = ex[i];
+      workers.push_back(std::move(w));
+    }
+  }
+  std::string open_packet(const std::string& sid, bool polling) const {
+    std::string s = "0{\"sid\":\"" + sid + "\",\"upgrades\":";
+    s += polling ? "[\"websocket\"]" : "[]";
+    s += ",\"pingInterval\":" + std::to_string(opt.ping_interval.count());
+    s += ",\"pingTimeout\":" + std::to_string(opt.ping_timeout.count());
+    s += ",\"maxPayload\":" + std::to_string(opt.max_payload) + "}";
+    return s;
+  }
+};
+
+// One Engine.IO session (and the Socket.IO sockets multiplexed on it). Owned by one worker.
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(server::impl& S, worker_ctx& w, std::string sid, bool websocket, std::string client_ip, std::string cookies)
+      : S_(S),
+        w_(w),
+        sid_(std::move(sid)),
+        websocket_(websocket),
+        poll_wake_(w.exec),
+        ws_wake_(w.exec),
+        heartbeat_(w.exec),
+        client_ip_(std::move(client_ip)),
+        cookies_(std::move(cookies)),
+        created_(clock::now()) {
+    (websocket_ ? S_.owner.stats().sessions_websocket : S_.owner.stats().sessions_polling)++;
+  }
+  ~session() {}
+
+  const std::string& sid() const { return sid_; }
+  const std::string& client_ip() const { return client_ip_; }
+  const std::string& cookies() const { return cookies_; }
+  worker_ctx& worker() { return w_; }
+  server::impl& srv() { return S_; }
+
+  // ---- outgoing ----
+  void enqueue(out_frame f) {
+    auto& st = S_.owner.stats();
+    if (closed_ || overflowed_) return;
+    if (f.key != 0 && outbox_.size() >= S_.opt.outbox_limit) {
+      // The client is behind: only the newest frame per key needs to survive.
+      for (auto it = outbox_.rbegin(); it != outbox_.rend(); ++it) {
+        if (it->key == f.key) {
+          *it = std::move(f);
+          st.conflated++;
+          return;
+        }
+      }
+    }
+    if (outbox_.size() >= S_.hard_limit) {
+      // Even conflation did not keep up: give up on this client without touching anyone else.
+      overflowed_ = true;
+      st.dropped += outbox_.size() + 1;
+      st.slow_disconnects++;
+      // Closing here could modify the room being iterated by the broadcast: do it next turn.
+      net::post(w_.exec, [self = shared_from_this()] { self->close(close_kind::force); });
+      return;
+    }
+    outbox_.push_back(std::move(f));
+    notify();
+  }
+  void send_packet(eio_type t, std::string_view data = {}) {
+    std::string s;
+    s.reserve(data.size() + 1);
+    s += static_cast<char>('0' + static_cast<int>(t));
+    s += data;
+    enqueue(out_frame{std::make_shared<const std::string>(std::move(s))});
+  }
+  void send_sio(const sio_packet& p) {
+    auto frames = sio_encode(p);
+    enqueue(out_frame{std::make_shared<const std::string>("4" + frames.text)});
+    for (auto& a : frames.attachments) {
+      out_frame f{std::make_shared<const std::string>(std::move(a))};
+      f.binary = true;
+      enqueue(std::move(f));
+    }
+  }
+  void notify() {
+    if (websocket_) {
+      ws_wake_.cancel();
+    } else {
+      poll_wake_.cancel();
+    }
+  }
+
+  enum class close_kind { graceful, force, client };
+  void close(close_kind kind) {
+    if (closed_) return;
+    auto self = shared_from_this();
+    closed_ = true;
+    client_closed_ = kind == close_kind::client;
+    for (auto& [nsp, s] : sockets_) drop_socket(s);
+    sockets_.clear();
+    w_.sessions.erase(sid_);
+    (websocket_ ? S_.owner.stats().sessions_websocket : S_.owner.stats().sessions_polling)--;
+    poll_wake_.cancel();
+    ws_wake_.cancel();
+    heartbeat_.cancel();
+    if (kind != close_kind::graceful && ws_) {
+      beast::error_code ec;
+      ws_->next_layer().close(ec);
+    }
+  }
+  bool closed() const { return closed_; }
+
+  // ---- heartbeat: the server pings; a missing pong closes the session ----
+  net::awaitable<void> heartbeat() {
+    auto self = shared_from_this();
+    for (;;) {
+      heartbeat_.expires_after(S_.opt.ping_interval);
+      co_await heartbeat_.async_wait(use_tuple);
+      if (closed_) co_return;
+      if (sockets_.empty() && !S_.opt.raw_echo && clock::now() - created_ > S_.opt.connect_timeout) {
+        close(close_kind::force);
+        co_return;
+      }
+      pong_ = false;
+      send_packet(eio_type::ping);
+      heartbeat_.expires_after(S_.opt.ping_timeout);
+      co_await heartbeat_.async_wait(use_tuple);
+      if (closed_) co_return;
+      if (!pong_) {
+        close(close_kind::force);
+        co_return;
+      }
+    }
+  }
+
+  // ---- incoming packets (either transport) ----
+  net::awaitable<void> on_packet(eio_packet p) {
+    switch (p.type) {
+      case eio_type::ping:
+        send_packet(eio_type::pong, p.data);
+        break;
+      case eio_type::pong:
+        pong_ = true;
+        break;
+      case eio_type::message:
+        co_await on_message(std::move(p));
+        break;
+      case eio_type::close:
+        close(close_kind::client);
+        break;
+      case eio_type::noop:
+        break;
+      case eio_type::open:
+      case eio_type::upgrade:
+        S_.owner.stats().protocol_errors++;
+        close(close_kind::force);
+        break;
+    }
+  }
+
+  net::awaitable<void> on_message(eio_packet p) {
+    auto& st = S_.owner.stats();
+    st.messages_in++;
+    if (S_.opt.raw_echo) {
+      if (p.binary) {
+        out_frame f{std::make_shared<const std::string>(std::move(p.data))};
+        f.binary = true;
+        enqueue(std::move(f));
+      } else {
+        send_packet(eio_type::message, p.data);
+      }
+      co_return;
+    }
+    const auto status = p.binary ? decoder_.feed_binary(p.data) : decoder_.feed_text(p.data);
+    if (status == sio_decoder::status::need_more) co_return;
+    if (status == sio_decoder::status::error) {
+      st.protocol_errors++;
+      spdlog::debug("socket.io session {} from {}: {}", sid_, client_ip_, sio_error_message(decoder_.error()));
+      close(close_kind::force);
+      co_return;
+    }
+    sio_packet pk = decoder_.take();
+    switch (pk.type) {
+      case sio_type::connect:
+        co_await on_connect(std::move(pk));
+        break;
+      case sio_type::disconnect:
+        on_disconnect(pk.nsp);
+        break;
+      case sio_type::event:
+      case sio_type::binary_event: {
+        auto it = sockets_.find(pk.nsp);
+        if (it == sockets_.end()) break;  // not connected to that namespace: ignored, as the reference does
+        auto s = it->second;
+        auto app = S_.opt.namespaces.at(pk.nsp);
+        std::string name = pk.data[0].is_string() ? pk.data[0].get<std::string>() : pk.data[0].dump();
+        pk.data.erase(0);
+        co_await app->on_event(s, std::move(name), std::move(pk.data), pk.id);
+        break;
+      }
+      case sio_type::ack:
+      case sio_type::binary_ack:
+        break;  // the server never asks clients for acks
+      case sio_type::connect_error:
+        st.protocol_errors++;
+        close(close_kind::force);
+        break;
+    }
+  }
+
+  net::awaitable<void> on_connect(sio_packet pk) {
+    auto self = shared_from_this();
+    if (sockets_.count(pk.nsp)) co_return;
+    auto app_it = S_.opt.namespaces.find(pk.nsp);
+    if (app_it == S_.opt.namespaces.end()) {
+      send_connect_error(pk.nsp, "Invalid namespace");
+      co_return;
+    }
+    auto app = app_it->second;
+    auto s = std::make_shared<socket>(this, random_token(20), pk.nsp, pk.has_data() ? pk.data : json::object());
+    auto refused = co_await app->on_connect(s);
+    if (closed_) co_return;
+    if (refused) {
+      S_.owner.stats().connect_refused++;
+      s->session_ = nullptr;
+      send_connect_error(pk.nsp, *refused);
+      co_return;
+    }
+    if (sockets_.count(pk.nsp)) co_return;
+    sockets_[pk.nsp] = s;
+    S_.owner.stats().sockets++;
+    sio_packet reply;
+    reply.type = sio_type::connect;
+    reply.nsp = pk.nsp;
+    reply.data = json::object();
+    reply.data["sid"] = s->id();
+    send_sio(reply);
+    app->on_connected(s);
+  }
+
+  void send_connect_error(const std::string& nsp, const std::string& message) {
+    sio_packet e;
+    e.type = sio_type::connect_error;
+    e.nsp = nsp;
+    e.data = json::object();
+    e.data["message"] = message;
+    send_sio(e);
+  }
+
+  void on_disconnect(const std::string& nsp) {
+    auto it = sockets_.find(nsp);
+    if (it == sockets_.end()) return;
+    auto s = it->second;
+    sockets_.erase(it);
+    drop_socket(s);
+    // A connection without any namespace left has no reason to stay open.
+    if (sockets_.empty()) close(close_kind::graceful);
+  }
+
+  void drop_socket(const std::shared_ptr<socket>& s) {
+    if (!s->session_) return;
+    s->detach_rooms();
+    s->session_ = nullptr;
+    S_.owner.stats().sockets--;
+    auto app = S_.opt.namespaces.find(s->nsp());
+    if (app != S_.opt.namespaces.end()) app->second->on_disconnect(s);
+  }
+
+  // Server-initiated end of one namespace socket (and of the session when it was the last).
+  void disconnect_socket(const std::shared_ptr<socket>& s) {
+    sio_packet p;
+    p.type = sio_type::disconnect;
+    p.nsp = s->nsp();
+    send_sio(p);
+    on_disconnect(s->nsp());
+  }
+
+  // Graceful shutdown: every namespace gets DISCONNECT, then the transport closes.
+  void shutdown() {
+    auto copy = sockets_;
+    for (auto& [nsp, s] : copy) {
+      sio_packet p;
+      p.type = sio_type::disconnect;
+      p.nsp = nsp;
+      send_sio(p);
+    }
+    close(close_kind::graceful);
+  }
+
+  // ---- HTTP long-polling ----
+  net::awaitable<poll_answer> poll_get() {
+    auto self = shared_from_this();
+    if (websocket_ || upgraded_) co_return error_answer(eio_error::bad_request);
+    if (poll_pending_) {
+      // Two concurrent polls: a broken client. The first poll gets the close packet.
+      close(close_kind::force);
+      co_return error_answer(eio_error::bad_request);
+    }
+    poll_pending_ = true;
+    while (outbox_.empty() && !closed_ && !upgrading_) {
+      poll_wake_.expires_at(clock::time_point::max());
+      co_await poll_wake_.async_wait(use_tuple);
+    }
+    poll_pending_ = false;
+    if (outbox_.empty()) {
+      // Closed: "6" answers the client's own close, "1" tells it the server closed; upgrading: noop.
+      if (closed_) co_return poll_answer{200, client_closed_ ? "6" : "1"};
+      co_return poll_answer{200, "6"};
+    }
+    std::string body;
+    auto& st = S_.owner.stats();
+    bool first = true;
+    std::int64_t now = 0;
+    while (!outbox_.empty()) {
+      out_frame f = std::move(outbox_.front());
+      outbox_.pop_front();
+      if (!first) body += record_separator;
+      first = false;
+      if (f.binary) {
+        body += eio_encode_payload_element(eio_packet{eio_type::message, *f.data, true});
+      } else {
+        body += *f.data;
+      }
+      st.messages_out++;
+      if (f.ts_us && S_.owner.on_delivery_lag) {
+        if (!now) now = now_us();
+        S_.owner.on_delivery_lag(static_cast<double>(now - f.ts_us) / 1e6);
+      }
+    }
+    st.bytes_out += body.size();
+    co_return poll_answer{200, std::move(body)};
+  }
+
+  net::awaitable<poll_answer> poll_post(std::string body) {
+    auto self = shared_from_this();
+    if (websocket_ || upgraded_) co_return error_answer(eio_error::bad_request);
+    if (body.size() > S_.opt.max_payload) {
+      close(close_kind::force);
+      co_return poll_answer{413, eio_error_body(eio_error::bad_request), true, true};
+    }
+    auto packets = eio_decode_payload(body);
+    if (!packets) {
+      S_.owner.stats().protocol_errors++;
+      close(close_kind::force);
+      co_return error_answer(eio_error::bad_request);
+    }
+    for (auto& p : *packets) {
+      co_await on_packet(std::move(p));
+      if (closed_) break;
+    }
+    co_return poll_answer{200, "ok"};
+  }
+
+  // ---- WebSocket ----
+  net::awaitable<void> ws_reader() {
+    beast::flat_buffer buf;
+    for (;;) {
+      auto [ec, n] = co_await ws_->async_read(buf, use_tuple);
+      if (ec) {
+        close(close_kind::force);
+        co_return;
+      }
+      if (closed_) {  // a graceful close is in progress: the writer ends it
+        buf.consume(buf.size());
+        continue;
+      }
+      const std::string_view data(static_cast<const char*>(buf.data().data()), buf.size());
+      eio_packet p;
+      if (ws_->got_text()) {
+        auto d = eio_decode_text(data);
+        if (!d) {
+          S_.owner.stats().protocol_errors++;
+          close(close_kind::force);
+          co_return;
+        }
+        p = std::move(*d);
+      } else {
+        p = eio_decode_binary(data);
+      }
+      buf.consume(buf.size());
+      if (buf.capacity() > 16384) buf.shrink_to_fit();
+      co_await on_packet(std::move(p));
+    }
+  }
+
+  net::awaitable<void> ws_writer() {
+    auto& st = S_.owner.stats();
+    for (;;) {
+      while (!outbox_.empty()) {
+        out_frame f = std::move(outbox_.front());
+        outbox_.pop_front();
+        ws_->text(!f.binary);
+        auto [ec, n] = co_await ws_->async_write(net::buffer(*f.data), use_tuple);
+        if (ec) {
+          close(close_kind::force);
+          co_return;
+        }
+        st.messages_out++;
+        st.bytes_out += f.data->size();
+        if (f.ts_us && S_.owner.on_delivery_lag)
+          S_.owner.on_delivery_lag(static_cast<double>(now_us() - f.ts_us) / 1e6);
+      }
+      if (closed_) {
+        if (ws_->is_open()) {
+          net::steady_timer t(w_.exec);
+          t.expires_after(std::chrono::seconds(2));
+          co_await (ws_->async_close(websocket::close_code::normal, use_tuple) || t.async_wait(use_tuple));
+        }
+        co_return;
+      }
+      ws_wake_.expires_at(clock::time_point::max());
+      co_await ws_wake_.async_wait(use_tuple);
+    }
+  }
+
+  // Runs a WebSocket that is already accepted until either direction ends.
+  net::awaitable<void> run_ws() {
+    auto self = shared_from_this();
+    co_await (ws_reader() || ws_writer());
+    close(close_kind::force);
+    if (ws_) {
+      beast::error_code ec;
+      ws_->next_layer().close(ec);
+    }
+  }
+
+  // A fresh WebSocket session (no polling before it).
+  net::awaitable<void> start_ws(std::unique_ptr<ws_stream> ws) {
+    auto self = shared_from_this();
+    ws_ = std::move(ws);
+    send_packet(eio_type::open, std::string_view(S_.open_packet(sid_, false)).substr(1));
+    net::co_spawn(w_.exec, heartbeat(), net::detached);
+    co_await run_ws();
+  }
+
+  // The polling-to-WebSocket upgrade: 2probe/3probe, the pending poll released with a noop, then 5.
+  net::awaitable<void> upgrade(std::unique_ptr<ws_stream> ws) {
+    auto self = shared_from_this();
+    if (closed_ || websocket_ || upgraded_ || upgrading_ || probing_) {
+      beast::error_code ec;
+      ws->next_layer().close(ec);
+      co_return;
+    }
+    probing_ = true;
+    beast::flat_buffer buf;
+    bool ok = false;
+    for (int step = 0; step < 2 && !closed_; ++step) {
+      net::steady_timer t(w_.exec);
+      t.expires_after(S_.opt.ping_timeout + S_.opt.ping_interval);
+      auto r = co_await (ws->async_read(buf, use_tuple) || t.async_wait(use_tuple));
+      if (r.index() != 0 || std::get<0>(std::get<0>(r))) break;
+      const std::string frame = beast::buffers_to_string(buf.data());
+      buf.consume(buf.size());
+      if (step == 0) {
+        if (frame != "2probe") break;
+        ws->text(true);
+        auto [ec, n] = co_await ws->async_write(net::buffer(std::string_view("3probe")), use_tuple);
+        if (ec) break;
+        upgrading_ = true;
+        poll_wake_.cancel();  // a pending poll is answered with a noop
+      } else {
+        ok = frame == "5";
+      }
+    }
+    probing_ = false;
+    if (!ok || closed_) {
+      upgrading_ = false;
+      beast::error_code ec;
+      ws->next_layer().close(ec);
+      co_return;
+    }
+    upgraded_ = true;
+    upgrading_ = false;
+    websocket_ = true;
+    S_.owner.stats().sessions_polling--;
+    S_.owner.stats().sessions_websocket++;
+    ws_ = std::move(ws);
+    co_await run_ws();
+  }
+
+ private:
+  friend class zuperior::ws::socket;
+  server::impl& S_;
+  worker_ctx& w_;
+  std::string sid_;
+  bool websocket_;
+  bool closed_ = false;
+  bool client_closed_ = false;
+  bool overflowed_ = false;
+  bool pong_ = true;
+  bool poll_pending_ = false;
+  bool probing_ = false;
+  bool upgrading_ = false;
+  bool upgraded_ = false;
+  std::deque<out_frame> outbox_;
+  net::steady_timer poll_wake_;
+  net::steady_timer ws_wake_;
+  net::steady_timer heartbeat_;
+  std::unique_ptr<ws_stream> ws_;
+  sio_decoder decoder_;
+  std::map<std::string, std::shared_ptr<socket>> sockets_;
+  std::string client_ip_;
+  std::string cookies_;
+  clock::time_point created_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// socket
+
+socket::socket(session* s, std::string id, std::string nsp, json auth)
+    : session_(s), id_(std::move(id)), nsp_(std::move(nsp)), auth_(std::move(auth)) {}
+
+const std::string& socket::client_ip() const {
+  static const std::string none;
+  return session_ ? session_->client_ip() : none;
+}
+
+std::string socket::cookie(std::string_view name) const {
+  if (!session_) return {};
+  std::string_view c = session_->cookies();
+  while (!c.empty()) {
+    const auto semi = c.find(';');
+    std::string_view part = c.substr(0, semi);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    const auto eq = part.find('=');
+    if (eq != std::string_view::npos && part.substr(0, eq) == name) return std::string(part.substr(eq + 1));
+    if (semi == std::string_view::npos) break;
+    c = c.substr(semi + 1);
+  }
+  return {};
+}
+
+void socket::emit(std::string_view event, json args) {
+  if (!session_) return;
+  sio_packet p;
+  p.type = sio_type::event;
+  p.nsp = nsp_;
+  json data = json::array();
+  data.push_back(std::string(event));
+  if (args.is_array()) {
+    for (auto& a : args) data.push_back(std::move(a));
+  } else {
+    data.push_back(std::move(args));
+  }
+  p.data = std::move(data);
+  session_->send_sio(p);
+}
+
+void socket::ack(std::uint64_t id, json args) {
+  if (!session_) return;
+  sio_packet p;
+  p.type = sio_type::ack;
+  p.nsp = nsp_;
+  p.id = id;
+  p.data = args.is_array() ? std::move(args) : json::array({std::move(args)});
+  session_->send_sio(p);
+}
+
+void socket::send_shared(std::shared_ptr<const std::string> frame, std::uint64_t conflate_key, std::int64_t ts_us) {
+  if (!session_) return;
+  session_->enqueue(out_frame{std::move(frame), conflate_key, ts_us, false});
+}
+
+void socket::join(const std::string& room) {
+  if (!session_ || in(room)) return;
+  rooms_.push_back(room);
+  session_->worker().rooms[room].insert(this);
+  session_->srv().owner.stats().subscriptions++;
+}
+
+void socket::leave(const std::string& room) {
+  if (!session_) return;
+  auto it = std::find(rooms_.begin(), rooms_.end(), room);
+  if (it == rooms_.end()) return;
+  rooms_.erase(it);
+  auto& rooms = session_->worker().rooms;
+  if (auto r = rooms.find(room); r != rooms.end()) {
+    r->second.erase(this);
+    if (r->second.empty()) rooms.erase(r);
+  }
+  session_->srv().owner.stats().subscriptions--;
+}
+
+bool socket::in(const std::string& room) const { return std::find(rooms_.begin(), rooms_.end(), room) != rooms_.end(); }
+
+void socket::detach_rooms() {
+  auto copy = rooms_;
+  for (const auto& r : copy) leave(r);
+}
+
+void socket::disconnect() {
+  if (!session_) return;
+  session_->disconnect_socket(shared_from_this());
+}
+
+// ---------------------------------------------------------------------------------------------
+// server
+
+namespace {
+
+// Moves a connection's socket onto another worker's io_context (same descriptor, new owner).
+tcp::socket move_socket(beast::tcp_stream& stream, const net::any_io_executor& to) {
+  auto& s = stream.socket();
+  beast::error_code ec;
+  const auto protocol = s.local_endpoint(ec).protocol();
+  const auto fd = s.release(ec);
+  tcp::socket out(to);
+  if (!ec) out.assign(protocol, fd, ec);
+  return out;
+}
+
+net::awaitable<bool> write_answer(beast::tcp_stream& stream, const http::request& req, poll_answer a,
+                                  const http::cors_policy& cors) {
+  http::response res{static_cast<bhttp::status>(a.status), req.version()};
+  res.set(bhttp::field::content_type, a.json ? "application/json" : "text/plain; charset=UTF-8");
+  res.set(bhttp::field::cache_control, "no-store");
+  res.body() = std::move(a.body);
+  cors.decorate(req, res);
+  const bool keep = req.keep_alive() && !a.close_connection;
+  res.keep_alive(keep);
+  res.prepare_payload();
+  stream.expires_after(std::chrono::seconds(30));
+  auto [ec, n] = co_await bhttp::async_write(stream, res, use_tuple);
+  co_return !ec && keep;
+}
+
+net::awaitable<poll_answer> session_request(server::impl* S, std::size_t worker, std::string sid, bool post,
+                                            std::string body) {
+  auto& w = *S->workers[worker];
+  auto it = w.sessions.find(sid);
+  if (it == w.sessions.end()) co_return error_answer(eio_error::unknown_sid);
+  auto s = it->second;
+  if (post) co_return co_await s->poll_post(std::move(body));
+  co_return co_await s->poll_get();
+}
+
+net::awaitable<void> run_new_websocket(server::impl* S, std::size_t worker, tcp::socket sock, http::request req,
+                                       std::string client_ip) {
+  auto ws = std::make_unique<ws_stream>(std::move(sock));
+  configure(*ws, S->opt.max_payload);
+  auto [ec] = co_await ws->async_accept(req, use_tuple);
+  if (ec || S->shutting_down) co_return;
+  auto& w = *S->workers[worker];
+  std::string cookies(req[bhttp::field::cookie]);
+  auto s = std::make_shared<session>(*S, w, make_sid(worker), true, std::move(client_ip), std::move(cookies));
+  w.sessions.emplace(s->sid(), s);
+  co_await s->start_ws(std::move(ws));
+}
+
+net::awaitable<void> run_upgrade(server::impl* S, std::size_t worker, std::string sid, tcp::socket sock,
+                                 http::request req) {
+  auto& w = *S->workers[worker];
+  auto it = w.sessions.find(sid);
+  if (it == w.sessions.end()) {
+    // Unknown sid: answer like Engine.IO does, then close.
+    beast::tcp_stream stream(std::move(sock));
+    co_await write_answer(stream, req, error_answer(eio_error::unknown_sid), S->cors);
+    co_return;
+  }
+  auto s = it->second;
+  auto ws = std::make_unique<ws_stream>(std::move(sock));
+  configure(*ws, S->opt.max_payload);
+  auto [ec] = co_await ws->async_accept(req, use_tuple);
+  if (ec) co_return;
+  co_await s->upgrade(std::move(ws));
+}
+
+net::awaitable<poll_answer> open_polling(server::impl* S, std::size_t worker, std::string client_ip,
+                                         std::string cookies) {
+  auto& w = *S->workers[worker];
+  auto s = std::make_shared<session>(*S, w, make_sid(worker), false, std::move(client_ip), std::move(cookies));
+  w.sessions.emplace(s->sid(), s);
+  net::co_spawn(w.exec, s->heartbeat(), net::detached);
+  co_return poll_answer{200, S->open_packet(s->sid(), true)};
+}
+
+void shutdown_worker(server::impl* S, std::size_t worker) {
+  auto& w = *S->workers[worker];
+  std::vector<std::shared_ptr<session>> all;
+  for (auto& [sid, s] : w.sessions) all.push_back(s);
+  for (auto& s : all) s->shutdown();
+}
+
+}  // namespace
+
+server::server(server_options options, std::vector<net::any_io_executor> workers)
+    : impl_(std::make_unique<impl>(*this, std::move(options), std::move(workers))) {}
+
+server::~server() = default;
+
+net::awaitable<bool> server::handle(beast::tcp_stream& stream, beast::flat_buffer& buffer, http::request req,
+                                    const http::connection_info& info) {
+  (void)buffer;
+  auto& S = *impl_;
+  if (http::cors_policy::is_preflight(req)) {
+    auto res = S.cors.preflight(req);
+    res.keep_alive(req.keep_alive());
+    res.prepare_payload();
+    stream.expires_after(std::chrono::seconds(30));
+    auto [ec, n] = co_await bhttp::async_write(stream, res, use_tuple);
+    co_return !ec && req.keep_alive();
+  }
+  const std::string_view target(req.target().data(), req.target().size());
+  const auto q = target.find('?');
+  const std::string_view query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+  const auto transport = query_param(query, "transport");
+  const auto eio = query_param(query, "EIO");
+  const std::string sid(query_param(query, "sid"));
+  const bool is_ws = websocket::is_upgrade(req);
+  const std::size_t worker = info.worker < S.workers.size() ? info.worker : 0;
+
+  auto fail = [&](eio_error e) { return write_answer(stream, req, error_answer(e), S.cors); };
+  if (S.shutting_down) co_return co_await write_answer(stream, req, poll_answer{503, "", false, true}, S.cors);
+  if (transport != "polling" && transport != "websocket") co_return co_await fail(eio_error::unknown_transport);
+  if (eio != "4") co_return co_await fail(eio_error::unsupported_protocol_version);
+  if (is_ws != (transport == "websocket")) co_return co_await fail(eio_error::bad_request);
+
+  if (is_ws) {
+    std::size_t owner = worker;
+    if (has_param(query, "sid")) {
+      auto w = sid_worker(sid, S.workers.size());
+      if (!w) co_return co_await fail(eio_error::unknown_sid);
+      owner = *w;
+    }
+    // The connection moves to the session's worker; the HTTP server is done with it.
+    tcp::socket sock = move_socket(stream, S.workers[owner]->exec);
+    if (has_param(query, "sid")) {
+      net::co_spawn(S.workers[owner]->exec, run_upgrade(&S, owner, sid, std::move(sock), std::move(req)),
+                    net::detached);
+    } else {
+      net::co_spawn(S.workers[owner]->exec,
+                    run_new_websocket(&S, owner, std::move(sock), std::move(req), info.client_ip), net::detached);
+    }
+    co_return false;
+  }
+
+  const auto method = req.method();
+  if (!has_param(query, "sid")) {
+    if (method != bhttp::verb::get) co_return co_await fail(eio_error::bad_handshake_method);
+    auto answer = co_await open_polling(&S, worker, info.client_ip, std::string(req[bhttp::field::cookie]));
+    co_return co_await write_answer(stream, req, std::move(answer), S.cors);
+  }
+  if (method != bhttp::verb::get && method != bhttp::verb::post) co_return co_await fail(eio_error::bad_request);
+  auto owner = sid_worker(sid, S.workers.size());
+  if (!owner) co_return co_await fail(eio_error::unknown_sid);
+  const bool post = method == bhttp::verb::post;
+  auto answer = co_await net::co_spawn(S.workers[*owner]->exec,
+                                       session_request(&S, *owner, sid, post, post ? std::move(req.body()) : ""),
+                                       net::use_awaitable);
+  co_return co_await write_answer(stream, req, std::move(answer), S.cors);
+}
+
+void server::broadcast(const std::string& room, std::shared_ptr<const std::string> frame, std::uint64_t conflate_key,
+                       std::int64_t ts_us) {
+  for (auto& wp : impl_->workers) {
+    worker_ctx* w = wp.get();
+    net::post(w->exec, [w, room, frame, conflate_key, ts_us] {
+      auto it = w->rooms.find(room);
+      if (it == w->rooms.end()) return;
+      for (socket* s : it->second) s->send_shared(frame, conflate_key, ts_us);
+    });
+  }
+}
+
+void server::shutdown() {
+  impl_->shutting_down = true;
+  std::vector<std::future<void>> done;
+  for (auto& wp : impl_->workers) {
+    auto p = std::make_shared<std::promise<void>>();
+    done.push_back(p->get_future());
+    net::post(wp->exec, [S = impl_.get(), i = wp->index, p] {
+      shutdown_worker(S, i);
+      p->set_value();
+    });
+  }
+  for (auto& f : done) {
+    if (f.wait_for(std::chrono::seconds(5)) != std::future_status::ready) break;
+  }
+  // Give the writers a moment to flush the DISCONNECT packets and close frames.
+  for (int i = 0; i < 40 && stats_.sessions_websocket.load() > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+}
+
+}  // namespace zuperior::ws
