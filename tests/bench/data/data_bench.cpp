@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <string>
 
 #include "cache/async_client.hpp"
@@ -20,6 +21,11 @@ using clock_type = std::chrono::steady_clock;
 struct counters {
   std::uint64_t ok = 0, failed = 0;
   clock_type::time_point until;
+  int running = 0;
+  std::function<void()> on_last;  // called when the last loop ends
+  void loop_done() {
+    if (--running == 0 && on_last) on_last();
+  }
 };
 
 asio::awaitable<void> redis_loop(std::shared_ptr<zuperior::cache::async_client> c, counters* n, int id) {
@@ -32,6 +38,7 @@ asio::awaitable<void> redis_loop(std::shared_ptr<zuperior::cache::async_client> 
     r = co_await c->command(std::move(get));
     (r ? n->ok : n->failed)++;
   }
+  n->loop_done();
 }
 
 asio::awaitable<void> pool_loop(std::shared_ptr<zuperior::db::pool> p, counters* n, int id, bool prepared) {
@@ -44,6 +51,7 @@ asio::awaitable<void> pool_loop(std::shared_ptr<zuperior::db::pool> p, counters*
       r = co_await p->query("SELECT $1::int + 1", std::move(params));
     (r ? n->ok : n->failed)++;
   }
+  n->loop_done();
 }
 
 double run_redis(const std::string& url, int concurrency, double seconds) {
@@ -62,14 +70,15 @@ double run_redis(const std::string& url, int concurrency, double seconds) {
   counters n;
   auto start = clock_type::now();
   n.until = start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(seconds));
+  n.running = concurrency;
+  n.on_last = [c] { c->stop(); };  // ends the client's loop, so run() returns
   for (int i = 0; i < concurrency; ++i) asio::co_spawn(io, redis_loop(c, &n, i), asio::detached);
-  while (clock_type::now() < n.until + std::chrono::milliseconds(200)) io.run_one_for(std::chrono::milliseconds(10));
-  double took = std::chrono::duration<double>(n.until - start).count();
+  io.restart();
+  io.run();
+  double took = std::chrono::duration<double>(clock_type::now() - start).count();
   double rate = n.ok / took;
   std::printf("redis  %4d in flight: %10.0f commands/s  (%llu ok, %llu failed)\n", concurrency, rate,
               static_cast<unsigned long long>(n.ok), static_cast<unsigned long long>(n.failed));
-  c->stop();
-  io.run_for(std::chrono::milliseconds(50));
   return rate;
 }
 
@@ -84,9 +93,10 @@ double run_pool(const std::string& url, unsigned size, int concurrency, bool pre
   counters n;
   auto start = clock_type::now();
   n.until = start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(seconds));
+  n.running = concurrency;
   for (int i = 0; i < concurrency; ++i) asio::co_spawn(io, pool_loop(p, &n, i, prepared), asio::detached);
-  while (clock_type::now() < n.until + std::chrono::milliseconds(500)) io.run_one_for(std::chrono::milliseconds(10));
-  double took = std::chrono::duration<double>(n.until - start).count();
+  io.run();
+  double took = std::chrono::duration<double>(clock_type::now() - start).count();
   double rate = n.ok / took;
   auto st = p->stats();
   std::printf(
@@ -103,10 +113,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   double seconds = argc > 3 ? std::stod(argv[3]) : 2.0;
+  std::string only = argc > 5 ? argv[5] : "";
   unsigned size = argc > 4 ? static_cast<unsigned>(std::stoul(argv[4])) : 8;
   run_redis(argv[1], 1, seconds);
   run_redis(argv[1], 16, seconds);
   run_redis(argv[1], 256, seconds);
+  if (only == "redis") return 0;
   run_pool(argv[2], size, 1, true, seconds);
   run_pool(argv[2], size, 64, true, seconds);
   run_pool(argv[2], size, 64, false, seconds);
