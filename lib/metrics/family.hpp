@@ -59,7 +59,8 @@ class family final : public family_base {
   /// The only child of a family declared without labels.
   T& get() { return labels({}); }
   /// Makes the child for `values` read its value from `fn` at every scrape (pool in use, CPU seconds);
-  /// `fn` must be thread-safe and stay callable until remove() or the registry's end.
+  /// `fn` must be thread-safe, stay callable until remove() or the registry's end, and never
+  /// register metrics itself (it runs under the registry's lock during render()).
   void set_callback(std::initializer_list<std::string_view> values,
                     std::function<double()> fn) requires(!std::is_same_v<T, histogram>);
   /// Drops a child (e.g. a callback gauge whose source goes away); true if it existed.
