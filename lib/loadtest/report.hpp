@@ -1,0 +1,36 @@
+#pragma once
+// What a run means: threshold verdicts, the summary table, report.json (schema
+// "zuperior.loadtest/1", documented in man/zuperior-loadtest.1) and a self-contained HTML page.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "loadtest/runner.hpp"
+#include "loadtest/scenario.hpp"
+
+namespace zuperior::loadtest {
+
+/// One threshold's verdict.
+struct threshold_result {
+  threshold t;
+  std::optional<double> actual;  // nullopt when the run did not measure it (counts as failed)
+  bool pass = false;
+};
+
+/// A metric's value from a run, in base units (see threshold.hpp); nullopt when not measured.
+std::optional<double> metric_value(const run_result& r, const std::string& metric, const std::string& step);
+/// Evaluates every threshold.
+std::vector<threshold_result> evaluate(const std::vector<threshold>& ts, const run_result& r);
+/// The human summary table.
+std::string summary_text(const scenario& s, const run_result& r, const std::vector<threshold_result>& th,
+                         bool allow_lag);
+/// The JSON report.
+std::string report_json(const scenario& s, const run_result& r, const std::vector<threshold_result>& th,
+                        bool allow_lag);
+/// The HTML report: one file, inline SVG, no external assets.
+std::string report_html(const scenario& s, const run_result& r, const std::vector<threshold_result>& th,
+                        bool allow_lag);
+/// The exit code: 0 every threshold met (and no unexcused lag), 1 otherwise.
+int verdict(const run_result& r, const std::vector<threshold_result>& th, bool allow_lag);
+
+}  // namespace zuperior::loadtest

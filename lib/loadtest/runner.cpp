@@ -1,0 +1,264 @@
+#include "loadtest/runner.hpp"
+
+#include <fmt/format.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <random>
+#include <thread>
+
+#include "core/error.hpp"
+#include "core/url.hpp"
+#include "loadtest/worker.hpp"
+
+namespace zuperior::loadtest {
+namespace {
+
+namespace asio = boost::asio;
+using detail::clock;
+using detail::thread_context;
+
+struct target_info {
+  std::string host, port, host_header;
+};
+
+target_info parse_target(const scenario& s) {
+  auto u = core::parse_url(s.target);
+  if (!u || u->scheme != "http")
+    throw core::command_error(fmt::format("target \"{}\" is not an http:// URL", s.target), core::exit_usage);
+  target_info t;
+  t.host = u->host;
+  t.port = std::to_string(u->port.value_or(80));
+  t.host_header = u->port ? fmt::format("{}:{}", u->host, *u->port) : u->host;
+  if (t.host.find(':') != std::string::npos) t.host_header = fmt::format("[{}]:{}", u->host, t.port);
+  return t;
+}
+
+asio::ip::tcp::resolver::results_type resolve(const target_info& t) {
+  asio::io_context io;
+  asio::ip::tcp::resolver r(io);
+  boost::system::error_code ec;
+  auto res = r.resolve(t.host, t.port, ec);
+  if (ec) throw core::command_error(fmt::format("cannot resolve target host {}: {}", t.host, ec.message()));
+  return res;
+}
+
+std::string random_run_id() {
+  std::random_device rd;
+  return fmt::format("{:08x}", rd());
+}
+
+asio::awaitable<void> ticker(thread_context& t) {
+  auto& sh = *t.shared;
+  asio::steady_timer timer(t.io);
+  t.wake_on_idle.push_back(&timer);
+  for (unsigned sec = 0;; ++sec) {
+    timer.expires_at(sh.start + std::chrono::seconds(sec + 1));
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    sh.timeline->report(sec, t.interval_http, t.interval_requests, t.interval_errors, t.interval_delivery,
+                        t.interval_ws_received, t.ws_open);
+    t.interval_http.reset();
+    t.interval_delivery.reset();
+    t.interval_requests = t.interval_errors = t.interval_ws_received = 0;
+    if (ec || t.active_tasks == 0 || clock::now() >= sh.deadline) break;
+  }
+  std::erase(t.wake_on_idle, &timer);
+}
+
+std::string si(double v) {
+  if (v >= 1e6) return fmt::format("{:.2f}M", v / 1e6);
+  if (v >= 1e4) return fmt::format("{:.1f}k", v / 1e3);
+  return fmt::format("{:.0f}", v);
+}
+
+}  // namespace
+
+void preflight(const scenario& s, std::chrono::milliseconds timeout) {
+  auto t = parse_target(s);
+  auto eps = resolve(t);
+  asio::io_context io;
+  asio::ip::tcp::socket sock(io);
+  boost::system::error_code result = asio::error::timed_out;
+  asio::async_connect(sock, eps, [&](boost::system::error_code ec, const auto&) { result = ec; });
+  io.run_for(timeout);
+  if (result)
+    throw core::command_error(fmt::format("cannot connect to target {}: {}", s.target,
+                                          result == asio::error::timed_out ? "timed out" : result.message()));
+}
+
+run_result run(const scenario& s, const run_options& opt) {
+  validate(s);
+  if (s.socketio.enabled && s.socketio.transport != "websocket")
+    throw core::command_error("socketio.transport polling is not supported by this version of the generator");
+  auto target = parse_target(s);
+  // Thousands of sockets need more descriptors than the usual soft limit of 1024.
+  if (rlimit rl{}; getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  detail::shared_state sh;
+  sh.sc = &s;
+  sh.run_id = opt.run_id.empty() ? random_run_id() : opt.run_id;
+  sh.host_header = target.host_header;
+  sh.endpoints = resolve(target);
+  sh.threads = std::max(1U, s.threads);
+  sh.timeline = std::make_unique<timeline_collector>(sh.threads);
+  unsigned vus = s.http.enabled ? s.http.vus : 1;
+  if (s.socketio.enabled && s.socketio.auth && !s.http.enabled) vus = 1;
+  sh.vus.resize(vus);
+
+  std::vector<std::unique_ptr<thread_context>> threads;
+  for (unsigned i = 0; i < sh.threads; ++i) {
+    auto t = std::make_unique<thread_context>();
+    t->index = i;
+    t->shared = &sh;
+    t->rng.seed(0x5eed + i);
+    threads.push_back(std::move(t));
+  }
+  auto run_threads = [&](auto&& body) {
+    std::vector<std::thread> ts;
+    for (auto& t : threads) ts.emplace_back([&body, tp = t.get()] { body(*tp); });
+    return ts;
+  };
+
+  run_result r;
+  r.run_id = sh.run_id;
+  r.ws_enabled = s.socketio.enabled;
+
+  // Setup: per-virtual-user steps (register, login …) before any load, bounded.
+  if (s.http.enabled && !s.http.setup.empty()) {
+    auto begin = clock::now();
+    if (opt.progress) std::fprintf(stderr, "setup: %u virtual users, %zu steps each\n", vus, s.http.setup.size());
+    auto limit = std::chrono::duration_cast<clock::duration>(s.http.timeout * 4 + std::chrono::seconds(30));
+    for (auto& t : threads) detail::spawn_http_setup(*t);
+    auto ts = run_threads([&](thread_context& t) { t.io.run_for(limit); });
+    for (auto& th : ts) th.join();
+    r.setup_s = std::chrono::duration<double>(clock::now() - begin).count();
+    for (auto& t : threads) t->io.restart();
+  }
+
+  // Load.
+  const auto duration = std::chrono::duration_cast<clock::duration>(s.duration());
+  const auto grace = std::chrono::duration_cast<clock::duration>(s.grace);
+  sh.start = clock::now() + std::chrono::milliseconds(20);
+  sh.end = sh.start + duration;
+  sh.deadline = sh.end + grace;
+  r.started_at = std::chrono::system_clock::now();
+
+  std::vector<std::unique_ptr<asio::steady_timer>> deadline_timers;
+  for (auto& tp : threads) {
+    auto& t = *tp;
+    if (s.http.enabled) detail::spawn_http_load(t);
+    if (s.socketio.enabled) detail::spawn_socketio(t);
+    if (s.publisher.enabled && t.index == 0) detail::spawn_publisher(t);
+    auto timer = std::make_unique<asio::steady_timer>(t.io, sh.deadline);
+    t.wake_on_idle.push_back(timer.get());
+    timer->async_wait([&t, &sh](boost::system::error_code ec) {
+      if (ec) return;  // everything finished before the deadline
+      sh.stop = true;
+      t.io.stop();
+    });
+    if (t.active_tasks == 0) timer->cancel();  // nothing for this thread to do
+    deadline_timers.push_back(std::move(timer));
+    if (t.active_tasks > 0) asio::co_spawn(t.io, ticker(t), asio::detached);
+  }
+  std::atomic<unsigned> finished{0};
+  auto ts = run_threads([&](thread_context& t) {
+    t.io.run();
+    finished.fetch_add(1);
+  });
+
+  // Progress on the calling thread.
+  auto last_print = clock::now();
+  std::uint64_t last_requests = 0, last_received = 0;
+  auto last_sample = clock::now();
+  while (finished.load() < threads.size()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto now = clock::now();
+    bool due = opt.tty ? now - last_print >= std::chrono::milliseconds(500) : now - last_print >= opt.progress_interval;
+    if (!opt.progress || !due) continue;
+    double dt = std::chrono::duration<double>(now - last_sample).count();
+    auto req = sh.live.requests.load(), rec = sh.live.ws_received.load();
+    double elapsed = std::chrono::duration<double>(now - sh.start).count();
+    std::string line = fmt::format("[{:5.1f}s/{:.0f}s]", elapsed, std::chrono::duration<double>(duration).count());
+    if (s.http.enabled)
+      line += fmt::format(" http {} req ({}/s) {} errors", si(static_cast<double>(req)),
+                          si(static_cast<double>(req - last_requests) / dt), sh.live.errors.load());
+    if (s.socketio.enabled)
+      line += fmt::format(" | ws {} connected, {} msgs ({}/s)", sh.live.ws_connected.load(),
+                          si(static_cast<double>(rec)), si(static_cast<double>(rec - last_received) / dt));
+    if (s.publisher.enabled) line += fmt::format(" | published {}", sh.live.published.load());
+    if (opt.tty)
+      std::fprintf(stderr, "\r%-100s", line.c_str());
+    else
+      std::fprintf(stderr, "%s\n", line.c_str());
+    std::fflush(stderr);
+    last_print = last_sample = now;
+    last_requests = req;
+    last_received = rec;
+  }
+  for (auto& th : ts) th.join();
+  if (opt.progress && opt.tty) std::fputs("\n", stderr);
+  r.elapsed_s = std::chrono::duration<double>(clock::now() - sh.start).count();
+
+  // Merge.
+  if (s.http.enabled) {
+    for (const auto& st : s.http.setup) r.setup_steps.emplace_back(st.name, step_stats{});
+    for (const auto& st : s.http.steps) r.steps.emplace_back(st.name, step_stats{});
+  }
+  for (auto& tp : threads) {
+    auto& t = *tp;
+    for (std::size_t i = 0; i < t.setup_stats.size(); ++i) r.setup_steps[i].second.merge(t.setup_stats[i]);
+    for (std::size_t i = 0; i < t.step_stats_.size(); ++i) {
+      // Requests cut off by the hard deadline count as timeouts.
+      if (i < t.inflight.size() && t.inflight[i]) {
+        t.step_stats_[i].requests += t.inflight[i];
+        t.step_stats_[i].errors[static_cast<int>(error_kind::timeout)] += t.inflight[i];
+      }
+      r.steps[i].second.merge(t.step_stats_[i]);
+    }
+    r.ws.merge(t.ws);
+    r.generator.merge(t.gen);
+    r.published += t.published;
+    r.publish_errors += t.publish_errors;
+    for (auto& n : t.notes)
+      if (std::find(r.notes.begin(), r.notes.end(), n) == r.notes.end()) r.notes.push_back(n);
+  }
+  for (const auto& [_, st] : r.steps) r.overall.merge(st);
+  if (s.http.enabled && s.http.model == load_model::open)
+    r.generator.not_started =
+        r.generator.scheduled > r.generator.started ? r.generator.scheduled - r.generator.started : 0;
+  r.timeline = sh.timeline->finish();
+
+  // The generator's self-check.
+  auto lag_p99 = r.generator.lag.percentile(0.99);
+  if (lag_p99 > static_cast<std::uint64_t>(opt.max_lag.count())) {
+    r.lagging = true;
+    r.lag_reasons.push_back(fmt::format("generator started requests late: lag p99 {:.1f}ms > {:.1f}ms", lag_p99 / 1e3,
+                                        opt.max_lag.count() / 1e3));
+  }
+  if (r.generator.not_started > 0) {
+    r.lagging = true;
+    r.lag_reasons.push_back(fmt::format("{} of {} scheduled requests were never started before the deadline",
+                                        r.generator.not_started, r.generator.scheduled));
+  }
+  if (s.publisher.enabled && s.publisher.rate > 0) {
+    double publish_s = std::chrono::duration<double>(s.duration() - s.publisher.delay).count();
+    double want = publish_s * s.publisher.rate;
+    if (want > 10 && static_cast<double>(r.published) < want * 0.9) {
+      r.lagging = true;
+      r.lag_reasons.push_back(
+          fmt::format("publisher sent {} ticks, {:.0f} were scheduled (below 90%)", r.published, want));
+    }
+  }
+  return r;
+}
+
+}  // namespace zuperior::loadtest

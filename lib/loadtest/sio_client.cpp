@@ -1,0 +1,337 @@
+// Socket.IO clients: Engine.IO v4 over WebSocket, minimal framing of our own (the client side
+// needs only open, ping/pong, connect, event, ack, disconnect). Each client is one coroutine
+// that connects at its slot of the connect ramp, emits, then reads until the run ends.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/websocket/stream.hpp>
+
+#include <charconv>
+#include <cstring>
+
+#include "loadtest/worker.hpp"
+
+namespace zuperior::loadtest::detail {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+std::uint64_t micros(clock::duration d) {
+  auto c = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+  return c < 0 ? 0 : static_cast<std::uint64_t>(c);
+}
+
+std::int64_t epoch_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The integer after "key": in a flat JSON object, without a full parse (hot path).
+std::optional<std::int64_t> find_int(std::string_view s, std::string_view quoted_key) {
+  auto p = s.find(quoted_key);
+  if (p == std::string_view::npos) return std::nullopt;
+  p += quoted_key.size();
+  while (p < s.size() && (s[p] == ' ' || s[p] == ':')) ++p;
+  std::int64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data() + p, s.data() + s.size(), v);
+  if (ec != std::errc()) {
+    // A float ts (seconds or ms with a fraction) is read as its integer part.
+    double d = 0;
+    auto [e2, ec2] = std::from_chars(s.data() + p, s.data() + s.size(), d);
+    if (ec2 != std::errc()) return std::nullopt;
+    return static_cast<std::int64_t>(d);
+  }
+  return v;
+}
+
+std::string_view find_str(std::string_view s, std::string_view quoted_key) {
+  auto p = s.find(quoted_key);
+  if (p == std::string_view::npos) return {};
+  p += quoted_key.size();
+  while (p < s.size() && (s[p] == ' ' || s[p] == ':')) ++p;
+  if (p >= s.size() || s[p] != '"') return {};
+  auto e = s.find('"', p + 1);
+  if (e == std::string_view::npos) return {};
+  return s.substr(p + 1, e - p - 1);
+}
+
+struct symbol_track {
+  std::uint64_t base = 0;  // publisher seq when the subscription was confirmed
+  std::uint64_t last = 0;  // highest seq seen
+  bool seen = false;
+};
+
+struct client_state {
+  std::vector<std::pair<std::string, std::uint64_t>> expect_counts;
+  std::vector<symbol_track> symbols;
+  std::vector<std::pair<unsigned, clock::time_point>> pending_acks;  // id, sent
+  bool base_taken = false;
+};
+
+class sio_pool {
+ public:
+  sio_pool(thread_context& t) : t_(t) {}
+  thread_context& t_;
+  std::uint64_t next = 0;
+  bool noted_no_seq = false;
+  bool noted_no_ts = false;
+};
+
+void take_base(thread_context& t, client_state& cs) {
+  for (std::size_t i = 0; i < cs.symbols.size() && i < 64; ++i)
+    cs.symbols[i].base = t.shared->publisher_seq_snapshot[i].load(std::memory_order_acquire);
+  cs.base_taken = true;
+}
+
+void on_delivery(thread_context& t, sio_pool& pool, client_state& cs, std::string_view payload) {
+  const auto& pub = t.shared->sc->publisher.symbols;
+  auto ts = find_int(payload, "\"ts\"");
+  if (ts) {
+    auto lat = epoch_us() - *ts;
+    auto v = lat < 0 ? 0 : static_cast<std::uint64_t>(lat);
+    t.ws.delivery.record(v);
+    t.interval_delivery.record(v);
+    ++t.ws.delivered;
+  } else if (!pool.noted_no_ts) {
+    pool.noted_no_ts = true;
+    t.notes.push_back("delivery events carry no ts: delivery latency not measured");
+  }
+  auto seq = find_int(payload, "\"seq\"");
+  if (!seq) {
+    if (!pool.noted_no_seq && t.shared->sc->publisher.enabled) {
+      pool.noted_no_seq = true;
+      t.notes.push_back("delivery events carry no seq: loss and ordering not measured");
+    }
+    return;
+  }
+  auto sym = find_str(payload, "\"symbol\"");
+  std::size_t idx = 0;
+  while (idx < pub.size() && pub[idx] != sym) ++idx;
+  if (idx >= cs.symbols.size() || !cs.base_taken) return;
+  auto& tr = cs.symbols[idx];
+  auto s = static_cast<std::uint64_t>(*seq);
+  if (s <= tr.base) return;  // published before the subscription was confirmed: may or may not come
+  auto last = tr.seen ? tr.last : tr.base;
+  if (s == last + 1) {
+    tr.last = s;
+  } else if (s > last + 1) {
+    t.ws.lost += s - last - 1;
+    tr.last = s;
+  } else if (s == last) {
+    ++t.ws.duplicates;
+  } else {
+    // An earlier gap counted this one lost; it arrived late instead.
+    ++t.ws.out_of_order;
+    if (t.ws.lost) --t.ws.lost;
+  }
+  tr.seen = true;
+}
+
+asio::awaitable<void> client(thread_context& t, std::shared_ptr<sio_pool> pool, std::uint64_t index) {
+  auto& sh = *t.shared;
+  const auto& so = sh.sc->socketio;
+  auto intended =
+      sh.start + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(index / so.connect_rate));
+  asio::steady_timer timer(t.io);
+  if (intended > clock::now()) {
+    timer.expires_at(intended);
+    co_await timer.async_wait(nothrow);
+    t.gen.lag.record(micros(clock::now() - intended));
+  }
+  if (sh.stop || clock::now() >= sh.end) co_return;
+  ++t.ws.attempted;
+  // Clients stay until the publisher's last ticks had time to arrive, then leave.
+  const auto leave_at = sh.end + (sh.deadline - sh.end) / 2;
+  websocket::stream<beast::tcp_stream> ws(t.io);
+  auto fail = [&](const char* kind) {
+    ++t.ws.connect_errors;
+    ++t.ws.connect_error_kinds[kind];
+  };
+  auto& lowest = beast::get_lowest_layer(ws);
+  lowest.expires_after(std::chrono::duration_cast<clock::duration>(so.connect_timeout));
+  auto [cec, ep] = co_await lowest.async_connect(sh.endpoints, nothrow);
+  if (cec) {
+    fail(cec == beast::error::timeout ? "timeout" : "connect");
+    co_return;
+  }
+  lowest.socket().set_option(asio::ip::tcp::no_delay(true));
+  websocket::permessage_deflate pmd;
+  pmd.client_enable = false;
+  ws.set_option(pmd);
+  ws.read_message_max(4 << 20);
+  std::string target = so.path + "?EIO=4&transport=websocket";
+  auto [hec] = co_await ws.async_handshake(sh.host_header, target, nothrow);
+  if (hec) {
+    fail(hec == beast::error::timeout ? "timeout" : "handshake");
+    co_return;
+  }
+  beast::flat_buffer buf;
+  std::string out;
+  // Engine.IO open, then the Socket.IO CONNECT to the default namespace.
+  auto [oec, on] = co_await ws.async_read(buf, nothrow);
+  if (oec || buf.size() == 0 || static_cast<const char*>(buf.data().data())[0] != '0') {
+    fail(oec == beast::error::timeout ? "timeout" : "protocol");
+    co_return;
+  }
+  buf.consume(buf.size());
+  const auto vu = index % sh.vus.size();
+  out = "40";
+  if (so.auth) {
+    for (const auto& [k, v] : sh.vus[vu].vars)
+      if (k == "token") out += "{\"token\":\"" + v + "\"}";
+  }
+  ws.text(true);
+  if (auto [wec, wn] = co_await ws.async_write(asio::buffer(out), nothrow); wec) {
+    fail("protocol");
+    co_return;
+  }
+  for (;;) {
+    auto [rec, rn] = co_await ws.async_read(buf, nothrow);
+    if (rec) {
+      fail(rec == beast::error::timeout ? "timeout" : "protocol");
+      co_return;
+    }
+    std::string_view f(static_cast<const char*>(buf.data().data()), buf.size());
+    if (f == "2") {  // a ping before the connect answer
+      buf.consume(buf.size());
+      co_await ws.async_write(asio::buffer(std::string_view("3")), nothrow);
+      continue;
+    }
+    if (f.starts_with("40")) break;
+    if (f.starts_with("44")) {
+      fail("refused");  // connect_error, e.g. a bad token
+      co_return;
+    }
+    fail("protocol");
+    co_return;
+  }
+  buf.consume(buf.size());
+  t.ws.connect_latency.record(micros(clock::now() - intended));
+  ++t.ws.connected;
+  ++t.ws_open;
+  sh.live.ws_connected.fetch_add(1, std::memory_order_relaxed);
+
+  client_state cs;
+  cs.symbols.resize(std::min<std::size_t>(sh.sc->publisher.symbols.size(), 64));
+  for (const auto& e : so.expect) cs.expect_counts.emplace_back(e.event, 0);
+  unsigned ack_id = 0;
+  template_context ctx;
+  ctx.vu = vu;
+  ctx.seq = index;
+  ctx.run = sh.run_id;
+  ctx.vars = &sh.vus[vu].vars;
+  for (const auto& em : so.emit) {
+    ctx.symbol = sh.sc->symbols[t.rng() % sh.sc->symbols.size()];
+    out = "42";
+    if (em.ack) {
+      out += std::to_string(ack_id);
+      cs.pending_acks.emplace_back(ack_id++, clock::now());
+    }
+    out += "[\"";
+    out += em.event;
+    out += '"';
+    std::string args;
+    em.args.render(ctx, args);
+    if (args.size() > 2) {  // "[...]" with something inside
+      out += ',';
+      out.append(args, 1, args.size() - 1);
+    } else {
+      out += ']';
+    }
+    if (auto [wec, wn] = co_await ws.async_write(asio::buffer(out), nothrow); wec) break;
+  }
+  if (cs.pending_acks.empty()) take_base(t, cs);
+
+  lowest.expires_at(leave_at);
+  const auto ack_timeout = so.emit.empty() ? clock::duration::zero()
+                                           : std::chrono::duration_cast<clock::duration>(so.emit.front().ack_timeout);
+  bool server_closed = false;
+  for (;;) {
+    auto [rec, rn] = co_await ws.async_read(buf, nothrow);
+    if (rec) {
+      server_closed = rec != beast::error::timeout && clock::now() < leave_at;
+      break;
+    }
+    std::string_view f(static_cast<const char*>(buf.data().data()), buf.size());
+    ++t.ws.received;
+    ++t.interval_ws_received;
+    sh.live.ws_received.fetch_add(1, std::memory_order_relaxed);
+    if (f == "2") {
+      co_await ws.async_write(asio::buffer(std::string_view("3")), nothrow);
+    } else if (f.starts_with("42")) {
+      // 42["name",…] (an optional ack id would precede the '['; servers rarely ask clients).
+      auto q1 = f.find('"');
+      auto q2 = q1 == std::string_view::npos ? q1 : f.find('"', q1 + 1);
+      if (q2 != std::string_view::npos) {
+        auto name = f.substr(q1 + 1, q2 - q1 - 1);
+        for (auto& [ev, n] : cs.expect_counts)
+          if (ev == name) ++n;
+        if (name == so.delivery_event) on_delivery(t, *pool, cs, f.substr(q2 + 1));
+        // Counting by name allocates only for a new name.
+        auto it = t.ws.events.find(std::string(name));
+        if (it == t.ws.events.end())
+          t.ws.events.emplace(std::string(name), 1);
+        else
+          ++it->second;
+      }
+    } else if (f.starts_with("43")) {
+      unsigned id = 0;
+      std::from_chars(f.data() + 2, f.data() + f.size(), id);
+      for (auto it = cs.pending_acks.begin(); it != cs.pending_acks.end(); ++it)
+        if (it->first == id) {
+          auto lat = clock::now() - it->second;
+          if (lat > ack_timeout)
+            ++t.ws.ack_timeouts;
+          else {
+            ++t.ws.acks;
+            t.ws.ack_latency.record(micros(lat));
+            if (f.find("\"error\"") != std::string_view::npos) ++t.ws.ack_errors;
+          }
+          cs.pending_acks.erase(it);
+          break;
+        }
+      if (cs.pending_acks.empty() && !cs.base_taken) take_base(t, cs);
+    } else if (f.starts_with("41") || f.starts_with("1")) {
+      server_closed = true;
+      break;
+    }
+    buf.consume(buf.size());
+  }
+  t.ws.ack_timeouts += cs.pending_acks.size();
+  for (const auto& e : so.expect)
+    for (const auto& [ev, n] : cs.expect_counts)
+      if (ev == e.event && n < e.min) ++t.ws.missing_events;
+  // Ticks published but never received at the end are lost too.
+  if (sh.sc->publisher.enabled && cs.base_taken)
+    for (std::size_t i = 0; i < cs.symbols.size(); ++i) {
+      auto& tr = cs.symbols[i];
+      if (!tr.seen) continue;
+      auto pub_last = sh.publisher_seq_snapshot[i].load(std::memory_order_acquire);
+      if (pub_last > tr.last) t.ws.lost += pub_last - tr.last;
+    }
+  if (server_closed) ++t.ws.disconnects;
+  --t.ws_open;
+  sh.live.ws_connected.fetch_sub(1, std::memory_order_relaxed);
+  lowest.expires_after(std::chrono::seconds(1));
+  co_await ws.async_close(websocket::close_code::normal, nothrow);
+}
+
+}  // namespace
+
+void spawn_socketio(thread_context& t) {
+  auto& sh = *t.shared;
+  const auto& so = sh.sc->socketio;
+  auto pool = std::make_shared<sio_pool>(t);
+  for (std::uint64_t i = t.index; i < so.connections; i += sh.threads) {
+    t.task_started();
+    asio::co_spawn(t.io, client(t, pool, i), [&t](std::exception_ptr) { t.task_done(); });
+  }
+}
+
+}  // namespace zuperior::loadtest::detail

@@ -1,0 +1,82 @@
+#include "loadtest/stats.hpp"
+
+#include <algorithm>
+
+namespace zuperior::loadtest {
+
+void step_stats::merge(const step_stats& o) {
+  latency.merge(o.latency);
+  requests += o.requests;
+  ok += o.ok;
+  for (std::size_t i = 0; i < errors.size(); ++i) errors[i] += o.errors[i];
+  for (std::size_t i = 0; i < status_classes.size(); ++i) status_classes[i] += o.status_classes[i];
+}
+
+void ws_stats::merge(const ws_stats& o) {
+  connect_latency.merge(o.connect_latency);
+  ack_latency.merge(o.ack_latency);
+  delivery.merge(o.delivery);
+  attempted += o.attempted;
+  connected += o.connected;
+  connect_errors += o.connect_errors;
+  disconnects += o.disconnects;
+  acks += o.acks;
+  ack_timeouts += o.ack_timeouts;
+  ack_errors += o.ack_errors;
+  received += o.received;
+  delivered += o.delivered;
+  lost += o.lost;
+  out_of_order += o.out_of_order;
+  duplicates += o.duplicates;
+  missing_events += o.missing_events;
+  for (const auto& [k, v] : o.events) events[k] += v;
+  for (const auto& [k, v] : o.connect_error_kinds) connect_error_kinds[k] += v;
+}
+
+void generator_stats::merge(const generator_stats& o) {
+  lag.merge(o.lag);
+  scheduled += o.scheduled;
+  started += o.started;
+  not_started += o.not_started;
+}
+
+void timeline_collector::report(unsigned second, const histogram& http, std::uint64_t requests, std::uint64_t errors,
+                                const histogram& delivery, std::uint64_t ws_received, std::uint64_t ws_connected) {
+  std::lock_guard lock(mutex_);
+  auto& p = open_[second];
+  p.http.merge(http);
+  p.delivery.merge(delivery);
+  p.requests += requests;
+  p.errors += errors;
+  p.ws_received += ws_received;
+  p.ws_connected += ws_connected;
+  if (++p.reports == threads_) {
+    close(second, p);
+    open_.erase(second);
+  }
+}
+
+void timeline_collector::close(unsigned second, pending& p) {
+  timeline_point t;
+  t.t = second + 1;
+  t.requests = p.requests;
+  t.errors = p.errors;
+  t.p50 = p.http.percentile(0.5);
+  t.p90 = p.http.percentile(0.9);
+  t.p99 = p.http.percentile(0.99);
+  t.max = p.http.max();
+  t.ws_received = p.ws_received;
+  t.ws_connected = p.ws_connected;
+  t.delivery_p99 = p.delivery.percentile(0.99);
+  done_.push_back(t);
+}
+
+std::vector<timeline_point> timeline_collector::finish() {
+  std::lock_guard lock(mutex_);
+  for (auto& [s, p] : open_) close(s, p);
+  open_.clear();
+  std::sort(done_.begin(), done_.end(), [](const auto& a, const auto& b) { return a.t < b.t; });
+  return done_;
+}
+
+}  // namespace zuperior::loadtest
