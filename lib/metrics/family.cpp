@@ -119,11 +119,14 @@ T& family<T>::labels(const std::vector<std::string>& values) {
 }
 
 template <class T>
-void family<T>::set_callback(std::initializer_list<std::string_view> values,
-                             std::function<double()> fn) requires(!std::is_same_v<T, histogram>) {
-  T& child = labels(values);
-  std::unique_lock lock(mu_);
-  child.set_callback(std::move(fn));
+void family<T>::set_callback(std::initializer_list<std::string_view> values, std::function<double()> fn) {
+  if constexpr (std::is_same_v<T, histogram>) {
+    throw std::logic_error("metric " + name() + ": a histogram cannot be read from a callback");
+  } else {
+    T& child = labels(values);
+    std::unique_lock lock(mu_);
+    child.set_callback(std::move(fn));
+  }
 }
 
 template <class T>

@@ -61,8 +61,8 @@ class family final : public family_base {
   /// Makes the child for `values` read its value from `fn` at every scrape (pool in use, CPU seconds);
   /// `fn` must be thread-safe, stay callable until remove() or the registry's end, and never
   /// register metrics itself (it runs under the registry's lock during render()).
-  void set_callback(std::initializer_list<std::string_view> values,
-                    std::function<double()> fn) requires(!std::is_same_v<T, histogram>);
+  /// (Histograms have no callback form: throws std::logic_error.)
+  void set_callback(std::initializer_list<std::string_view> values, std::function<double()> fn);
   /// Drops a child (e.g. a callback gauge whose source goes away); true if it existed.
   bool remove(std::initializer_list<std::string_view> values);
   void render(std::string& out) const override;

@@ -55,7 +55,7 @@ std::string sha1_hex(std::string_view data) {
   EVP_Digest(data.data(), data.size(), md, &n, EVP_sha1(), nullptr);
   static constexpr char hex[] = "0123456789abcdef";
   std::string out;
-  out.reserve(n * 2);
+  out.reserve(static_cast<std::size_t>(n) * 2);
   for (unsigned int i = 0; i < n; ++i) {
     out += hex[md[i] >> 4];
     out += hex[md[i] & 15];

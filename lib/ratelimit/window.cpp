@@ -22,13 +22,11 @@ std::int64_t unix_ms() {
 bool step(window_state& s, std::uint32_t limit, std::int64_t window_ms, std::uint32_t cost, std::int64_t now_ms) {
   if (window_ms <= 0) window_ms = 1;
   std::int64_t idx = now_ms / window_ms;
-  if (s.window < 0) {
-    s.current = s.previous = 0;
+  if (s.window < 0 || s.window < idx - 1) {
+    s.current = s.previous = 0;  // new, or both windows over
   } else if (s.window == idx - 1) {
     s.previous = s.current;
     s.current = 0;
-  } else if (s.window < idx - 1) {
-    s.current = s.previous = 0;
   } else if (s.window > idx) {
     idx = s.window;  // the clock went back: stay in the newer window rather than forget its count
   }

@@ -116,6 +116,7 @@ TEST_CASE("registration rejects bad names and conflicts, returns identical famil
   CHECK_THROWS_AS(r.add_histogram("h", "x", {"le"}), std::invalid_argument);
   CHECK_THROWS_AS(r.add_histogram("h", "x", {}, {2, 1}), std::invalid_argument);
   CHECK(r.find("h") == nullptr);
+  CHECK_THROWS_AS(r.add_histogram("h2", "x").set_callback({}, [] { return 1.0; }), std::logic_error);
   auto& a = r.add_counter("ok_total", "x", {"a"});
   CHECK(&r.add_counter("ok_total", "x", {"a"}) == &a);
   CHECK_THROWS_AS(r.add_counter("ok_total", "x", {"b"}), std::invalid_argument);
