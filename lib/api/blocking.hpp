@@ -1,0 +1,107 @@
+#pragma once
+// The blocking side of the daemon: a fixed set of threads, each holding at most one PostgreSQL
+// session (created lazily, re-created after a failure, statement_timeout set), that runs database
+// statements and bcrypt for the network threads. A job that waited longer than pool_timeout for a
+// thread is refused (503) instead of adding to the pile.
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "http/error.hpp"
+
+namespace zuperior::db {
+class session;
+}
+
+namespace zuperior::api {
+
+/// The result of a blocking job: a value, or the HTTP-level error it maps to.
+template <class T>
+struct outcome {
+  std::optional<T> value;
+  http::errc error = http::errc::internal;
+  std::string detail;  // for logs; never sent to clients
+  /// True when the job produced a value.
+  explicit operator bool() const { return value.has_value(); }
+};
+
+/// Lazily connected session of the current pool thread.
+class db_access {
+ public:
+  /// The thread's session, connecting (or reconnecting) first; throws db::error.
+  db::session& session();
+};
+
+/// Pool figures for /metrics.
+struct pool_stats {
+  std::atomic<std::int64_t> busy{0};
+  std::atomic<std::int64_t> waiting{0};
+  std::atomic<std::int64_t> connections{0};
+  std::atomic<std::uint64_t> timeouts{0};
+  std::atomic<std::uint64_t> failures{0};
+  std::atomic<std::uint64_t> wait_us_total{0};
+  std::atomic<std::uint64_t> query_us_total{0};
+  std::atomic<std::uint64_t> jobs{0};
+};
+
+/// Runs blocking work off the network threads.
+class blocking_pool {
+ public:
+  /// `threads` = database.pool_size; the connection settings come from the database section.
+  blocking_pool(std::string database_url, std::size_t threads, std::chrono::milliseconds connect_timeout,
+                std::chrono::milliseconds statement_timeout, std::chrono::milliseconds pool_timeout);
+  ~blocking_pool();
+  blocking_pool(const blocking_pool&) = delete;
+  blocking_pool& operator=(const blocking_pool&) = delete;
+
+  /// Runs `f(db_access&) -> T` on a pool thread and resumes the caller on its own executor.
+  /// db::error becomes 503 (or 409 for a unique violation); other exceptions become 500.
+  template <class T, class F>
+  boost::asio::awaitable<outcome<T>> run(F f) {
+    auto ex = co_await boost::asio::this_coro::executor;
+    auto enqueued = std::chrono::steady_clock::now();
+    stats_.waiting.fetch_add(1, std::memory_order_relaxed);
+    co_return co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(outcome<T>)>(
+        [this, ex, enqueued](auto handler, F fn) {
+          boost::asio::post(pool_, [this, ex, enqueued, h = std::move(handler), fn = std::move(fn)]() mutable {
+            outcome<T> out;
+            if (begin(enqueued, out.error, out.detail)) {
+              db_access access;
+              try {
+                out.value.emplace(fn(access));
+              } catch (...) {
+                classify(std::current_exception(), out.error, out.detail);
+              }
+              end();
+            }
+            boost::asio::post(ex, [h = std::move(h), out = std::move(out)]() mutable { std::move(h)(std::move(out)); });
+          });
+        },
+        boost::asio::use_awaitable, std::move(f));
+  }
+
+  /// The pool's figures.
+  const pool_stats& stats() const noexcept { return stats_; }
+  /// Threads (= maximum connections).
+  std::size_t size() const noexcept { return size_; }
+
+ private:
+  bool begin(std::chrono::steady_clock::time_point enqueued, http::errc& error, std::string& detail);
+  void end();
+  void classify(std::exception_ptr e, http::errc& error, std::string& detail);
+
+  boost::asio::thread_pool pool_;
+  std::size_t size_;
+  pool_stats stats_;
+  std::chrono::milliseconds pool_timeout_;
+};
+
+}  // namespace zuperior::api

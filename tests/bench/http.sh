@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Throughput and latency of the HTTP layer on loopback, with wrk (figures printed, nothing asserted).
+#   tests/bench/http.sh [BIN]            # BIN defaults to build/cmd/zuperior
+# Environment: DURATION (10s), CONNECTIONS (100), THREADS (2), WORKERS (2), ROUTES ("/livez /apis/time /apis/health").
+# Needs DATABASE_URL and REDIS_URL for /apis/health to be healthy (e.g. `. scripts/lib/services.sh;
+# services_start /tmp/bench-svc`); the probe routes work without them. The access log is off so
+# the figures measure the server, not stdout.
+set -euo pipefail
+src="$(cd "$(dirname "$0")/../.." && pwd)"
+bin="${1:-${ZUPERIOR_BIN:-$src/build/cmd/zuperior}}"
+duration="${DURATION:-10s}"
+conns="${CONNECTIONS:-100}"
+threads="${THREADS:-2}"
+workers="${WORKERS:-2}"
+routes="${ROUTES:-/livez /apis/time /apis/health}"
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
+
+log="$(mktemp /tmp/zuperior-bench.XXXXXX.log)"
+export JWT_SECRET="${JWT_SECRET:-bench-Zu9#kq2Lr8vX1mN4pQ7sT0wY3bC6eF5hJ}"
+export NODE_ENV=test ZUPERIOR_LOG_ACCESS_LOG=false ZUPERIOR_LOG_LEVEL=warn
+export DATABASE_URL="${DATABASE_URL:-postgresql://nobody@127.0.0.1:1/none}"
+"$bin" serve --port 0 --workers "$workers" --config /dev/null --env-file /dev/null --log-level info >"$log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -f "$log"' EXIT
+port=""
+for _ in $(seq 100); do
+  port="$(grep -oP 'listening on [^ ]*:\K[0-9]+' "$log" || true)"
+  [ -n "$port" ] && break
+  sleep 0.1
+done
+[ -n "$port" ] || { cat "$log" >&2; echo "daemon did not start" >&2; exit 2; }
+sleep 2.5  # first health results
+echo "zuperior serve: $workers workers on 127.0.0.1:$port; wrk -t$threads -c$conns -d$duration (same machine, $(nproc) cores)"
+printf '%-14s %12s %10s %10s %10s %8s\n' route req/s p50 p99 max non2xx
+for route in $routes; do
+  out="$(wrk -t"$threads" -c"$conns" -d"$duration" --latency "http://127.0.0.1:$port$route")"
+  rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
+  p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
+  p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
+  max="$(awk '/Latency/ && !/Distribution/ {print $4; exit}' <<<"$out")"
+  non2xx="$(awk '/Non-2xx/ {print $4}' <<<"$out")"
+  printf '%-14s %12s %10s %10s %10s %8s\n' "$route" "$rps" "$p50" "$p99" "$max" "${non2xx:-0}"
+done
+rss_kb="$(awk '/VmRSS/ {print $2}' /proc/$pid/status)"
+hwm_kb="$(awk '/VmHWM/ {print $2}' /proc/$pid/status)"
+echo "resident memory: now $((rss_kb / 1024)) MiB, peak $((hwm_kb / 1024)) MiB"

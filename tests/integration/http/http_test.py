@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+"""Drives a real `zuperior serve` over HTTP: auth flows, validation, limits, Redis loss, PostgreSQL
+loss, drain on SIGTERM and `zuperior health` exit codes. Started by run.sh."""
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+BIN = os.environ["ZUPERIOR_BIN"]
+WORK = os.environ["ZUPERIOR_TEST_HTTP_WORK"]
+DB_URL = os.environ["ZUPERIOR_TEST_HTTP_DB"]
+REDIS_PORT = int(os.environ["ZUPERIOR_TEST_HTTP_REDIS_PORT"])
+SECRET = "it-Zu9#kq2Lr8vX1mN4pQ7sT0wY3bC6eF5hJ"
+failures = []
+checks = 0
+
+
+def check(cond, what):
+    global checks
+    checks += 1
+    if cond:
+        print(f"ok   {what}")
+    else:
+        print(f"FAIL {what}")
+        failures.append(what)
+
+
+def start_redis():
+    p = subprocess.Popen(["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--save", "",
+                          "--appendonly", "no", "--dir", WORK], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", REDIS_PORT), 0.2).close()
+            return p
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("redis-server did not start")
+
+
+class Daemon:
+    def __init__(self, name, extra_env=None, args=()):
+        env = dict(os.environ)
+        for k in list(env):
+            if k.startswith("ZUPERIOR_") and k not in ("ZUPERIOR_BIN",):
+                del env[k]
+        env.update({
+            "DATABASE_URL": DB_URL,
+            "REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/0",
+            "JWT_SECRET": SECRET,
+            "NODE_ENV": "test",
+            "ZUPERIOR_SERVER_TRUSTED_PROXIES": "127.0.0.1",
+            "ZUPERIOR_SERVER_MAX_BODY_SIZE": "64KiB",
+            "ZUPERIOR_SERVER_MAX_HEADER_SIZE": "8KiB",
+            "ZUPERIOR_AUTH_BCRYPT_COST": "4",
+            "ZUPERIOR_SERVER_CORS_ORIGINS": "http://app.example",
+        })
+        env.update(extra_env or {})
+        self.log_path = os.path.join(WORK, f"{name}.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([BIN, "serve", "--port", "0", "--workers", "2", "--env-file", "/dev/null",
+                                      "--config", "/dev/null", *args], stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=env, cwd=WORK)
+        self.port = None
+        deadline = time.time() + 20
+        while time.time() < deadline and self.port is None:
+            if self.proc.poll() is not None:
+                break
+            with open(self.log_path) as f:
+                m = re.search(r"listening on 127\.0\.0\.1:(\d+)", f.read())
+                if m:
+                    self.port = int(m.group(1))
+            time.sleep(0.05)
+        if self.port is None:
+            with open(self.log_path) as f:
+                print(f.read())
+            raise RuntimeError(f"daemon {name} did not start")
+
+    def request(self, method, path, body=None, headers=None, timeout=10):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        h = dict(headers or {})
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+            h.setdefault("Content-Type", "application/json")
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        try:
+            parsed = json.loads(data) if data else None
+        except ValueError:
+            parsed = None
+        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), parsed, data
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return -9
+
+
+def psql(sql):
+    url = DB_URL.split("?")[0]
+    return subprocess.run(["psql", url, "-qtAc", sql], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def health_cli(port, *extra):
+    r = subprocess.run([BIN, "health", "--url", f"http://127.0.0.1:{port}", "--env-file", "/dev/null",
+                        "--config", "/dev/null", *extra], capture_output=True, text=True, timeout=30)
+    return r.returncode, r.stdout
+
+
+def wait_health(d, want, seconds=10):
+    deadline = time.time() + seconds
+    st = body = None
+    while time.time() < deadline:
+        st, _, body, _ = d.request("GET", "/apis/health")
+        if (st == 200) == want:
+            return st, body
+        time.sleep(0.2)
+    return st, body
+
+
+def ip(n):
+    return {"X-Forwarded-For": f"203.0.113.{n}"}
+
+
+def main():
+    redis = start_redis()
+    d = Daemon("main")
+    try:
+        # probes and health
+        st, _, body, _ = d.request("GET", "/livez")
+        check(st == 200, "GET /livez 200")
+        st, _, body, _ = d.request("GET", "/readyz")
+        check(st == 200, "GET /readyz 200 while running")
+        st, body = wait_health(d, True)
+        check(st == 200 and body["status"] == "healthy" and body["checks"] == {"database": "healthy", "redis": "healthy", "api": "healthy"},
+              f"GET /apis/health healthy in the seed's shape ({body})")
+        check("ageMs" in body["details"]["database"], "health results say how old they are")
+        st, h, body, _ = d.request("GET", "/apis/time")
+        check(st == 200 and "serverTime" in body and "x-request-id" in h, "GET /apis/time with X-Request-Id")
+        st, h, _, _ = d.request("GET", "/apis/time", headers={"X-Request-Id": "trace-abc.123"})
+        check(h.get("x-request-id") == "trace-abc.123", "client X-Request-Id honoured")
+        rc, out = health_cli(d.port)
+        check(rc == 0 and "healthy" in out, f"zuperior health exit 0 when healthy (rc={rc})")
+        rc, out = health_cli(d.port, "--format", "json")
+        check(rc == 0 and json.loads(out)["status"] == "healthy", "zuperior health --format json")
+
+        # errors and limits of the HTTP layer
+        st, _, body, _ = d.request("GET", "/nope")
+        check(st == 404 and body == {"success": False, "message": "Not found"}, "unknown route 404 in the seed's error shape")
+        st, h, _, _ = d.request("DELETE", "/apis/time")
+        check(st == 405 and "GET" in h.get("allow", ""), "wrong method 405 with Allow")
+        st, h, _, _ = d.request("OPTIONS", "/apis/auth/login", headers={"Origin": "http://app.example", "Access-Control-Request-Method": "POST"})
+        check(st == 204 and h.get("access-control-allow-origin") == "http://app.example", "CORS preflight for a configured origin")
+        st, h, _, _ = d.request("GET", "/apis/time", headers={"Origin": "http://evil.example"})
+        check("access-control-allow-origin" not in h, "no CORS headers for a foreign origin")
+        st, _, body, _ = d.request("POST", "/apis/auth/register", body="{\"email\": ", headers={"Content-Type": "application/json", **ip(1)})
+        check(st == 400 and body["message"] == "Malformed JSON body", f"malformed JSON 400 ({st} {body})")
+        st, _, body, _ = d.request("POST", "/apis/auth/register", body="email=a", headers={"Content-Type": "application/x-www-form-urlencoded", **ip(1)})
+        check(st == 415 and body["success"] is False, f"wrong content type 415 ({st})")
+        st, _, body, _ = d.request("POST", "/apis/auth/register", body="{\"x\":\"" + "a" * 70000 + "\"}", headers={"Content-Type": "application/json", **ip(1)})
+        check(st == 413 and body["success"] is False, f"oversize body 413 ({st})")
+        st, _, body, _ = d.request("GET", "/apis/time", headers={"X-Big": "b" * 9000})
+        check(st == 431, f"huge header 431 ({st})")
+        # raw garbage: 400 and the daemon keeps serving
+        s = socket.create_connection(("127.0.0.1", d.port), 5)
+        s.sendall(b"THIS IS NOT HTTP\r\n\r\n")
+        reply = s.recv(4096)
+        s.close()
+        check(reply.startswith(b"HTTP/1.1 400"), f"malformed request line 400 ({reply[:20]!r})")
+        st, _, _, _ = d.request("GET", "/livez")
+        check(st == 200, "still serving after bad requests")
+
+        # validation: every error at once
+        st, _, body, _ = d.request("POST", "/apis/auth/register", body={"email": "not-an-email", "password": "short"}, headers=ip(2))
+        fields = sorted({e["field"] for e in (body or {}).get("errors", [])})
+        check(st == 400 and body["message"] == "Validation error" and fields == ["email", "password"] and len(body["errors"]) >= 4,
+              f"register validation: all field errors at once ({body})")
+
+        # register / duplicate / login / me
+        pw = "Passw0rd!x"
+        st, h, a, _ = d.request("POST", "/apis/auth/register", body={"email": "Alice@Example.com", "password": pw, "name": "Alice"}, headers=ip(3))
+        check(st == 201 and a["user"]["email"] == "alice@example.com" and a["token"], f"register 201 with user and token ({st})")
+        check("httponly" in h.get("set-cookie", "").lower() and "samesite=lax" in h.get("set-cookie", "").lower(), "register sets the httpOnly token cookie")
+        check("x-ratelimit-limit" in h and "ratelimit-policy" in h, "auth responses carry rate-limit headers")
+        check("password" not in a["user"], "no password hash in responses")
+        st, _, body, _ = d.request("POST", "/apis/auth/register", body={"email": "alice@example.com", "password": pw}, headers=ip(4))
+        check(st == 409 and body["success"] is False, f"duplicate email 409 ({st})")
+        st, _, b, _ = d.request("POST", "/apis/auth/register", body={"email": "bob@example.com", "password": pw}, headers=ip(4))
+        check(st == 201, "second user registered")
+        st, h, body, _ = d.request("POST", "/apis/auth/login", body={"email": "alice@example.com", "password": pw}, headers=ip(5))
+        check(st == 200 and body["token"] and body["user"]["lastLoginAt"], f"login 200 with lastLoginAt ({st})")
+        token_a = body["token"]
+        st1, _, wrong, _ = d.request("POST", "/apis/auth/login", body={"email": "alice@example.com", "password": "Wrong0rd!x"}, headers=ip(6))
+        st2, _, unknown, _ = d.request("POST", "/apis/auth/login", body={"email": "nobody@example.com", "password": "Wrong0rd!x"}, headers=ip(6))
+        check(st1 == 401 and st2 == 401 and wrong == unknown, "same 401 for wrong password and unknown email")
+        st, _, me, _ = d.request("GET", "/apis/auth/me", headers={"Authorization": f"Bearer {token_a}"})
+        check(st == 200 and me["user"]["email"] == "alice@example.com", "me with Bearer token")
+        st, _, me, _ = d.request("GET", "/apis/auth/me", headers={"Cookie": f"token={token_a}"})
+        check(st == 200, "me with the cookie")
+        st, _, _, _ = d.request("GET", "/apis/auth/me")
+        check(st == 401, "me without a token 401")
+        tampered = token_a[:-2] + ("AA" if token_a[-2:] != "AA" else "BB")
+        st, _, _, _ = d.request("GET", "/apis/auth/me", headers={"Authorization": f"Bearer {tampered}"})
+        check(st == 401, "tampered token 401")
+        hdr = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"  # {"alg":"none","typ":"JWT"}
+        st, _, _, _ = d.request("GET", "/apis/auth/me", headers={"Authorization": f"Bearer {hdr}.{token_a.split('.')[1]}."})
+        check(st == 401, "alg none refused")
+
+        # accounts: only the caller's
+        id_a, id_b = a["user"]["id"], b["user"]["id"]
+        psql(f"INSERT INTO \"MT5Account\" (\"id\",\"accountId\",\"userId\",\"balance\") VALUES ('m1','1001','{id_a}',150.5),('m2','2001','{id_b}',99)")
+        st, _, acc, _ = d.request("GET", "/apis/accounts", headers={"Authorization": f"Bearer {token_a}"})
+        ids = [x["accountId"] for x in acc["accounts"]] if acc else []
+        check(st == 200 and ids == ["1001"] and acc["accounts"][0]["balance"] == 150.5, f"accounts: A sees only A's ({ids})")
+        st, _, _, _ = d.request("GET", "/apis/accounts")
+        check(st == 401, "accounts without a token 401")
+
+        # inactive user and the audit trail
+        psql(f"UPDATE \"User\" SET \"status\"='suspended' WHERE \"id\"='{id_b}'")
+        st, _, _, _ = d.request("POST", "/apis/auth/login", body={"email": "bob@example.com", "password": pw}, headers=ip(7))
+        check(st == 403, f"inactive user 403 ({st})")
+        actions = psql(f"SELECT string_agg(\"action\", ',' ORDER BY \"createdAt\") FROM \"ActivityLog\" WHERE \"userId\"='{id_a}'")
+        check(actions.startswith("register") and "login" in actions and "login_failed" in actions, f"ActivityLog rows ({actions})")
+        st, h, _, _ = d.request("POST", "/apis/auth/logout", headers={"Authorization": f"Bearer {token_a}"})
+        check(st == 200 and "max-age=0" in h.get("set-cookie", "").lower(), "logout clears the cookie")
+
+        # strict limit: exactly 10 per window per IP, then 429 with headers and the seed's body
+        codes, last = [], None
+        for i in range(12):
+            st, h, body, _ = d.request("POST", "/apis/auth/login", body={"email": f"x{i}@example.com", "password": "Wrong0rd!x"}, headers=ip(50))
+            codes.append(st)
+            last = (st, h, body)
+        check(codes[:10] == [401] * 10 and codes[10:] == [429, 429], f"strict tier: 10 allowed then 429 ({codes})")
+        st, h, body = last
+        check(h.get("x-ratelimit-remaining") == "0" and int(h.get("retry-after", "0")) >= 1 and body.get("retryAfter") and body["message"].startswith("Too many requests"),
+              "429 has X-RateLimit-*, Retry-After and the seed's body")
+        codes = [d.request("POST", "/apis/auth/login", body={"email": "victim@example.com", "password": "Wrong0rd!x"}, headers=ip(60 + i))[0] for i in range(12)]
+        check(codes.count(429) == 2, f"strict tier also per e-mail across IPs ({codes})")
+
+        # metrics
+        st, _, _, raw = d.request("GET", "/metrics")
+        text = raw.decode()
+        check(st == 200 and 'zuperior_http_requests_total{route="/apis/auth/login",method="POST",status="4xx"}' in text
+              and "zuperior_http_request_duration_seconds_bucket" in text and "zuperior_db_pool_size" in text
+              and "process_resident_memory_bytes" in text, "/metrics has requests, latency, pool and process figures")
+
+        # Redis lost: still serving, health degraded; back to healthy when it returns
+        redis.terminate()
+        redis.wait()
+        st, body = wait_health(d, False)
+        check(st == 503 and body["status"] == "degraded" and body["checks"]["redis"] == "unhealthy", f"Redis down: health 503 degraded ({st})")
+        rc, _ = health_cli(d.port)
+        check(rc == 1, f"zuperior health exit 1 when degraded (rc={rc})")
+        st, _, _, _ = d.request("GET", "/apis/time")
+        check(st == 200, "Redis down: requests still served")
+        st, _, _, _ = d.request("POST", "/apis/auth/login", body={"email": "alice@example.com", "password": pw}, headers=ip(90))
+        check(st == 200, f"Redis down: login still works, limited locally ({st})")
+        redis = start_redis()
+        st, body = wait_health(d, True, 15)
+        check(st == 200, f"Redis back: healthy again ({st})")
+
+        # drain: a request half-sent when SIGTERM arrives still gets its answer, then exit 0
+        s = socket.create_connection(("127.0.0.1", d.port), 5)
+        payload = b'{"email":"alice@example.com","password":"Passw0rd!x"}'
+        s.sendall(b"POST /apis/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Forwarded-For: 203.0.113.99\r\nContent-Length: "
+                  + str(len(payload)).encode() + b"\r\n\r\n" + payload[:10])
+        time.sleep(0.2)
+        d.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        st, _, _, _ = (None, None, None, None)
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=2)
+            c.request("GET", "/readyz")
+            st = c.getresponse().status
+        except OSError:
+            st = "refused"
+        check(st in (503, "refused"), f"draining: readiness 503 or no new connections ({st})")
+        s.sendall(payload[10:])
+        s.settimeout(10)
+        reply = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+        s.close()
+        check(reply.startswith(b"HTTP/1.1 200") and b"Connection: close" in reply, f"in-flight request completed during drain ({reply[:15]!r})")
+        rc = d.proc.wait(30)
+        check(rc == 0, f"exit 0 after drain (rc={rc})")
+        rc, _ = health_cli(d.port)
+        check(rc == 2, f"zuperior health exit 2 when unreachable (rc={rc})")
+
+        # PostgreSQL unreachable: 503 quickly, liveness still 200
+        dead = socket.socket()
+        dead.bind(("127.0.0.1", 0))
+        dead_port = dead.getsockname()[1]
+        dead.close()
+        d2 = Daemon("nodb", {"DATABASE_URL": f"postgresql://x:y@127.0.0.1:{dead_port}/none?connect_timeout=2"})
+        t0 = time.time()
+        st, _, body, _ = d2.request("POST", "/apis/auth/login", body={"email": "alice@example.com", "password": pw}, headers=ip(91))
+        took = time.time() - t0
+        check(st == 503 and body["success"] is False and took < 5, f"PostgreSQL down: login 503 quickly ({st}, {took:.2f}s)")
+        st, _, _, _ = d2.request("GET", "/livez")
+        check(st == 200, "PostgreSQL down: /livez 200")
+        st, body = wait_health(d2, False)
+        check(st == 503 and body["checks"]["database"] == "unhealthy", "PostgreSQL down: health degraded")
+        check(d2.stop() == 0, "second daemon exits 0 on SIGTERM")
+    finally:
+        for dm in [d] + ([d2] if "d2" in dir() else []):
+            if dm.proc.poll() is None:
+                dm.proc.kill()
+        redis.terminate()
+    print(f"{checks - len(failures)}/{checks} checks passed")
+    if failures:
+        with open(d.log_path) as f:
+            print("--- daemon log (tail) ---")
+            print("".join(f.readlines()[-40:]))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
