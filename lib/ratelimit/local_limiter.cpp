@@ -44,12 +44,14 @@ void local_limiter::make_room(shard& sh, std::int64_t now_ms) {
 
 decision local_limiter::decide(std::string_view key, std::uint32_t limit, std::int64_t window_ms, std::uint32_t cost,
                                std::int64_t now_ms) {
-  shard& sh = shards_[std::hash<std::string_view>{}(key) % shard_count];
+  thread_local std::string k;  // reused: no allocation per lookup
+  k.assign(key);
+  shard& sh = shards_[std::hash<std::string>{}(k) % shard_count];
   std::lock_guard lock(sh.mu);
-  auto it = sh.map.find(key);
+  auto it = sh.map.find(k);
   if (it == sh.map.end()) {
     make_room(sh, now_ms);
-    it = sh.map.emplace(std::string(key), entry{}).first;
+    it = sh.map.emplace(k, entry{}).first;
   }
   entry& e = it->second;
   if (e.window_ms != window_ms) e = entry{};  // the tier's window changed (reload): start afresh
@@ -71,9 +73,10 @@ std::size_t local_limiter::sweep(std::int64_t now_ms) {
 }
 
 bool local_limiter::erase(std::string_view key) {
-  shard& sh = shards_[std::hash<std::string_view>{}(key) % shard_count];
+  const std::string k(key);
+  shard& sh = shards_[std::hash<std::string>{}(k) % shard_count];
   std::lock_guard lock(sh.mu);
-  auto it = sh.map.find(key);
+  auto it = sh.map.find(k);
   if (it == sh.map.end()) return false;
   sh.map.erase(it);
   return true;
