@@ -295,16 +295,17 @@ std::string runner::blockers(const std::vector<std::string>& tables) {
     if (!t.empty()) names += (names.empty() ? "" : ",") + quote_ident(t);
   try {
     auto r = lock_->query(
-        "SELECT DISTINCT a.pid::text, coalesce(a.usename, '?'), coalesce(a.application_name, ''), "
+        "SELECT a.pid::text, coalesce(a.usename, '?'), coalesce(a.application_name, ''), "
         "coalesce(host(a.client_addr), 'local socket'), coalesce(a.state, ''), "
         "coalesce(extract(epoch FROM now() - a.xact_start)::bigint::text, '-'), "
-        "coalesce(string_agg(DISTINCT l.mode, ',') OVER (PARTITION BY a.pid), ''), "
+        "coalesce(string_agg(DISTINCT l.mode, ','), ''), "
         "left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g'), 160) "
         "FROM pg_stat_activity a LEFT JOIN pg_locks l ON l.pid = a.pid AND l.granted AND l.relation = ANY ("
         "  SELECT to_regclass(x) FROM unnest(string_to_array($1, ',')) x) "
         "WHERE a.pid <> pg_backend_pid() AND a.pid <> $2::int AND a.datname = current_database() "
         "AND (l.pid IS NOT NULL OR (a.xact_start IS NOT NULL AND a.xact_start < now() - interval '1 second' "
-        "     AND a.backend_type = 'client backend'))",
+        "     AND a.backend_type = 'client backend')) "
+        "GROUP BY a.pid, a.usename, a.application_name, a.client_addr, a.state, a.xact_start, a.query",
         {names, std::to_string(work_->backend_pid())});
     std::string out;
     for (const auto& row : r.rows)
