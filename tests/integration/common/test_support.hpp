@@ -51,6 +51,18 @@ inline void run_for(boost::asio::io_context& io, std::chrono::milliseconds d) {
   }
 }
 
+/// Runs `io` until `pred()` holds or `limit` passes; returns pred().
+template <class Pred>
+bool run_until_true(boost::asio::io_context& io, Pred pred,
+                    std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!pred() && std::chrono::steady_clock::now() < deadline) {
+    io.restart();
+    io.run_one_for(std::chrono::milliseconds(10));
+  }
+  return pred();
+}
+
 /// A free TCP port on 127.0.0.1 (bound and released).
 inline unsigned free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
