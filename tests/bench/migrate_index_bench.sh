@@ -46,13 +46,14 @@ t1=$(ms)
 echo "loaded $rows rows into \"User\" in $((t1 - t0)) ms"
 q "CREATE UNLOGGED TABLE bench_writes (n int, at timestamptz NOT NULL DEFAULT clock_timestamp())" >/dev/null
 # The writer: one autocommit INSERT into "User" after another, each followed by a timestamp row.
-( for i in $(seq 1 10000000); do
-    echo "INSERT INTO \"User\" (id, \"clientId\", email, password) VALUES ('w$i', 'wc$i', 'w$i@example.com', 'h'); INSERT INTO bench_writes (n) VALUES ($i);"
-  done | psql "$url" -qX >/dev/null 2>&1 ) &
+( seq 1 10000000 | awk '{ printf "INSERT INTO \"User\" (id, \"clientId\", email, password) VALUES (%cw%d%c, %cwc%d%c, %cw%d@example.com%c, %ch%c); INSERT INTO bench_writes (n) VALUES (%d);\n", 39, $1, 39, 39, $1, 39, 39, $1, 39, 39, 39, $1 }' \
+    | PGAPPNAME=bench_writer psql "$url" -qX >/dev/null 2>&1 ) &
 writer=$!
 sleep 2
 mig up --to 2
 sleep 1
+# Ending the writer's session ends psql, and with it the generator feeding it.
+q "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'bench_writer'" >/dev/null
 kill "$writer" 2>/dev/null || true
 wait "$writer" 2>/dev/null || true
 writer=""
@@ -60,10 +61,10 @@ q "SELECT 'index migration 0002 (3 indexes on \"User\", CONCURRENTLY): ' || exec
 q "WITH h AS (SELECT applied_at - execution_ms * interval '1 ms' AS s, applied_at AS e FROM zuperior_schema_history WHERE version = 2),
         w AS (SELECT at, at - lag(at) OVER (ORDER BY n) AS gap FROM bench_writes)
    SELECT 'writer during the build: ' || count(*) || ' inserts, longest gap between inserts '
-          || round(extract(epoch FROM max(gap)) * 1000, 1) || ' ms, median ' ||
-          round((extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY gap)) * 1000)::numeric, 2) || ' ms'
+          || coalesce(round(extract(epoch FROM max(gap)) * 1000, 1)::text, '-') || ' ms, median ' ||
+          coalesce(round((extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY gap)) * 1000)::numeric, 2)::text, '-') || ' ms'
    FROM w, h WHERE w.at BETWEEN h.s AND h.e"
-q "SELECT 'writer outside the build: longest gap ' || round(extract(epoch FROM max(gap)) * 1000, 1) || ' ms'
+q "SELECT 'writer outside the build: ' || count(*) || ' inserts, longest gap ' || coalesce(round(extract(epoch FROM max(gap)) * 1000, 1)::text, '-') || ' ms'
    FROM (SELECT at, at - lag(at) OVER (ORDER BY n) AS gap FROM bench_writes) w,
         (SELECT applied_at - execution_ms * interval '1 ms' AS s, applied_at AS e FROM zuperior_schema_history WHERE version = 2) h
    WHERE w.at < h.s OR w.at > h.e"

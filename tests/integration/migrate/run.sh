@@ -78,11 +78,12 @@ mig up2a "$db2" "$shipped" up --to 1
 want_rc up2a 0
 q "$db2" "INSERT INTO \"User\" (id, \"clientId\", email, password, status, \"createdAt\") SELECT 'u'||g, 'c'||g, 'e'||g||'@x', 'h', CASE WHEN g % 10 = 0 THEN 'banned' ELSE 'active' END, now() - g * interval '1 second' FROM generate_series(1, 300000) g" >/dev/null
 q "$db2" "CREATE TABLE writes (n int, at timestamptz DEFAULT clock_timestamp())"
-( for i in $(seq 1 100000); do echo "INSERT INTO \"User\" (id, \"clientId\", email, password) VALUES ('w$i', 'wc$i', 'w$i@x', 'h'); INSERT INTO writes (n) VALUES ($i);"; done | psql "$db2" -qX >/dev/null 2>&1 ) &
+( for i in $(seq 1 100000); do echo "INSERT INTO \"User\" (id, \"clientId\", email, password) VALUES ('w$i', 'wc$i', 'w$i@x', 'h'); INSERT INTO writes (n) VALUES ($i);"; done | PGAPPNAME=mig_writer psql "$db2" -qX >/dev/null 2>&1 ) &
 writer=$!
 sleep 1
 mig up2b "$db2" "$shipped" up
 want_rc up2b 0
+q "$db2" "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'mig_writer'" >/dev/null
 kill "$writer" 2>/dev/null
 wait "$writer" 2>/dev/null
 # Writes that landed while 0002 (the "User" indexes) was building.
