@@ -12,7 +12,12 @@
 #include <csignal>
 #include <cstdlib>
 
+#include "api/blocking.hpp"
+#include "api/limits.hpp"
 #include "api/routes.hpp"
+#include "auth/cookie.hpp"
+#include "auth/jwt.hpp"
+#include "daemon/redis_limits.hpp"
 #include "cache/sync_client.hpp"
 #include "db/session.hpp"
 #include "health/checker.hpp"
@@ -111,6 +116,38 @@ int run(const options& opts) {
   metrics::register_process_metrics(registry);
   http_metrics hm(registry);
 
+  // database: the blocking pool (connections made lazily by its threads).
+  api::blocking_pool pool(s.database.url, s.database.pool_size, s.database.connect_timeout,
+                          s.database.statement_timeout, s.database.pool_timeout);
+  {
+    auto& st = pool.stats();
+    registry.add_callback_gauge("zuperior_db_pool_size", "Database pool size (connection_limit)",
+                                [&pool] { return static_cast<double>(pool.size()); });
+    registry.add_callback_gauge("zuperior_db_pool_in_use", "Database pool threads running a job",
+                                [&st] { return static_cast<double>(st.busy.load()); });
+    registry.add_callback_gauge("zuperior_db_pool_waiting", "Jobs waiting for a database pool thread",
+                                [&st] { return static_cast<double>(st.waiting.load()); });
+    registry.add_callback_gauge("zuperior_db_pool_connections", "Open database connections of the pool",
+                                [&st] { return static_cast<double>(st.connections.load()); });
+    registry.add_callback_gauge("zuperior_db_pool_timeouts_total", "Jobs refused after waiting pool_timeout",
+                                [&st] { return static_cast<double>(st.timeouts.load()); });
+    registry.add_callback_gauge("zuperior_db_failures_total", "Database jobs failed for lack of the database",
+                                [&st] { return static_cast<double>(st.failures.load()); });
+    registry.add_callback_gauge("zuperior_db_pool_wait_seconds_total", "Total time jobs waited for a pool thread",
+                                [&st] { return st.wait_us_total.load() / 1e6; });
+    registry.add_callback_gauge("zuperior_db_query_seconds_total", "Total time spent running database jobs",
+                                [&st] { return st.query_us_total.load() / 1e6; });
+    registry.add_callback_gauge("zuperior_db_jobs_total", "Database jobs run",
+                                [&st] { return static_cast<double>(st.jobs.load()); });
+  }
+
+  // limiter
+  api::local_limiter local_limits(s.ratelimit);
+
+  // auth
+  auto jwt = auth::jwt_codec::from_settings(s.auth);
+  auto cookie = auth::cookie_options_from(s);
+
   // health: each dependency probed on its own thread with its own deadline.
   auto interval = 2s;
   health::checker checker(interval);
@@ -162,6 +199,9 @@ int run(const options& opts) {
   svc.metrics = &registry;
   svc.health = &checker;
   svc.ready = &ready;
+  svc.pool = &pool;
+  svc.jwt = &jwt;
+  svc.cookie = &cookie;
   auto routes = api::build_routes(svc);
   http::server_hooks hooks;
   bool log_access = s.log.access_log;
@@ -173,6 +213,10 @@ int run(const options& opts) {
   hooks.on_in_flight = [&hm](int d) { hm.on_in_flight(d); };
   hooks.on_rejected = [&hm](bool per_ip) { hm.on_rejected(per_ip); };
   http::server server(s.server, routes, hooks);
+
+  // redis + limiter: one pipelined async connection per worker, on the worker's own event loop.
+  redis_limits limits(s, server.worker_executors());
+  svc.limits = &limits;
 
   // listeners
   server.start();
@@ -208,6 +252,9 @@ int run(const options& opts) {
         try {
           auto fresh = opts.reload();
           if (log::set_level(fresh.log.level)) spdlog::info("reloaded: log level {}", fresh.log.level);
+          local_limits.set_tiers(fresh.ratelimit);
+          limits.reload(fresh.ratelimit);
+          spdlog::info("reloaded: rate-limit tiers");
         } catch (const std::exception& e) {
           spdlog::error("reload failed, keeping the running configuration: {}", e.what());
         }
@@ -236,6 +283,7 @@ int run(const options& opts) {
   ctl.run();
 
   // stop in reverse
+  limits.stop();
   server.stop();
   checker.stop();
   spdlog::info("stopped");
