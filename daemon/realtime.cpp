@@ -1,0 +1,191 @@
+#include "daemon/realtime.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <unordered_set>
+
+#include "api/blocking.hpp"
+#include "api/limits.hpp"
+#include "auth/jwt.hpp"
+#include "cache/async_client.hpp"
+#include "db/session.hpp"
+#include "feed/market_feed.hpp"
+#include "http/server.hpp"
+#include "metrics/registry.hpp"
+#include "ws/local_limiter.hpp"
+#include "ws/market_app.hpp"
+#include "ws/server.hpp"
+#include "ws/test_app.hpp"
+
+namespace zuperior::daemon {
+
+namespace net = boost::asio;
+
+struct realtime::impl {
+  realtime_deps d;
+  std::shared_ptr<ws::server> sio;
+  std::shared_ptr<ws::server> raw;  // protocol test mode: /engine.io/ echo
+  std::shared_ptr<cache::async_client> redis;
+  std::unique_ptr<feed::market_feed> feed;
+  std::unique_ptr<ws::local_limiter> connect_limit;
+};
+
+namespace {
+
+ws::server_options base_options(const config::settings& s) {
+  ws::server_options o;
+  o.ping_interval = s.realtime.ping_interval;
+  o.ping_timeout = s.realtime.ping_timeout;
+  o.max_payload = s.realtime.max_payload;
+  o.outbox_limit = s.realtime.outbox_limit;
+  o.cors_origins = s.server.cors_origins;
+  return o;
+}
+
+void register_metrics(metrics::registry& r, ws::server& srv, feed::market_feed& feed) {
+  auto& st = srv.stats();
+  auto g = [&r](const char* name, const char* help, auto fn) { r.add_callback_gauge(name, help, std::move(fn)); };
+  g("zuperior_ws_sessions_websocket", "Engine.IO sessions on the WebSocket transport",
+    [&st] { return static_cast<double>(st.sessions_websocket.load()); });
+  g("zuperior_ws_sessions_polling", "Engine.IO sessions on HTTP long-polling",
+    [&st] { return static_cast<double>(st.sessions_polling.load()); });
+  g("zuperior_ws_sockets", "Connected Socket.IO sockets", [&st] { return static_cast<double>(st.sockets.load()); });
+  g("zuperior_ws_subscriptions", "Room memberships (market symbols and accounts)",
+    [&st] { return static_cast<double>(st.subscriptions.load()); });
+  g("zuperior_ws_messages_in_total", "Engine.IO messages received",
+    [&st] { return static_cast<double>(st.messages_in.load()); });
+  g("zuperior_ws_messages_out_total", "Engine.IO packets sent",
+    [&st] { return static_cast<double>(st.messages_out.load()); });
+  g("zuperior_ws_bytes_out_total", "Bytes of Engine.IO packets sent",
+    [&st] { return static_cast<double>(st.bytes_out.load()); });
+  g("zuperior_ws_conflated_total", "Market frames replaced by a newer one for a slow client",
+    [&st] { return static_cast<double>(st.conflated.load()); });
+  g("zuperior_ws_dropped_total", "Frames lost with slow clients' disconnects",
+    [&st] { return static_cast<double>(st.dropped.load()); });
+  g("zuperior_ws_slow_disconnects_total", "Sessions closed because their outbox overflowed",
+    [&st] { return static_cast<double>(st.slow_disconnects.load()); });
+  g("zuperior_ws_protocol_errors_total", "Sessions closed for malformed packets",
+    [&st] { return static_cast<double>(st.protocol_errors.load()); });
+  g("zuperior_ws_connect_refused_total", "Socket.IO CONNECTs refused (token, rate limit)",
+    [&st] { return static_cast<double>(st.connect_refused.load()); });
+  auto& fs = feed.stats();
+  g("zuperior_feed_ticks_total", "Market ticks received", [&fs] { return static_cast<double>(fs.ticks.load()); });
+  g("zuperior_feed_account_updates_total", "Account updates received",
+    [&fs] { return static_cast<double>(fs.account_updates.load()); });
+  g("zuperior_feed_malformed_total", "Bus messages ignored as malformed",
+    [&fs] { return static_cast<double>(fs.malformed.load()); });
+  g("zuperior_feed_bus_connected", "1 while the Redis pub/sub connection is up",
+    [&feed] { return feed.bus_connected() ? 1.0 : 0.0; });
+  auto& lag = r.add_histogram("zuperior_ws_delivery_lag_seconds",
+                              "Delay from a tick's source timestamp to its hand-off to the client's socket", {},
+                              {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5});
+  auto* h = &lag.get();
+  srv.on_delivery_lag = [h](double s) { h->observe(s); };
+}
+
+// Coroutines take their arguments by value: no lambda captures to outlive.
+net::awaitable<bool> owns_account(api::blocking_pool* pool, std::string user, std::string account) {
+  auto out = co_await pool->run<bool>([user, account](api::db_access& db) {
+    std::vector<db::param> params{account, user};
+    return db.session()
+        .scalar(R"(SELECT 1 FROM "MT5Account" WHERE "accountId" = $1 AND "userId" = $2)", params)
+        .has_value();
+  });
+  co_return out.value.value_or(false);
+}
+
+net::awaitable<std::optional<std::string>> cached_balance(std::shared_ptr<cache::async_client> redis,
+                                                          std::string account) {
+  std::vector<std::string> cmd{"GET", redis->key("balance:" + account)};
+  auto r = co_await redis->command(std::move(cmd));
+  if (!r || r.value.kind != cache::reply::type::string) co_return std::nullopt;
+  co_return r.value.text;
+}
+
+}  // namespace
+
+realtime::realtime(const realtime_deps& deps) : impl_(std::make_unique<impl>()) {
+  auto& I = *impl_;
+  I.d = deps;
+  const auto& s = *deps.settings;
+  auto executors = deps.server->worker_executors();
+  auto opts = base_options(s);
+
+  if (s.realtime.protocol_test_mode) {
+    // The public protocol test suites' server: no token, echo events, /custom namespace.
+    auto test = std::make_shared<ws::test_app>();
+    opts.namespaces["/"] = test;
+    opts.namespaces["/custom"] = test;
+    auto raw_opts = base_options(s);
+    raw_opts.raw_echo = true;
+    I.raw = std::make_shared<ws::server>(raw_opts, executors);
+    deps.server->mount("/engine.io/", I.raw);
+    spdlog::warn("protocol test mode: {} accepts connections without a token; /engine.io/ echoes", s.realtime.path);
+  } else {
+    auto copts = cache::client_options::from(s);
+    copts.name = "realtime";
+    I.redis = cache::async_client::create(executors.front(), copts);
+    I.connect_limit =
+        std::make_unique<ws::local_limiter>(s.realtime.connect_rate.limit, s.realtime.connect_rate.window);
+
+    ws::market_checks checks;
+    const auth::jwt_codec* jwt = deps.jwt;
+    checks.authenticate = [jwt](const std::string& token) -> std::optional<std::string> {
+      auto r = jwt->verify(token);
+      if (!r) return std::nullopt;
+      return r.value.sub;
+    };
+    api::blocking_pool* pool = deps.pool;
+    checks.owns_account = [pool](std::string user, std::string account) {
+      return owns_account(pool, std::move(user), std::move(account));
+    };
+    auto redis = I.redis;
+    checks.cached_balance = [redis](std::string account) { return cached_balance(redis, std::move(account)); };
+    api::local_limiter* limits = deps.limits;
+    checks.allow_event = [limits](const std::string& user) {
+      const auto now_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+              .count();
+      return limits->decide(api::tier::websocket, "user:" + user, now_ms).allowed;
+    };
+    ws::local_limiter* cl = I.connect_limit.get();
+    checks.allow_connect = [cl](const std::string& ip) { return cl->allow(ip); };
+    if (s.market.feed == "sim") {
+      auto known = std::make_shared<std::unordered_set<std::string>>(s.market.symbols.begin(), s.market.symbols.end());
+      checks.known_symbol = [known](const std::string& sym) { return known->count(sym) > 0; };
+    }
+    ws::market_limits limits_cfg;
+    limits_cfg.max_symbols_per_socket = s.realtime.max_symbols_per_socket;
+    limits_cfg.max_violations = s.realtime.max_violations;
+    limits_cfg.cookie_name = s.auth.cookie_name;
+    opts.namespaces["/"] = std::make_shared<ws::market_app>(std::move(checks), limits_cfg);
+    for (const auto& nsp : s.realtime.namespaces)
+      if (nsp != "/") opts.namespaces[nsp] = opts.namespaces["/"];
+  }
+  I.sio = std::make_shared<ws::server>(opts, executors);
+  deps.server->mount(s.realtime.path, I.sio);
+  I.feed = std::make_unique<feed::market_feed>(s, I.sio, executors.front());
+  if (deps.registry) register_metrics(*deps.registry, *I.sio, *I.feed);
+}
+
+realtime::~realtime() {
+  if (impl_->feed) impl_->feed->stop();
+  if (impl_->redis) impl_->redis->stop();
+}
+
+void realtime::start() {
+  if (impl_->redis) impl_->redis->start();
+  if (!impl_->d.settings->realtime.protocol_test_mode || impl_->d.settings->market.feed == "sim") impl_->feed->start();
+}
+
+void realtime::shutdown() {
+  impl_->sio->shutdown();
+  if (impl_->raw) impl_->raw->shutdown();
+  impl_->feed->stop();
+}
+
+bool realtime::bus_connected() const { return impl_->feed->bus_connected(); }
+
+}  // namespace zuperior::daemon

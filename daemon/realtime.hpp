@@ -1,0 +1,55 @@
+#pragma once
+// The real-time layer of `serve`: the Socket.IO endpoint (lib/ws) with the product checks wired to
+// JWT, the database, Redis and the rate limiter, the market feed (lib/feed), and their metrics.
+// Build it after the http::server and before server.start(); start() after the listeners,
+// shutdown() first on SIGTERM.
+#include <memory>
+
+#include "config/settings.hpp"
+
+namespace zuperior::http {
+class server;
+}
+namespace zuperior::api {
+class blocking_pool;
+class local_limiter;
+}  // namespace zuperior::api
+namespace zuperior::auth {
+class jwt_codec;
+}
+namespace zuperior::metrics {
+class registry;
+}
+
+namespace zuperior::daemon {
+
+/// What the real-time layer borrows from the composition root (all outlive it).
+struct realtime_deps {
+  const config::settings* settings = nullptr;
+  http::server* server = nullptr;
+  api::blocking_pool* pool = nullptr;
+  const auth::jwt_codec* jwt = nullptr;
+  api::local_limiter* limits = nullptr;
+  metrics::registry* registry = nullptr;
+};
+
+/// The Socket.IO endpoint, its feed and metrics.
+class realtime {
+ public:
+  /// Builds everything and mounts the endpoint (realtime.path; /engine.io/ too in protocol test mode).
+  explicit realtime(const realtime_deps& deps);
+  ~realtime();
+  /// Starts the feed (Redis subscriptions or the simulated walk).
+  void start();
+  /// Clean disconnect of every client (SIGTERM), then the feed stops.
+  void shutdown();
+  /// True while the pub/sub connection is up (for /apis/health).
+  bool bus_connected() const;
+
+  struct impl;
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace zuperior::daemon

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Integration test of the real-time layer: two `zuperior serve` instances sharing one redis-server
+# (our own, on a free port, so it can be restarted mid-test) and a throwaway database, driven by the
+# stock socket.io-client from npm (test.mjs). Needs ZUPERIOR_BIN and ZUPERIOR_TEST_PG_URL (scripts/test).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+src="${ZUPERIOR_SOURCE_DIR:-$(cd "$here/../../.." && pwd)}"
+: "${ZUPERIOR_BIN:?ZUPERIOR_BIN is not set}"
+: "${ZUPERIOR_TEST_PG_URL:?ZUPERIOR_TEST_PG_URL is not set (run through scripts/test)}"
+
+if [ ! -d "$here/node_modules/socket.io-client" ]; then
+  (cd "$here" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
+work="$(mktemp -d /tmp/zuperior-realtime-test.XXXXXX)"
+db="zrt_$$_$RANDOM"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$work/redis.pid" ] && kill "$(cat "$work/redis.pid")" 2>/dev/null || true
+  psql "$ZUPERIOR_TEST_PG_URL" -qtAc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  if [ "${ZUPERIOR_KEEP_LOGS:-}" = 1 ]; then echo "logs in $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+
+psql "$ZUPERIOR_TEST_PG_URL" -qtAc "CREATE DATABASE $db" >/dev/null
+base="${ZUPERIOR_TEST_PG_URL%/*}"
+export DATABASE_URL="$base/$db?connection_limit=4&pool_timeout=5&connect_timeout=2"
+if ! (cd "$src" && "$ZUPERIOR_BIN" migrate up --env-file /dev/null >"$work/migrate.log" 2>&1); then
+  for f in "$src"/migrations/0*.sql; do psql "$base/$db" -q -v ON_ERROR_STOP=1 -f "$f" >/dev/null; done
+fi
+psql "$base/$db" -q -v ON_ERROR_STOP=1 <<'SQL'
+INSERT INTO "User" ("id","clientId","email","password") VALUES
+  ('user-a','CA1','a@example.com','x'), ('user-b','CB1','b@example.com','x');
+INSERT INTO "MT5Account" ("id","accountId","userId") VALUES ('acc-1','1001','user-a'), ('acc-2','2002','user-b');
+SQL
+
+redis_port="$(free_port)"
+export ZUPERIOR_TEST_RT_REDIS_PORT="$redis_port"
+export ZUPERIOR_TEST_RT_WORK="$work"
+start_redis() {
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+    --pidfile "$work/redis.pid" --logfile "$work/redis.log"
+  for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "redis-server did not start" >&2; return 1
+}
+start_redis
+
+export REDIS_URL="redis://127.0.0.1:$redis_port/0"
+export JWT_SECRET="realtime-test-secret-0123456789-abcdefghijkl"
+export ZUPERIOR_MARKET_FEED=redis
+export NODE_ENV=test
+ports=()
+for i in 1 2; do
+  port="$(free_port)"
+  "$ZUPERIOR_BIN" serve --env-file /dev/null --host 127.0.0.1 --port "$port" --workers 2 \
+    >"$work/serve$i.log" 2>&1 &
+  pids+=($!)
+  ports+=("$port")
+done
+for port in "${ports[@]}"; do
+  for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/livez" >/dev/null 2>&1 && break; sleep 0.1; done
+done
+export ZUPERIOR_TEST_RT_PORTS="${ports[*]}"
+export ZUPERIOR_TEST_RT_PIDS="${pids[*]}"
+
+status=0
+node "$here/test.mjs" || status=$?
+if [ $status -ne 0 ]; then
+  for i in 1 2; do echo "--- serve$i.log (tail)" >&2; tail -n 30 "$work/serve$i.log" >&2 || true; done
+fi
+exit $status

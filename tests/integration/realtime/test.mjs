@@ -1,0 +1,257 @@
+// Drives two `zuperior serve` instances with the stock socket.io-client. Every check prints one
+// line; the first failure ends the run with exit code 1.
+import { io } from "socket.io-client";
+import WebSocket from "ws";
+import { createHmac } from "node:crypto";
+import { execFileSync } from "node:child_process";
+
+const ports = process.env.ZUPERIOR_TEST_RT_PORTS.split(" ");
+const pids = process.env.ZUPERIOR_TEST_RT_PIDS.split(" ");
+const redisPort = process.env.ZUPERIOR_TEST_RT_REDIS_PORT;
+const work = process.env.ZUPERIOR_TEST_RT_WORK;
+const secret = process.env.JWT_SECRET;
+const url = (i = 0) => `http://127.0.0.1:${ports[i]}`;
+
+const b64u = (b) => Buffer.from(b).toString("base64url");
+function token(sub, expOffset = 3600, key = secret) {
+  const h = b64u(JSON.stringify({ alg: "HS256", typ: "JWT" }));
+  const now = Math.floor(Date.now() / 1000);
+  const p = b64u(JSON.stringify({ sub, iat: now, exp: now + expOffset }));
+  const sig = createHmac("sha256", key).update(`${h}.${p}`).digest("base64url");
+  return `${h}.${p}.${sig}`;
+}
+const tokA = token("user-a");
+const tokB = token("user-b");
+
+const redis = (...args) => execFileSync("redis-cli", ["-p", redisPort, ...args]).toString().trim();
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let failures = 0;
+const open = [];
+
+function check(name, cond, detail = "") {
+  if (cond) {
+    console.log(`ok   ${name}`);
+  } else {
+    console.log(`FAIL ${name} ${detail}`);
+    failures++;
+  }
+}
+
+function connect(opts = {}, i = 0) {
+  const s = io(url(i), { reconnection: false, forceNew: true, timeout: 5000, ...opts });
+  open.push(s);
+  return s;
+}
+function waitEvent(s, ev, ms = 5000) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`timeout waiting for ${ev}`)), ms);
+    s.once(ev, (...a) => {
+      clearTimeout(t);
+      resolve(a);
+    });
+  });
+}
+async function connected(s) {
+  const r = await Promise.race([waitEvent(s, "connect").then(() => "ok"), waitEvent(s, "connect_error").then((e) => e[0].message)]);
+  return r;
+}
+const emitAck = (s, ev, ...args) => s.timeout(5000).emitWithAck(ev, ...args);
+// Collects market:update events.
+function collect(s, ev = "market:update") {
+  const got = [];
+  s.on(ev, (m) => got.push(m));
+  return got;
+}
+async function until(fn, ms = 5000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (fn()) return true;
+    await sleep(20);
+  }
+  return fn();
+}
+const tick = (symbol, bid = 1.1, ask = 1.2) =>
+  redis("PUBLISH", "zuperior:market", JSON.stringify({ symbol, bid, ask, ts: Date.now() * 1000 }));
+
+async function main() {
+  // --- transports
+  for (const [name, transports, upgrade] of [
+    ["websocket only", ["websocket"], false],
+    ["polling only", ["polling"], false],
+    ["polling then upgrade", ["polling", "websocket"], true],
+  ]) {
+    const s = connect({ transports, auth: { token: tokA } });
+    const r = await connected(s);
+    check(`connect over ${name}`, r === "ok", r);
+    if (upgrade) {
+      const up = await until(() => s.io.engine.transport.name === "websocket", 5000);
+      check("upgrade to websocket completes", up, s.io.engine.transport.name);
+    } else {
+      check(`transport stays ${transports[0]}`, s.io.engine.transport.name === transports[0]);
+    }
+    const ack = await emitAck(s, "subscribe:market", ["EURUSD"]);
+    check(`subscribe ack over ${name}`, ack && ack.ok === true, JSON.stringify(ack));
+    const got = collect(s);
+    await sleep(50);
+    tick("EURUSD", 1.2345, 1.2347);
+    tick("GBPUSD");
+    await until(() => got.length >= 1);
+    await sleep(200);
+    check(`market:update received over ${name}`, got.length === 1 && got[0].symbol === "EURUSD" && got[0].bid === 1.2345,
+      JSON.stringify(got));
+    s.close();
+  }
+
+  // --- auth
+  for (const [name, opts, want] of [
+    ["missing token", {}, /token missing/],
+    ["bad signature", { auth: { token: token("user-a", 3600, "another-secret-another-secret-xxxxxx") } }, /invalid token/],
+    ["expired token", { auth: { token: token("user-a", -3600) } }, /invalid token/],
+    ["garbage token", { auth: { token: "not.a.jwt" } }, /invalid token/],
+  ]) {
+    const s = connect({ transports: ["websocket"], ...opts });
+    const r = await connected(s);
+    check(`${name} refused with connect_error`, r !== "ok" && want.test(r), r);
+    s.close();
+  }
+  {
+    const s = connect({ transports: ["polling"], extraHeaders: { Cookie: `token=${tokA}` } });
+    const r = await connected(s);
+    check("token cookie accepted", r === "ok", r);
+    s.close();
+  }
+
+  // --- accounts
+  {
+    redis("SET", "balance:1001", JSON.stringify({ accountId: "1001", balance: 1000, equity: 1010 }));
+    const a = connect({ transports: ["websocket"], auth: { token: tokA } });
+    await connected(a);
+    const updates = collect(a, "account:update");
+    const ack = await emitAck(a, "subscribe:account", "1001");
+    check("owner may subscribe to the account", ack && ack.ok === true, JSON.stringify(ack));
+    await until(() => updates.length >= 1);
+    check("cached balance arrives at once", updates.length === 1 && updates[0].balance === 1000, JSON.stringify(updates));
+    const refused = await emitAck(a, "subscribe:account", "2002");
+    check("someone else's account refused in the ack", refused && refused.ok === false && /forbidden/.test(refused.error),
+      JSON.stringify(refused));
+    const errors = collect(a, "error");
+    a.emit("subscribe:account", "2002");
+    await until(() => errors.length >= 1);
+    check("refusal without ack comes as an error event", errors.length === 1 && errors[0].ok === false, JSON.stringify(errors));
+    redis("PUBLISH", "zuperior:account", JSON.stringify({ accountId: "2002", balance: 5 }));
+    redis("PUBLISH", "zuperior:account", JSON.stringify({ accountId: "1001", balance: 1234.5, equity: 1240 }));
+    await until(() => updates.length >= 2);
+    await sleep(200);
+    check("account update delivered to the owner only for its account",
+      updates.length === 2 && updates[1].balance === 1234.5, JSON.stringify(updates));
+    check("account update stored as balance:<id>", JSON.parse(redis("GET", "balance:1001")).balance === 1234.5);
+    const bad = await emitAck(a, "subscribe:market", ["EUR USD"]);
+    check("invalid symbol refused", bad && bad.ok === false, JSON.stringify(bad));
+    const many = await emitAck(a, "subscribe:market", Array.from({ length: 101 }, (_, i) => `S${i}`));
+    check("symbol cap enforced", many && many.ok === false, JSON.stringify(many));
+    const un = await emitAck(a, "unsubscribe:account", "1001");
+    check("unsubscribe:account acked", un && un.ok === true);
+    a.close();
+  }
+
+  // --- two instances on one Redis
+  {
+    const a = connect({ transports: ["websocket"], auth: { token: tokA } }, 0);
+    const b = connect({ transports: ["websocket"], auth: { token: tokB } }, 1);
+    await connected(a);
+    await connected(b);
+    await emitAck(a, "subscribe:market", ["XAUUSD"]);
+    await emitAck(b, "subscribe:market", ["XAUUSD"]);
+    const ga = collect(a);
+    const gb = collect(b);
+    tick("XAUUSD", 2000.5, 2001);
+    await until(() => ga.length >= 1 && gb.length >= 1);
+    check("one published tick reaches clients of both instances", ga.length === 1 && gb.length === 1,
+      `${ga.length} ${gb.length}`);
+
+    // --- a malformed frame from a raw websocket does not hurt others
+    const raw = new WebSocket(`ws://127.0.0.1:${ports[0]}/socket.io/?EIO=4&transport=websocket`);
+    await new Promise((r) => raw.once("message", r));
+    const closed = new Promise((r) => raw.once("close", r));
+    raw.send("42{not json");
+    await Promise.race([closed, sleep(3000)]);
+    check("malformed frame closes only that connection", raw.readyState === WebSocket.CLOSED);
+    const raw2 = new WebSocket(`ws://127.0.0.1:${ports[0]}/socket.io/?EIO=4&transport=websocket`);
+    await new Promise((r) => raw2.once("message", r));
+    raw2.send(Buffer.from([0xff, 0x00, 0x42]));  // binary frame without a binary packet
+    raw2.send("9garbage");
+    await sleep(200);
+    tick("XAUUSD", 2002, 2003);
+    await until(() => ga.length >= 2);
+    check("other clients keep receiving", ga.length === 2 && a.connected, `${ga.length}`);
+    raw2.terminate();
+
+    // --- slow consumer: conflation, fast client unaffected (a paused client)
+    await emitAck(a, "subscribe:market", ["EURUSD", "GBPUSD"]);
+    const slow = connect({ transports: ["websocket"], auth: { token: tokB } }, 0);
+    await connected(slow);
+    await emitAck(slow, "subscribe:market", ["EURUSD", "GBPUSD"]);
+    slow.io.engine.transport.ws.pause();  // stop reading: the server's queue for it fills
+    ga.length = 0;
+    const args = [];
+    for (let i = 0; i < 3000; i++) {
+      const sym = i % 2 ? "EURUSD" : "GBPUSD";
+      args.push(JSON.stringify({ symbol: sym, bid: i, ask: i + 1, ts: Date.now() * 1000 }));
+    }
+    // One redis-cli run per batch keeps the publisher fast.
+    const script = args.map((m) => `PUBLISH zuperior:market '${m}'`).join("\n");
+    execFileSync("redis-cli", ["-p", redisPort], { input: script });
+    await until(() => ga.length >= 3000, 10000);
+    check("fast client got every tick while a slow one stalled", ga.length === 3000, `${ga.length}`);
+    const metrics = await (await fetch(`${url(0)}/metrics`)).text();
+    const conflated = Number((metrics.match(/^zuperior_ws_conflated_total (\S+)/m) || [])[1] || 0);
+    const slowDisc = Number((metrics.match(/^zuperior_ws_slow_disconnects_total (\S+)/m) || [])[1] || 0);
+    check("slow client's ticks conflated (or the client dropped)", conflated > 0 || slowDisc > 0, `${conflated} ${slowDisc}`);
+    const slowGot = collect(slow);
+    slow.io.engine.transport.ws.resume();
+    await sleep(1000);
+    const last = {};
+    for (const m of slowGot) last[m.symbol] = m.bid;
+    check("slow client catches up with the newest tick per symbol",
+      !slow.connected || (last.EURUSD === 2999 && last.GBPUSD === 2998), JSON.stringify(last) + ` n=${slowGot.length}`);
+    check("metrics report sockets and lag", /zuperior_ws_sockets \d/.test(metrics) && /zuperior_ws_delivery_lag_seconds_bucket/.test(metrics));
+    slow.close();
+
+    // --- Redis restart: subscriptions resume without the clients reconnecting
+    let reconnects = 0;
+    a.on("disconnect", () => reconnects++);
+    const pidfile = `${work}/redis.pid`;
+    const { readFileSync } = await import("node:fs");
+    const redisPid = Number(readFileSync(pidfile, "utf8"));
+    process.kill(redisPid, "SIGTERM");
+    await sleep(500);
+    execFileSync("redis-server", ["--port", redisPort, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+      "--daemonize", "yes", "--pidfile", pidfile, "--logfile", `${work}/redis.log`]);
+    ga.length = 0;
+    gb.length = 0;
+    const ok = await until(() => {
+      try { tick("XAUUSD", 1, 2); } catch { /* not up yet */ }
+      return ga.length >= 1 && gb.length >= 1;
+    }, 15000);
+    check("after a Redis restart ticks flow again without reconnecting", ok && reconnects === 0 && a.connected,
+      `${ga.length} ${gb.length} reconnects=${reconnects}`);
+
+    // --- SIGTERM: a clean disconnect
+    const reason = waitEvent(b, "disconnect", 10000);
+    process.kill(Number(pids[1]), "SIGTERM");
+    const [why] = await reason;
+    check("SIGTERM gives clients a clean server disconnect", why === "io server disconnect", why);
+    a.close();
+  }
+}
+
+main()
+  .catch((e) => {
+    console.log(`FAIL exception: ${e.stack || e}`);
+    failures++;
+  })
+  .finally(() => {
+    for (const s of open) s.close();
+    console.log(failures ? `${failures} check(s) failed` : "all real-time checks passed");
+    process.exit(failures ? 1 : 0);
+  });
