@@ -90,7 +90,9 @@ boost::asio::awaitable<void> market_app::subscribe_account(std::shared_ptr<socke
     fail(s, ack, event, "invalid account id");
     co_return;
   }
-  const bool owner = checks_.owns_account ? co_await checks_.owns_account(s->user_id, account) : false;
+  // Plain statements around co_await: GCC 12 miscompiles co_await inside a conditional expression.
+  bool owner = false;
+  if (checks_.owns_account) owner = co_await checks_.owns_account(s->user_id, account);
   if (!s->connected()) co_return;
   if (!owner) {
     fail(s, ack, event, "forbidden: not your account");

@@ -782,8 +782,14 @@ net::awaitable<poll_answer> session_request(server::impl* S, std::size_t worker,
   auto it = w.sessions.find(sid);
   if (it == w.sessions.end()) co_return error_answer(eio_error::unknown_sid);
   auto s = it->second;
-  if (post) co_return co_await s->poll_post(std::move(body));
-  co_return co_await s->poll_get();
+  // Kept as plain statements: GCC 12 mishandles temporaries in `co_return co_await` of class types.
+  poll_answer a;
+  if (post) {
+    a = co_await s->poll_post(std::move(body));
+  } else {
+    a = co_await s->poll_get();
+  }
+  co_return a;
 }
 
 net::awaitable<void> run_new_websocket(server::impl* S, std::size_t worker, tcp::socket sock, http::request req,
@@ -896,8 +902,9 @@ net::awaitable<bool> server::handle(beast::tcp_stream& stream, beast::flat_buffe
   auto owner = sid_worker(sid, S.workers.size());
   if (!owner) co_return co_await fail(eio_error::unknown_sid);
   const bool post = method == bhttp::verb::post;
-  auto answer = co_await net::co_spawn(S.workers[*owner]->exec,
-                                       session_request(&S, *owner, sid, post, post ? std::move(req.body()) : ""),
+  std::string body;
+  if (post) body = std::move(req.body());
+  auto answer = co_await net::co_spawn(S.workers[*owner]->exec, session_request(&S, *owner, sid, post, std::move(body)),
                                        net::use_awaitable);
   co_return co_await write_answer(stream, req, std::move(answer), S.cors);
 }
