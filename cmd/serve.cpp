@@ -16,6 +16,7 @@ namespace {
 struct serve_options {
   config_options config;
   std::string host, port, workers, log_level, log_format;
+  std::string ping_interval, ping_timeout, max_payload;  // real-time endpoint (protocol test suites)
   bool protocol_test_mode = false;
 };
 
@@ -26,6 +27,9 @@ std::vector<config::flag_value> flags_of(const serve_options& o) {
   if (!o.workers.empty()) f.push_back({"server.workers", o.workers, "--workers"});
   if (!o.log_level.empty()) f.push_back({"log.level", o.log_level, "--log-level"});
   if (!o.log_format.empty()) f.push_back({"log.format", o.log_format, "--log-format"});
+  if (!o.ping_interval.empty()) f.push_back({"realtime.ping_interval", o.ping_interval, "--ping-interval"});
+  if (!o.ping_timeout.empty()) f.push_back({"realtime.ping_timeout", o.ping_timeout, "--ping-timeout"});
+  if (!o.max_payload.empty()) f.push_back({"realtime.max_payload", o.max_payload, "--max-payload"});
   return f;
 }
 
@@ -58,6 +62,9 @@ runner setup_serve(CLI::App& sub) {
   sub.add_option("--workers", o->workers, "Network threads, 0 = one per core (server.workers)");
   sub.add_option("--log-level", o->log_level, "trace|debug|info|warn|error (log.level)");
   sub.add_option("--log-format", o->log_format, "text|json (log.format)");
+  sub.add_option("--ping-interval", o->ping_interval, "Engine.IO ping interval, e.g. 25s or 300ms (realtime.ping_interval)");
+  sub.add_option("--ping-timeout", o->ping_timeout, "Engine.IO pong deadline (realtime.ping_timeout)");
+  sub.add_option("--max-payload", o->max_payload, "Largest Engine.IO payload in bytes (realtime.max_payload)");
   sub.add_flag("--protocol-test-mode", o->protocol_test_mode,
                "Enable the real-time endpoint's protocol test hooks (tests only)");
   return [o]() { return run_serve(*o); };

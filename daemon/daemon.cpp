@@ -1,4 +1,5 @@
 #include "daemon/daemon.hpp"
+#include "daemon/realtime.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -217,9 +218,11 @@ int run(const options& opts) {
   // redis + limiter: one pipelined async connection per worker, on the worker's own event loop.
   redis_limits limits(s, server.worker_executors());
   svc.limits = &limits;
+  realtime rt({&s, &server, &pool, &jwt, &local_limits, &registry});  // mounts /socket.io/ before start
 
   // listeners
   server.start();
+  rt.start();
   ready = true;
   spdlog::info("listening on {} ({} workers)", server.local_address(), server.worker_count());
 
@@ -273,6 +276,7 @@ int run(const options& opts) {
         sig == SIGTERM ? "SIGTERM" : "SIGINT", server.in_flight(),
         std::chrono::duration_cast<std::chrono::seconds>(s.server.drain_timeout).count());
     ready = false;
+    rt.shutdown();  // Socket.IO clients get a clean disconnect before the listeners close
     server.begin_drain();
     server.stop_accepting();
     drain_deadline = std::chrono::steady_clock::now() + s.server.drain_timeout;
