@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -69,14 +70,16 @@ class blocking_pool {
     auto ex = co_await boost::asio::this_coro::executor;
     auto enqueued = std::chrono::steady_clock::now();
     stats_.waiting.fetch_add(1, std::memory_order_relaxed);
+    // The job lives on the heap and only a shared_ptr travels between threads.
+    auto job = std::make_shared<F>(std::move(f));
     co_return co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(outcome<T>)>(
-        [this, ex, enqueued](auto handler, F fn) {
-          boost::asio::post(pool_, [this, ex, enqueued, h = std::move(handler), fn = std::move(fn)]() mutable {
+        [this, ex, enqueued](auto handler, std::shared_ptr<F> fn) {
+          boost::asio::post(pool_, [this, ex, enqueued, h = std::move(handler), fn]() mutable {
             outcome<T> out;
             if (begin(enqueued, out.error, out.detail)) {
               db_access access;
               try {
-                out.value.emplace(fn(access));
+                out.value.emplace((*fn)(access));
               } catch (...) {
                 classify(std::current_exception(), out.error, out.detail);
               }
@@ -85,7 +88,7 @@ class blocking_pool {
             boost::asio::post(ex, [h = std::move(h), out = std::move(out)]() mutable { std::move(h)(std::move(out)); });
           });
         },
-        boost::asio::use_awaitable, std::move(f));
+        boost::asio::use_awaitable, job);
   }
 
   /// The pool's figures.
