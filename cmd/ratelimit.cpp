@@ -1,13 +1,196 @@
+// zuperior ratelimit: `test` proves what a running deployment enforces; `inspect` and `reset`
+// show or clear one identifier's state in Redis (keys from lib/ratelimit's own key function).
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
+#include <memory>
+
+#include "cache/sync_client.hpp"
 #include "command.hpp"
 #include "core/error.hpp"
+#include "core/redact.hpp"
+#include "core/strings.hpp"
+#include "core/units.hpp"
+#include "loadtest/ratelimit_probe.hpp"
+#include "ratelimit/limiter.hpp"
+#include "ratelimit/local_limiter.hpp"
+#include "ratelimit/tier.hpp"
+#include "ratelimit/window.hpp"
 
 namespace zuperior::cmd {
+namespace {
+
+struct ratelimit_options {
+  config_options config;
+  std::string url, urls, tier = "standard", route, method, body, timeout = "5s";
+  std::vector<std::string> headers;
+  std::uint32_t tolerance = 0;
+  bool no_wait = false;
+  std::string identifier;
+};
+
+ratelimit::tier tier_of(const std::string& name) {
+  auto t = ratelimit::parse_tier(name);
+  if (!t) throw core::command_error(fmt::format("unknown tier \"{}\" (strict, standard, generous, websocket)", name));
+  return *t;
+}
+
+int run_test(const ratelimit_options& o) {
+  auto t = tier_of(o.tier);
+  if (t == ratelimit::tier::websocket)
+    throw core::command_error("testing the websocket tier (inbound socket events) is not supported by this version");
+  auto cfg = o.config.load();
+  const auto& ts = ratelimit::tier_settings(cfg.values.ratelimit, t);
+  loadtest::ratelimit_probe_options p;
+  if (!o.urls.empty())
+    p.urls = core::split(o.urls, ',', true);
+  else if (!o.url.empty())
+    p.urls = {o.url};
+  else
+    throw core::command_error("give --url URL (or --urls URL1,URL2 for several instances)");
+  for (auto& u : p.urls) {
+    u = std::string(core::trim(u));
+    while (u.size() > 1 && u.back() == '/') u.pop_back();
+  }
+  p.tier = o.tier;
+  p.limit = ts.limit;
+  p.window = ts.window;
+  // Default routes per tier: the login route is strict (an unknown email is still counted).
+  if (t == ratelimit::tier::strict) {
+    p.route = "/apis/auth/login";
+    p.method = "POST";
+    p.body = R"({"email":"ratelimit-test@loadtest.invalid","password":"not-a-real-password"})";
+  } else {
+    p.route = "/apis/time";
+    p.method = "GET";
+  }
+  if (!o.route.empty()) p.route = o.route;
+  if (!o.method.empty()) p.method = o.method;
+  if (!o.body.empty()) p.body = o.body;
+  for (const auto& h : o.headers) {
+    auto colon = h.find(':');
+    if (colon == std::string::npos) throw core::command_error(fmt::format("--header \"{}\" is not NAME: VALUE", h));
+    p.headers.emplace_back(std::string(core::trim(h.substr(0, colon))), std::string(core::trim(h.substr(colon + 1))));
+  }
+  p.tolerance = o.tolerance;
+  p.wait_retry = !o.no_wait;
+  auto d = core::parse_duration(o.timeout);
+  if (!d) throw core::command_error(fmt::format("--timeout \"{}\" is not a duration", o.timeout));
+  p.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+  std::printf("ratelimit test: tier %s (%u per %s), %s %s on %zu instance(s)\n", o.tier.c_str(), p.limit,
+              core::format_duration(std::chrono::duration_cast<std::chrono::microseconds>(p.window)).c_str(),
+              p.method.c_str(), p.route.c_str(), p.urls.size());
+  auto r = loadtest::run_ratelimit_probe(p);
+  for (const auto& c : r.checks)
+    std::printf("  %s  %s: %s\n", c.pass ? "ok  " : "FAIL", c.name.c_str(), c.detail.c_str());
+  std::printf("verdict: %s (%u requests sent)\n", r.passed() ? "PASS" : "FAIL", r.sent);
+  return r.passed() ? core::exit_ok : core::exit_failed;
+}
+
+struct redis_target {
+  std::unique_ptr<cache::sync_client> client;
+  std::string key;
+  config::rate_tier tier;
+};
+
+redis_target open_redis(const ratelimit_options& o) {
+  auto t = tier_of(o.tier);
+  if (o.identifier.empty()) throw core::command_error("give the identifier, e.g. ip:203.0.113.7 or user:42");
+  auto cfg = o.config.load();
+  const auto& s = cfg.values;
+  ratelimit::limiter l(s.ratelimit, nullptr, std::make_shared<ratelimit::local_limiter>(16), s.redis.key_prefix,
+                       nullptr);
+  redis_target r;
+  r.key = l.redis_key(t, o.identifier);
+  r.tier = ratelimit::tier_settings(s.ratelimit, t);
+  try {
+    r.client = cache::sync_client::connect(s.redis_url(), s.redis.connect_timeout);
+  } catch (const cache::error& e) {
+    throw core::command_error(fmt::format("cannot reach Redis: {}", core::redact_text(e.what())));
+  }
+  return r;
+}
+
+int run_inspect(const ratelimit_options& o) {
+  auto r = open_redis(o);
+  auto h = r.client->command({"HGETALL", r.key});
+  auto pttl = r.client->command({"PTTL", r.key});
+  auto now = r.client->command({"TIME"});
+  if (h.kind == cache::reply::type::error) throw core::command_error(fmt::format("Redis: {}", h.text));
+  std::printf("key       %s\n", r.key.c_str());
+  if (h.elements.empty()) {
+    std::printf("state     none (the identifier has no requests counted: all %u allowed)\n", r.tier.limit);
+    return core::exit_ok;
+  }
+  ratelimit::window_state st;
+  for (std::size_t i = 0; i + 1 < h.elements.size(); i += 2) {
+    const auto& k = h.elements[i].text;
+    auto v = std::strtoll(h.elements[i + 1].text.c_str(), nullptr, 10);
+    if (k == "w")
+      st.window = v;
+    else if (k == "c")
+      st.current = static_cast<std::uint32_t>(v);
+    else if (k == "p")
+      st.previous = static_cast<std::uint32_t>(v);
+  }
+  std::int64_t now_ms = ratelimit::unix_ms();
+  if (now.elements.size() == 2)
+    now_ms = std::strtoll(now.elements[0].text.c_str(), nullptr, 10) * 1000 +
+             std::strtoll(now.elements[1].text.c_str(), nullptr, 10) / 1000;
+  // What the next request would see, computed by the limiter's own arithmetic on a copy.
+  auto copy = st;
+  bool allowed = ratelimit::step(copy, r.tier.limit, r.tier.window.count(), 1, now_ms);
+  auto d = ratelimit::describe(copy, allowed, r.tier.limit, r.tier.window.count(), 1, now_ms);
+  std::printf("window    %lld (current %u, previous %u)\n", static_cast<long long>(st.window), st.current, st.previous);
+  std::printf("limit     %u per %lldms\n", r.tier.limit, static_cast<long long>(r.tier.window.count()));
+  std::printf("next      %s, remaining %u, window resets in %lldms%s\n", allowed ? "allowed" : "LIMITED",
+              allowed ? d.remaining : 0, static_cast<long long>(d.reset_after.count()),
+              allowed ? "" : fmt::format(", retry after {}ms", d.retry_after.count()).c_str());
+  std::printf("ttl       %lldms\n", static_cast<long long>(pttl.integer));
+  return core::exit_ok;
+}
+
+int run_reset(const ratelimit_options& o) {
+  auto r = open_redis(o);
+  auto del = r.client->command({"DEL", r.key});
+  if (del.kind == cache::reply::type::error) throw core::command_error(fmt::format("Redis: {}", del.text));
+  std::printf("%s %s\n", del.integer ? "cleared" : "nothing to clear at", r.key.c_str());
+  std::printf(
+      "note: daemons running on their local fallback (Redis was down) keep their own counts until the window ends\n");
+  return core::exit_ok;
+}
+
+}  // namespace
 
 runner setup_ratelimit(CLI::App& sub) {
-  sub.allow_extras();
-  return []() -> int { throw core::command_error("'ratelimit' is not built yet in this version"); };
+  auto o = std::make_shared<ratelimit_options>();
+  sub.require_subcommand(1);
+  o->config.add_to(sub);
+  auto* test = sub.add_subcommand("test", "Drive one identifier past its limit and check what the deployment enforces");
+  test->add_option("--url", o->url, "Base URL of the deployment (http://host:port)");
+  test->add_option("--urls", o->urls, "Several instances, comma-separated: the limit must hold across them");
+  test->add_option("--tier", o->tier, "strict|standard|generous")->capture_default_str();
+  test->add_option("--route", o->route, "Path to drive (default: /apis/auth/login for strict, else /apis/time)");
+  test->add_option("--method", o->method, "HTTP method (default per route)");
+  test->add_option("--body", o->body, "JSON body to send");
+  test->add_option("--header,-H", o->headers, "Extra header NAME: VALUE (repeatable), e.g. an Authorization");
+  test->add_option("--tolerance", o->tolerance, "Extra allowed requests accepted")->capture_default_str();
+  test->add_flag("--no-wait", o->no_wait, "Skip waiting Retry-After to check a later request succeeds");
+  test->add_option("--timeout", o->timeout, "Per-request timeout")->capture_default_str();
+  auto* inspect = sub.add_subcommand("inspect", "Show one identifier's rate-limit state in Redis");
+  auto* reset = sub.add_subcommand("reset", "Clear one identifier's rate-limit state in Redis");
+  for (auto* c : {inspect, reset}) {
+    c->add_option("--tier", o->tier, "strict|standard|generous|websocket")->required();
+    c->add_option("identifier", o->identifier, "ip:<address> or user:<id>")->required();
+  }
+  return [o, test, inspect, reset]() -> int {
+    if (test->parsed()) return run_test(*o);
+    if (inspect->parsed()) return run_inspect(*o);
+    if (reset->parsed()) return run_reset(*o);
+    throw core::command_error("ratelimit needs test, inspect or reset");
+  };
 }
 
 }  // namespace zuperior::cmd

@@ -124,7 +124,8 @@ run_result run(const scenario& s, const run_options& opt) {
   }
   auto run_threads = [&](auto&& body) {
     std::vector<std::thread> ts;
-    for (auto& t : threads) ts.emplace_back([&body, tp = t.get()] { body(*tp); });
+    for (auto& t : threads)
+      ts.emplace_back([body, tp = t.get()] { body(*tp); });  // by value: the closure passed in is a temporary
     return ts;
   };
 

@@ -14,7 +14,7 @@
 namespace zuperior::loadtest {
 
 struct run_options {
-  std::chrono::microseconds max_lag{10'000};  // generator lag p99 above this marks the run as lagging
+  std::chrono::microseconds max_lag{25'000};  // generator lag p99 above this marks the run as lagging
   bool progress = true;
   bool tty = false;                           // one live line (\r) instead of periodic lines
   std::chrono::seconds progress_interval{5};  // plain lines

@@ -1,0 +1,72 @@
+// A stand-in for `zuperior serve` while it is being written: a few HTTP routes and a Socket.IO
+// endpoint (the stock `socket.io` package) that forwards Redis market ticks to market:<SYMBOL> rooms.
+// Usage: node stand_in_server.js PORT_FILE [REDIS_URL [CHANNEL]]
+const http = require("http");
+const { Server } = require("socket.io");
+const fs = require("fs");
+
+const [portFile, redisUrl, channel = "zuperior:market"] = process.argv.slice(2);
+
+const server = http.createServer((req, res) => {
+  const send = (status, body) => {
+    res.writeHead(status, { "Content-Type": "application/json" });
+    res.end(JSON.stringify(body));
+  };
+  if (req.url === "/apis/time") return send(200, { serverTime: new Date().toISOString() });
+  if (req.url === "/livez") return send(200, { status: "ok" });
+  if (req.url === "/slow") return setTimeout(() => send(200, { slow: true }), 150);
+  if (req.url === "/apis/auth/login" && req.method === "POST") {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      try {
+        const { email } = JSON.parse(body);
+        if (!email || !email.endsWith("@loadtest.invalid")) return send(400, { success: false });
+        return send(200, { success: true, token: "tok." + Buffer.from(email).toString("base64url") });
+      } catch {
+        return send(400, { success: false, message: "bad json" });
+      }
+    });
+    return;
+  }
+  if (req.url === "/apis/auth/me") {
+    const auth = req.headers["authorization"] || "";
+    return auth.startsWith("Bearer tok.") ? send(200, { success: true }) : send(401, { success: false });
+  }
+  if (req.url.startsWith("/socket.io/")) return; // handled by socket.io
+  send(404, { success: false, message: "not found" });
+});
+
+const io = new Server(server, { transports: ["websocket", "polling"] });
+io.use((socket, next) => {
+  const token = socket.handshake.auth && socket.handshake.auth.token;
+  if (process.env.REQUIRE_TOKEN && !(token || "").startsWith("tok.")) return next(new Error("unauthorized"));
+  next();
+});
+io.on("connection", (socket) => {
+  socket.on("subscribe:market", (symbols, ack) => {
+    for (const s of [].concat(symbols || [])) socket.join("market:" + s);
+    if (typeof ack === "function") ack({ ok: true });
+  });
+});
+
+async function main() {
+  if (redisUrl) {
+    const { createClient } = require("redis");
+    const sub = createClient({ url: redisUrl });
+    await sub.connect();
+    await sub.subscribe(channel, (message) => {
+      try {
+        const tick = JSON.parse(message);
+        io.to("market:" + tick.symbol).emit("market:update", tick);
+      } catch {}
+    });
+  }
+  server.listen(0, "127.0.0.1", () => {
+    fs.writeFileSync(portFile, String(server.address().port));
+  });
+}
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
