@@ -87,12 +87,14 @@ void register_metrics(metrics::registry& r, ws::server& srv, feed::market_feed& 
 
 // Coroutines take their arguments by value: no lambda captures to outlive.
 net::awaitable<bool> owns_account(api::blocking_pool* pool, std::string user, std::string account) {
-  auto out = co_await pool->run<bool>([user, account](api::db_access& db) {
+  // A named closure, not a temporary: GCC 12 corrupts closure temporaries inside co_await.
+  auto job = [user, account](api::db_access& db) {
     std::vector<db::param> params{account, user};
     return db.session()
         .scalar(R"(SELECT 1 FROM "MT5Account" WHERE "accountId" = $1 AND "userId" = $2)", params)
         .has_value();
-  });
+  };
+  auto out = co_await pool->run<bool>(std::move(job));
   co_return out.value.value_or(false);
 }
 

@@ -163,7 +163,8 @@ awaitable<response> register_route(services& s, request_context& ctx) {
   db::param phone = body.contains("phone") ? db::param{body["phone"].get<std::string>()} : db::param{};
   unsigned cost = s.settings->auth.bcrypt_cost;
   std::string ip = ctx.client_ip, ua = user_agent(ctx);
-  auto o = co_await s.pool->run<db::row>([=](db_access& a) {
+  // A named closure, not a temporary: GCC 12 corrupts closure temporaries inside co_await.
+  auto job = [=](db_access& a) {
     auto hash = auth::hash_password(password, cost);
     auto& db = a.session();
     auto res = db.query(fmt::format("INSERT INTO \"User\" (\"id\", \"clientId\", \"email\", \"password\", \"name\", "
@@ -172,7 +173,8 @@ awaitable<response> register_route(services& s, request_context& ctx) {
                         {new_uuid(), new_cuid(), email, hash, name, phone});
     activity(db, *res.rows.at(0)[0], "register", ip, ua);
     return res.rows.at(0);
-  });
+  };
+  auto o = co_await s.pool->run<db::row>(std::move(job));
   response res;
   if (!o) {
     res = fail(ctx, o, o.error == errc::conflict ? "User already exists" : "");
@@ -211,7 +213,8 @@ awaitable<response> login_route(services& s, request_context& ctx) {
   if (auto r = co_await limit(s, ctx, tier::strict, "email:" + email, rl)) co_return std::move(*r);
   std::string password = body["password"].get<std::string>();
   std::string ip = ctx.client_ip, ua = user_agent(ctx);
-  auto o = co_await s.pool->run<login_result>([=](db_access& a) {
+  // A named closure, not a temporary: GCC 12 corrupts closure temporaries inside co_await.
+  auto job = [=](db_access& a) {
     // A fixed hash to verify against when the e-mail is unknown, so both failures cost the same.
     static const std::string dummy = auth::hash_password("not-a-real-password-0", 10);
     auto& db = a.session();
@@ -241,7 +244,8 @@ awaitable<response> login_route(services& s, request_context& ctx) {
     out.kind = login_result::ok;
     out.user = upd.rows.at(0);
     return out;
-  });
+  };
+  auto o = co_await s.pool->run<login_result>(std::move(job));
   response res;
   if (!o) {
     res = fail(ctx, o);
@@ -274,10 +278,12 @@ awaitable<response> logout_route(services& s, request_context& ctx) {
       ctx.user_id = v.value.sub;
       ctx.identity = "user:" + ctx.user_id;
       std::string id = ctx.user_id, ip = ctx.client_ip, ua = user_agent(ctx);
-      auto o = co_await s.pool->run<bool>([=](db_access& a) {
+      // A named closure, not a temporary: GCC 12 corrupts closure temporaries inside co_await.
+      auto job = [=](db_access& a) {
         activity(a.session(), id, "logout", ip, ua);
         return true;
-      });
+      };
+      auto o = co_await s.pool->run<bool>(std::move(job));
       if (!o) spdlog::warn("[{}] logout audit row not written: {}", ctx.request_id, o.detail);
     }
   }
@@ -292,11 +298,13 @@ awaitable<response> me_route(services& s, request_context& ctx) {
   decision rl;
   if (auto r = co_await limit(s, ctx, tier::standard, ctx.identity, rl)) co_return std::move(*r);
   std::string id = ctx.user_id;
-  auto o = co_await s.pool->run<std::optional<db::row>>([=](db_access& a) -> std::optional<db::row> {
+  // A named closure, not a temporary: GCC 12 corrupts closure temporaries inside co_await.
+  auto job = [=](db_access& a) -> std::optional<db::row> {
     auto res = a.session().query(fmt::format("SELECT {} FROM \"User\" WHERE \"id\" = $1", user_columns), {id});
     if (res.rows.empty()) return std::nullopt;
     return res.rows[0];
-  });
+  };
+  auto o = co_await s.pool->run<std::optional<db::row>>(std::move(job));
   response res;
   if (!o)
     res = fail(ctx, o);
@@ -314,14 +322,16 @@ awaitable<response> accounts_route(services& s, request_context& ctx) {
   decision rl;
   if (auto r = co_await limit(s, ctx, tier::standard, ctx.identity, rl)) co_return std::move(*r);
   std::string id = ctx.user_id;
-  auto o = co_await s.pool->run<db::result>([=](db_access& a) {
+  // A named closure, not a temporary: GCC 12 corrupts closure temporaries inside co_await.
+  auto job = [=](db_access& a) {
     return a.session().query(
         "SELECT \"id\", \"accountId\", \"accountType\", \"group\", \"leverage\", \"currency\", \"balance\", "
         "\"equity\", \"margin\", \"freeMargin\", \"marginLevel\", \"status\", "
         "to_char(\"createdAt\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
         "FROM \"MT5Account\" WHERE \"userId\" = $1 ORDER BY \"createdAt\"",
         {id});
-  });
+  };
+  auto o = co_await s.pool->run<db::result>(std::move(job));
   response res;
   if (!o) {
     res = fail(ctx, o);

@@ -3,6 +3,7 @@
 // session (created lazily, re-created after a failure, statement_timeout set), that runs database
 // statements and bcrypt for the network threads. A job that waited longer than pool_timeout for a
 // thread is refused (503) instead of adding to the pile.
+#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/post.hpp>
@@ -67,14 +68,14 @@ class blocking_pool {
   /// db::error becomes 503 (or 409 for a unique violation); other exceptions become 500.
   template <class T, class F>
   boost::asio::awaitable<outcome<T>> run(F f) {
-    auto ex = co_await boost::asio::this_coro::executor;
-    auto enqueued = std::chrono::steady_clock::now();
+    // Deliberately not a coroutine: GCC 12 corrupts closure-typed parameters copied into a coroutine
+    // frame (the captured strings were freed twice). The job moves straight to the heap instead, and
+    // only a shared_ptr travels between threads; the caller's executor comes from the handler.
     stats_.waiting.fetch_add(1, std::memory_order_relaxed);
-    // The job lives on the heap and only a shared_ptr travels between threads.
-    auto job = std::make_shared<F>(std::move(f));
-    co_return co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(outcome<T>)>(
-        [this, ex, enqueued](auto handler, std::shared_ptr<F> fn) {
-          boost::asio::post(pool_, [this, ex, enqueued, h = std::move(handler), fn]() mutable {
+    return boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(outcome<T>)>(
+        [this, enqueued = std::chrono::steady_clock::now()](auto handler, std::shared_ptr<F> fn) {
+          auto ex = boost::asio::get_associated_executor(handler);
+          boost::asio::post(pool_, [this, ex, enqueued, h = std::move(handler), fn = std::move(fn)]() mutable {
             outcome<T> out;
             if (begin(enqueued, out.error, out.detail)) {
               db_access access;
@@ -85,10 +86,11 @@ class blocking_pool {
               }
               end();
             }
+            fn.reset();  // the job's captures die here, on the pool thread, before the caller resumes
             boost::asio::post(ex, [h = std::move(h), out = std::move(out)]() mutable { std::move(h)(std::move(out)); });
           });
         },
-        boost::asio::use_awaitable, job);
+        boost::asio::use_awaitable, std::make_shared<F>(std::move(f)));
   }
 
   /// The pool's figures.

@@ -205,9 +205,15 @@ asio::awaitable<result> async_client::command(std::vector<std::string> args) {
 
 asio::awaitable<result> async_client::command(std::vector<std::string> args, std::chrono::milliseconds timeout) {
   auto here = co_await asio::this_coro::executor;
-  if (here == ex_) co_return co_await run_command(link_, std::move(args), timeout);
-  // Called from another loop: run on ours, complete back on the caller's.
-  co_return co_await asio::co_spawn(ex_, run_command(link_, std::move(args), timeout), asio::use_awaitable);
+  // Awaited into a local, never `co_return co_await`: GCC 12 miscompiles that for class types.
+  result r;
+  if (here == ex_) {
+    r = co_await run_command(link_, std::move(args), timeout);
+  } else {
+    // Called from another loop: run on ours, complete back on the caller's.
+    r = co_await asio::co_spawn(ex_, run_command(link_, std::move(args), timeout), asio::use_awaitable);
+  }
+  co_return r;
 }
 
 asio::awaitable<bool> async_client::wait_connected(std::chrono::milliseconds timeout) {
