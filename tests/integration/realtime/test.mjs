@@ -38,11 +38,11 @@ function check(name, cond, detail = "") {
 }
 
 function connect(opts = {}, i = 0) {
-  const s = io(url(i), { reconnection: false, forceNew: true, timeout: 5000, ...opts });
+  const s = io(url(i), { reconnection: false, forceNew: true, timeout: 15000, ...opts });
   open.push(s);
   return s;
 }
-function waitEvent(s, ev, ms = 5000) {
+function waitEvent(s, ev, ms = 15000) {
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`timeout waiting for ${ev}`)), ms);
     s.once(ev, (...a) => {
@@ -194,26 +194,35 @@ async function main() {
     slow.io.engine.transport.ws.pause();  // stop reading: the server's queue for it fills
     ga.length = 0;
     const args = [];
-    for (let i = 0; i < 3000; i++) {
+    // Enough ticks to overflow loopback's socket buffers (several MB), so the server's queue fills.
+    const N = 150000;
+    for (let i = 0; i < N; i++) {
       const sym = i % 2 ? "EURUSD" : "GBPUSD";
       args.push(JSON.stringify({ symbol: sym, bid: i, ask: i + 1, ts: Date.now() * 1000 }));
     }
     // One redis-cli run per batch keeps the publisher fast.
     const script = args.map((m) => `PUBLISH zuperior:market '${m}'`).join("\n");
     execFileSync("redis-cli", ["-p", redisPort], { input: script });
-    await until(() => ga.length >= 3000, 10000);
-    check("fast client got every tick while a slow one stalled", ga.length === 3000, `${ga.length}`);
+    // The burst outruns even the fast client (it shares this node process), so it may be conflated
+    // too; what must hold is that it stays connected and ends with the newest tick of each symbol.
+    const newest = () => {
+      const l = {};
+      for (const m of ga) l[m.symbol] = m.bid;
+      return l.EURUSD === N - 1 && l.GBPUSD === N - 2;
+    };
+    await until(newest, 60000);
+    check("fast client stays connected and gets the newest ticks while a slow one stalls", newest() && !!ga.length, `${ga.length}`);
     const metrics = await (await fetch(`${url(0)}/metrics`)).text();
     const conflated = Number((metrics.match(/^zuperior_ws_conflated_total (\S+)/m) || [])[1] || 0);
     const slowDisc = Number((metrics.match(/^zuperior_ws_slow_disconnects_total (\S+)/m) || [])[1] || 0);
     check("slow client's ticks conflated (or the client dropped)", conflated > 0 || slowDisc > 0, `${conflated} ${slowDisc}`);
     const slowGot = collect(slow);
-    slow.io.engine.transport.ws.resume();
+    slow.io.engine?.transport?.ws?.resume();  // gone when the server dropped the slow client
     await sleep(1000);
     const last = {};
     for (const m of slowGot) last[m.symbol] = m.bid;
     check("slow client catches up with the newest tick per symbol",
-      !slow.connected || (last.EURUSD === 2999 && last.GBPUSD === 2998), JSON.stringify(last) + ` n=${slowGot.length}`);
+      !slow.connected || (last.EURUSD === N - 1 && last.GBPUSD === N - 2), JSON.stringify(last) + ` n=${slowGot.length}`);
     check("metrics report sockets and lag", /zuperior_ws_sockets \d/.test(metrics) && /zuperior_ws_delivery_lag_seconds_bucket/.test(metrics));
     slow.close();
 
