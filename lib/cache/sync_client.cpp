@@ -3,39 +3,11 @@
 #include <fmt/format.h>
 #include <hiredis/hiredis.h>
 
+#include "cache/link.hpp"
 #include "core/url.hpp"
 
 namespace zuperior::cache {
 namespace {
-
-reply convert(const redisReply* r) {
-  reply out;
-  switch (r->type) {
-    case REDIS_REPLY_STRING:
-      out.kind = reply::type::string;
-      out.text.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_STATUS:
-      out.kind = reply::type::status;
-      out.text.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_ERROR:
-      out.kind = reply::type::error;
-      out.text.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_INTEGER:
-      out.kind = reply::type::integer;
-      out.integer = r->integer;
-      break;
-    case REDIS_REPLY_ARRAY:
-      out.kind = reply::type::array;
-      for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(convert(r->element[i]));
-      break;
-    default:
-      out.kind = reply::type::nil;
-  }
-  return out;
-}
 
 timeval to_timeval(std::chrono::milliseconds d) {
   return timeval{static_cast<time_t>(d.count() / 1000), static_cast<suseconds_t>((d.count() % 1000) * 1000)};
@@ -83,7 +55,7 @@ reply sync_client::command(const std::vector<std::string>& args) {
   }
   auto* r = static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
   if (!r) throw error(fmt::format("Redis command failed: {}", c->errstr[0] ? c->errstr : "connection lost"));
-  reply out = convert(r);
+  reply out = detail::convert(r);  // shared with the asynchronous client
   freeReplyObject(r);
   return out;
 }
