@@ -62,7 +62,8 @@ runner setup_serve(CLI::App& sub) {
   sub.add_option("--workers", o->workers, "Network threads, 0 = one per core (server.workers)");
   sub.add_option("--log-level", o->log_level, "trace|debug|info|warn|error (log.level)");
   sub.add_option("--log-format", o->log_format, "text|json (log.format)");
-  sub.add_option("--ping-interval", o->ping_interval, "Engine.IO ping interval, e.g. 25s or 300ms (realtime.ping_interval)");
+  sub.add_option("--ping-interval", o->ping_interval,
+                 "Engine.IO ping interval, e.g. 25s or 300ms (realtime.ping_interval)");
   sub.add_option("--ping-timeout", o->ping_timeout, "Engine.IO pong deadline (realtime.ping_timeout)");
   sub.add_option("--max-payload", o->max_payload, "Largest Engine.IO payload in bytes (realtime.max_payload)");
   sub.add_flag("--protocol-test-mode", o->protocol_test_mode,
