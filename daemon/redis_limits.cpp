@@ -9,20 +9,6 @@
 namespace zuperior::daemon {
 namespace {
 
-ratelimit::tier to_rl(api::tier t) {
-  switch (t) {
-    case api::tier::strict:
-      return ratelimit::tier::strict;
-    case api::tier::standard:
-      return ratelimit::tier::standard;
-    case api::tier::generous:
-      return ratelimit::tier::generous;
-    case api::tier::websocket:
-      return ratelimit::tier::websocket;
-  }
-  return ratelimit::tier::standard;
-}
-
 const char* source_name(ratelimit::source s) {
   switch (s) {
     case ratelimit::source::redis:
@@ -57,7 +43,7 @@ redis_limits::~redis_limits() = default;
 
 boost::asio::awaitable<api::decision> redis_limits::check(std::size_t worker, api::tier t, std::string identifier) {
   auto& l = *limiters_.at(worker % limiters_.size());
-  auto rt = to_rl(t);
+  auto rt = t;  // api::tier is ratelimit::tier
   auto settings = l.settings();
   auto d = co_await l.check(rt, std::move(identifier));
   api::decision out;

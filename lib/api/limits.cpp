@@ -6,20 +6,6 @@
 
 namespace zuperior::api {
 
-std::string_view to_string(tier t) noexcept {
-  switch (t) {
-    case tier::strict:
-      return "strict";
-    case tier::standard:
-      return "standard";
-    case tier::generous:
-      return "generous";
-    case tier::websocket:
-      return "websocket";
-  }
-  return "standard";
-}
-
 local_limiter::local_limiter(const config::ratelimit_settings& s) : s_(s) {}
 
 void local_limiter::set_tiers(const config::ratelimit_settings& s) {
@@ -27,19 +13,7 @@ void local_limiter::set_tiers(const config::ratelimit_settings& s) {
   s_ = s;
 }
 
-config::rate_tier local_limiter::tier_of(tier t) const {
-  switch (t) {
-    case tier::strict:
-      return s_.strict;
-    case tier::standard:
-      return s_.standard;
-    case tier::generous:
-      return s_.generous;
-    case tier::websocket:
-      return s_.websocket;
-  }
-  return s_.standard;
-}
+config::rate_tier local_limiter::tier_of(tier t) const { return ratelimit::tier_settings(s_, t); }
 
 decision local_limiter::decide(tier t, const std::string& identifier, std::int64_t now_ms) {
   std::lock_guard lock(mu_);

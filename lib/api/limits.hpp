@@ -12,14 +12,13 @@
 
 #include "config/settings.hpp"
 #include "http/message.hpp"
+#include "ratelimit/tier.hpp"
 
 namespace zuperior::api {
 
-/// The seed's four tiers.
-enum class tier { strict, standard, generous, websocket };
-
-/// "strict", "standard", "generous", "websocket".
-std::string_view to_string(tier t) noexcept;
+/// The seed's four tiers: lib/ratelimit's, so both limiters speak of the same thing.
+using ratelimit::tier;
+using ratelimit::to_string;
 
 /// One rate-limit decision.
 struct decision {
