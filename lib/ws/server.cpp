@@ -145,6 +145,8 @@ struct server::impl {
   http::cors_policy cors;
   std::size_t hard_limit;
   std::atomic<bool> shutting_down{false};
+  // WebSocket connections whose reader or writer still runs: shutdown waits for them to flush.
+  std::atomic<int> ws_running{0};
 
   impl(server& o, server_options op, std::vector<net::any_io_executor> ex)
       : owner(o),
@@ -568,12 +570,14 @@ class session : public std::enable_shared_from_this<session> {
   // Runs a WebSocket that is already accepted until either direction ends.
   net::awaitable<void> run_ws() {
     auto self = shared_from_this();
+    S_.ws_running++;
     co_await (ws_reader() || ws_writer());
     close(close_kind::force);
     if (ws_) {
       beast::error_code ec;
       ws_->next_layer().close(ec);
     }
+    S_.ws_running--;
   }
 
   // A fresh WebSocket session (no polling before it).
@@ -935,8 +939,9 @@ void server::shutdown() {
   for (auto& f : done) {
     if (f.wait_for(std::chrono::seconds(5)) != std::future_status::ready) break;
   }
-  // Give the writers a moment to flush the DISCONNECT packets and close frames.
-  for (int i = 0; i < 40 && stats_.sessions_websocket.load() > 0; ++i)
+  // Give the writers a moment to flush the DISCONNECT packets and close frames (a closed session
+  // leaves the session counts at once, its writer only when the close handshake is done).
+  for (int i = 0; i < 60 && impl_->ws_running.load() > 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
 }
 

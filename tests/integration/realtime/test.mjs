@@ -39,6 +39,11 @@ function check(name, cond, detail = "") {
 
 function connect(opts = {}, i = 0) {
   const s = io(url(i), { reconnection: false, forceNew: true, timeout: 15000, ...opts });
+  // Listen from the start: a socket awaited second may have connected while the first was awaited.
+  s.outcome = new Promise((resolve) => {
+    s.once("connect", () => resolve("ok"));
+    s.once("connect_error", (e) => resolve(e.message));
+  });
   open.push(s);
   return s;
 }
@@ -51,9 +56,10 @@ function waitEvent(s, ev, ms = 15000) {
     });
   });
 }
-async function connected(s) {
-  const r = await Promise.race([waitEvent(s, "connect").then(() => "ok"), waitEvent(s, "connect_error").then((e) => e[0].message)]);
-  return r;
+function connected(s, ms = 15000) {
+  let t;
+  const timeout = new Promise((_, reject) => { t = setTimeout(() => reject(new Error("timeout waiting for connect")), ms); });
+  return Promise.race([s.outcome, timeout]).finally(() => clearTimeout(t));
 }
 const emitAck = (s, ev, ...args) => s.timeout(5000).emitWithAck(ev, ...args);
 // Collects market:update events.
