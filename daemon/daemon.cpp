@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -12,14 +13,18 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <thread>
 
+#include "api/accounts_cache.hpp"
 #include "api/blocking.hpp"
 #include "api/limits.hpp"
 #include "api/routes.hpp"
 #include "auth/cookie.hpp"
 #include "auth/jwt.hpp"
+#include "cache/cache.hpp"
 #include "cache/sync_client.hpp"
 #include "daemon/redis_limits.hpp"
+#include "db/pool.hpp"
 #include "db/session.hpp"
 #include "health/checker.hpp"
 #include "http/server.hpp"
@@ -117,28 +122,27 @@ int run(const options& opts) {
   metrics::register_process_metrics(registry);
   http_metrics hm(registry);
 
-  // database: the blocking pool (connections made lazily by its threads).
-  api::blocking_pool pool(s.database.url, s.database.pool_size, s.database.connect_timeout,
-                          s.database.statement_timeout, s.database.pool_timeout);
+  // database: the PostgreSQL pool (size from connection_limit, pool_timeout, statement_timeout;
+  // connections opened lazily and re-opened after a failure). It exports its own figures:
+  // zuperior_db_pool_{size,connections,waiting,wait_seconds}, zuperior_db_query_duration_seconds,
+  // zuperior_db_errors_total.
+  auto db_pool = db::pool::create(db::pool_options::from(s));
+  api::prepare_statements(*db_pool);
+
+  // bcrypt is CPU work: a small pool of its own keeps it off the network threads. The real-time
+  // layer still runs its ownership check through it (its own lazily opened session per thread).
+  const std::size_t cpu_threads = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 2, 8);
+  api::blocking_pool cpu_pool(s.database.url, cpu_threads, s.database.connect_timeout, s.database.statement_timeout,
+                              s.database.pool_timeout);
   {
-    auto& st = pool.stats();
-    registry.add_callback_gauge("zuperior_db_pool_size", "Database pool size (connection_limit)",
-                                [&pool] { return static_cast<double>(pool.size()); });
-    registry.add_callback_gauge("zuperior_db_pool_in_use", "Database pool threads running a job",
+    auto& st = cpu_pool.stats();
+    registry.add_callback_gauge("zuperior_cpu_pool_busy", "CPU pool threads running a job (bcrypt)",
                                 [&st] { return static_cast<double>(st.busy.load()); });
-    registry.add_callback_gauge("zuperior_db_pool_waiting", "Jobs waiting for a database pool thread",
+    registry.add_callback_gauge("zuperior_cpu_pool_waiting", "Jobs waiting for a CPU pool thread",
                                 [&st] { return static_cast<double>(st.waiting.load()); });
-    registry.add_callback_gauge("zuperior_db_pool_connections", "Open database connections of the pool",
-                                [&st] { return static_cast<double>(st.connections.load()); });
-    registry.add_callback_gauge("zuperior_db_pool_timeouts_total", "Jobs refused after waiting pool_timeout",
+    registry.add_callback_gauge("zuperior_cpu_pool_timeouts_total", "CPU jobs refused after waiting pool_timeout",
                                 [&st] { return static_cast<double>(st.timeouts.load()); });
-    registry.add_callback_gauge("zuperior_db_failures_total", "Database jobs failed for lack of the database",
-                                [&st] { return static_cast<double>(st.failures.load()); });
-    registry.add_callback_gauge("zuperior_db_pool_wait_seconds_total", "Total time jobs waited for a pool thread",
-                                [&st] { return st.wait_us_total.load() / 1e6; });
-    registry.add_callback_gauge("zuperior_db_query_seconds_total", "Total time spent running database jobs",
-                                [&st] { return st.query_us_total.load() / 1e6; });
-    registry.add_callback_gauge("zuperior_db_jobs_total", "Database jobs run",
+    registry.add_callback_gauge("zuperior_cpu_pool_jobs_total", "CPU pool jobs run",
                                 [&st] { return static_cast<double>(st.jobs.load()); });
   }
 
@@ -200,7 +204,9 @@ int run(const options& opts) {
   svc.metrics = &registry;
   svc.health = &checker;
   svc.ready = &ready;
-  svc.pool = &pool;
+  svc.db = db_pool.get();
+  svc.cpu = &cpu_pool;
+  svc.accounts_ttl = std::chrono::duration_cast<std::chrono::seconds>(s.market.accounts_ttl);
   svc.jwt = &jwt;
   svc.cookie = &cookie;
   auto routes = api::build_routes(svc);
@@ -218,10 +224,20 @@ int run(const options& opts) {
   // redis + limiter: one pipelined async connection per worker, on the worker's own event loop.
   redis_limits limits(s, server.worker_executors());
   svc.limits = &limits;
-  realtime rt({&s, &server, &pool, &jwt, &local_limits, &registry});  // mounts /socket.io/ before start
+  // cache: the accounts read-through cache uses each worker's own Redis connection; account updates
+  // on the bus drop the cached answer that lists the account, on every instance.
+  std::unique_ptr<api::account_update_listener> invalidation;
+  if (svc.accounts_ttl.count() > 0) {
+    for (std::size_t i = 0; i < server.worker_count(); ++i)
+      svc.caches.push_back(std::make_shared<cache::cache>(limits.client(i)));
+    invalidation = std::make_unique<api::account_update_listener>(
+        limits.client(0)->get_executor(), cache::client_options::from(s), s.market.account_channel, limits.client(0));
+  }
+  realtime rt({&s, &server, &cpu_pool, &jwt, &local_limits, &registry});  // mounts /socket.io/ before start
 
   // listeners
   server.start();
+  if (invalidation) invalidation->start();
   rt.start();
   ready = true;
   spdlog::info("listening on {} ({} workers)", server.local_address(), server.worker_count());
@@ -287,8 +303,10 @@ int run(const options& opts) {
   ctl.run();
 
   // stop in reverse
+  if (invalidation) invalidation->stop();
   limits.stop();
   server.stop();
+  db_pool->stop();
   checker.stop();
   spdlog::info("stopped");
   spdlog::default_logger()->flush();

@@ -1,5 +1,8 @@
-// /apis/auth/register, login, logout, me and /apis/accounts. Every database statement and bcrypt
-// call runs on the blocking pool; the network thread only parses, validates and answers.
+// /apis/auth/register, login, logout, me and /apis/accounts. SQL runs as prepared statements on the
+// PostgreSQL pool (lib/db/pool), bcrypt on the small CPU pool, the accounts cache on the worker's
+// own Redis connection; the network thread only parses, validates, awaits and answers.
+// GCC 12 coroutine rules followed here: arguments of a co_await'ed call are named locals (no
+// temporaries of class type, no lambdas inside co_await), no co_return co_await, no co_await in ?:.
 #include <fmt/format.h>
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
@@ -7,14 +10,16 @@
 #include <boost/beast/http/field.hpp>
 #include <nlohmann/json.hpp>
 
+#include "api/accounts_cache.hpp"
 #include "api/blocking.hpp"
 #include "api/limits.hpp"
 #include "api/routes.hpp"
 #include "auth/cookie.hpp"
 #include "auth/jwt.hpp"
 #include "auth/password.hpp"
+#include "cache/cache.hpp"
 #include "core/strings.hpp"
-#include "db/session.hpp"
+#include "db/pool.hpp"
 #include "http/error.hpp"
 #include "validate/body.hpp"
 #include "validate/seed_schemas.hpp"
@@ -28,14 +33,6 @@ using http::request_context;
 using http::response;
 using json = nlohmann::json;
 namespace field = boost::beast::http;
-
-std::string random_hex(std::size_t bytes) {
-  unsigned char buf[32];
-  RAND_bytes(buf, static_cast<int>(bytes));
-  std::string out;
-  for (std::size_t i = 0; i < bytes; ++i) out += fmt::format("{:02x}", buf[i]);
-  return out;
-}
 
 // RFC 4122 version 4, as Prisma's uuid() makes them.
 std::string new_uuid() {
@@ -72,6 +69,18 @@ constexpr const char* user_columns =
     "to_char(\"lastLoginAt\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
     "to_char(\"createdAt\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
 
+constexpr const char* activity_columns =
+    "\"id\", \"userId\", \"adminId\", \"action\", \"entity\", \"entityId\", \"ipAddress\", \"userAgent\", "
+    "\"newValues\"";
+
+// Prepared statement names (registered by prepare_statements()).
+constexpr const char* st_register = "api_register";
+constexpr const char* st_login_user = "api_login_user";
+constexpr const char* st_login_ok = "api_login_ok";
+constexpr const char* st_activity = "api_activity";
+constexpr const char* st_user_by_id = "api_user_by_id";
+constexpr const char* st_accounts = "api_accounts";
+
 json opt(const std::optional<std::string>& v) { return v ? json(*v) : json(nullptr); }
 
 json user_json(const db::row& r) {
@@ -81,26 +90,29 @@ json user_json(const db::row& r) {
               {"lastLoginAt", opt(r[9])}, {"createdAt", opt(r[10])}};
 }
 
-void activity(db::session& db, const std::string& user_id, std::string_view action, const std::string& ip,
-              const std::string& user_agent, const std::string& details = {}) {
-  db.query(
-      "INSERT INTO \"ActivityLog\" (\"id\", \"userId\", \"adminId\", \"action\", \"entity\", \"entityId\", "
-      "\"ipAddress\", \"userAgent\", \"newValues\") VALUES ($1, $2, $2, $3, 'User', $2, $4, $5, $6)",
-      {new_uuid(), user_id, std::string(action), ip, user_agent.substr(0, 512),
-       details.empty() ? db::param{} : db::param{details}});
-}
-
 response fail(const request_context& ctx, errc e, std::string_view message = {}) {
   return http::error_response(ctx.req, e, message);
 }
 
-// Logs the internal reason next to the request id and answers with the mapped status.
+// A failed pooled statement: 503 when the database is unavailable (pool timeout, cannot connect,
+// statement timeout), 409 for a unique violation, else 500; the reason goes to the log only.
+response db_fail(const request_context& ctx, const db::query_result& q, std::string_view conflict_message = {}) {
+  if (q.sqlstate == "23505") return fail(ctx, errc::conflict, conflict_message);
+  if (db::is_unavailable(q.ec)) {
+    spdlog::warn("[{}] {}: database unavailable: {}{}", ctx.request_id, ctx.route, q.ec.message(),
+                 q.message.empty() ? std::string() : " (" + q.message + ")");
+    return fail(ctx, errc::unavailable, "Database unavailable");
+  }
+  spdlog::error("[{}] {}: {} {} {}", ctx.request_id, ctx.route, q.ec.message(), q.sqlstate, q.message);
+  return fail(ctx, errc::internal);
+}
+
+// A failed CPU-pool job (bcrypt): busy → 503, anything else 500.
 template <class T>
-response fail(const request_context& ctx, const outcome<T>& o, std::string_view message = {}) {
-  if (o.error == errc::unavailable || o.error == errc::internal)
-    spdlog::warn("[{}] {}: {}", ctx.request_id, ctx.route, o.detail);
-  if (o.error == errc::unavailable) return fail(ctx, errc::unavailable, "Database unavailable");
-  return fail(ctx, o.error, message);
+response cpu_fail(const request_context& ctx, const outcome<T>& o) {
+  spdlog::warn("[{}] {}: {}", ctx.request_id, ctx.route, o.detail);
+  if (o.error == errc::unavailable) return fail(ctx, errc::unavailable, "Server busy, try again");
+  return fail(ctx, errc::internal);
 }
 
 // Content type, JSON syntax and the schema, every field error at once.
@@ -118,7 +130,24 @@ std::optional<response> parse_and_validate(const request_context& ctx, const val
   return std::nullopt;
 }
 
-std::string user_agent(const request_context& ctx) { return std::string(ctx.req[field::field::user_agent]); }
+std::string user_agent(const request_context& ctx) {
+  return std::string(ctx.req[field::field::user_agent].substr(0, 512));
+}
+
+// Runs a registered statement. A plain coroutine taking values, so callers co_await it with named
+// arguments only.
+awaitable<db::query_result> exec(db::pool* pool, std::string name, std::vector<db::param> params) {
+  auto r = co_await pool->exec_prepared(std::move(name), std::move(params));
+  co_return r;
+}
+
+// Writes one ActivityLog row; a failure is logged, never fails the request.
+awaitable<void> activity(services& s, const request_context& ctx, std::string user_id, std::string action) {
+  std::vector<db::param> params{new_uuid(),    std::move(user_id), std::move(action),
+                                ctx.client_ip, user_agent(ctx),    db::param{}};
+  auto q = co_await exec(s.db, st_activity, std::move(params));
+  if (!q) spdlog::warn("[{}] ActivityLog row not written: {} {}", ctx.request_id, q.ec.message(), q.message);
+}
 
 // The limit of `t` for `identifier`; nullopt when allowed (headers go into `last`).
 awaitable<std::optional<response>> limit(services& s, const request_context& ctx, tier t, std::string identifier,
@@ -162,24 +191,22 @@ awaitable<response> register_route(services& s, request_context& ctx) {
   db::param name = body.contains("name") ? db::param{body["name"].get<std::string>()} : db::param{};
   db::param phone = body.contains("phone") ? db::param{body["phone"].get<std::string>()} : db::param{};
   unsigned cost = s.settings->auth.bcrypt_cost;
-  std::string ip = ctx.client_ip, ua = user_agent(ctx);
   // A named closure, not a temporary: GCC 12 corrupts closure temporaries inside co_await.
-  auto job = [=](db_access& a) {
-    auto hash = auth::hash_password(password, cost);
-    auto& db = a.session();
-    auto res = db.query(fmt::format("INSERT INTO \"User\" (\"id\", \"clientId\", \"email\", \"password\", \"name\", "
-                                    "\"phone\") VALUES ($1, $2, $3, $4, $5, $6) RETURNING {}",
-                                    user_columns),
-                        {new_uuid(), new_cuid(), email, hash, name, phone});
-    activity(db, *res.rows.at(0)[0], "register", ip, ua);
-    return res.rows.at(0);
-  };
-  auto o = co_await s.pool->run<db::row>(std::move(job));
+  auto job = [password, cost](db_access&) { return auth::hash_password(password, cost); };
+  auto hashed = co_await s.cpu->run<std::string>(std::move(job));
   response res;
-  if (!o) {
-    res = fail(ctx, o, o.error == errc::conflict ? "User already exists" : "");
+  if (!hashed) {
+    res = cpu_fail(ctx, hashed);
+    add_rate_headers(res, rl, tier::strict);
+    co_return res;
+  }
+  std::vector<db::param> params{new_uuid(), new_cuid(), email,         *hashed.value,  name,
+                                phone,      new_uuid(), ctx.client_ip, user_agent(ctx)};
+  auto q = co_await exec(s.db, st_register, std::move(params));
+  if (!q || q.value.rows.empty()) {
+    res = db_fail(ctx, q, "User already exists");
   } else {
-    auto user = user_json(*o.value);
+    auto user = user_json(q.value.rows[0]);
     auto token = s.jwt->issue(user["id"].get<std::string>(), email);
     ctx.user_id = user["id"].get<std::string>();
     ctx.identity = "user:" + ctx.user_id;
@@ -195,10 +222,25 @@ awaitable<response> register_route(services& s, request_context& ctx) {
   co_return res;
 }
 
-struct login_result {
-  enum { ok, bad_credentials, inactive } kind = bad_credentials;
-  db::row user;
-};
+// bcrypt verification on the CPU pool (`hash` empty: unknown user, always false); nullopt when the
+// pool could not run it (res is set).
+awaitable<std::optional<bool>> verify_on_cpu(services& s, const request_context& ctx, std::string password,
+                                             std::string hash, response& res) {
+  // A named closure, not a temporary: GCC 12 corrupts closure temporaries inside co_await.
+  auto job = [password = std::move(password), hash = std::move(hash)](db_access&) {
+    // An unknown e-mail (empty hash) verifies against a fixed hash, so both failures cost the same;
+    // made on the CPU pool, never on a network thread.
+    static const std::string dummy = auth::hash_password("not-a-real-password-0", 10);
+    bool ok = auth::verify_password(password, hash.empty() ? dummy : hash);
+    return ok && !hash.empty();
+  };
+  auto o = co_await s.cpu->run<bool>(std::move(job));
+  if (!o) {
+    res = cpu_fail(ctx, o);
+    co_return std::nullopt;
+  }
+  co_return *o.value;
+}
 
 awaitable<response> login_route(services& s, request_context& ctx) {
   decision rl;
@@ -212,57 +254,44 @@ awaitable<response> login_route(services& s, request_context& ctx) {
   // Per e-mail as well: spreading guesses for one account over many addresses does not help.
   if (auto r = co_await limit(s, ctx, tier::strict, "email:" + email, rl)) co_return std::move(*r);
   std::string password = body["password"].get<std::string>();
-  std::string ip = ctx.client_ip, ua = user_agent(ctx);
-  // A named closure, not a temporary: GCC 12 corrupts closure temporaries inside co_await.
-  auto job = [=](db_access& a) {
-    // A fixed hash to verify against when the e-mail is unknown, so both failures cost the same.
-    static const std::string dummy = auth::hash_password("not-a-real-password-0", 10);
-    auto& db = a.session();
-    auto res =
-        db.query(fmt::format("SELECT {}, \"password\" FROM \"User\" WHERE \"email\" = $1", user_columns), {email});
-    login_result out;
-    if (res.rows.empty()) {
-      auth::verify_password(password, dummy);
-      return out;
-    }
-    auto row = res.rows[0];
-    std::string id = *row[0];
-    if (!row[11] || !auth::verify_password(password, *row[11])) {
-      activity(db, id, "login_failed", ip, ua);
-      return out;
-    }
-    if (!row[7] || *row[7] != "active") {
-      activity(db, id, "login_refused_inactive", ip, ua);
-      out.kind = login_result::inactive;
-      return out;
-    }
-    auto upd = db.query(fmt::format("UPDATE \"User\" SET \"lastLoginAt\" = CURRENT_TIMESTAMP, \"updatedAt\" = "
-                                    "CURRENT_TIMESTAMP WHERE \"id\" = $1 RETURNING {}",
-                                    user_columns),
-                        {id});
-    activity(db, id, "login", ip, ua);
-    out.kind = login_result::ok;
-    out.user = upd.rows.at(0);
-    return out;
-  };
-  auto o = co_await s.pool->run<login_result>(std::move(job));
   response res;
-  if (!o) {
-    res = fail(ctx, o);
-  } else if (o.value->kind == login_result::bad_credentials) {
+  std::vector<db::param> by_email{email};
+  auto q = co_await exec(s.db, st_login_user, std::move(by_email));
+  if (!q) {
+    res = db_fail(ctx, q);
+    add_rate_headers(res, rl, tier::strict);
+    co_return res;
+  }
+  bool known = !q.value.rows.empty();
+  db::row row = known ? q.value.rows[0] : db::row{};
+  std::string hash = known && row.size() > 11 && row[11] ? *row[11] : std::string();
+  auto verified = co_await verify_on_cpu(s, ctx, password, hash, res);
+  if (!verified) {
+    add_rate_headers(res, rl, tier::strict);
+    co_return res;
+  }
+  if (!known || !*verified || !row[11]) {
+    if (known) co_await activity(s, ctx, *row[0], "login_failed");
     res = fail(ctx, errc::unauthorized, "Invalid email or password");
-  } else if (o.value->kind == login_result::inactive) {
+  } else if (!row[7] || *row[7] != "active") {
+    co_await activity(s, ctx, *row[0], "login_refused_inactive");
     res = fail(ctx, errc::forbidden, "Account is not active");
   } else {
-    auto user = user_json(o.value->user);
-    ctx.user_id = user["id"].get<std::string>();
-    ctx.identity = "user:" + ctx.user_id;
-    auto token = s.jwt->issue(ctx.user_id, email);
-    res = with_cookie(
-        http::json_response(
-            ctx.req, http::status::ok,
-            json{{"success", true}, {"message", "Login successful"}, {"user", user}, {"token", token}}.dump()),
-        s, token);
+    std::vector<db::param> params{*row[0], new_uuid(), ctx.client_ip, user_agent(ctx)};
+    auto upd = co_await exec(s.db, st_login_ok, std::move(params));
+    if (!upd || upd.value.rows.empty()) {
+      res = db_fail(ctx, upd);
+    } else {
+      auto user = user_json(upd.value.rows[0]);
+      ctx.user_id = user["id"].get<std::string>();
+      ctx.identity = "user:" + ctx.user_id;
+      auto token = s.jwt->issue(ctx.user_id, email);
+      res = with_cookie(
+          http::json_response(
+              ctx.req, http::status::ok,
+              json{{"success", true}, {"message", "Login successful"}, {"user", user}, {"token", token}}.dump()),
+          s, token);
+    }
   }
   add_rate_headers(res, rl, tier::strict);
   co_return res;
@@ -277,14 +306,7 @@ awaitable<response> logout_route(services& s, request_context& ctx) {
     if (auto v = s.jwt->verify(*token)) {
       ctx.user_id = v.value.sub;
       ctx.identity = "user:" + ctx.user_id;
-      std::string id = ctx.user_id, ip = ctx.client_ip, ua = user_agent(ctx);
-      // A named closure, not a temporary: GCC 12 corrupts closure temporaries inside co_await.
-      auto job = [=](db_access& a) {
-        activity(a.session(), id, "logout", ip, ua);
-        return true;
-      };
-      auto o = co_await s.pool->run<bool>(std::move(job));
-      if (!o) spdlog::warn("[{}] logout audit row not written: {}", ctx.request_id, o.detail);
+      co_await activity(s, ctx, ctx.user_id, "logout");
     }
   }
   auto res = http::json_response(ctx.req, http::status::ok, "{\"success\":true,\"message\":\"Logged out\"}");
@@ -297,68 +319,103 @@ awaitable<response> me_route(services& s, request_context& ctx) {
   if (auto r = authenticate(s, ctx)) co_return std::move(*r);
   decision rl;
   if (auto r = co_await limit(s, ctx, tier::standard, ctx.identity, rl)) co_return std::move(*r);
-  std::string id = ctx.user_id;
-  // A named closure, not a temporary: GCC 12 corrupts closure temporaries inside co_await.
-  auto job = [=](db_access& a) -> std::optional<db::row> {
-    auto res = a.session().query(fmt::format("SELECT {} FROM \"User\" WHERE \"id\" = $1", user_columns), {id});
-    if (res.rows.empty()) return std::nullopt;
-    return res.rows[0];
-  };
-  auto o = co_await s.pool->run<std::optional<db::row>>(std::move(job));
+  std::vector<db::param> params{ctx.user_id};
+  auto q = co_await exec(s.db, st_user_by_id, std::move(params));
   response res;
-  if (!o)
-    res = fail(ctx, o);
-  else if (!*o.value)
+  if (!q)
+    res = db_fail(ctx, q);
+  else if (q.value.rows.empty())
     res = fail(ctx, errc::unauthorized, "Invalid or expired token");
   else
-    res =
-        http::json_response(ctx.req, http::status::ok, json{{"success", true}, {"user", user_json(**o.value)}}.dump());
+    res = http::json_response(ctx.req, http::status::ok,
+                              json{{"success", true}, {"user", user_json(q.value.rows[0])}}.dump());
   add_rate_headers(res, rl, tier::standard);
   co_return res;
+}
+
+json accounts_json(const db::result& r) {
+  json list = json::array();
+  auto num = [](const std::optional<std::string>& v) { return v ? json(std::stod(*v)) : json(nullptr); };
+  for (const auto& row : r.rows)
+    list.push_back({{"id", opt(row[0])},
+                    {"accountId", opt(row[1])},
+                    {"accountType", opt(row[2])},
+                    {"group", opt(row[3])},
+                    {"leverage", row[4] ? json(std::stoll(*row[4])) : json(nullptr)},
+                    {"currency", opt(row[5])},
+                    {"balance", num(row[6])},
+                    {"equity", num(row[7])},
+                    {"margin", num(row[8])},
+                    {"freeMargin", num(row[9])},
+                    {"marginLevel", num(row[10])},
+                    {"status", opt(row[11])},
+                    {"createdAt", opt(row[12])}});
+  return list;
 }
 
 awaitable<response> accounts_route(services& s, request_context& ctx) {
   if (auto r = authenticate(s, ctx)) co_return std::move(*r);
   decision rl;
   if (auto r = co_await limit(s, ctx, tier::standard, ctx.identity, rl)) co_return std::move(*r);
-  std::string id = ctx.user_id;
-  // A named closure, not a temporary: GCC 12 corrupts closure temporaries inside co_await.
-  auto job = [=](db_access& a) {
-    return a.session().query(
-        "SELECT \"id\", \"accountId\", \"accountType\", \"group\", \"leverage\", \"currency\", \"balance\", "
-        "\"equity\", \"margin\", \"freeMargin\", \"marginLevel\", \"status\", "
-        "to_char(\"createdAt\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
-        "FROM \"MT5Account\" WHERE \"userId\" = $1 ORDER BY \"createdAt\"",
-        {id});
-  };
-  auto o = co_await s.pool->run<db::result>(std::move(job));
+  // Read-through: the worker's own Redis connection; a miss or Redis being down reads PostgreSQL.
+  cache::cache* c = nullptr;
+  if (s.accounts_ttl.count() > 0 && !s.caches.empty()) c = s.caches[ctx.worker % s.caches.size()].get();
   response res;
-  if (!o) {
-    res = fail(ctx, o);
+  if (c) {
+    std::string key = accounts_cache_key(ctx.user_id);
+    auto hit = co_await c->get(key);
+    if (hit) {
+      res = http::json_response(ctx.req, http::status::ok, std::move(*hit));
+      add_rate_headers(res, rl, tier::standard);
+      co_return res;
+    }
+  }
+  std::vector<db::param> params{ctx.user_id};
+  auto q = co_await exec(s.db, st_accounts, std::move(params));
+  if (!q) {
+    res = db_fail(ctx, q);
   } else {
-    json list = json::array();
-    auto num = [](const std::optional<std::string>& v) { return v ? json(std::stod(*v)) : json(nullptr); };
-    for (const auto& r : o.value->rows)
-      list.push_back({{"id", opt(r[0])},
-                      {"accountId", opt(r[1])},
-                      {"accountType", opt(r[2])},
-                      {"group", opt(r[3])},
-                      {"leverage", r[4] ? json(std::stoll(*r[4])) : json(nullptr)},
-                      {"currency", opt(r[5])},
-                      {"balance", num(r[6])},
-                      {"equity", num(r[7])},
-                      {"margin", num(r[8])},
-                      {"freeMargin", num(r[9])},
-                      {"marginLevel", num(r[10])},
-                      {"status", opt(r[11])},
-                      {"createdAt", opt(r[12])}});
-    res = http::json_response(ctx.req, http::status::ok, json{{"success", true}, {"accounts", list}}.dump());
+    std::string body = json{{"success", true}, {"accounts", accounts_json(q.value)}}.dump();
+    if (c) {
+      std::vector<std::string> ids;
+      for (const auto& row : q.value.rows)
+        if (row[1]) ids.push_back(*row[1]);
+      auto client = c->client();
+      auto stored = co_await store_accounts(client, ctx.user_id, body, std::move(ids), s.accounts_ttl);
+      if (!stored) spdlog::debug("[{}] accounts answer not cached (Redis unavailable)", ctx.request_id);
+    }
+    res = http::json_response(ctx.req, http::status::ok, std::move(body));
   }
   add_rate_headers(res, rl, tier::standard);
   co_return res;
 }
 
 }  // namespace
+
+void prepare_statements(db::pool& pool) {
+  pool.prepare(st_register,
+               fmt::format("WITH u AS (INSERT INTO \"User\" (\"id\", \"clientId\", \"email\", \"password\", \"name\", "
+                           "\"phone\") VALUES ($1, $2, $3, $4, $5, $6) RETURNING *), "
+                           "a AS (INSERT INTO \"ActivityLog\" ({}) SELECT $7, u.\"id\", u.\"id\", 'register', 'User', "
+                           "u.\"id\", $8, $9, NULL FROM u) SELECT {} FROM u",
+                           activity_columns, user_columns));
+  pool.prepare(st_login_user, fmt::format("SELECT {}, \"password\" FROM \"User\" WHERE \"email\" = $1", user_columns));
+  pool.prepare(st_login_ok,
+               fmt::format("WITH u AS (UPDATE \"User\" SET \"lastLoginAt\" = CURRENT_TIMESTAMP, \"updatedAt\" = "
+                           "CURRENT_TIMESTAMP WHERE \"id\" = $1 RETURNING *), "
+                           "a AS (INSERT INTO \"ActivityLog\" ({}) SELECT $2, u.\"id\", u.\"id\", 'login', 'User', "
+                           "u.\"id\", $3, $4, NULL FROM u) SELECT {} FROM u",
+                           activity_columns, user_columns));
+  pool.prepare(st_activity,
+               fmt::format("INSERT INTO \"ActivityLog\" ({}) VALUES ($1, $2, $2, $3, 'User', $2, $4, $5, $6)",
+                           activity_columns));
+  pool.prepare(st_user_by_id, fmt::format("SELECT {} FROM \"User\" WHERE \"id\" = $1", user_columns));
+  pool.prepare(st_accounts,
+               "SELECT \"id\", \"accountId\", \"accountType\", \"group\", \"leverage\", \"currency\", \"balance\", "
+               "\"equity\", \"margin\", \"freeMargin\", \"marginLevel\", \"status\", "
+               "to_char(\"createdAt\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
+               "FROM \"MT5Account\" WHERE \"userId\" = $1 ORDER BY \"createdAt\"");
+}
 
 void add_auth_routes(http::router& r, services& s) {
   using http::verb;

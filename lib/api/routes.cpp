@@ -81,7 +81,7 @@ std::shared_ptr<http::router> build_routes(services& s) {
   r->add(verb::get, "/readyz", [&s](request_context& c) { return readyz(s, c); });
   r->add(verb::get, "/apis/health", [&s](request_context& c) { return health_route(s, c); });
   r->add(verb::get, "/metrics", [&s](request_context& c) { return metrics_route(s, c); });
-  if (s.pool && s.jwt && s.cookie) add_auth_routes(*r, s);
+  if (s.db && s.cpu && s.jwt && s.cookie) add_auth_routes(*r, s);
   return r;
 }
 

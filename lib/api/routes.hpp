@@ -1,8 +1,11 @@
 #pragma once
 // The daemon's HTTP API: probes, /metrics, /apis/*. Handlers run on network threads and never block:
-// database work and bcrypt go to the blocking pool via offload().
+// SQL goes to the PostgreSQL pool (lib/db/pool, prepared statements), bcrypt to a small CPU pool,
+// cached reads to the worker's own asynchronous Redis connection.
 #include <atomic>
+#include <chrono>
 #include <memory>
+#include <vector>
 
 #include "config/settings.hpp"
 #include "http/router.hpp"
@@ -18,6 +21,12 @@ namespace zuperior::auth {
 class jwt_codec;
 struct cookie_options;
 }  // namespace zuperior::auth
+namespace zuperior::db {
+class pool;
+}
+namespace zuperior::cache {
+class cache;
+}
 
 namespace zuperior::api {
 
@@ -30,11 +39,19 @@ struct services {
   metrics::registry* metrics = nullptr;
   health::checker* health = nullptr;
   const std::atomic<bool>* ready = nullptr;  // false until started and again while draining
-  blocking_pool* pool = nullptr;             // PostgreSQL and bcrypt
+  db::pool* db = nullptr;                    // PostgreSQL (statements from prepare_statements())
+  blocking_pool* cpu = nullptr;              // bcrypt: CPU work kept off the network threads
   const auth::jwt_codec* jwt = nullptr;
   const auth::cookie_options* cookie = nullptr;
   limiter* limits = nullptr;  // null: no rate limiting
+  /// One cache per worker (index = request_context::worker), each on that worker's Redis
+  /// connection; empty: nothing is cached.
+  std::vector<std::shared_ptr<cache::cache>> caches;
+  std::chrono::seconds accounts_ttl{60};  // 0: GET /apis/accounts is not cached
 };
+
+/// Registers the API's prepared statements on `pool` (once, before serving).
+void prepare_statements(db::pool& pool);
 
 /// Adds the /apis/auth/* and /apis/accounts routes.
 void add_auth_routes(http::router& r, services& s);

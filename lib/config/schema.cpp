@@ -275,6 +275,9 @@ std::vector<key_spec> build_schema() {
       key("market.balance_ttl", k::duration, &settings::market, &market_settings::balance_ttl,
           "TTL of cached balance:<accountId> snapshots.")
           .range(1'000, 30LL * 86'400'000),
+      key("market.accounts_ttl", k::duration, &settings::market, &market_settings::accounts_ttl,
+          "TTL of cached GET /apis/accounts answers (accounts:<userId>); 0 disables that cache.")
+          .range(0, 86'400'000),
 
       key("log.level", k::enumeration, &settings::log, &log_settings::level,
           "trace, debug, info, warn, error, critical or off.")

@@ -107,6 +107,7 @@ struct market_settings {
   std::string channel = "zuperior:market";
   std::string account_channel = "zuperior:account";
   milliseconds balance_ttl{3'600'000};
+  milliseconds accounts_ttl{60'000};  // cached GET /apis/accounts answers; 0 = not cached
 };
 
 struct log_settings {

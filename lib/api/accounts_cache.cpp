@@ -1,0 +1,100 @@
+#include "api/accounts_cache.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cache/async_client.hpp"
+#include "cache/subscriber.hpp"
+
+namespace zuperior::api {
+
+namespace net = boost::asio;
+
+namespace {
+
+// KEYS[1] the answer, KEYS[2..] the owner index entries; ARGV: body, ttl seconds, user id.
+constexpr const char* store_script =
+    "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) "
+    "for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[3], 'EX', ARGV[2]) end "
+    "return #KEYS";
+
+// KEYS[1] the owner index entry; ARGV[1] the (prefixed) answer key without the user id.
+constexpr const char* invalidate_script =
+    "local u = redis.call('GET', KEYS[1]) "
+    "if u then return redis.call('DEL', ARGV[1] .. u) end "
+    "return 0";
+
+}  // namespace
+
+std::string accounts_cache_key(std::string_view user_id) { return "accounts:" + std::string(user_id); }
+
+std::string account_owner_key(std::string_view account_id) { return "account-owner:" + std::string(account_id); }
+
+net::awaitable<bool> store_accounts(std::shared_ptr<cache::async_client> client, std::string user_id, std::string body,
+                                    std::vector<std::string> account_ids, std::chrono::seconds ttl) {
+  std::vector<std::string> cmd{"EVAL", store_script, std::to_string(1 + account_ids.size()),
+                               client->key(accounts_cache_key(user_id))};
+  for (const auto& a : account_ids) cmd.push_back(client->key(account_owner_key(a)));
+  cmd.push_back(std::move(body));
+  cmd.push_back(std::to_string(std::max<std::int64_t>(1, ttl.count())));
+  cmd.push_back(std::move(user_id));
+  auto r = co_await client->command(std::move(cmd));
+  co_return static_cast<bool>(r);
+}
+
+net::awaitable<bool> invalidate_user_accounts(std::shared_ptr<cache::async_client> client, std::string user_id) {
+  std::vector<std::string> cmd{"DEL", client->key(accounts_cache_key(user_id))};
+  auto r = co_await client->command(std::move(cmd));
+  co_return static_cast<bool>(r);
+}
+
+net::awaitable<bool> invalidate_account(std::shared_ptr<cache::async_client> client, std::string account_id) {
+  std::vector<std::string> cmd{"EVAL", invalidate_script, "1", client->key(account_owner_key(account_id)),
+                               client->key(accounts_cache_key(""))};
+  auto r = co_await client->command(std::move(cmd));
+  if (!r) {
+    spdlog::debug("accounts cache: invalidation for account {} failed: {}", account_id, r.ec.message());
+    co_return false;
+  }
+  co_return r.value.kind == cache::reply::type::integer&& r.value.integer > 0;
+}
+
+std::string account_id_of(std::string_view payload) {
+  auto j = nlohmann::json::parse(payload.begin(), payload.end(), nullptr, false);
+  if (!j.is_object()) return {};
+  auto it = j.find("accountId");
+  if (it == j.end()) return {};
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_number_integer()) return std::to_string(it->get<std::int64_t>());
+  return {};
+}
+
+account_update_listener::account_update_listener(net::any_io_executor ex, const cache::client_options& opts,
+                                                 std::string channel, std::shared_ptr<cache::async_client> client)
+    : ex_(ex), channel_(std::move(channel)), client_(std::move(client)) {
+  auto o = opts;
+  o.name = "accounts-invalidation";
+  sub_ = cache::subscriber::create(ex_, o);
+}
+
+account_update_listener::~account_update_listener() { stop(); }
+
+void account_update_listener::start() {
+  auto client = client_;
+  auto ex = ex_;
+  sub_->subscribe({channel_}, [client, ex](std::string_view, std::string_view payload) {
+    auto id = account_id_of(payload);
+    if (id.empty()) return;
+    net::co_spawn(ex, invalidate_account(client, std::move(id)), net::detached);
+  });
+  sub_->start();
+}
+
+void account_update_listener::stop() {
+  if (sub_) sub_->stop();
+}
+
+}  // namespace zuperior::api

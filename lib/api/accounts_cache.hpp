@@ -1,0 +1,64 @@
+#pragma once
+// The read-through cache of GET /apis/accounts in Redis: the whole JSON answer under
+// `accounts:<userId>` with a TTL, plus an owner index `account-owner:<accountId>` → userId so an
+// account update published on the bus (market.account_channel, by the MT5 bridge) drops exactly the
+// answer that lists that account, on every instance. Redis being down only means no caching.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace zuperior::cache {
+class async_client;
+class subscriber;
+struct client_options;
+}  // namespace zuperior::cache
+
+namespace zuperior::api {
+
+/// The cache key of a user's GET /apis/accounts answer (before the key prefix).
+std::string accounts_cache_key(std::string_view user_id);
+
+/// The owner index key of an MT5 account (before the key prefix).
+std::string account_owner_key(std::string_view account_id);
+
+/// Stores a user's answer and the owner index of its accounts for `ttl`, in one round trip;
+/// false when Redis did not take it.
+boost::asio::awaitable<bool> store_accounts(std::shared_ptr<cache::async_client> client, std::string user_id,
+                                            std::string body, std::vector<std::string> account_ids,
+                                            std::chrono::seconds ttl);
+
+/// Drops a user's cached answer (after a write that changes the user's accounts).
+boost::asio::awaitable<bool> invalidate_user_accounts(std::shared_ptr<cache::async_client> client, std::string user_id);
+
+/// Drops the cached answer listing `account_id`, if any; true when one was dropped.
+boost::asio::awaitable<bool> invalidate_account(std::shared_ptr<cache::async_client> client, std::string account_id);
+
+/// The `accountId` of an account-update message (a JSON object; string or integer id), or "".
+std::string account_id_of(std::string_view payload);
+
+/// Listens to the account channel on its own pub/sub connection and invalidates through `client`.
+class account_update_listener {
+ public:
+  /// Subscribes `channel` on `ex` with the configured Redis; `client` runs the invalidations.
+  account_update_listener(boost::asio::any_io_executor ex, const cache::client_options& opts, std::string channel,
+                          std::shared_ptr<cache::async_client> client);
+  ~account_update_listener();
+  account_update_listener(const account_update_listener&) = delete;
+  account_update_listener& operator=(const account_update_listener&) = delete;
+  /// Connects and subscribes in the background (reconnecting by itself).
+  void start();
+  /// Closes the pub/sub connection. Idempotent.
+  void stop();
+
+ private:
+  boost::asio::any_io_executor ex_;
+  std::string channel_;
+  std::shared_ptr<cache::subscriber> sub_;
+  std::shared_ptr<cache::async_client> client_;
+};
+
+}  // namespace zuperior::api
