@@ -169,6 +169,7 @@ runner setup_ratelimit(CLI::App& sub) {
   sub.require_subcommand(1);
   o->config.add_to(sub);
   auto* test = sub.add_subcommand("test", "Drive one identifier past its limit and check what the deployment enforces");
+  test->fallthrough();  // --config/--env-file/--set may follow the subcommand's name too
   test->add_option("--url", o->url, "Base URL of the deployment (http://host:port)");
   test->add_option("--urls", o->urls, "Several instances, comma-separated: the limit must hold across them");
   test->add_option("--tier", o->tier, "strict|standard|generous")->capture_default_str();
@@ -182,6 +183,7 @@ runner setup_ratelimit(CLI::App& sub) {
   auto* inspect = sub.add_subcommand("inspect", "Show one identifier's rate-limit state in Redis");
   auto* reset = sub.add_subcommand("reset", "Clear one identifier's rate-limit state in Redis");
   for (auto* c : {inspect, reset}) {
+    c->fallthrough();
     c->add_option("--tier", o->tier, "strict|standard|generous|websocket")->required();
     c->add_option("identifier", o->identifier, "ip:<address> or user:<id>")->required();
   }

@@ -11,9 +11,12 @@
 #include <sys/resource.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <optional>
 #include <random>
 #include <thread>
 
+#include "auth/jwt.hpp"
 #include "core/error.hpp"
 #include "core/url.hpp"
 #include "loadtest/worker.hpp"
@@ -78,6 +81,30 @@ std::string si(double v) {
   return fmt::format("{:.0f}", v);
 }
 
+// One HS256 token per virtual user, signed with the secret named by jwt.secret_env. The secret
+// only lives in this process's memory; an error names the variable, never its value.
+void mint_tokens(const scenario& s, detail::shared_state& sh) {
+  const char* secret = std::getenv(s.jwt.secret_env.c_str());
+  if (!secret || !*secret)
+    throw core::command_error(
+        fmt::format("jwt: the environment variable {} (jwt.secret_env) is not set", s.jwt.secret_env));
+  std::optional<auth::jwt_codec> codec;
+  try {
+    codec.emplace(secret, s.jwt.ttl, std::chrono::seconds(0));
+  } catch (const std::invalid_argument& e) {
+    throw core::command_error(fmt::format("jwt: the secret in {} is unusable: {}", s.jwt.secret_env, e.what()));
+  }
+  std::string sub;
+  for (std::size_t vu = 0; vu < sh.vus.size(); ++vu) {
+    template_context ctx;
+    ctx.vu = vu;
+    ctx.run = sh.run_id;
+    sub.clear();
+    s.jwt.subject.render(ctx, sub);
+    sh.vus[vu].vars.emplace_back("token", codec->issue(sub));
+  }
+}
+
 }  // namespace
 
 void preflight(const scenario& s, std::chrono::milliseconds timeout) {
@@ -111,8 +138,10 @@ run_result run(const scenario& s, const run_options& opt) {
   sh.threads = std::max(1U, s.threads);
   sh.timeline = std::make_unique<timeline_collector>(sh.threads);
   unsigned vus = s.http.enabled ? s.http.vus : 1;
-  if (s.socketio.enabled && s.socketio.auth && !s.http.enabled) vus = 1;
+  if (s.socketio.enabled && s.socketio.auth && !s.http.enabled)
+    vus = s.jwt.enabled ? std::max(1U, s.socketio.connections) : 1;
   sh.vus.resize(vus);
+  if (s.jwt.enabled) mint_tokens(s, sh);
 
   std::vector<std::unique_ptr<thread_context>> threads;
   for (unsigned i = 0; i < sh.threads; ++i) {

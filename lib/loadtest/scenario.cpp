@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <fstream>
 #include <functional>
@@ -461,6 +462,31 @@ void parse_publisher(reader& r, const YAML::Node& n, scenario& sc) {
     if (auto x = r.duration(v, "publisher.delay")) p.delay = *x;
 }
 
+void parse_jwt(reader& r, const YAML::Node& n, scenario& sc) {
+  auto& j = sc.jwt;
+  j.enabled = true;
+  if (!r.check_map(n, "jwt", {"secret_env", "subject", "ttl"})) return;
+  if (auto v = n["secret_env"]) {
+    j.secret_env = r.str(v, "jwt.secret_env");
+    bool ok = !j.secret_env.empty() && std::all_of(j.secret_env.begin(), j.secret_env.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+    });
+    if (!ok) r.problem(v, "jwt.secret_env must name an environment variable (the secret itself never goes in a file)");
+  }
+  if (auto v = n["subject"]) {
+    try {
+      j.subject = text_template(r.str(v, "jwt.subject"));
+    } catch (const std::exception& e) {
+      r.problem(v, fmt::format("jwt.subject: {}", e.what()));
+    }
+  }
+  if (auto v = n["ttl"])
+    if (auto x = r.duration(v, "jwt.ttl")) {
+      j.ttl = std::chrono::duration_cast<std::chrono::seconds>(*x);
+      if (j.ttl.count() < 1) r.problem(v, "jwt.ttl must be at least 1s");
+    }
+}
+
 }  // namespace
 
 scenario_error::scenario_error(std::vector<std::string> problems)
@@ -493,7 +519,7 @@ scenario parse_scenario(const std::string& text, const std::string& file) {
     throw scenario_error(r.problems());
   }
   r.check_map(root, "",
-              {"name", "target", "threads", "grace", "symbols", "http", "socketio", "publisher", "thresholds"});
+              {"name", "target", "threads", "grace", "symbols", "http", "socketio", "publisher", "jwt", "thresholds"});
   if (auto v = root["name"]) sc.name = r.str(v, "name");
   if (auto v = root["target"]) {
     sc.target = r.str(v, "target");
@@ -511,6 +537,7 @@ scenario parse_scenario(const std::string& text, const std::string& file) {
   if (auto v = root["http"]) parse_http(r, v, sc);
   if (auto v = root["socketio"]) parse_socketio(r, v, sc);
   if (auto v = root["publisher"]) parse_publisher(r, v, sc);
+  if (auto v = root["jwt"]) parse_jwt(r, v, sc);
   if (auto v = root["thresholds"]) {
     if (!v.IsSequence())
       r.problem(v, "thresholds must be a list of expressions");
@@ -540,10 +567,11 @@ scenario parse_scenario(const std::string& text, const std::string& file) {
       r.problem_at(line, fmt::format("threshold \"{}\" names step \"{}\", which does not exist", t.text, t.step));
     }
   }
-  if (sc.socketio.enabled && sc.socketio.auth) {
+  if (sc.socketio.enabled && sc.socketio.auth && !sc.jwt.enabled) {
     auto vars = extracted_names(sc.http);
     if (std::find(vars.begin(), vars.end(), "token") == vars.end())
-      r.problem(root["socketio"]["auth"], "socketio.auth needs an http.setup step that extracts \"token\"");
+      r.problem(root["socketio"]["auth"],
+                "socketio.auth needs a token: a jwt section, or an http.setup step that extracts \"token\"");
   }
   if (sc.publisher.enabled) {
     if (sc.publisher.symbols.empty()) sc.publisher.symbols = sc.symbols;

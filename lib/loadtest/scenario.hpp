@@ -79,7 +79,7 @@ struct socketio_settings {
   double connect_rate = 1000;         // new connections per second
   std::chrono::microseconds hold{0};  // how long connections stay after the ramp (default: the run)
   std::chrono::microseconds connect_timeout{10'000'000};
-  bool auth = false;  // send {token} from the virtual user's setup (needs http.setup extracting "token")
+  bool auth = false;  // send {token}: minted (jwt) or from http.setup extracting "token"
   std::vector<sio_emit> emit;
   std::vector<sio_expect> expect;
   std::string delivery_event = "market:update";  // whose ts/seq measure delivery
@@ -94,6 +94,16 @@ struct publisher_settings {
   std::chrono::microseconds delay{1'000'000};  // start after this (lets clients subscribe)
 };
 
+/// Tokens the generator signs itself (HS256, one per virtual user) instead of logging in: load far
+/// beyond what bcrypt and the login rate limit allow. The secret is read from an environment
+/// variable at run time, never from the scenario file.
+struct jwt_settings {
+  bool enabled = false;
+  std::string secret_env = "JWT_SECRET";
+  text_template subject{"loadtest-{{vu}}"};  // the token's sub (the user id the daemon sees)
+  std::chrono::seconds ttl{3600};
+};
+
 /// A whole scenario.
 struct scenario {
   std::string name = "adhoc";
@@ -104,6 +114,7 @@ struct scenario {
   http_settings http;
   socketio_settings socketio;
   publisher_settings publisher;
+  jwt_settings jwt;
   std::vector<threshold> thresholds;
   std::chrono::microseconds grace{2'000'000};  // beyond the duration for in-flight work
 

@@ -2,8 +2,8 @@
 # loadtest end to end against a stand-in target (node: a few HTTP routes + stock socket.io fed by
 # Redis pub/sub): quick runs, exit codes 0/1/2, JSON and HTML reports, coordinated-omission
 # correction on a slow route, per-user login tokens, Socket.IO acks and delivery/loss of real ticks
-# published into the throwaway Redis; then the shipped smoke scenario against `zuperior serve`
-# when the daemon answers.
+# published into the throwaway Redis; the shipped scenarios parse. The runs against the real daemon
+# are in tests/integration/loadtest_daemon.
 set -uo pipefail
 bin="${ZUPERIOR_BIN:?}"
 src="${ZUPERIOR_SOURCE_DIR:?}"

@@ -141,7 +141,7 @@ TEST_CASE("scenario structure errors") {
   CHECK(has(problems_of("http:\n  phases:\n    - {duration: 1s}\n  steps: [{path: /}]\n"),
             "s.yaml:3: http.phases[0] needs rate (constant) or to (ramp)"));
   CHECK(has(problems_of("socketio:\n  connections: 5\n  auth: true\n"),
-            "s.yaml:3: socketio.auth needs an http.setup step that extracts \"token\""));
+            "s.yaml:3: socketio.auth needs a token: a jwt section, or an http.setup step that extracts \"token\""));
   CHECK(has(problems_of("socketio:\n  connections: 5\n  transport: carrier-pigeon\n"), "s.yaml:3:"));
   CHECK(has(problems_of("publisher:\n  redis: http://x\n"), "s.yaml:2: publisher.redis must be a redis:// URL"));
   CHECK(has(problems_of("http:\n  rate: 1\n  duration: 1s\n  steps:\n    - {path: /a, extract: {t: x}}\n"),
@@ -149,6 +149,28 @@ TEST_CASE("scenario structure errors") {
   CHECK(has(
       problems_of("http:\n  rate: 1\n  duration: 1s\n  steps:\n    - {name: a, path: /a}\n    - {name: a, path: /b}\n"),
       "s.yaml:6: step name \"a\" is used twice"));
+}
+
+TEST_CASE("minted tokens: the jwt section") {
+  auto sc = parse_scenario(
+      "target: http://127.0.0.1:1\njwt:\n  subject: \"u-{{vu}}\"\n  ttl: 10m\n"
+      "socketio:\n  connections: 3\n  auth: true\n",
+      "s.yaml");
+  CHECK(sc.jwt.enabled);
+  CHECK(sc.jwt.secret_env == "JWT_SECRET");
+  CHECK(sc.jwt.ttl == std::chrono::minutes(10));
+  CHECK(sc.socketio.auth);
+  std::string out;
+  template_context ctx;
+  ctx.vu = 7;
+  sc.jwt.subject.render(ctx, out);
+  CHECK(out == "u-7");
+  // The secret never goes in the file: only a variable name is accepted.
+  CHECK(has(problems_of("jwt:\n  secret_env: \"s3cret value!\"\n"),
+            "s.yaml:2: jwt.secret_env must name an environment variable"));
+  CHECK(has(problems_of("jwt:\n  secret: abc\n"), "s.yaml:2:"));
+  CHECK(has(problems_of("jwt:\n  subject: \"{{nope}}\"\n"), "s.yaml:2: jwt.subject:"));
+  CHECK(has(problems_of("jwt:\n  ttl: 0s\n"), "s.yaml:2: jwt.ttl must be at least 1s"));
 }
 
 TEST_CASE("validate names what is missing") {

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# `zuperior loadtest` and `zuperior ratelimit` against the real daemon: two `zuperior serve`
+# instances on the throwaway PostgreSQL and Redis (own database, own key prefix and channels).
+#   - the shipped smoke scenario passes its thresholds (HTTP + Socket.IO with minted tokens and
+#     real ticks published into Redis: delivery measured, nothing lost);
+#   - `ratelimit test` passes against a daemon enforcing the configured strict limit, on one
+#     instance and across two (the limit holds in total, not per instance);
+#   - it fails (exit 1) when the daemon enforces a different limit than the one it expects;
+#   - `ratelimit inspect/reset` see and clear an identifier's state; a down target exits 2.
+set -uo pipefail
+bin="${ZUPERIOR_BIN:?}"
+src="${ZUPERIOR_SOURCE_DIR:?}"
+: "${ZUPERIOR_TEST_PG_URL:?run through scripts/test}"
+: "${ZUPERIOR_TEST_REDIS_URL:?run through scripts/test}"
+work="$(mktemp -d /tmp/zuperior-ltd.XXXXXX)"
+db="zltd_$$_$RANDOM"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  psql "$ZUPERIOR_TEST_PG_URL" -qtAc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+cd "$work"
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+ok() { echo "ok   $*"; }
+
+psql "$ZUPERIOR_TEST_PG_URL" -qtAc "CREATE DATABASE $db" >/dev/null || { echo "FAIL: create database"; exit 1; }
+base="${ZUPERIOR_TEST_PG_URL%/*}"
+export DATABASE_URL="$base/$db?connection_limit=4&pool_timeout=5&connect_timeout=2"
+export REDIS_URL="$ZUPERIOR_TEST_REDIS_URL"
+export JWT_SECRET="loadtest-daemon-test-Zq8#rT2vLx9mK4pW7sN0yB3cF6hJ"
+export NODE_ENV=test
+prefix="ltd$$:"
+export ZUPERIOR_REDIS_KEY_PREFIX="$prefix"
+export ZUPERIOR_MARKET_FEED=redis
+export ZUPERIOR_MARKET_CHANNEL="${prefix}market"
+export ZUPERIOR_MARKET_ACCOUNT_CHANNEL="${prefix}account"
+# A short strict window keeps the test quick; `ratelimit test` reads the same configuration.
+export ZUPERIOR_RATELIMIT_STRICT=5/3s
+"$bin" migrate up --env-file /dev/null --dir "$src/migrations" >migrate.log 2>&1 || { echo "FAIL: migrate: $(tail -5 migrate.log)"; exit 1; }
+
+ports=()
+for i in 1 2; do
+  "$bin" serve --env-file /dev/null --host 127.0.0.1 --port 0 --workers 2 >"serve$i.log" 2>&1 &
+  pids+=($!)
+  port=""
+  for _ in $(seq 100); do
+    port="$(grep -oP 'listening on [^ ]*:\K[0-9]+' "serve$i.log" || true)"
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  [ -n "$port" ] || { echo "FAIL: serve $i did not start: $(tail -5 "serve$i.log")"; exit 1; }
+  ports+=("$port")
+done
+u1="http://127.0.0.1:${ports[0]}"
+u2="http://127.0.0.1:${ports[1]}"
+for u in "$u1" "$u2"; do
+  for _ in $(seq 100); do curl -fsS "$u/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+done
+
+# 1. The shipped smoke scenario against the real daemon (its publisher on our channel).
+sed -e "s|channel: zuperior:market|channel: \"${prefix}market\"|" "$src/configs/loadtest/smoke.yaml" >smoke.yaml
+grep -q "${prefix}market" smoke.yaml || fail "smoke.yaml: could not point the publisher at the test channel"
+timeout 60 "$bin" loadtest --scenario smoke.yaml --target "$u1" --redis "$REDIS_URL" --max-lag 250ms \
+  --out smoke.json --html smoke.html -q >smoke.out 2>smoke.err
+rc=$?
+if [ $rc = 0 ]; then ok "smoke scenario passes against zuperior serve"; else
+  fail "smoke: exit $rc: $(tail -c 2000 smoke.out smoke.err)"
+fi
+python3 - smoke.json <<'PY' && ok "smoke report: HTTP clean, 20 sockets, ticks delivered, none lost" || fail "smoke report"
+import json, sys
+r = json.load(open(sys.argv[1]))
+o = r["http"]["overall"]
+assert o["requests"] > 300 and o["errors"]["total"] == 0, o
+w = r["ws"]
+assert w["connected"] == 20 and w["connect_errors"] == 0, w
+assert w["acks"]["ok"] == 20, w["acks"]
+d = w["delivery"]
+assert d["published"] >= 100 and d["delivered"] >= 20 * 100, d
+assert d["lost"] == 0 and d["out_of_order"] == 0, d
+PY
+# A token signed with another secret is refused at connect: the daemon really checks it.
+JWT_SECRET="another-secret-entirely-9f8e7d6c5b4a3210zyxwvu" timeout 60 "$bin" loadtest --scenario smoke.yaml \
+  --target "$u1" --redis "$REDIS_URL" --max-lag 250ms --out forged.json -q >forged.out 2>&1
+rc=$?
+python3 -c "
+import json; w=json.load(open('forged.json'))['ws']; assert w['connected'] == 0 and w['connect_errors'] == 20, w
+" 2>/dev/null && [ $rc = 1 ] && ok "forged tokens refused (exit 1, 20 connect errors)" || fail "forged tokens: exit $rc: $(tail -c 800 forged.out)"
+# No secret in the environment: cannot run, and the message names the variable only.
+env -u JWT_SECRET "$bin" loadtest --scenario smoke.yaml --target "$u1" --redis "$REDIS_URL" -q >nosecret.out 2>&1
+rc=$?
+[ $rc = 2 ] && grep -q "JWT_SECRET" nosecret.out && ok "missing JWT_SECRET exits 2" || fail "no secret: exit $rc: $(cat nosecret.out)"
+grep -q "Zq8#rT2v" smoke.out smoke.err smoke.json smoke.html forged.out nosecret.out && fail "the secret leaked into output"
+
+# 2. ratelimit test: the strict tier (login) on one instance.
+rl_reset() {
+  "$bin" ratelimit reset --tier strict --env-file /dev/null ip:127.0.0.1 >/dev/null 2>&1
+  "$bin" ratelimit reset --tier strict --env-file /dev/null email:ratelimit-test@loadtest.invalid >/dev/null 2>&1
+}
+rl_reset
+timeout 60 "$bin" ratelimit test --env-file /dev/null --tier strict --url "$u1" >rl1.out 2>&1
+rc=$?
+[ $rc = 0 ] && ok "ratelimit test --tier strict passes on one instance" || fail "ratelimit one: exit $rc: $(cat rl1.out)"
+
+# inspect shows the state it left; reset clears it.
+"$bin" ratelimit inspect --tier strict --env-file /dev/null ip:127.0.0.1 >inspect.out 2>&1
+grep -q "limit     5 per 3000ms" inspect.out && ok "ratelimit inspect shows the tier" || fail "inspect: $(cat inspect.out)"
+rl_reset
+"$bin" ratelimit inspect --tier strict --env-file /dev/null ip:127.0.0.1 >inspect2.out 2>&1
+grep -q "state     none" inspect2.out && ok "ratelimit reset clears the identifier" || fail "reset: $(cat inspect2.out)"
+
+# 3. Across two instances sharing one Redis: the total allowed is the limit.
+timeout 60 "$bin" ratelimit test --env-file /dev/null --tier strict --urls "$u1,$u2" >rl2.out 2>&1
+rc=$?
+[ $rc = 0 ] && ok "ratelimit test --urls holds across two instances" || fail "ratelimit two: exit $rc: $(cat rl2.out)"
+
+# 4. A deployment enforcing a different limit than expected fails the test (exit 1).
+rl_reset
+ZUPERIOR_RATELIMIT_STRICT=8/3s timeout 60 "$bin" ratelimit test --env-file /dev/null --tier strict --url "$u1" \
+  >rlbad.out 2>&1
+rc=$?
+[ $rc = 1 ] && grep -q "FAIL" rlbad.out && ok "a limit other than the expected one fails (exit 1)" ||
+  fail "misconfigured: exit $rc: $(cat rlbad.out)"
+
+# 5. A target that is down: exit 2.
+closed=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+"$bin" ratelimit test --env-file /dev/null --tier strict --url "http://127.0.0.1:$closed" >rldown.out 2>&1
+rc=$?
+[ $rc = 2 ] && ok "ratelimit test against a down target exits 2" || fail "down: exit $rc: $(cat rldown.out)"
+
+if [ "$failures" != 0 ]; then
+  for i in 1 2; do echo "--- serve$i.log (tail)"; tail -n 20 "serve$i.log"; done
+  exit 1
+fi
+echo "loadtest_daemon: all checks passed"
