@@ -414,7 +414,7 @@ void prepare_statements(db::pool& pool) {
                "SELECT \"id\", \"accountId\", \"accountType\", \"group\", \"leverage\", \"currency\", \"balance\", "
                "\"equity\", \"margin\", \"freeMargin\", \"marginLevel\", \"status\", "
                "to_char(\"createdAt\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
-               "FROM \"MT5Account\" WHERE \"userId\" = $1 ORDER BY \"createdAt\"");
+               "FROM \"MT5Account\" WHERE \"userId\" = $1 ORDER BY \"createdAt\", \"accountId\"");
 }
 
 void add_auth_routes(http::router& r, services& s) {

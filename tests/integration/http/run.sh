@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Integration test of `zuperior serve`: a real daemon on a free port against the throwaway PostgreSQL
 # (own database) and its own redis-server (so it can be stopped mid-test), driven over HTTP by
-# http_test.py. Needs ZUPERIOR_BIN and ZUPERIOR_TEST_PG_URL (from scripts/test).
+# http_test.py, then cluster_test.py (database down, two instances sharing one Redis, the accounts
+# cache) with a redis-server of its own. Needs ZUPERIOR_BIN and ZUPERIOR_TEST_PG_URL (from scripts/test).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 src="${ZUPERIOR_SOURCE_DIR:-$(cd "$here/../../.." && pwd)}"
@@ -27,7 +28,10 @@ if ! (cd "$src" && "$ZUPERIOR_BIN" migrate up --env-file /dev/null >"$work/migra
   for f in "$src"/migrations/0*.sql; do psql "$base/$db" -q -v ON_ERROR_STOP=1 -f "$f" >/dev/null; done
 fi
 
-export ZUPERIOR_TEST_HTTP_REDIS_PORT="$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')"
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 export ZUPERIOR_TEST_HTTP_WORK="$work"
 export ZUPERIOR_TEST_HTTP_DB="$DATABASE_URL"
-python3 "$here/http_test.py"
+rc=0
+ZUPERIOR_TEST_HTTP_REDIS_PORT="$(free_port)" python3 "$here/http_test.py" || rc=1
+ZUPERIOR_TEST_HTTP_REDIS_PORT="$(free_port)" python3 "$here/cluster_test.py" || rc=1
+exit $rc

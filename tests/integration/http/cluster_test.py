@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""Data access of `zuperior serve` across instances, started by run.sh after http_test.py:
+(a) PostgreSQL refused or silent → the database routes answer 503 within a bound, never hang,
+    /livez stays 200 and /apis/health reports degraded;
+(b) two daemons sharing one Redis: the strict tier's limit holds for the pair (exactly `limit`
+    successes in total), with rate-limit headers on every answer;
+(c) the GET /apis/accounts read-through cache: the second read is a hit (also from the other
+    instance), an account update on the bus drops the stale answer, Redis down falls through to
+    PostgreSQL.
+Reuses http_test.py's helpers (Daemon, check, psql); its own redis-server on its own port."""
+import json
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import http_test as h
+
+REDIS = ["redis-cli", "-h", "127.0.0.1", "-p", str(h.REDIS_PORT)]
+
+
+def metric(d, name, labels):
+    """The value of one sample of /metrics (0 when absent)."""
+    _, _, _, raw = d.request("GET", "/metrics")
+    want = "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else ""
+    for line in raw.decode().splitlines():
+        if line.startswith(name + want + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def cache_counts(d):
+    return {r: metric(d, "zuperior_cache_requests_total", {"result": r}) for r in ("hit", "miss", "error")}
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def timed(d, method, path, **kw):
+    t0 = time.time()
+    st, hd, body, _ = d.request(method, path, **kw)
+    return st, hd, body, time.time() - t0
+
+
+def silent_postgres():
+    """A TCP listener that completes handshakes (backlog) but never answers: a hung database."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    return s
+
+
+def database_down(token):
+    # (a1) nothing listens: connection refused.
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead_port = dead.getsockname()[1]
+    dead.close()
+    d = h.Daemon("refused", {"DATABASE_URL": f"postgresql://x:y@127.0.0.1:{dead_port}/none?connection_limit=4&pool_timeout=2&connect_timeout=2",
+                             "ZUPERIOR_MARKET_ACCOUNTS_TTL": "0"})
+    try:
+        worst = 0.0
+        for i in range(6):
+            st, _, body, took = timed(d, "GET", "/apis/auth/me", headers=bearer(token))
+            worst = max(worst, took)
+            h.check(st == 503 and body == {"success": False, "message": "Database unavailable"},
+                    f"PostgreSQL refused: /apis/auth/me #{i} 503 in the seed's error shape ({st} {body})")
+        h.check(worst < 3, f"PostgreSQL refused: 503s come quickly (slowest {worst:.2f}s, bound 3s)")
+        st, _, body, took = timed(d, "GET", "/apis/accounts", headers=bearer(token))
+        h.check(st == 503 and took < 3, f"PostgreSQL refused: /apis/accounts 503 ({st}, {took:.2f}s)")
+        st, _, body, took = timed(d, "POST", "/apis/auth/login", body={"email": "carol@example.com", "password": "Passw0rd!x"}, headers=h.ip(120))
+        h.check(st == 503 and took < 3, f"PostgreSQL refused: login 503 ({st}, {took:.2f}s)")
+        st, _, _, _ = d.request("GET", "/livez")
+        h.check(st == 200, "PostgreSQL refused: /livez 200")
+        st, body = h.wait_health(d, False)
+        h.check(st == 503 and body["status"] == "degraded" and body["checks"]["database"] == "unhealthy"
+                and body["checks"]["redis"] == "healthy", f"PostgreSQL refused: /apis/health 503 degraded, database unhealthy ({st})")
+        errors = metric(d, "zuperior_db_errors_total", {"kind": "unavailable"})
+        h.check(errors >= 1, f"PostgreSQL refused: counted in zuperior_db_errors_total{{kind=unavailable}} ({errors})")
+        h.check(d.stop() == 0, "PostgreSQL refused: daemon still exits 0 on SIGTERM")
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+
+    # (a2) a database that accepts the connection and never answers: bounded by connect_timeout and
+    # pool_timeout, never a hang, even for more concurrent requests than the pool has connections.
+    hung = silent_postgres()
+    port = hung.getsockname()[1]
+    d = h.Daemon("silent", {"DATABASE_URL": f"postgresql://x:y@127.0.0.1:{port}/none?connection_limit=2&pool_timeout=2&connect_timeout=2",
+                            "ZUPERIOR_MARKET_ACCOUNTS_TTL": "0"})
+    try:
+        results = []
+
+        def one():
+            try:
+                results.append(timed(d, "GET", "/apis/auth/me", headers=bearer(token), timeout=30)[::3])
+            except OSError as e:
+                results.append((str(e), 99))
+
+        threads = [threading.Thread(target=one) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(40)
+        codes = sorted(st for st, _ in results)
+        slowest = max((took for _, took in results), default=99)
+        h.check(codes == [503] * 6, f"PostgreSQL silent: 6 concurrent requests on a pool of 2 all 503 ({codes})")
+        h.check(slowest < 8, f"PostgreSQL silent: answered within connect_timeout + pool_timeout (slowest {slowest:.2f}s, bound 8s)")
+        st, _, _, took = timed(d, "GET", "/livez")
+        h.check(st == 200 and took < 1, f"PostgreSQL silent: /livez 200 at once ({took:.2f}s)")
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+        hung.close()
+
+
+def shared_limits():
+    a = h.Daemon("limits-a")
+    b = h.Daemon("limits-b")
+    try:
+        codes, headers = [], []
+        for i in range(24):
+            d = a if i % 2 == 0 else b
+            st, hd, body, _ = d.request("POST", "/apis/auth/login", body={"email": f"pair{i}@example.com", "password": "Wrong0rd!x"}, headers=h.ip(77))
+            codes.append(st)
+            headers.append(hd)
+        allowed = sum(1 for c in codes if c != 429)
+        h.check(allowed == 10 and all(c in (401, 429) for c in codes),
+                f"two instances, one Redis: exactly 10 strict-tier successes in total ({allowed}: {codes})")
+        h.check(codes[:10] == [401] * 10, f"the first 10 across both instances were allowed ({codes[:10]})")
+        h.check(all(hd.get("x-ratelimit-limit") == "10" and "x-ratelimit-remaining" in hd and "x-ratelimit-reset" in hd
+                    and "ratelimit-policy" in hd for hd in headers), "X-RateLimit-* and RateLimit-Policy on every answer of both instances")
+        remaining = [int(hd["x-ratelimit-remaining"]) for hd in headers[:10]]
+        h.check(remaining == list(range(9, -1, -1)), f"remaining counts down across instances ({remaining})")
+        h.check(all(int(hd.get("retry-after", "0")) >= 1 for hd, c in zip(headers, codes) if c == 429), "429s carry Retry-After")
+        on_a = metric(a, "zuperior_ratelimit_decisions_total", {"tier": "strict", "outcome": "limited", "source": "redis"})
+        on_b = metric(b, "zuperior_ratelimit_decisions_total", {"tier": "strict", "outcome": "limited", "source": "redis"})
+        h.check(on_a >= 1 and on_b >= 1 and on_a + on_b == 14, f"both instances limited through Redis ({on_a} + {on_b})")
+    finally:
+        for d in (a, b):
+            if d.proc.poll() is None:
+                d.proc.kill()
+
+
+def accounts_cache(redis):
+    a = h.Daemon("cache-a")
+    b = h.Daemon("cache-b")
+    try:
+        pw = "Passw0rd!x"
+        st, _, reg, _ = a.request("POST", "/apis/auth/register", body={"email": "carol@example.com", "password": pw}, headers=h.ip(130))
+        h.check(st == 201, f"cache: user registered ({st})")
+        token, uid = reg["token"], reg["user"]["id"]
+        h.psql(f"INSERT INTO \"MT5Account\" (\"id\",\"accountId\",\"userId\",\"balance\",\"equity\") VALUES "
+               f"('c1','3001','{uid}',500,510),('c2','3002','{uid}',20,20)")
+        before = cache_counts(a)
+        st, _, first, _ = a.request("GET", "/apis/accounts", headers=bearer(token))
+        mid = cache_counts(a)
+        st2, _, second, _ = a.request("GET", "/apis/accounts", headers=bearer(token))
+        after = cache_counts(a)
+        h.check(st == 200 and [x["accountId"] for x in first["accounts"]] == ["3001", "3002"] and first["accounts"][0]["balance"] == 500,
+                f"cache: first read from PostgreSQL ({st} {first})")
+        h.check(mid["miss"] == before["miss"] + 1 and mid["hit"] == before["hit"], f"cache: first read is a miss ({before} → {mid})")
+        h.check(st2 == 200 and second == first and after["hit"] == mid["hit"] + 1, f"cache: second read is a hit with the same answer ({mid} → {after})")
+        ttl = int(subprocess.run(REDIS + ["TTL", f"accounts:{uid}"], capture_output=True, text=True).stdout.strip() or -2)
+        h.check(0 < ttl <= 60, f"cache: accounts:<userId> stored with the configured TTL ({ttl}s)")
+        b_before = cache_counts(b)
+        st, _, from_b, _ = b.request("GET", "/apis/accounts", headers=bearer(token))
+        h.check(st == 200 and from_b == first and cache_counts(b)["hit"] == b_before["hit"] + 1, "cache: the other instance hits the shared entry")
+
+        # A change made by the MT5 bridge: database first, then the account update on the bus.
+        h.psql("UPDATE \"MT5Account\" SET \"balance\"=750.25 WHERE \"accountId\"='3001'")
+        st, _, stale, _ = a.request("GET", "/apis/accounts", headers=bearer(token))
+        h.check(stale["accounts"][0]["balance"] == 500, "cache: without an update message the cached answer is served (it really is a cache)")
+        subprocess.run(REDIS + ["PUBLISH", "zuperior:account", json.dumps({"accountId": "3001", "balance": 750.25})], check=True, capture_output=True)
+        fresh = None
+        for _ in range(50):
+            _, _, got_a, _ = a.request("GET", "/apis/accounts", headers=bearer(token))
+            _, _, got_b, _ = b.request("GET", "/apis/accounts", headers=bearer(token))
+            if got_a["accounts"][0]["balance"] == 750.25 and got_b["accounts"][0]["balance"] == 750.25:
+                fresh = got_a
+                break
+            time.sleep(0.1)
+        h.check(fresh is not None and [x["accountId"] for x in fresh["accounts"]] == ["3001", "3002"],
+                "cache: after the account update both instances answer the new balance")
+        other = h.psql(f"SELECT count(*) FROM \"MT5Account\" WHERE \"userId\"='{uid}'")
+        h.check(other == "2", "cache: data in PostgreSQL unchanged by reads")
+
+        # Redis down: the read falls through to PostgreSQL, quickly.
+        redis.terminate()
+        redis.wait()
+        h.psql("UPDATE \"MT5Account\" SET \"balance\"=800 WHERE \"accountId\"='3001'")
+        st, _, body, took = timed(a, "GET", "/apis/accounts", headers=bearer(token))
+        h.check(st == 200 and body["accounts"][0]["balance"] == 800 and took < 3,
+                f"cache: Redis down → accounts answered from PostgreSQL ({st}, {took:.2f}s)")
+        errs = cache_counts(a)["error"]
+        h.check(errs >= 1, f"cache: Redis failures counted as cache errors ({errs})")
+    finally:
+        for d in (a, b):
+            if d.proc.poll() is None:
+                d.proc.kill()
+
+
+def main():
+    redis = h.start_redis()
+    try:
+        a = h.Daemon("token")
+        st, _, body, _ = a.request("POST", "/apis/auth/register", body={"email": "dora@example.com", "password": "Passw0rd!x"}, headers=h.ip(110))
+        h.check(st == 201, f"token user registered ({st})")
+        token = body["token"]
+        a.stop()
+        database_down(token)
+        shared_limits()
+        accounts_cache(redis)
+    finally:
+        if redis.poll() is None:
+            redis.terminate()
+    print(f"{h.checks - len(h.failures)}/{h.checks} checks passed")
+    if h.failures:
+        for name in ("refused", "silent", "limits-a", "limits-b", "cache-a", "cache-b"):
+            try:
+                with open(f"{h.WORK}/{name}.log") as f:
+                    print(f"--- {name} log (tail) ---")
+                    print("".join(f.readlines()[-15:]))
+            except OSError:
+                pass
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
