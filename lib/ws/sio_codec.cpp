@@ -177,11 +177,9 @@ std::optional<sio_header> sio_parse_text(std::string_view s, const sio_limits& l
     if (j.is_discarded()) return fail(sio_error::bad_json);
     h.packet.data = std::move(j);
   }
-  // Without attachments the payload can be checked now; binary packets are checked once whole.
-  if (h.attachments == 0 && h.packet.type != sio_type::binary_event && h.packet.type != sio_type::binary_ack &&
-      !sio_payload_valid(h.packet)) {
-    return fail(sio_error::bad_payload);
-  }
+  // The payload's shape is checked at once, binary packets included (their placeholders stand in
+  // for the attachments): a header that cannot become a valid packet fails before any attachment.
+  if (!sio_payload_valid(h.packet)) return fail(sio_error::bad_payload);
   return h;
 }
 

@@ -176,6 +176,10 @@ TEST_CASE("Socket.IO EVENT and ACK", "[sio]") {
   CHECK(decode_error("2[]") == sio_error::bad_payload);
   CHECK(decode_error("2") == sio_error::bad_payload);
   CHECK(decode_error("2[{}]") == sio_error::bad_payload);
+  // A binary header whose payload cannot become a packet fails before any attachment arrives.
+  CHECK(decode_error("51-") == sio_error::bad_payload);
+  CHECK(decode_error(R"(51-{"_placeholder":true,"num":0})") == sio_error::bad_payload);
+  CHECK(decode_error(R"(61-[{"_placeholder":true,"num":0}])") == sio_error::bad_payload);  // binary ack without id
   CHECK(decode_error(R"(2abc["message-with-ack",1])") == sio_error::bad_json);
   CHECK(decode_error(R"(2["unterminated)") == sio_error::bad_json);
   CHECK(decode_error("21234567890123456[\"x\"]") == sio_error::bad_id);
@@ -264,7 +268,7 @@ TEST_CASE("Socket.IO malformed binary sequences", "[sio]") {
   // A binary packet announcing zero attachments is a plain event.
   REQUIRE(d.feed_text(R"(50-["m"])") == sio_decoder::status::packet);
   CHECK(d.take().type == sio_type::event);
-  // Binary event without payload.
-  REQUIRE(d.feed_text("51-") == sio_decoder::status::need_more);
-  CHECK(d.feed_binary("x") == sio_decoder::status::error);
+  // Binary event without payload: refused at the header, as the reference parser does.
+  CHECK(d.feed_text("51-") == sio_decoder::status::error);
+  CHECK_FALSE(d.awaiting_attachments());
 }

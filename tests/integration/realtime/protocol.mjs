@@ -1,0 +1,346 @@
+// Engine.IO v4 / Socket.IO v5 conformance of `zuperior serve --protocol-test-mode`: the behaviour
+// the public protocol test suites expect of a server under test (handshakes, errors, heartbeats,
+// close, upgrade, payload encoding, namespaces, events, acks, binary attachments, malformed
+// packets), checked with raw HTTP and WebSocket frames rather than a client library. One line per
+// check; exit 1 if any failed.
+import WebSocket from "ws";
+
+const PING_INTERVAL = 300;
+const PING_TIMEOUT = 200;
+const base = process.env.ZUPERIOR_TEST_PROTO_URL;
+const wsBase = base.replace("http", "ws");
+const EIO = `${base}/socket.io/?EIO=4&transport=polling`;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let failures = 0;
+const check = (name, ok, detail = "") => {
+  console.log(`${ok ? "ok  " : "FAIL"} ${name}${ok || !detail ? "" : `: ${detail}`}`);
+  if (!ok) failures++;
+};
+
+// A WebSocket whose messages queue up, so none is missed between awaits.
+function ws(path) {
+  const s = new WebSocket(`${wsBase}${path}`);
+  s.binaryType = "nodebuffer";
+  s.queue = [];
+  s.waiters = [];
+  s.closed = new Promise((r) => s.once("close", () => r(true)));
+  s.on("error", () => {});
+  s.on("message", (data, isBinary) => {
+    const m = isBinary ? Buffer.from(data) : data.toString();
+    if (m === "2" && s.autoPong) return s.send("3");
+    const w = s.waiters.shift();
+    if (w) w(m);
+    else s.queue.push(m);
+  });
+  return s;
+}
+function next(s, ms = 2000) {
+  if (s.queue.length) return Promise.resolve(s.queue.shift());
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(undefined), ms);
+    s.waiters.push((m) => {
+      clearTimeout(t);
+      resolve(m);
+    });
+  });
+}
+const closedWithin = (s, ms = 2000) => Promise.race([s.closed, sleep(ms).then(() => false)]);
+
+async function pollingSession() {
+  const r = await fetch(EIO);
+  const text = await r.text();
+  return JSON.parse(text.substring(1)).sid;
+}
+async function sioSocket(nspPayload = "40") {
+  const s = ws("/socket.io/?EIO=4&transport=websocket");
+  s.autoPong = true;
+  await next(s);  // Engine.IO open
+  s.send(nspPayload);
+  await next(s);  // CONNECT reply
+  await next(s);  // "auth" event
+  return s;
+}
+
+async function engineIO() {
+  // --- handshake, polling
+  {
+    const r = await fetch(EIO);
+    const text = await r.text();
+    let v = {};
+    try { v = JSON.parse(text.substring(1)); } catch { /* checked below */ }
+    check("polling handshake: 200 and an open packet", r.status === 200 && text[0] === "0", `${r.status} ${text}`);
+    check("polling handshake: exactly sid, upgrades, pingInterval, pingTimeout, maxPayload",
+      JSON.stringify(Object.keys(v).sort()) === JSON.stringify(["maxPayload", "pingInterval", "pingTimeout", "sid", "upgrades"]), text);
+    check("polling handshake: values", typeof v.sid === "string" && JSON.stringify(v.upgrades) === '["websocket"]' &&
+      v.pingInterval === PING_INTERVAL && v.pingTimeout === PING_TIMEOUT && v.maxPayload === 1000000, text);
+  }
+  for (const [what, q, code] of [
+    ["missing EIO", "transport=polling", 5], ["EIO=abc", "EIO=abc&transport=polling", 5], ["EIO=3", "EIO=3&transport=polling", 5],
+    ["missing transport", "EIO=4", 0], ["transport=abc", "EIO=4&transport=abc", 0]]) {
+    const r = await fetch(`${base}/socket.io/?${q}`);
+    const body = await r.json().catch(() => ({}));
+    check(`polling handshake with ${what}: 400 with code ${code}`, r.status === 400 && body.code === code && typeof body.message === "string",
+      `${r.status} ${JSON.stringify(body)}`);
+  }
+  for (const method of ["POST", "PUT"]) {
+    const r = await fetch(EIO, { method });
+    const body = await r.json().catch(() => ({}));
+    check(`polling handshake with ${method}: 400`, r.status === 400 && (method !== "POST" || body.code === 2), `${r.status} ${JSON.stringify(body)}`);
+  }
+  {
+    const r = await fetch(`${EIO}&sid=nope`);
+    const body = await r.json().catch(() => ({}));
+    check("unknown sid: 400 with code 1 'Session ID unknown'", r.status === 400 && body.code === 1 && body.message === "Session ID unknown",
+      `${r.status} ${JSON.stringify(body)}`);
+  }
+
+  // --- handshake, WebSocket
+  {
+    const s = ws("/socket.io/?EIO=4&transport=websocket");
+    const m = await next(s);
+    let v = {};
+    try { v = JSON.parse(m.substring(1)); } catch { /* checked below */ }
+    check("websocket handshake: open packet without upgrades", m[0] === "0" && JSON.stringify(v.upgrades) === "[]" &&
+      v.pingInterval === PING_INTERVAL && v.pingTimeout === PING_TIMEOUT && v.maxPayload === 1000000, m);
+    s.close();
+  }
+  for (const q of ["transport=websocket", "EIO=abc&transport=websocket", "EIO=4", "EIO=4&transport=abc"]) {
+    const s = ws(`/socket.io/?${q}`);
+    check(`websocket with ${q}: refused`, await closedWithin(s));
+  }
+
+  // --- heartbeat
+  {
+    const sid = await pollingSession();
+    let ok = true;
+    let detail = "";
+    for (let i = 0; i < 3 && ok; i++) {
+      const poll = await (await fetch(`${EIO}&sid=${sid}`)).text();
+      const push = await fetch(`${EIO}&sid=${sid}`, { method: "POST", body: "3" });
+      const pushText = await push.text();
+      ok = poll === "2" && push.status === 200 && pushText === "ok";
+      detail = `${poll} ${push.status} ${pushText}`;
+    }
+    check("polling: the server pings, pongs are accepted", ok, detail);
+  }
+  {
+    const sid = await pollingSession();
+    await sleep(PING_INTERVAL + PING_TIMEOUT + 150);
+    const r = await fetch(`${EIO}&sid=${sid}`);
+    check("polling: no pong closes the session", r.status === 400, `${r.status} ${await r.text()}`);
+  }
+  {
+    const s = ws("/socket.io/?EIO=4&transport=websocket");
+    await next(s);
+    let ok = true;
+    for (let i = 0; i < 3 && ok; i++) {
+      ok = (await next(s, PING_INTERVAL + 500)) === "2";
+      s.send("3");
+    }
+    check("websocket: the server pings, pongs keep it open", ok && s.readyState === WebSocket.OPEN);
+    s.close();
+  }
+  {
+    const s = ws("/socket.io/?EIO=4&transport=websocket");
+    await next(s);
+    check("websocket: no pong closes the session", await closedWithin(s, PING_INTERVAL + PING_TIMEOUT + 1000));
+  }
+
+  // --- close
+  {
+    const sid = await pollingSession();
+    const [poll, push] = await Promise.all([fetch(`${EIO}&sid=${sid}`), fetch(`${EIO}&sid=${sid}`, { method: "POST", body: "1" })]);
+    const text = await poll.text();
+    check("polling: a close packet ends the pending poll with a noop", poll.status === 200 && text === "6" && push.status === 200, `${poll.status} ${text}`);
+    const again = await fetch(`${EIO}&sid=${sid}`);
+    check("polling: the closed session is gone", again.status === 400);
+  }
+  {
+    const s = ws("/socket.io/?EIO=4&transport=websocket");
+    await next(s);
+    s.send("1");
+    check("websocket: a close packet closes the connection", await closedWithin(s));
+  }
+
+  // --- upgrade
+  {
+    const sid = await pollingSession();
+    const pending = fetch(`${EIO}&sid=${sid}`).then((r) => r.text());
+    const s = ws(`/socket.io/?EIO=4&transport=websocket&sid=${sid}`);
+    s.autoPong = true;
+    await new Promise((r) => s.once("open", r));
+    s.send("2probe");
+    const probe = await next(s);
+    const released = await Promise.race([pending, sleep(2000).then(() => "(still pending)")]);
+    s.send("5");
+    check("upgrade: 2probe answered with 3probe", probe === "3probe", probe);
+    check("upgrade: the pending poll is released with a noop", released === "6", released);
+    await sleep(100);
+    const poll = await fetch(`${EIO}&sid=${sid}`);
+    check("upgrade: polling requests with the same sid are refused afterwards", poll.status === 400, `${poll.status}`);
+    const s2 = ws(`/socket.io/?EIO=4&transport=websocket&sid=${sid}`);
+    check("upgrade: a second websocket with the same sid is refused", await closedWithin(s2));
+    s.send("4after-upgrade");
+    check("upgrade: the upgraded websocket carries messages", s.readyState === WebSocket.OPEN);
+    s.close();
+  }
+
+  // --- payloads on the raw Engine.IO echo endpoint
+  {
+    const url = `${base}/engine.io/?EIO=4&transport=polling`;
+    const sid = JSON.parse((await (await fetch(url)).text()).substring(1)).sid;
+    const push = await fetch(`${url}&sid=${sid}`, { method: "POST", body: "4hello\x1e4€ world\x1ebAQID" });
+    const poll = await (await fetch(`${url}&sid=${sid}`)).text();
+    check("polling: packets joined by the record separator, binary as base64, echoed in order",
+      push.status === 200 && poll === "4hello\x1e4€ world\x1ebAQID", JSON.stringify(poll));
+    const big = await fetch(`${url}&sid=${sid}`, { method: "POST", body: "4" + "x".repeat(1000001) });
+    check("polling: a payload over maxPayload is refused", big.status === 413 || big.status === 400, `${big.status}`);
+    const bad = await fetch(`${url}&sid=${sid}`, { method: "POST", body: "9nonsense" });
+    check("polling: an undecodable payload is a 400", bad.status === 400, `${bad.status}`);
+  }
+  {
+    const s = ws("/engine.io/?EIO=4&transport=websocket");
+    s.autoPong = true;
+    await next(s);
+    s.send("4text ✓");
+    const t = await next(s);
+    s.send(Buffer.from([1, 2, 3]));
+    const b = await next(s);
+    check("websocket echo: text and binary messages come back as sent",
+      t === "4text ✓" && Buffer.isBuffer(b) && b.equals(Buffer.from([1, 2, 3])), `${t} ${b}`);
+    s.send("4" + "y".repeat(1000001));
+    check("websocket: a message over maxPayload closes the connection", await closedWithin(s));
+  }
+}
+
+async function socketIO() {
+  {
+    const s = ws("/socket.io/?EIO=4&transport=websocket");
+    await next(s);
+    s.send("40");
+    const c = await next(s);
+    const auth = await next(s);
+    let h = {};
+    try { h = JSON.parse(c.substring(2)); } catch { /* checked below */ }
+    check("connect to the main namespace: 40{sid}", c.startsWith("40") && JSON.stringify(Object.keys(h)) === '["sid"]' && typeof h.sid === "string", c);
+    check("connect: auth event with {} when no payload", auth === '42["auth",{}]', auth);
+    s.close();
+  }
+  {
+    const s = ws("/socket.io/?EIO=4&transport=websocket");
+    await next(s);
+    s.send('40{"token":"123"}');
+    const c = await next(s);
+    const auth = await next(s);
+    check("connect with a payload: it comes back in auth", c.startsWith("40{") && auth === '42["auth",{"token":"123"}]', `${c} ${auth}`);
+    s.close();
+  }
+  {
+    const s = ws("/socket.io/?EIO=4&transport=websocket");
+    await next(s);
+    s.send("40/custom,");
+    const c = await next(s);
+    const auth = await next(s);
+    check("connect to /custom", c.startsWith("40/custom,{") && JSON.parse(c.substring(10)).sid && auth === '42/custom,["auth",{}]', `${c} ${auth}`);
+    s.send('40/custom,{"token":"abc"}');
+    s.close();
+  }
+  {
+    const s = ws("/socket.io/?EIO=4&transport=websocket");
+    await next(s);
+    s.send('40/custom,{"token":"abc"}');
+    await next(s);
+    const auth = await next(s);
+    check("connect to /custom with a payload", auth === '42/custom,["auth",{"token":"abc"}]', auth);
+    s.close();
+  }
+  {
+    const s = ws("/socket.io/?EIO=4&transport=websocket");
+    await next(s);
+    s.send("40/random");
+    const m = await next(s);
+    check("unknown namespace: CONNECT_ERROR Invalid namespace", m === '44/random,{"message":"Invalid namespace"}', m);
+    s.close();
+  }
+  {
+    const s = ws("/socket.io/?EIO=4&transport=websocket");
+    await next(s);
+    s.send("4abc");
+    check("invalid handshake packet closes the connection", await closedWithin(s));
+  }
+  {
+    const s = await sioSocket();
+    s.send("41");
+    check("disconnect from the main namespace closes the connection", await closedWithin(s));
+  }
+  {
+    const s = await sioSocket();
+    s.send("40/custom,");
+    await next(s);
+    await next(s);
+    s.send("41/custom,");
+    s.send('42["message","message to main namespace"]');
+    const m = await next(s);
+    check("leaving /custom keeps the main namespace", m === '42["message-back","message to main namespace"]', m);
+    s.close();
+  }
+  {
+    const s = await sioSocket();
+    s.send('42["message",1,"2",{"3":[true]}]');
+    const m = await next(s);
+    check("event echoed as message-back with identical arguments", m === '42["message-back",1,"2",{"3":[true]}]', m);
+    s.send('42456["message-with-ack",1,"2",{"3":[false]}]');
+    const a = await next(s);
+    check("ack carries the arguments and the id", a === '43456[1,"2",{"3":[false]}]', a);
+    s.close();
+  }
+  {
+    const s = await sioSocket();
+    s.send('452-["message",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]');
+    s.send(Buffer.from([1, 2, 3]));
+    s.send(Buffer.from([4, 5, 6]));
+    const p = [await next(s), await next(s), await next(s)];
+    check("binary event: placeholders and attachments echoed",
+      p[0] === '452-["message-back",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]' &&
+      Buffer.isBuffer(p[1]) && p[1].equals(Buffer.from([1, 2, 3])) && Buffer.isBuffer(p[2]) && p[2].equals(Buffer.from([4, 5, 6])),
+      JSON.stringify(p));
+    s.send('452-789["message-with-ack",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]');
+    s.send(Buffer.from([1, 2, 3]));
+    s.send(Buffer.from([4, 5, 6]));
+    const q = [await next(s), await next(s), await next(s)];
+    check("binary ack: placeholders and attachments returned",
+      q[0] === '462-789[{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]' &&
+      Buffer.isBuffer(q[1]) && q[1].equals(Buffer.from([1, 2, 3])) && Buffer.isBuffer(q[2]) && q[2].equals(Buffer.from([4, 5, 6])),
+      JSON.stringify(q));
+    s.close();
+  }
+  for (const [what, frame] of [["unknown packet type", "4abc"], ["payload not an array", "42{}"], ["invalid ack id", '42abc["message-with-ack",1]'],
+    ["attachment count without a payload", "451-"], ["unterminated JSON", '42["message",']]) {
+    const s = await sioSocket();
+    s.send(frame);
+    check(`malformed packet (${what}) closes the connection`, await closedWithin(s));
+  }
+  {
+    // Over polling too: a Socket.IO connect and an echo in one session.
+    const sid = await pollingSession();
+    await fetch(`${EIO}&sid=${sid}`, { method: "POST", body: "40" });
+    const c = await (await fetch(`${EIO}&sid=${sid}`)).text();
+    await fetch(`${EIO}&sid=${sid}`, { method: "POST", body: '42["message","over polling"]' });
+    let m = "";
+    for (let i = 0; i < 3 && !m.includes("message-back"); i++) m += await (await fetch(`${EIO}&sid=${sid}`)).text();
+    check("Socket.IO over polling: connect, auth and echo", c.startsWith("40{") && c.includes('42["auth",{}]') && m.includes('42["message-back","over polling"]'),
+      JSON.stringify([c, m]));
+    await fetch(`${EIO}&sid=${sid}`, { method: "POST", body: "1" });
+  }
+}
+
+const alive = async () => (await fetch(`${base}/livez`)).status === 200;
+try {
+  await engineIO();
+  await socketIO();
+  check("the daemon still serves after all of the above", await alive());
+} catch (e) {
+  check(`exception: ${e.stack || e}`, false);
+}
+console.log(failures ? `${failures} protocol check(s) failed` : "all protocol checks passed");
+process.exit(failures ? 1 : 0);
