@@ -117,6 +117,56 @@ def database_down(token):
         hung.close()
 
 
+def pool_exhausted(token):
+    """A lock holds every pooled connection: requests beyond the pool wait pool_timeout, then 503;
+    the statements stuck on the lock end at statement_timeout (503); afterwards the pool serves."""
+    url = h.DB_URL.split("?")[0] + "?connection_limit=2&pool_timeout=1&connect_timeout=2"
+    d = h.Daemon("exhausted", {"DATABASE_URL": url, "ZUPERIOR_DATABASE_STATEMENT_TIMEOUT": "2500ms",
+                               "ZUPERIOR_MARKET_ACCOUNTS_TTL": "0"})
+    locker = None
+    try:
+        st, _, _, _ = d.request("GET", "/apis/auth/me", headers=bearer(token))
+        h.check(st == 200, f"pool: /apis/auth/me 200 before the lock ({st})")
+        locker = subprocess.Popen(["psql", h.DB_URL.split("?")[0], "-qtA", "-c",
+                                   'BEGIN; LOCK TABLE "User" IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(5); COMMIT;'],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        results = []
+
+        def one():
+            try:
+                results.append(timed(d, "GET", "/apis/auth/me", headers=bearer(token), timeout=30)[::3])
+            except OSError as e:
+                results.append((str(e), 99))
+
+        threads = [threading.Thread(target=one) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(40)
+        codes = sorted(st for st, _ in results)
+        slowest = max((took for _, took in results), default=99)
+        h.check(codes == [503] * 6, f"pool: 6 requests on 2 locked connections all 503 ({codes})")
+        h.check(slowest < 6, f"pool: bounded by pool_timeout / statement_timeout (slowest {slowest:.2f}s, bound 6s)")
+        timeouts = metric(d, "zuperior_db_errors_total", {"kind": "pool_timeout"})
+        stmt = metric(d, "zuperior_db_errors_total", {"kind": "statement_timeout"})
+        h.check(timeouts >= 1 and stmt >= 1, f"pool: pool_timeout ({timeouts}) and statement_timeout ({stmt}) counted")
+        locker.wait(20)
+        st, _, _, _ = d.request("GET", "/apis/auth/me", headers=bearer(token))
+        h.check(st == 200, f"pool: serving again once the lock is gone ({st})")
+        _, _, _, raw = d.request("GET", "/metrics")
+        text = raw.decode()
+        want = ["zuperior_db_pool_size 2", 'zuperior_db_pool_connections{state="in_use"}', "zuperior_db_pool_waiting ",
+                "zuperior_db_pool_wait_seconds_count", "zuperior_db_query_duration_seconds_count"]
+        missing = [w for w in want if w not in text]
+        h.check(not missing, f"pool figures on /metrics: size, in use, waiting, wait and query time (missing {missing})")
+    finally:
+        if locker and locker.poll() is None:
+            locker.kill()
+        if d.proc.poll() is None:
+            d.proc.kill()
+
+
 def shared_limits():
     a = h.Daemon("limits-a")
     b = h.Daemon("limits-b")
@@ -212,6 +262,7 @@ def main():
         token = body["token"]
         a.stop()
         database_down(token)
+        pool_exhausted(token)
         shared_limits()
         accounts_cache(redis)
     finally:
@@ -219,7 +270,7 @@ def main():
             redis.terminate()
     print(f"{h.checks - len(h.failures)}/{h.checks} checks passed")
     if h.failures:
-        for name in ("refused", "silent", "limits-a", "limits-b", "cache-a", "cache-b"):
+        for name in ("refused", "silent", "exhausted", "limits-a", "limits-b", "cache-a", "cache-b"):
             try:
                 with open(f"{h.WORK}/{name}.log") as f:
                     print(f"--- {name} log (tail) ---")
