@@ -231,7 +231,8 @@ int run(const options& opts) {
     for (std::size_t i = 0; i < server.worker_count(); ++i)
       svc.caches.push_back(std::make_shared<cache::cache>(limits.client(i)));
     invalidation = std::make_unique<api::account_update_listener>(
-        limits.client(0)->get_executor(), cache::client_options::from(s), s.market.account_channel, limits.client(0));
+        limits.client(0)->get_executor(), cache::client_options::from(s), s.market.account_channel, limits.client(0),
+        api::fence_for(s.database.statement_timeout));
   }
   realtime rt({&s, &server, &cpu_pool, &jwt, &local_limits, &registry});  // mounts /socket.io/ before start
 

@@ -15,17 +15,33 @@ namespace net = boost::asio;
 
 namespace {
 
-// KEYS[1] the answer, KEYS[2..] the owner index entries; ARGV: body, ttl seconds, user id.
+// KEYS[1] the answer, KEYS[2] the user's fence, KEYS[3..] the owner index entries;
+// ARGV: body, ttl seconds, user id. Nothing is stored while the fence stands: the rows may have
+// been read before the change that set it.
 constexpr const char* store_script =
+    "if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end "
     "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) "
-    "for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[3], 'EX', ARGV[2]) end "
-    "return #KEYS";
+    "for i = 3, #KEYS do redis.call('SET', KEYS[i], ARGV[3], 'EX', ARGV[2]) end "
+    "return 1";
 
-// KEYS[1] the owner index entry; ARGV[1] the (prefixed) answer key without the user id.
+// KEYS[1] the owner index entry; ARGV: the (prefixed) answer key and fence key without the user
+// id, the fence's lifetime in seconds.
 constexpr const char* invalidate_script =
     "local u = redis.call('GET', KEYS[1]) "
-    "if u then return redis.call('DEL', ARGV[1] .. u) end "
-    "return 0";
+    "if not u then return 0 end "
+    "redis.call('SET', ARGV[2] .. u, '1', 'EX', ARGV[3]) "
+    "return redis.call('DEL', ARGV[1] .. u)";
+
+// KEYS[1] the answer, KEYS[2] the fence; ARGV[1] the fence's lifetime in seconds.
+constexpr const char* drop_script =
+    "redis.call('SET', KEYS[2], '1', 'EX', ARGV[1]) "
+    "return redis.call('DEL', KEYS[1])";
+
+std::string fence_key(std::string_view user_id) { return "accounts-fence:" + std::string(user_id); }
+
+std::string seconds(std::chrono::milliseconds d) {
+  return std::to_string(std::max<std::int64_t>(1, (d.count() + 999) / 1000));
+}
 
 }  // namespace
 
@@ -35,25 +51,34 @@ std::string account_owner_key(std::string_view account_id) { return "account-own
 
 net::awaitable<bool> store_accounts(std::shared_ptr<cache::async_client> client, std::string user_id, std::string body,
                                     std::vector<std::string> account_ids, std::chrono::seconds ttl) {
-  std::vector<std::string> cmd{"EVAL", store_script, std::to_string(1 + account_ids.size()),
-                               client->key(accounts_cache_key(user_id))};
+  std::vector<std::string> cmd{"EVAL", store_script, std::to_string(2 + account_ids.size()),
+                               client->key(accounts_cache_key(user_id)), client->key(fence_key(user_id))};
   for (const auto& a : account_ids) cmd.push_back(client->key(account_owner_key(a)));
   cmd.push_back(std::move(body));
   cmd.push_back(std::to_string(std::max<std::int64_t>(1, ttl.count())));
   cmd.push_back(std::move(user_id));
   auto r = co_await client->command(std::move(cmd));
-  co_return static_cast<bool>(r);
+  co_return r&& r.value.kind == cache::reply::type::integer&& r.value.integer == 1;
 }
 
-net::awaitable<bool> invalidate_user_accounts(std::shared_ptr<cache::async_client> client, std::string user_id) {
-  std::vector<std::string> cmd{"DEL", client->key(accounts_cache_key(user_id))};
+net::awaitable<bool> invalidate_user_accounts(std::shared_ptr<cache::async_client> client, std::string user_id,
+                                              std::chrono::milliseconds fence) {
+  std::vector<std::string> cmd{
+      "EVAL",        drop_script, "2", client->key(accounts_cache_key(user_id)), client->key(fence_key(user_id)),
+      seconds(fence)};
   auto r = co_await client->command(std::move(cmd));
   co_return static_cast<bool>(r);
 }
 
-net::awaitable<bool> invalidate_account(std::shared_ptr<cache::async_client> client, std::string account_id) {
-  std::vector<std::string> cmd{"EVAL", invalidate_script, "1", client->key(account_owner_key(account_id)),
-                               client->key(accounts_cache_key(""))};
+net::awaitable<bool> invalidate_account(std::shared_ptr<cache::async_client> client, std::string account_id,
+                                        std::chrono::milliseconds fence) {
+  std::vector<std::string> cmd{"EVAL",
+                               invalidate_script,
+                               "1",
+                               client->key(account_owner_key(account_id)),
+                               client->key(accounts_cache_key("")),
+                               client->key(fence_key("")),
+                               seconds(fence)};
   auto r = co_await client->command(std::move(cmd));
   if (!r) {
     spdlog::debug("accounts cache: invalidation for account {} failed: {}", account_id, r.ec.message());
@@ -73,8 +98,9 @@ std::string account_id_of(std::string_view payload) {
 }
 
 account_update_listener::account_update_listener(net::any_io_executor ex, const cache::client_options& opts,
-                                                 std::string channel, std::shared_ptr<cache::async_client> client)
-    : ex_(ex), channel_(std::move(channel)), client_(std::move(client)) {
+                                                 std::string channel, std::shared_ptr<cache::async_client> client,
+                                                 std::chrono::milliseconds fence)
+    : ex_(ex), channel_(std::move(channel)), client_(std::move(client)), fence_(fence) {
   auto o = opts;
   o.name = "accounts-invalidation";
   sub_ = cache::subscriber::create(ex_, o);
@@ -85,10 +111,11 @@ account_update_listener::~account_update_listener() { stop(); }
 void account_update_listener::start() {
   auto client = client_;
   auto ex = ex_;
-  sub_->subscribe({channel_}, [client, ex](std::string_view, std::string_view payload) {
+  auto fence = fence_;
+  sub_->subscribe({channel_}, [client, ex, fence](std::string_view, std::string_view payload) {
     auto id = account_id_of(payload);
     if (id.empty()) return;
-    net::co_spawn(ex, invalidate_account(client, std::move(id)), net::detached);
+    net::co_spawn(ex, invalidate_account(client, std::move(id), fence), net::detached);
   });
   sub_->start();
 }

@@ -196,8 +196,10 @@ def shared_limits():
 
 
 def accounts_cache(redis):
-    a = h.Daemon("cache-a")
-    b = h.Daemon("cache-b")
+    # statement_timeout 2 s: a dropped answer is fenced (not re-stored) for 2 s + 2 s.
+    env = {"ZUPERIOR_DATABASE_STATEMENT_TIMEOUT": "2s"}
+    a = h.Daemon("cache-a", env)
+    b = h.Daemon("cache-b", env)
     try:
         pw = "Passw0rd!x"
         st, _, reg, _ = a.request("POST", "/apis/auth/register", body={"email": "carol@example.com", "password": pw}, headers=h.ip(130))
@@ -235,6 +237,19 @@ def accounts_cache(redis):
             time.sleep(0.1)
         h.check(fresh is not None and [x["accountId"] for x in fresh["accounts"]] == ["3001", "3002"],
                 "cache: after the account update both instances answer the new balance")
+        fence = int(subprocess.run(REDIS + ["TTL", f"accounts-fence:{uid}"], capture_output=True, text=True).stdout.strip() or -2)
+        h.check(0 < fence <= 4, f"cache: the dropped answer is fenced for statement_timeout + 2 s ({fence}s)")
+        mid = cache_counts(a)
+        a.request("GET", "/apis/accounts", headers=bearer(token))
+        a.request("GET", "/apis/accounts", headers=bearer(token))
+        after = cache_counts(a)
+        h.check(after["hit"] == mid["hit"] and after["miss"] == mid["miss"] + 2, f"cache: nothing stored while fenced ({mid} → {after})")
+        time.sleep(4.2)
+        a.request("GET", "/apis/accounts", headers=bearer(token))
+        mid = cache_counts(a)
+        _, _, again, _ = a.request("GET", "/apis/accounts", headers=bearer(token))
+        h.check(cache_counts(a)["hit"] == mid["hit"] + 1 and again["accounts"][0]["balance"] == 750.25,
+                "cache: cached again once the fence is gone, with the new balance")
         other = h.psql(f"SELECT count(*) FROM \"MT5Account\" WHERE \"userId\"='{uid}'")
         h.check(other == "2", "cache: data in PostgreSQL unchanged by reads")
 
