@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "auth/jwt.hpp"
 #include "cache/sync_client.hpp"
 #include "command.hpp"
 #include "core/error.hpp"
@@ -14,6 +15,7 @@
 #include "core/strings.hpp"
 #include "core/units.hpp"
 #include "loadtest/ratelimit_probe.hpp"
+#include "loadtest/ratelimit_probe_ws.hpp"
 #include "ratelimit/limiter.hpp"
 #include "ratelimit/local_limiter.hpp"
 #include "ratelimit/tier.hpp"
@@ -37,23 +39,77 @@ ratelimit::tier tier_of(const std::string& name) {
   return *t;
 }
 
-int run_test(const ratelimit_options& o) {
-  auto t = tier_of(o.tier);
-  if (t == ratelimit::tier::websocket)
-    throw core::command_error("testing the websocket tier (inbound socket events) is not supported by this version");
-  auto cfg = o.config.load();
-  const auto& ts = ratelimit::tier_settings(cfg.values.ratelimit, t);
-  loadtest::ratelimit_probe_options p;
+std::vector<std::string> target_urls(const ratelimit_options& o) {
+  std::vector<std::string> urls;
   if (!o.urls.empty())
-    p.urls = core::split(o.urls, ',', true);
+    urls = core::split(o.urls, ',', true);
   else if (!o.url.empty())
-    p.urls = {o.url};
+    urls = {o.url};
   else
     throw core::command_error("give --url URL (or --urls URL1,URL2 for several instances)");
-  for (auto& u : p.urls) {
+  for (auto& u : urls) {
     u = std::string(core::trim(u));
     while (u.size() > 1 && u.back() == '/') u.pop_back();
   }
+  return urls;
+}
+
+std::chrono::milliseconds timeout_of(const ratelimit_options& o) {
+  auto d = core::parse_duration(o.timeout);
+  if (!d) throw core::command_error(fmt::format("--timeout \"{}\" is not a duration", o.timeout));
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+}
+
+int print_verdict(const loadtest::probe_result& r, const char* unit) {
+  for (const auto& c : r.checks)
+    std::printf("  %s  %s: %s\n", c.pass ? "ok  " : "FAIL", c.name.c_str(), c.detail.c_str());
+  std::printf("verdict: %s (%u %s sent)\n", r.passed() ? "PASS" : "FAIL", r.sent, unit);
+  return r.passed() ? core::exit_ok : core::exit_failed;
+}
+
+// The websocket tier counts inbound Socket.IO events per user. The token is the caller's
+// (-H "Authorization: Bearer ...") or, by default, one minted with the configured JWT_SECRET for a
+// fresh user id, so every run starts from an empty window.
+int run_ws_test(const ratelimit_options& o, const config::settings& s) {
+  loadtest::ws_probe_options p;
+  p.urls = target_urls(o);
+  p.path = s.realtime.path;
+  p.limit = s.ratelimit.websocket.limit;
+  p.window = s.ratelimit.websocket.window;
+  p.max_violations = s.realtime.max_violations;
+  p.tolerance = o.tolerance;
+  p.timeout = timeout_of(o);
+  for (const auto& h : o.headers) {
+    auto colon = h.find(':');
+    if (colon == std::string::npos) continue;
+    auto value = core::trim(h.substr(colon + 1));
+    if (core::iequals(core::trim(h.substr(0, colon)), "Authorization") && value.substr(0, 7) == "Bearer ")
+      p.token = std::string(core::trim(value.substr(7)));
+  }
+  std::string who = "the token given";
+  if (p.token.empty()) {
+    if (s.auth.jwt_secret.empty())
+      throw core::command_error(
+          "the websocket tier needs a token: set JWT_SECRET (to mint one) or give -H \"Authorization: Bearer ...\"");
+    auto codec = auth::jwt_codec::from_settings(s.auth);
+    who = fmt::format("ratelimit-test-{:x}", std::chrono::steady_clock::now().time_since_epoch().count());
+    p.token = codec.issue(who);
+    who = "minted user " + who;
+  }
+  std::printf(
+      "ratelimit test: tier websocket (%u events per %s, disconnect after %u refused), %s on %zu instance(s) as %s\n",
+      p.limit, core::format_duration(std::chrono::duration_cast<std::chrono::microseconds>(p.window)).c_str(),
+      p.max_violations, p.path.c_str(), p.urls.size(), who.c_str());
+  return print_verdict(loadtest::run_ws_ratelimit_probe(p), "events");
+}
+
+int run_test(const ratelimit_options& o) {
+  auto t = tier_of(o.tier);
+  auto cfg = o.config.load();
+  if (t == ratelimit::tier::websocket) return run_ws_test(o, cfg.values);
+  const auto& ts = ratelimit::tier_settings(cfg.values.ratelimit, t);
+  loadtest::ratelimit_probe_options p;
+  p.urls = target_urls(o);
   p.tier = o.tier;
   p.limit = ts.limit;
   p.window = ts.window;
@@ -76,17 +132,11 @@ int run_test(const ratelimit_options& o) {
   }
   p.tolerance = o.tolerance;
   p.wait_retry = !o.no_wait;
-  auto d = core::parse_duration(o.timeout);
-  if (!d) throw core::command_error(fmt::format("--timeout \"{}\" is not a duration", o.timeout));
-  p.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+  p.timeout = timeout_of(o);
   std::printf("ratelimit test: tier %s (%u per %s), %s %s on %zu instance(s)\n", o.tier.c_str(), p.limit,
               core::format_duration(std::chrono::duration_cast<std::chrono::microseconds>(p.window)).c_str(),
               p.method.c_str(), p.route.c_str(), p.urls.size());
-  auto r = loadtest::run_ratelimit_probe(p);
-  for (const auto& c : r.checks)
-    std::printf("  %s  %s: %s\n", c.pass ? "ok  " : "FAIL", c.name.c_str(), c.detail.c_str());
-  std::printf("verdict: %s (%u requests sent)\n", r.passed() ? "PASS" : "FAIL", r.sent);
-  return r.passed() ? core::exit_ok : core::exit_failed;
+  return print_verdict(loadtest::run_ratelimit_probe(p), "requests");
 }
 
 struct redis_target {
@@ -172,7 +222,7 @@ runner setup_ratelimit(CLI::App& sub) {
   test->fallthrough();  // --config/--env-file/--set may follow the subcommand's name too
   test->add_option("--url", o->url, "Base URL of the deployment (http://host:port)");
   test->add_option("--urls", o->urls, "Several instances, comma-separated: the limit must hold across them");
-  test->add_option("--tier", o->tier, "strict|standard|generous")->capture_default_str();
+  test->add_option("--tier", o->tier, "strict|standard|generous|websocket")->capture_default_str();
   test->add_option("--route", o->route, "Path to drive (default: /apis/auth/login for strict, else /apis/time)");
   test->add_option("--method", o->method, "HTTP method (default per route)");
   test->add_option("--body", o->body, "JSON body to send");

@@ -40,6 +40,7 @@ export ZUPERIOR_MARKET_CHANNEL="${prefix}market"
 export ZUPERIOR_MARKET_ACCOUNT_CHANNEL="${prefix}account"
 # A short strict window keeps the test quick; `ratelimit test` reads the same configuration.
 export ZUPERIOR_RATELIMIT_STRICT=5/3s
+export ZUPERIOR_RATELIMIT_WEBSOCKET=200/1m
 "$bin" migrate up --env-file /dev/null --dir "$src/migrations" >migrate.log 2>&1 || { echo "FAIL: migrate: $(tail -5 migrate.log)"; exit 1; }
 
 ports=()
@@ -125,7 +126,23 @@ rc=$?
 [ $rc = 1 ] && grep -q "FAIL" rlbad.out && ok "a limit other than the expected one fails (exit 1)" ||
   fail "misconfigured: exit $rc: $(cat rlbad.out)"
 
-# 5. A target that is down: exit 2.
+# 5. The websocket tier: inbound Socket.IO events of one (minted) user, acks counted; persistent
+#    abuse disconnects. Expecting another limit fails.
+timeout 60 "$bin" ratelimit test --env-file /dev/null --tier websocket --url "$u1" >rlws.out 2>&1
+rc=$?
+[ $rc = 0 ] && grep -q "200 of 203 events accepted" rlws.out && ok "ratelimit test --tier websocket passes" ||
+  fail "websocket tier: exit $rc: $(cat rlws.out)"
+ZUPERIOR_RATELIMIT_WEBSOCKET=300/1m timeout 60 "$bin" ratelimit test --env-file /dev/null --tier websocket \
+  --url "$u1" >rlwsbad.out 2>&1
+rc=$?
+[ $rc = 1 ] && ok "websocket tier: another limit than the daemon's fails (exit 1)" || fail "websocket bad: exit $rc: $(cat rlwsbad.out)"
+JWT_SECRET="another-secret-entirely-9f8e7d6c5b4a3210zyxwvu" "$bin" ratelimit test --env-file /dev/null \
+  --tier websocket --url "$u1" >rlwsforged.out 2>&1
+rc=$?
+[ $rc = 2 ] && grep -q "refused" rlwsforged.out && ok "websocket tier: a refused token exits 2" ||
+  fail "websocket forged: exit $rc: $(cat rlwsforged.out)"
+
+# 6. A target that is down: exit 2.
 closed=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 "$bin" ratelimit test --env-file /dev/null --tier strict --url "http://127.0.0.1:$closed" >rldown.out 2>&1
 rc=$?
