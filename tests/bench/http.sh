@@ -31,15 +31,24 @@ done
 [ -n "$port" ] || { cat "$log" >&2; echo "daemon did not start" >&2; exit 2; }
 sleep 2.5  # first health results
 echo "zuperior serve: $workers workers on 127.0.0.1:$port; wrk -t$threads -c$conns -d$duration (same machine, $(nproc) cores)"
-printf '%-14s %12s %10s %10s %10s %8s\n' route req/s p50 p99 max non2xx
+# The daemon's own CPU per request (user+system from /proc, so the kernel's TCP work is included)
+# says what one dedicated core would serve; wrk shares the same two cores during the run.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+hz="$(getconf CLK_TCK)"
+printf '%-14s %12s %10s %10s %10s %8s %14s %14s\n' route req/s p50 p99 max non2xx "cpu/req" "req/s/core"
 for route in $routes; do
+  before="$(cpu_ticks)"
   out="$(wrk -t"$threads" -c"$conns" -d"$duration" --latency "http://127.0.0.1:$port$route")"
+  after="$(cpu_ticks)"
+  total="$(awk '/requests in/ {print $1}' <<<"$out")"
+  cpu_us="$(awk -v a="$after" -v b="$before" -v hz="$hz" -v n="$total" 'BEGIN { if (n > 0) printf "%.1f", (a - b) / hz * 1e6 / n; else print "-" }')"
+  per_core="$(awk -v c="$cpu_us" 'BEGIN { if (c + 0 > 0) printf "%.0f", 1e6 / c; else print "-" }')"
   rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
   p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
   p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
   max="$(awk '/Latency/ && !/Distribution/ {print $4; exit}' <<<"$out")"
   non2xx="$(awk '/Non-2xx/ {print $4}' <<<"$out")"
-  printf '%-14s %12s %10s %10s %10s %8s\n' "$route" "$rps" "$p50" "$p99" "$max" "${non2xx:-0}"
+  printf '%-14s %12s %10s %10s %10s %8s %12sus %14s\n' "$route" "$rps" "$p50" "$p99" "$max" "${non2xx:-0}" "$cpu_us" "$per_core"
 done
 rss_kb="$(awk '/VmRSS/ {print $2}' /proc/$pid/status)"
 hwm_kb="$(awk '/VmHWM/ {print $2}' /proc/$pid/status)"
