@@ -80,6 +80,7 @@ constexpr const char* st_login_ok = "api_login_ok";
 constexpr const char* st_activity = "api_activity";
 constexpr const char* st_user_by_id = "api_user_by_id";
 constexpr const char* st_accounts = "api_accounts";
+constexpr const char* st_owns_account = "api_owns_account";
 
 json opt(const std::optional<std::string>& v) { return v ? json(*v) : json(nullptr); }
 
@@ -415,6 +416,14 @@ void prepare_statements(db::pool& pool) {
                "\"equity\", \"margin\", \"freeMargin\", \"marginLevel\", \"status\", "
                "to_char(\"createdAt\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
                "FROM \"MT5Account\" WHERE \"userId\" = $1 ORDER BY \"createdAt\", \"accountId\"");
+  pool.prepare(st_owns_account, "SELECT 1 FROM \"MT5Account\" WHERE \"accountId\" = $1 AND \"userId\" = $2");
+}
+
+awaitable<bool> owns_account(db::pool& pool, std::string user_id, std::string account_id) {
+  std::vector<db::param> params{std::move(account_id), std::move(user_id)};
+  auto q = co_await exec(&pool, st_owns_account, std::move(params));
+  if (!q) spdlog::warn("account ownership check failed: {} {}", q.ec.message(), q.message);
+  co_return q && !q.value.rows.empty();
 }
 
 void add_auth_routes(http::router& r, services& s) {

@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <thread>
 
+#include "api/routes.hpp"
 #include "core/url.hpp"
 #include "db/pool.hpp"
 #include "db/session.hpp"
@@ -277,4 +278,20 @@ TEST_CASE("pool: an unreachable server fails fast with unavailable", "[integrati
                     return x;
                   }()),
                   std::invalid_argument);
+}
+
+TEST_CASE("pool: the API's prepared ownership check (real-time subscribe:account)", "[integration][db]") {
+  NEED_DB();
+  asio::io_context io;
+  auto p = pool::create(options(2));
+  REQUIRE(run_until(io, q(p, R"(CREATE TABLE "MT5Account" ("accountId" text, "userId" text))", {})));
+  REQUIRE(run_until(io, q(p, R"(INSERT INTO "MT5Account" VALUES ('1001', 'alice'), ('2001', 'bob'))", {})));
+  zuperior::api::prepare_statements(*p);
+  CHECK(run_until(io, zuperior::api::owns_account(*p, "alice", "1001")));
+  CHECK_FALSE(run_until(io, zuperior::api::owns_account(*p, "alice", "2001")));
+  CHECK_FALSE(run_until(io, zuperior::api::owns_account(*p, "alice", "1001' OR '1'='1")));
+  CHECK_FALSE(run_until(io, zuperior::api::owns_account(*p, "nobody", "")));
+  p->stop();
+  // A stopped pool answers false, not an exception.
+  CHECK_FALSE(run_until(io, zuperior::api::owns_account(*p, "alice", "1001")));
 }
