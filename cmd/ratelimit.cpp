@@ -67,6 +67,28 @@ int print_verdict(const loadtest::probe_result& r, const char* unit) {
   return r.passed() ? core::exit_ok : core::exit_failed;
 }
 
+// The caller's token (-H "Authorization: Bearer ...") or one minted with the configured JWT_SECRET
+// for a new user id, so the identifier (user:ID) starts with an empty window. `who` says which.
+std::string bearer_token(const ratelimit_options& o, const config::settings& s, std::string_view tier,
+                         std::string& who) {
+  for (const auto& h : o.headers) {
+    auto colon = h.find(':');
+    if (colon == std::string::npos) continue;
+    auto value = core::trim(h.substr(colon + 1));
+    if (core::iequals(core::trim(h.substr(0, colon)), "Authorization") && value.substr(0, 7) == "Bearer ") {
+      who = "the token given";
+      return std::string(core::trim(value.substr(7)));
+    }
+  }
+  if (s.auth.jwt_secret.empty())
+    throw core::command_error(fmt::format(
+        "the {} tier is per user: set JWT_SECRET (to mint a token) or give -H \"Authorization: Bearer ...\"", tier));
+  auto codec = auth::jwt_codec::from_settings(s.auth);
+  auto sub = fmt::format("ratelimit-test-{:x}", std::chrono::steady_clock::now().time_since_epoch().count());
+  who = "minted user " + sub;
+  return codec.issue(sub);
+}
+
 // The websocket tier counts inbound Socket.IO events per user. The token is the caller's
 // (-H "Authorization: Bearer ...") or, by default, one minted with the configured JWT_SECRET for a
 // fresh user id, so every run starts from an empty window.
@@ -79,23 +101,8 @@ int run_ws_test(const ratelimit_options& o, const config::settings& s) {
   p.max_violations = s.realtime.max_violations;
   p.tolerance = o.tolerance;
   p.timeout = timeout_of(o);
-  for (const auto& h : o.headers) {
-    auto colon = h.find(':');
-    if (colon == std::string::npos) continue;
-    auto value = core::trim(h.substr(colon + 1));
-    if (core::iequals(core::trim(h.substr(0, colon)), "Authorization") && value.substr(0, 7) == "Bearer ")
-      p.token = std::string(core::trim(value.substr(7)));
-  }
-  std::string who = "the token given";
-  if (p.token.empty()) {
-    if (s.auth.jwt_secret.empty())
-      throw core::command_error(
-          "the websocket tier needs a token: set JWT_SECRET (to mint one) or give -H \"Authorization: Bearer ...\"");
-    auto codec = auth::jwt_codec::from_settings(s.auth);
-    who = fmt::format("ratelimit-test-{:x}", std::chrono::steady_clock::now().time_since_epoch().count());
-    p.token = codec.issue(who);
-    who = "minted user " + who;
-  }
+  std::string who;
+  p.token = bearer_token(o, s, "websocket", who);
   std::printf(
       "ratelimit test: tier websocket (%u events per %s, disconnect after %u refused), %s on %zu instance(s) as %s\n",
       p.limit, core::format_duration(std::chrono::duration_cast<std::chrono::microseconds>(p.window)).c_str(),
@@ -113,11 +120,17 @@ int run_test(const ratelimit_options& o) {
   p.tier = o.tier;
   p.limit = ts.limit;
   p.window = ts.window;
-  // Default routes per tier: the login route is strict (an unknown email is still counted).
+  // Default routes per tier: the login route is strict (an unknown email is still counted), the
+  // authenticated reads standard (per user), /apis/time generous (per address).
+  std::string who;
   if (t == ratelimit::tier::strict) {
     p.route = "/apis/auth/login";
     p.method = "POST";
     p.body = R"({"email":"ratelimit-test@loadtest.invalid","password":"not-a-real-password"})";
+  } else if (t == ratelimit::tier::standard && o.route.empty()) {
+    p.route = "/apis/auth/me";
+    p.method = "GET";
+    p.headers.emplace_back("Authorization", "Bearer " + bearer_token(o, cfg.values, "standard", who));
   } else {
     p.route = "/apis/time";
     p.method = "GET";
@@ -128,14 +141,16 @@ int run_test(const ratelimit_options& o) {
   for (const auto& h : o.headers) {
     auto colon = h.find(':');
     if (colon == std::string::npos) throw core::command_error(fmt::format("--header \"{}\" is not NAME: VALUE", h));
-    p.headers.emplace_back(std::string(core::trim(h.substr(0, colon))), std::string(core::trim(h.substr(colon + 1))));
+    std::string name(core::trim(h.substr(0, colon)));
+    if (!who.empty() && core::iequals(name, "Authorization")) continue;  // already taken as the token
+    p.headers.emplace_back(std::move(name), std::string(core::trim(h.substr(colon + 1))));
   }
   p.tolerance = o.tolerance;
   p.wait_retry = !o.no_wait;
   p.timeout = timeout_of(o);
-  std::printf("ratelimit test: tier %s (%u per %s), %s %s on %zu instance(s)\n", o.tier.c_str(), p.limit,
+  std::printf("ratelimit test: tier %s (%u per %s), %s %s on %zu instance(s)%s\n", o.tier.c_str(), p.limit,
               core::format_duration(std::chrono::duration_cast<std::chrono::microseconds>(p.window)).c_str(),
-              p.method.c_str(), p.route.c_str(), p.urls.size());
+              p.method.c_str(), p.route.c_str(), p.urls.size(), who.empty() ? "" : (" as " + who).c_str());
   return print_verdict(loadtest::run_ratelimit_probe(p), "requests");
 }
 
@@ -223,7 +238,8 @@ runner setup_ratelimit(CLI::App& sub) {
   test->add_option("--url", o->url, "Base URL of the deployment (http://host:port)");
   test->add_option("--urls", o->urls, "Several instances, comma-separated: the limit must hold across them");
   test->add_option("--tier", o->tier, "strict|standard|generous|websocket")->capture_default_str();
-  test->add_option("--route", o->route, "Path to drive (default: /apis/auth/login for strict, else /apis/time)");
+  test->add_option("--route", o->route,
+                   "Path to drive (default: strict /apis/auth/login, standard /apis/auth/me, generous /apis/time)");
   test->add_option("--method", o->method, "HTTP method (default per route)");
   test->add_option("--body", o->body, "JSON body to send");
   test->add_option("--header,-H", o->headers, "Extra header NAME: VALUE (repeatable), e.g. an Authorization");

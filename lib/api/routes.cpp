@@ -6,6 +6,7 @@
 #include <chrono>
 #include <ctime>
 
+#include "api/limits.hpp"
 #include "core/strings.hpp"
 #include "health/checker.hpp"
 #include "http/error.hpp"
@@ -33,8 +34,17 @@ awaitable<response> livez(request_context& ctx) {
   co_return http::json_response(ctx.req, http::status::ok, "{\"status\":\"ok\"}");
 }
 
-awaitable<response> time_route(request_context& ctx) {
-  co_return http::json_response(ctx.req, http::status::ok, "{\"serverTime\":\"" + iso_now() + "\"}");
+// Public and cheap, but still an API route: the generous tier per client (the seed's middleware
+// limits every API route; standard's 100/min per address would throttle offices behind one NAT).
+awaitable<response> time_route(services& s, request_context& ctx) {
+  decision d;
+  if (s.limits) {
+    d = co_await s.limits->check(ctx.worker, tier::generous, ctx.identity);
+    if (!d.allowed) co_return too_many(ctx.req, d, tier::generous);
+  }
+  auto res = http::json_response(ctx.req, http::status::ok, "{\"serverTime\":\"" + iso_now() + "\"}");
+  if (d.applied) add_rate_headers(res, d, tier::generous);
+  co_return res;
 }
 
 awaitable<response> readyz(services& s, request_context& ctx) {
@@ -75,9 +85,9 @@ std::shared_ptr<http::router> build_routes(services& s) {
   auto r = std::make_shared<http::router>();
   using http::verb;
   r->add(verb::get, "/livez", livez);
-  r->add(verb::get, "/apis/time", time_route);
   // Non-coroutine lambdas binding the services to coroutine functions (captures in coroutine
   // lambdas would dangle).
+  r->add(verb::get, "/apis/time", [&s](request_context& c) { return time_route(s, c); });
   r->add(verb::get, "/readyz", [&s](request_context& c) { return readyz(s, c); });
   r->add(verb::get, "/apis/health", [&s](request_context& c) { return health_route(s, c); });
   r->add(verb::get, "/metrics", [&s](request_context& c) { return metrics_route(s, c); });

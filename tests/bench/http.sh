@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Throughput and latency of the HTTP layer on loopback, with wrk (figures printed, nothing asserted).
 #   tests/bench/http.sh [BIN]            # BIN defaults to build/cmd/zuperior
-# Environment: DURATION (10s), CONNECTIONS (100), THREADS (2), WORKERS (2), ROUTES ("/livez /apis/time /apis/health").
-# Needs DATABASE_URL and REDIS_URL for /apis/health to be healthy (e.g. `. scripts/lib/services.sh;
-# services_start /tmp/bench-svc`); the probe routes work without them. The access log is off so
-# the figures measure the server, not stdout.
+# Environment: DURATION (10s), CONNECTIONS (100), THREADS (2), WORKERS (2),
+#   ROUTES ("/livez /apis/time /apis/health /apis/accounts").
+# Starts its own throwaway PostgreSQL and Redis (scripts/lib/services.sh), migrates, registers a
+# user with one MT5 account and reads /apis/accounts with its JWT: an authenticated, rate-limited
+# (standard tier, in Redis) read served from the Redis cache after the first request. The tiers are
+# raised so that wrk measures the limiter's cost rather than 429s. The access log is off so the
+# figures measure the server, not stdout.
 set -euo pipefail
 src="$(cd "$(dirname "$0")/../.." && pwd)"
 bin="${1:-${ZUPERIOR_BIN:-$src/build/cmd/zuperior}}"
@@ -12,16 +15,27 @@ duration="${DURATION:-10s}"
 conns="${CONNECTIONS:-100}"
 threads="${THREADS:-2}"
 workers="${WORKERS:-2}"
-routes="${ROUTES:-/livez /apis/time /apis/health}"
+routes="${ROUTES:-/livez /apis/time /apis/health /apis/accounts}"
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
 
+# shellcheck source=../../scripts/lib/services.sh
+. "$src/scripts/lib/services.sh"
+svc="$(mktemp -d /tmp/zuperior-bench-svc.XXXXXX)"
 log="$(mktemp /tmp/zuperior-bench.XXXXXX.log)"
+pid=""
+cleanup() {
+  [ -n "$pid" ] && { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+  services_stop "$svc" >/dev/null 2>&1 || true
+  rm -rf "$svc" "$log"
+}
+trap cleanup EXIT
+services_start "$svc" >/dev/null
 export JWT_SECRET="${JWT_SECRET:-bench-Zu9#kq2Lr8vX1mN4pQ7sT0wY3bC6eF5hJ}"
 export NODE_ENV=test ZUPERIOR_LOG_ACCESS_LOG=false ZUPERIOR_LOG_LEVEL=warn
-export DATABASE_URL="${DATABASE_URL:-postgresql://nobody@127.0.0.1:1/none}"
+export ZUPERIOR_RATELIMIT_STANDARD=1000000000/1m ZUPERIOR_RATELIMIT_GENEROUS=1000000000/1m
+"$bin" migrate up --env-file /dev/null --dir "$src/migrations" >/dev/null
 "$bin" serve --port 0 --workers "$workers" --config /dev/null --env-file /dev/null --log-level info >"$log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -f "$log"' EXIT
 port=""
 for _ in $(seq 100); do
   port="$(grep -oP 'listening on [^ ]*:\K[0-9]+' "$log" || true)"
@@ -29,27 +43,37 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 [ -n "$port" ] || { cat "$log" >&2; echo "daemon did not start" >&2; exit 2; }
+base="http://127.0.0.1:$port"
+token="$(curl -fsS -H 'Content-Type: application/json' \
+  -d '{"email":"bench@example.com","password":"Bench-Passw0rd!","name":"Bench"}' "$base/apis/auth/register" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
+psql "$ZUPERIOR_TEST_DB_URL" -qtAc "INSERT INTO \"MT5Account\" (\"id\",\"accountId\",\"userId\")
+  SELECT 'bench-acc', '500001', id FROM \"User\" WHERE email = 'bench@example.com'" >/dev/null
+curl -fsS -H "Authorization: Bearer $token" "$base/apis/accounts" >/dev/null  # fills the cache
 sleep 2.5  # first health results
 echo "zuperior serve: $workers workers on 127.0.0.1:$port; wrk -t$threads -c$conns -d$duration (same machine, $(nproc) cores)"
 # The daemon's own CPU per request (user+system from /proc, so the kernel's TCP work is included)
 # says what one dedicated core would serve; wrk shares the same two cores during the run.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 hz="$(getconf CLK_TCK)"
-printf '%-14s %12s %10s %10s %10s %8s %14s %14s\n' route req/s p50 p99 max non2xx "cpu/req" "req/s/core"
+printf '%-15s %10s %9s %9s %9s %7s %10s %11s\n' route req/s p50 p99 max non2xx "cpu/req" "req/s/core"
 for route in $routes; do
+  auth=()
+  [ "$route" = /apis/accounts ] && auth=(-H "Authorization: Bearer $token")
   before="$(cpu_ticks)"
-  out="$(wrk -t"$threads" -c"$conns" -d"$duration" --latency "http://127.0.0.1:$port$route")"
+  out="$(wrk -t"$threads" -c"$conns" -d"$duration" --latency "${auth[@]}" "$base$route")"
   after="$(cpu_ticks)"
   total="$(awk '/requests in/ {print $1}' <<<"$out")"
-  cpu_us="$(awk -v a="$after" -v b="$before" -v hz="$hz" -v n="$total" 'BEGIN { if (n > 0) printf "%.1f", (a - b) / hz * 1e6 / n; else print "-" }')"
-  per_core="$(awk -v c="$cpu_us" 'BEGIN { if (c + 0 > 0) printf "%.0f", 1e6 / c; else print "-" }')"
   rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
   p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
   p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
   max="$(awk '/Latency/ && !/Distribution/ {print $4; exit}' <<<"$out")"
   non2xx="$(awk '/Non-2xx/ {print $4}' <<<"$out")"
-  printf '%-14s %12s %10s %10s %10s %8s %12sus %14s\n' "$route" "$rps" "$p50" "$p99" "$max" "${non2xx:-0}" "$cpu_us" "$per_core"
+  cpu_us="$(awk -v a="$after" -v b="$before" -v hz="$hz" -v n="$total" 'BEGIN { if (n > 0) printf "%.1f", (a - b) / hz * 1e6 / n; else print "-" }')"
+  per_core="$(awk -v c="$cpu_us" 'BEGIN { if (c + 0 > 0) printf "%.0f", 1e6 / c; else print "-" }')"
+  printf '%-15s %10s %9s %9s %9s %7s %8sus %11s\n' "$route" "$rps" "$p50" "$p99" "$max" "${non2xx:-0}" "$cpu_us" "$per_core"
 done
+curl -fsS "$base/metrics" | grep -E '^zuperior_cache_requests_total' | sed 's/^/  /'
 rss_kb="$(awk '/VmRSS/ {print $2}' /proc/$pid/status)"
 hwm_kb="$(awk '/VmHWM/ {print $2}' /proc/$pid/status)"
 echo "resident memory: now $((rss_kb / 1024)) MiB, peak $((hwm_kb / 1024)) MiB"

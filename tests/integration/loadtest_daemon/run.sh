@@ -41,6 +41,7 @@ export ZUPERIOR_MARKET_ACCOUNT_CHANNEL="${prefix}account"
 # A short strict window keeps the test quick; `ratelimit test` reads the same configuration.
 export ZUPERIOR_RATELIMIT_STRICT=5/3s
 export ZUPERIOR_RATELIMIT_WEBSOCKET=200/1m
+export ZUPERIOR_RATELIMIT_STANDARD=10/3s
 "$bin" migrate up --env-file /dev/null --dir "$src/migrations" >migrate.log 2>&1 || { echo "FAIL: migrate: $(tail -5 migrate.log)"; exit 1; }
 
 ports=()
@@ -126,7 +127,19 @@ rc=$?
 [ $rc = 1 ] && grep -q "FAIL" rlbad.out && ok "a limit other than the expected one fails (exit 1)" ||
   fail "misconfigured: exit $rc: $(cat rlbad.out)"
 
-# 5. The websocket tier: inbound Socket.IO events of one (minted) user, acks counted; persistent
+# 5. The other HTTP tiers: standard per (minted) user on /apis/auth/me, generous per address on
+#    /apis/time (the smoke run used that address's window: reset it first).
+timeout 60 "$bin" ratelimit test --env-file /dev/null --tier standard --url "$u1" >rlstd.out 2>&1
+rc=$?
+[ $rc = 0 ] && grep -q "GET /apis/auth/me" rlstd.out && ok "ratelimit test --tier standard passes (per user)" ||
+  fail "standard: exit $rc: $(cat rlstd.out)"
+"$bin" ratelimit reset --tier generous --env-file /dev/null ip:127.0.0.1 >/dev/null 2>&1
+timeout 60 "$bin" ratelimit test --env-file /dev/null --tier generous --url "$u1" --no-wait >rlgen.out 2>&1
+rc=$?
+[ $rc = 0 ] && grep -q "1000 allowed before the first 429" rlgen.out && ok "ratelimit test --tier generous passes on /apis/time" ||
+  fail "generous: exit $rc: $(cat rlgen.out)"
+
+# 6. The websocket tier: inbound Socket.IO events of one (minted) user, acks counted; persistent
 #    abuse disconnects. Expecting another limit fails.
 timeout 60 "$bin" ratelimit test --env-file /dev/null --tier websocket --url "$u1" >rlws.out 2>&1
 rc=$?
@@ -142,7 +155,7 @@ rc=$?
 [ $rc = 2 ] && grep -q "refused" rlwsforged.out && ok "websocket tier: a refused token exits 2" ||
   fail "websocket forged: exit $rc: $(cat rlwsforged.out)"
 
-# 6. A target that is down: exit 2.
+# 7. A target that is down: exit 2.
 closed=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 "$bin" ratelimit test --env-file /dev/null --tier strict --url "http://127.0.0.1:$closed" >rldown.out 2>&1
 rc=$?
