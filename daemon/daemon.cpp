@@ -195,7 +195,20 @@ int run(const options& opts) {
         },
         redis_timeout);
   }
-  checker.start();
+  // The pub/sub bus (market ticks, account updates): its subscriber reconnects by itself; the
+  // check reports it. Started with the real-time layer below; a moment's grace covers a reconnect.
+  std::atomic<const realtime*> bus{nullptr};
+  checker.add(
+      "bus",
+      [&bus] {
+        for (int i = 0; i < 10; ++i) {
+          const realtime* r = bus.load();
+          if (r && r->bus_connected()) return;
+          std::this_thread::sleep_for(50ms);
+        }
+        throw std::runtime_error(bus.load() ? "pub/sub connection down" : "not started");
+      },
+      1s);
 
   // http
   std::atomic<bool> ready{false};
@@ -240,6 +253,13 @@ int run(const options& opts) {
   server.start();
   if (invalidation) invalidation->start();
   rt.start();
+  // The bus check reads `rt`: its thread must be joined before `rt` goes, on every way out.
+  struct stop_checks {
+    health::checker& c;
+    ~stop_checks() { c.stop(); }
+  } stop_checks_first{checker};
+  bus = &rt;
+  checker.start();
   ready = true;
   spdlog::info("listening on {} ({} workers)", server.local_address(), server.worker_count());
 

@@ -142,7 +142,7 @@ def main():
         st, _, body, _ = d.request("GET", "/readyz")
         check(st == 200, "GET /readyz 200 while running")
         st, body = wait_health(d, True)
-        check(st == 200 and body["status"] == "healthy" and body["checks"] == {"database": "healthy", "redis": "healthy", "api": "healthy"},
+        check(st == 200 and body["status"] == "healthy" and body["checks"] == {"database": "healthy", "redis": "healthy", "bus": "healthy", "api": "healthy"},
               f"GET /apis/health healthy in the seed's shape ({body})")
         check("ageMs" in body["details"]["database"], "health results say how old they are")
         st, h, body, _ = d.request("GET", "/apis/time")
@@ -258,7 +258,8 @@ def main():
         redis.terminate()
         redis.wait()
         st, body = wait_health(d, False)
-        check(st == 503 and body["status"] == "degraded" and body["checks"]["redis"] == "unhealthy", f"Redis down: health 503 degraded ({st})")
+        check(st == 503 and body["status"] == "degraded" and body["checks"]["redis"] == "unhealthy"
+              and body["checks"]["bus"] == "unhealthy", f"Redis down: health 503 degraded, bus down too ({st} {body})")
         rc, _ = health_cli(d.port)
         check(rc == 1, f"zuperior health exit 1 when degraded (rc={rc})")
         st, _, _, _ = d.request("GET", "/apis/time")
