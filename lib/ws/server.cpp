@@ -1,7 +1,10 @@
 #include "ws/server.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -14,7 +17,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket.hpp>
-#include <deque>
+#include <boost/container/devector.hpp>
 #include <future>
 #include <random>
 #include <thread>
@@ -44,7 +47,26 @@ struct out_frame {
   std::uint64_t key = 0;                    // conflation key; 0 = never conflated
   std::int64_t ts_us = 0;                   // source timestamp for the delivery-lag metric
   bool binary = false;
+  std::size_t sent = 0;  // bytes of its WebSocket frame (header + data) already written directly
 };
+
+// The header of an unmasked, unfragmented server frame; returns its length (2, 4 or 10 bytes).
+std::size_t frame_header(char* out, bool binary, std::size_t len) {
+  out[0] = static_cast<char>(binary ? 0x82 : 0x81);  // FIN + text/binary opcode
+  if (len < 126) {
+    out[1] = static_cast<char>(len);
+    return 2;
+  }
+  if (len < 65536) {
+    out[1] = static_cast<char>(126);
+    out[2] = static_cast<char>((len >> 8) & 0xff);
+    out[3] = static_cast<char>(len & 0xff);
+    return 4;
+  }
+  out[1] = static_cast<char>(127);
+  for (int i = 0; i < 8; ++i) out[2 + i] = static_cast<char>((len >> (56 - 8 * i)) & 0xff);
+  return 10;
+}
 
 std::string random_token(std::size_t n) {
   static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -136,6 +158,9 @@ struct worker_ctx {
   net::any_io_executor exec;
   std::unordered_map<std::string, std::shared_ptr<session>> sessions;
   std::unordered_map<std::string, std::unordered_set<socket*>> rooms;
+  std::vector<std::shared_ptr<session>> dirty;  // sessions with frames to flush after this turn
+  std::vector<std::shared_ptr<session>> flushing;
+  bool flush_posted = false;
 };
 
 struct server::impl {
@@ -201,7 +226,7 @@ class session : public std::enable_shared_from_this<session> {
     if (f.key != 0 && outbox_.size() >= S_.opt.outbox_limit) {
       // The client is behind: only the newest frame per key needs to survive.
       for (auto it = outbox_.rbegin(); it != outbox_.rend(); ++it) {
-        if (it->key == f.key) {
+        if (it->key == f.key && it->sent == 0) {
           *it = std::move(f);
           st.conflated++;
           return;
@@ -220,6 +245,84 @@ class session : public std::enable_shared_from_this<session> {
     outbox_.push_back(std::move(f));
     notify();
   }
+
+  // A broadcast frame (the shared pointer is copied into the outbox).
+  void enqueue_shared(const std::shared_ptr<const std::string>& data, std::uint64_t key, std::int64_t ts_us) {
+    enqueue(out_frame{data, key, ts_us, false, 0});
+  }
+
+  // Writes the outbox with one sendmsg, without the writer coroutine: the frames queued during one
+  // turn of the worker's event loop (a broadcast burst, or everything that piled up while the
+  // worker was busy) leave together. What the kernel does not take goes to the writer, which
+  // waits for the socket to become writable.
+  void flush_direct() {
+    dirty_ = false;
+    if (outbox_.empty() || !writer_idle_) return;
+    if (closed_ || !raw_writes_ || !ws_) {
+      wake_writer();
+      return;
+    }
+    constexpr std::size_t max_frames = 64;
+    char hdrs[max_frames][10];
+    iovec iov[2 * max_frames];
+    std::size_t nio = 0, frames = 0;
+    for (auto it = outbox_.begin(); it != outbox_.end() && frames < max_frames; ++it, ++frames) {
+      const std::size_t hl = frame_header(hdrs[frames], it->binary, it->data->size());
+      std::size_t skip = it->sent;
+      if (skip < hl) {
+        iov[nio++] = {hdrs[frames] + skip, hl - skip};
+        skip = 0;
+      } else {
+        skip -= hl;
+      }
+      iov[nio++] = {const_cast<char*>(it->data->data()) + skip, it->data->size() - skip};
+    }
+    msghdr m{};
+    m.msg_iov = iov;
+    m.msg_iovlen = nio;
+    const ssize_t n = ::sendmsg(ws_->next_layer().native_handle(), &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      auto left = static_cast<std::size_t>(n);
+      std::size_t done = 0, bytes = 0;
+      std::int64_t now = 0;
+      while (!outbox_.empty()) {
+        out_frame& f = outbox_.front();
+        char unused[10];
+        const std::size_t rest = frame_header(unused, f.binary, f.data->size()) + f.data->size() - f.sent;
+        if (left < rest) {
+          f.sent += left;
+          break;
+        }
+        left -= rest;
+        ++done;
+        bytes += f.data->size();
+        if (f.ts_us && S_.owner.on_delivery_lag) {
+          if (!now) now = now_us();
+          S_.owner.on_delivery_lag(static_cast<double>(now - f.ts_us) / 1e6);
+        }
+        outbox_.pop_front();
+      }
+      count_sent(done, bytes);
+    }
+    // Not all taken (socket buffer full, more than max_frames, or an error it will meet again).
+    if (!outbox_.empty()) {
+      wake_writer();
+    } else {
+      trim_outbox();
+    }
+  }
+
+  // After a burst, an emptied outbox gives its memory back (10,000 idle sessions add up).
+  void trim_outbox() {
+    if (outbox_.empty() && outbox_.capacity() > 16) outbox_.shrink_to_fit();
+  }
+
+  void wake_writer() {
+    if (!writer_idle_) return;
+    writer_idle_ = false;
+    ws_wake_.cancel();
+  }
+
   void send_packet(eio_type t, std::string_view data = {}) {
     std::string s;
     s.reserve(data.size() + 1);
@@ -236,9 +339,17 @@ class session : public std::enable_shared_from_this<session> {
       enqueue(std::move(f));
     }
   }
+  void schedule_flush();
   void notify() {
     if (websocket_) {
-      ws_wake_.cancel();
+      // Only a waiting writer needs waking; a busy one drains the outbox before it waits again.
+      // Plain WebSocket frames are flushed at the end of this event-loop turn instead.
+      if (!writer_idle_) return;
+      if (raw_writes_ && ws_ && !closed_) {
+        schedule_flush();
+      } else {
+        wake_writer();
+      }
     } else {
       poll_wake_.cancel();
     }
@@ -537,22 +648,24 @@ class session : public std::enable_shared_from_this<session> {
     }
   }
 
+  // Writes the outbox. Frames that piled up (a broadcast burst) leave in one system call: the
+  // server's frames are unmasked, so each is a small header plus the shared payload, copied into
+  // one batch buffer and written on the TCP socket directly. Beast writes only control frames on
+  // its own (pong, close reply), so a peer that sends WebSocket control frames gets Beast's
+  // one-message writes from then on and the two writers never interleave on that connection.
   net::awaitable<void> ws_writer() {
-    auto& st = S_.owner.stats();
     for (;;) {
       while (!outbox_.empty()) {
-        out_frame f = std::move(outbox_.front());
-        outbox_.pop_front();
-        ws_->text(!f.binary);
-        auto [ec, n] = co_await ws_->async_write(net::buffer(*f.data), use_tuple);
-        if (ec) {
+        bool ok = false;
+        if (raw_writes_ || outbox_.front().sent) {
+          ok = co_await write_batch();
+        } else {
+          ok = co_await write_one();
+        }
+        if (!ok) {
           close(close_kind::force);
           co_return;
         }
-        st.messages_out++;
-        st.bytes_out += f.data->size();
-        if (f.ts_us && S_.owner.on_delivery_lag)
-          S_.owner.on_delivery_lag(static_cast<double>(now_us() - f.ts_us) / 1e6);
       }
       if (closed_) {
         if (ws_->is_open()) {
@@ -562,15 +675,78 @@ class session : public std::enable_shared_from_this<session> {
         }
         co_return;
       }
+      trim_outbox();
+      writer_idle_ = true;
       ws_wake_.expires_at(clock::time_point::max());
       co_await ws_wake_.async_wait(use_tuple);
+      writer_idle_ = false;
     }
+  }
+
+  void count_sent(std::size_t frames, std::size_t bytes) {
+    auto& st = S_.owner.stats();
+    st.messages_out += frames;
+    st.bytes_out += bytes;
+  }
+
+  net::awaitable<bool> write_one() {
+    out_frame f = std::move(outbox_.front());
+    outbox_.pop_front();
+    ws_->text(!f.binary);
+    auto [ec, n] = co_await ws_->async_write(net::buffer(*f.data), use_tuple);
+    if (ec) co_return false;
+    count_sent(1, f.data->size());
+    if (f.ts_us && S_.owner.on_delivery_lag) S_.owner.on_delivery_lag(static_cast<double>(now_us() - f.ts_us) / 1e6);
+    co_return true;
+  }
+
+  net::awaitable<bool> write_batch() {
+    static constexpr std::size_t batch_bytes = 64 * 1024;
+    static constexpr std::size_t copy_limit = 16 * 1024;  // larger payloads are not copied
+    std::string head;
+    std::shared_ptr<const std::string> big;  // a large payload written after `head`
+    std::size_t frames = 0, payload = 0;
+    std::int64_t lag_ts[64];
+    std::size_t lags = 0;
+    while (!outbox_.empty() && head.size() < batch_bytes && frames < 1024) {
+      out_frame& f = outbox_.front();
+      const std::size_t len = f.data->size();
+      if (head.empty()) head.reserve(std::min(batch_bytes, outbox_.size() * (len + 10)));
+      char hdr[10];
+      const std::size_t hl = frame_header(hdr, f.binary, len);
+      if (f.sent >= hl) {
+        // The rest of a frame that flush_direct() began (only ever the first one in the outbox).
+        head.append(*f.data, f.sent - hl);
+      } else {
+        head.append(hdr + f.sent, hl - f.sent);
+        if (len > copy_limit) {
+          big = std::move(f.data);
+        } else {
+          head.append(*f.data);
+        }
+      }
+      ++frames;
+      payload += len;
+      if (f.ts_us && lags < 64) lag_ts[lags++] = f.ts_us;
+      outbox_.pop_front();
+      if (big) break;
+    }
+    std::array<net::const_buffer, 2> bufs{net::buffer(head), big ? net::buffer(*big) : net::const_buffer{}};
+    auto [ec, n] = co_await net::async_write(ws_->next_layer(), bufs, use_tuple);
+    if (ec) co_return false;
+    count_sent(frames, payload);
+    if (lags && S_.owner.on_delivery_lag) {
+      const auto now = now_us();
+      for (std::size_t i = 0; i < lags; ++i) S_.owner.on_delivery_lag(static_cast<double>(now - lag_ts[i]) / 1e6);
+    }
+    co_return true;
   }
 
   // Runs a WebSocket that is already accepted until either direction ends.
   net::awaitable<void> run_ws() {
     auto self = shared_from_this();
     S_.ws_running++;
+    ws_->control_callback([this](websocket::frame_type, beast::string_view) { raw_writes_ = false; });
     co_await (ws_reader() || ws_writer());
     close(close_kind::force);
     if (ws_) {
@@ -648,7 +824,11 @@ class session : public std::enable_shared_from_this<session> {
   bool probing_ = false;
   bool upgrading_ = false;
   bool upgraded_ = false;
-  std::deque<out_frame> outbox_;
+  bool writer_idle_ = false;  // the WebSocket writer waits on ws_wake_
+  bool dirty_ = false;        // in the worker's list of sessions to flush
+  bool raw_writes_ = true;    // false once the peer sent a control frame (Beast may answer it)
+  // A devector, not a deque: an idle session's empty outbox then owns no memory at all.
+  boost::container::devector<out_frame> outbox_;
   net::steady_timer poll_wake_;
   net::steady_timer ws_wake_;
   net::steady_timer heartbeat_;
@@ -659,6 +839,23 @@ class session : public std::enable_shared_from_this<session> {
   std::string cookies_;
   clock::time_point created_;
 };
+
+void flush_worker(worker_ctx* w) {
+  w->flush_posted = false;
+  std::swap(w->dirty, w->flushing);
+  for (auto& s : w->flushing) s->flush_direct();
+  w->flushing.clear();
+}
+
+void session::schedule_flush() {
+  if (dirty_) return;
+  dirty_ = true;
+  w_.dirty.push_back(shared_from_this());
+  if (!w_.flush_posted) {
+    w_.flush_posted = true;
+    net::post(w_.exec, [w = &w_] { flush_worker(w); });
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // socket
@@ -712,9 +909,10 @@ void socket::ack(std::uint64_t id, json args) {
   session_->send_sio(p);
 }
 
-void socket::send_shared(std::shared_ptr<const std::string> frame, std::uint64_t conflate_key, std::int64_t ts_us) {
+void socket::send_shared(const std::shared_ptr<const std::string>& frame, std::uint64_t conflate_key,
+                         std::int64_t ts_us) {
   if (!session_) return;
-  session_->enqueue(out_frame{std::move(frame), conflate_key, ts_us, false});
+  session_->enqueue_shared(frame, conflate_key, ts_us);
 }
 
 void socket::join(const std::string& room) {
@@ -801,9 +999,12 @@ net::awaitable<void> run_new_websocket(server::impl* S, std::size_t worker, tcp:
   auto ws = std::make_unique<ws_stream>(std::move(sock));
   configure(*ws, S->opt.max_payload);
   auto [ec] = co_await ws->async_accept(req, use_tuple);
+  std::string cookies(req[bhttp::field::cookie]);
+  {
+    auto done = std::move(req);  // this frame lives as long as the session: drop the headers now
+  }
   if (ec || S->shutting_down) co_return;
   auto& w = *S->workers[worker];
-  std::string cookies(req[bhttp::field::cookie]);
   auto s = std::make_shared<session>(*S, w, make_sid(worker), true, std::move(client_ip), std::move(cookies));
   w.sessions.emplace(s->sid(), s);
   co_await s->start_ws(std::move(ws));
@@ -917,7 +1118,9 @@ void server::broadcast(const std::string& room, std::shared_ptr<const std::strin
                        std::int64_t ts_us) {
   for (auto& wp : impl_->workers) {
     worker_ctx* w = wp.get();
-    net::post(w->exec, [w, room, frame, conflate_key, ts_us] {
+    // Each worker gets its own copy: the frame's reference count is then touched by one thread only.
+    auto mine = wp == impl_->workers.back() ? std::move(frame) : std::make_shared<const std::string>(*frame);
+    net::post(w->exec, [w, room, frame = std::move(mine), conflate_key, ts_us] {
       auto it = w->rooms.find(room);
       if (it == w->rooms.end()) return;
       for (socket* s : it->second) s->send_shared(frame, conflate_key, ts_us);

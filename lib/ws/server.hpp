@@ -46,7 +46,8 @@ class socket : public std::enable_shared_from_this<socket> {
   /// Answers an ack request of the client.
   void ack(std::uint64_t id, json args = json::array());
   /// Queues an already encoded Engine.IO text packet ("42[...]"), shared by many receivers.
-  void send_shared(std::shared_ptr<const std::string> frame, std::uint64_t conflate_key = 0, std::int64_t ts_us = 0);
+  void send_shared(const std::shared_ptr<const std::string>& frame, std::uint64_t conflate_key = 0,
+                   std::int64_t ts_us = 0);
   /// Joins a room of this worker (only the default namespace's rooms receive broadcasts).
   void join(const std::string& room);
   /// Leaves a room.

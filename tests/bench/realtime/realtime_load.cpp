@@ -1,11 +1,18 @@
-// A light Socket.IO load generator for tests/bench/realtime.sh: N raw Engine.IO/Socket.IO WebSocket
-// clients on one thread (no JSON library, no per-message allocation beyond Beast's buffer),
-// authenticated with a JWT, each subscribed to 3 of the symbols. Prints connect time, server memory
-// per socket, delivered messages/s and delivery latency percentiles (tick ts -> receipt).
-//   realtime_load HOST PORT SERVER_PID SOCKETS SECONDS JWT_SECRET SYMBOL...
+// A light Socket.IO load generator for tests/bench/realtime.sh.
+//
+// One thread holds N raw Engine.IO/Socket.IO WebSocket clients (no JSON library, no per-message
+// allocation beyond Beast's buffer), authenticated with a JWT, each subscribed to 3 of the symbols.
+// A second thread publishes ticks into Redis (the daemon's `zuperior:market` channel) at RATE per
+// symbol per second, evenly spread over time, and remembers every published ts, so that each
+// (socket, symbol) stream's receipts can be checked for gaps: loss is exact, not estimated.
+// Prints connect time, server memory per socket, delivered messages/s, delivery latency
+// percentiles (tick ts -> receipt), loss, backlog trend and the generator's own CPU.
+//   realtime_load HOST PORT SERVER_PID SOCKETS SECONDS JWT_SECRET REDIS_HOST REDIS_PORT RATE SYMBOL...
+#include <hiredis/hiredis.h>
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -17,8 +24,11 @@
 #include <boost/beast/websocket.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "auth/jwt.hpp"
@@ -30,14 +40,25 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
 namespace {
 
+// One (socket, symbol) subscription's receipts during the measured window.
+struct stream {
+  std::int64_t first = 0, last = 0;
+  std::uint32_t count = 0;
+  std::uint32_t out_of_order = 0;
+};
+
 struct shared_state {
-  std::string host, port;
+  tcp::endpoint server;
+  std::string host;
   std::vector<std::string> symbols;
   std::vector<std::string> tokens;
-  std::size_t connected = 0, failed = 0, subscribed = 0;
+  std::size_t connected = 0, failed = 0, subscribed = 0, closed_early = 0;
   bool measuring = false;
   std::uint64_t received = 0, pings = 0;
   std::vector<std::uint32_t> lat_us;  // receipt - ts, microseconds
+  std::vector<std::array<stream, 3>> streams;
+  std::vector<std::array<std::uint8_t, 3>> stream_symbol;
+  std::vector<std::uint8_t> is_subscribed;
   std::unique_ptr<net::steady_timer> go;
 };
 
@@ -54,19 +75,35 @@ long rss_kb(int pid) {
   return -1;
 }
 
-double cpu_seconds() {
+double cpu_seconds(int who) {
   rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
+  getrusage(who, &ru);
   return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// Server process CPU (user + system) in seconds, from /proc.
+double proc_cpu_seconds(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto p = s.rfind(')');
+  if (p == std::string::npos) return 0;
+  std::vector<std::string> fields;
+  std::size_t i = p + 2;
+  while (i < s.size()) {
+    auto e = s.find(' ', i);
+    if (e == std::string::npos) e = s.size();
+    fields.push_back(s.substr(i, e - i));
+    i = e + 1;
+  }
+  if (fields.size() < 13) return 0;  // utime = field 14, stime = 15 (1-based, fields[0] is field 3)
+  return (std::stod(fields[11]) + std::stod(fields[12])) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 net::awaitable<void> client(shared_state* st, std::size_t index) {
   auto ex = co_await net::this_coro::executor;
-  tcp::resolver resolver(ex);
-  auto [rec, eps] = co_await resolver.async_resolve(st->host, st->port, use_tuple);
   websocket::stream<tcp::socket> ws(ex);
-  auto [cec, ep] = co_await net::async_connect(ws.next_layer(), eps, use_tuple);
-  if (rec || cec) {
+  auto [cec] = co_await ws.next_layer().async_connect(st->server, use_tuple);
+  if (cec) {
     st->failed++;
     co_return;
   }
@@ -107,27 +144,86 @@ net::awaitable<void> client(shared_state* st, std::size_t index) {
     auto [ec] = co_await st->go->async_wait(use_tuple);
     if (ec == net::error::operation_aborted) break;
   }
-  const auto n = st->symbols.size();
-  std::string sub = "42[\"subscribe:market\",[\"" + st->symbols[index % n] + "\",\"" + st->symbols[(index + 7) % n] +
-                    "\",\"" + st->symbols[(index + 13) % n] + "\"]]";
+  const auto& mine = st->stream_symbol[index];
+  std::string sub = "42[\"subscribe:market\",[\"" + st->symbols[mine[0]] + "\",\"" + st->symbols[mine[1]] + "\",\"" +
+                    st->symbols[mine[2]] + "\"]]";
   co_await ws.async_write(net::buffer(sub), use_tuple);
   st->subscribed++;
+  st->is_subscribed[index] = 1;
+  auto& streams = st->streams[index];
+  // From here on the frames are parsed straight off the TCP socket (server frames are unmasked;
+  // nothing is sent to us between the CONNECT reply and the subscription, so Beast holds no
+  // buffered bytes): several messages per read and far less work per message than Beast's reader.
+  auto& sock = ws.next_layer();
+  std::string in(4096, '\0');
+  std::size_t have = 0;
   for (;;) {
-    msg = co_await read();
-    if (msg.empty()) co_return;
-    if (msg == "2") {
-      st->pings++;
-      co_await ws.async_write(net::buffer(std::string_view("3")), use_tuple);
-      continue;
+    if (have == in.size()) in.resize(in.size() * 2);
+    auto [ec, n] = co_await sock.async_read_some(net::buffer(in.data() + have, in.size() - have), use_tuple);
+    if (ec) {
+      st->closed_early++;
+      co_return;
     }
-    if (!st->measuring) continue;
-    const auto pos = msg.rfind("\"ts\":");
-    if (pos == std::string_view::npos) continue;
-    std::int64_t ts = 0;
-    for (std::size_t i = pos + 5; i < msg.size() && msg[i] >= '0' && msg[i] <= '9'; ++i) ts = ts * 10 + (msg[i] - '0');
-    st->received++;
-    const auto lat = now_us() - ts;
-    st->lat_us.push_back(static_cast<std::uint32_t>(std::clamp<std::int64_t>(lat, 0, 1'000'000'000)));
+    have += n;
+    std::size_t pos = 0;
+    for (;;) {
+      if (have - pos < 2) break;
+      const auto* p = reinterpret_cast<const unsigned char*>(in.data() + pos);
+      const int opcode = p[0] & 0x0f;
+      std::uint64_t len = p[1] & 0x7f;
+      std::size_t hl = 2;
+      if (len == 126) {
+        if (have - pos < 4) break;
+        len = (std::uint64_t{p[2]} << 8) | p[3];
+        hl = 4;
+      } else if (len == 127) {
+        if (have - pos < 10) break;
+        len = 0;
+        for (int i = 0; i < 8; ++i) len = (len << 8) | p[2 + i];
+        hl = 10;
+      }
+      if (have - pos < hl + len) {
+        if (hl + len > in.size()) in.resize(hl + len);
+        break;
+      }
+      msg = std::string_view(in.data() + pos + hl, len);
+      pos += hl + len;
+      if (opcode == 8) {
+        st->closed_early++;
+        co_return;
+      }
+      if (opcode != 1) continue;
+      if (msg == "2") {
+        st->pings++;
+        co_await ws.async_write(net::buffer(std::string_view("3")), use_tuple);
+        continue;
+      }
+      if (!st->measuring) continue;
+      const auto tpos = msg.rfind("\"ts\":");
+      if (tpos == std::string_view::npos) continue;
+      std::int64_t ts = 0;
+      for (std::size_t i = tpos + 5; i < msg.size() && msg[i] >= '0' && msg[i] <= '9'; ++i)
+        ts = ts * 10 + (msg[i] - '0');
+      const auto now = now_us();
+      st->received++;
+      st->lat_us.push_back(static_cast<std::uint32_t>(std::clamp<std::int64_t>(now - ts, 0, 4'000'000'000)));
+      const auto sp = msg.find("\"symbol\":\"");
+      if (sp == std::string_view::npos) continue;
+      const auto sym = msg.substr(sp + 10, msg.find('"', sp + 10) - (sp + 10));
+      for (int k = 0; k < 3; ++k) {
+        if (st->symbols[mine[k]] != sym) continue;
+        auto& s = streams[k];
+        if (s.count == 0) s.first = ts;
+        if (ts <= s.last) s.out_of_order++;
+        s.last = std::max(s.last, ts);
+        s.count++;
+        break;
+      }
+    }
+    if (pos) {
+      std::memmove(in.data(), in.data() + pos, have - pos);
+      have -= pos;
+    }
   }
 }
 
@@ -138,11 +234,78 @@ double pct(std::vector<std::uint32_t>& v, double p) {
   return v[k] / 1000.0;
 }
 
+// Publishes ticks round-robin over the symbols, RATE per symbol per second, evenly spaced; records
+// every ts it published per symbol (strictly increasing per symbol).
+struct publisher {
+  std::string host;
+  int port = 0;
+  double rate = 0;
+  std::vector<std::string> symbols;
+  std::vector<std::vector<std::int64_t>> published;
+  std::atomic<bool> stop{false};
+  std::atomic<bool> failed{false};
+  double cpu = 0;
+
+  void run() {
+    published.assign(symbols.size(), {});
+    redisContext* c = redisConnect(host.c_str(), port);
+    if (!c || c->err) {
+      std::fprintf(stderr, "publisher: cannot connect to Redis %s:%d\n", host.c_str(), port);
+      failed = true;
+      if (c) redisFree(c);
+      return;
+    }
+    std::mt19937_64 rng{42};
+    std::normal_distribution<double> step(0.0, 1.0);
+    std::vector<double> mid(symbols.size());
+    for (std::size_t i = 0; i < mid.size(); ++i) mid[i] = 1.0 + static_cast<double>(i % 7) * 0.35;
+    const double per_s = rate * static_cast<double>(symbols.size());
+    const auto t0 = std::chrono::steady_clock::now();
+    std::uint64_t sent = 0;
+    std::size_t next_symbol = 0;
+    std::int64_t last_ts = 0;
+    char payload[256];
+    while (!stop) {
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const auto due = static_cast<std::uint64_t>(elapsed * per_s);
+      int pending = 0;
+      while (sent < due && pending < 512) {
+        const auto i = next_symbol;
+        next_symbol = (next_symbol + 1) % symbols.size();
+        mid[i] = std::max(mid[i] * (1.0 + step(rng) * 0.0002), 1e-6);
+        auto ts = now_us();
+        if (ts <= last_ts) ts = last_ts + 1;  // distinct ts per tick: a stream's gaps are countable
+        last_ts = ts;
+        const int n = std::snprintf(payload, sizeof payload, R"({"symbol":"%s","bid":%.5f,"ask":%.5f,"ts":%lld})",
+                                    symbols[i].c_str(), mid[i] * 0.99995, mid[i] * 1.00005, static_cast<long long>(ts));
+        redisAppendCommand(c, "PUBLISH zuperior:market %b", payload, static_cast<std::size_t>(n));
+        published[i].push_back(ts);
+        ++sent;
+        ++pending;
+      }
+      for (int k = 0; k < pending; ++k) {
+        void* r = nullptr;
+        if (redisGetReply(c, &r) != REDIS_OK) {
+          failed = true;
+          stop = true;
+          break;
+        }
+        freeReplyObject(r);
+      }
+      if (pending == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    redisFree(c);
+    cpu = cpu_seconds(RUSAGE_THREAD);
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 8) {
-    std::fprintf(stderr, "usage: realtime_load HOST PORT SERVER_PID SOCKETS SECONDS JWT_SECRET SYMBOL...\n");
+  if (argc < 11) {
+    std::fprintf(stderr,
+                 "usage: realtime_load HOST PORT SERVER_PID SOCKETS SECONDS JWT_SECRET REDIS_HOST REDIS_PORT RATE "
+                 "SYMBOL...\n");
     return 2;
   }
   rlimit rl{};
@@ -152,20 +315,36 @@ int main(int argc, char** argv) {
 
   shared_state st;
   st.host = argv[1];
-  st.port = argv[2];
+  st.server = tcp::endpoint(net::ip::make_address(argv[1]), static_cast<unsigned short>(std::atoi(argv[2])));
   const int pid = std::atoi(argv[3]);
   const std::size_t sockets = std::strtoul(argv[4], nullptr, 10);
   const int seconds = std::atoi(argv[5]);
   zuperior::auth::jwt_codec jwt(argv[6], std::chrono::hours(2), std::chrono::seconds(30));
-  for (int i = 7; i < argc; ++i) st.symbols.emplace_back(argv[i]);
+  publisher pub;
+  pub.host = argv[7];
+  pub.port = std::atoi(argv[8]);
+  pub.rate = std::atof(argv[9]);
+  for (int i = 10; i < argc; ++i) st.symbols.emplace_back(argv[i]);
+  pub.symbols = st.symbols;
+  if (st.symbols.size() < 3 || st.symbols.size() > 255) {
+    std::fprintf(stderr, "realtime_load: 3 to 255 symbols\n");
+    return 2;
+  }
   for (int u = 0; u < 100; ++u) st.tokens.push_back(jwt.issue("bench-user-" + std::to_string(u)));
+  const auto n = st.symbols.size();
+  st.streams.assign(sockets, {});
+  st.stream_symbol.resize(sockets);
+  st.is_subscribed.assign(sockets, 0);
+  for (std::size_t i = 0; i < sockets; ++i)
+    st.stream_symbol[i] = {static_cast<std::uint8_t>(i % n), static_cast<std::uint8_t>((i + 7) % n),
+                           static_cast<std::uint8_t>((i + 13) % n)};
 
   net::io_context ioc(1);
   st.go = std::make_unique<net::steady_timer>(ioc, net::steady_timer::time_point::max());
   const long rss_before = rss_kb(pid);
   const auto t0 = std::chrono::steady_clock::now();
-  const double cpu0 = cpu_seconds();
-  // Connect in waves of 500 so the accept queue is never the bottleneck being measured.
+  const double cpu0 = cpu_seconds(RUSAGE_THREAD);
+  // At most 500 handshakes in flight, like a crowd reconnecting, not a SYN flood.
   std::size_t started = 0;
   while (st.connected + st.failed < sockets) {
     while (started < sockets && started - (st.connected + st.failed) < 500) {
@@ -175,37 +354,71 @@ int main(int argc, char** argv) {
     ioc.run_one();
   }
   const double connect_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double cpu_connect = cpu_seconds() - cpu0;
-  ioc.run_for(std::chrono::seconds(1));
+  const double cpu_connect = cpu_seconds(RUSAGE_THREAD) - cpu0;
+  ioc.run_for(std::chrono::seconds(2));
   const long rss_idle = rss_kb(pid);
-  std::printf("sockets: %zu connected, %zu refused/failed, in %.2f s (%.0f/s); load generator CPU %.2f s\n",
+  std::printf("connect: %zu connected, %zu refused/failed, in %.2f s (%.0f/s, 500 in flight); generator CPU %.2f s\n",
               st.connected, st.failed, connect_s, st.connected / connect_s, cpu_connect);
-  std::printf("server RSS: %.1f MB before, %.1f MB with %zu idle authenticated sockets -> %.1f KB per socket\n",
+  std::printf("memory: server RSS %.1f MB before, %.1f MB with %zu idle authenticated sockets -> %.2f KB per socket\n",
               rss_before / 1024.0, rss_idle / 1024.0, st.connected,
               st.connected ? (rss_idle - rss_before) / static_cast<double>(st.connected) : 0.0);
+  std::fflush(stdout);
 
   st.go->cancel();
   ioc.run_for(std::chrono::seconds(2));  // subscriptions settle
-  st.lat_us.reserve(1 << 22);
+  std::thread pub_thread([&pub] { pub.run(); });
+  ioc.run_for(std::chrono::seconds(1));  // the feed reaches a steady state
+  const double expected_rate = pub.rate * 3.0 * static_cast<double>(st.subscribed);
+  st.lat_us.reserve(static_cast<std::size_t>(expected_rate * seconds * 1.1) + 1024);
   st.measuring = true;
-  const double cpu1 = cpu_seconds();
+  const double cpu1 = cpu_seconds(RUSAGE_THREAD);
+  const double scpu1 = proc_cpu_seconds(pid);
   const auto t1 = std::chrono::steady_clock::now();
   ioc.run_for(std::chrono::seconds(seconds));
   st.measuring = false;
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-  const double cpu_run = cpu_seconds() - cpu1;
+  const double cpu_run = cpu_seconds(RUSAGE_THREAD) - cpu1;
+  const double scpu_run = proc_cpu_seconds(pid) - scpu1;
   const long rss_busy = rss_kb(pid);
-  // Backlog: compare the lag of the first and last fifths of the run.
+  pub.stop = true;
+  pub_thread.join();
+
+  // Loss: per stream, ticks published between its first and last receipt that never arrived.
+  std::uint64_t lost = 0, streams_silent = 0, out_of_order = 0;
+  for (std::size_t i = 0; i < st.streams.size(); ++i) {
+    for (int k = 0; k < 3; ++k) {
+      const auto& s = st.streams[i][k];
+      const auto& p = pub.published[st.stream_symbol[i][k]];
+      out_of_order += s.out_of_order;
+      if (s.count == 0) {
+        if (st.is_subscribed[i]) streams_silent++;
+        continue;
+      }
+      const auto lo = std::lower_bound(p.begin(), p.end(), s.first);
+      const auto hi = std::upper_bound(p.begin(), p.end(), s.last);
+      const auto expected = static_cast<std::uint64_t>(hi - lo);
+      if (expected > s.count) lost += expected - s.count;
+    }
+  }
+  // Backlog: compare the lag of the first and last fifths of the run (receipt order).
   const std::size_t fifth = st.lat_us.size() / 5;
   std::vector<std::uint32_t> head(st.lat_us.begin(), st.lat_us.begin() + static_cast<long>(fifth));
   std::vector<std::uint32_t> tail(st.lat_us.end() - static_cast<long>(fifth), st.lat_us.end());
-  std::printf("delivered: %llu market:update in %.1f s = %.0f msg/s to %zu subscribed sockets; pings answered %llu\n",
-              static_cast<unsigned long long>(st.received), elapsed, st.received / elapsed, st.subscribed,
+  std::printf("offered: %.0f ticks/s (%g per symbol x %zu symbols) -> %.0f msg/s to %zu subscribed sockets%s\n",
+              pub.rate * static_cast<double>(n), pub.rate, n, expected_rate, st.subscribed,
+              pub.failed ? " (PUBLISHER FAILED)" : "");
+  std::printf("delivered: %llu market:update in %.1f s = %.0f msg/s (%.1f%% of offered); pings answered %llu\n",
+              static_cast<unsigned long long>(st.received), elapsed, st.received / elapsed,
+              expected_rate > 0 ? 100.0 * st.received / elapsed / expected_rate : 0.0,
               static_cast<unsigned long long>(st.pings));
   std::printf("latency ms (tick ts -> receipt): p50 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", pct(st.lat_us, 50),
               pct(st.lat_us, 99), pct(st.lat_us, 99.9), pct(st.lat_us, 100));
-  std::printf("backlog check: p50 first fifth %.2f ms, last fifth %.2f ms\n", pct(head, 50), pct(tail, 50));
-  std::printf("server RSS while delivering: %.1f MB; load generator CPU %.2f s for %.1f s (%.0f%% of one core)\n",
-              rss_busy / 1024.0, cpu_run, elapsed, 100.0 * cpu_run / elapsed);
+  std::printf(
+      "loss: %llu messages missing inside streams, %llu silent streams, %llu out of order, %zu sockets closed\n",
+      static_cast<unsigned long long>(lost), static_cast<unsigned long long>(streams_silent),
+      static_cast<unsigned long long>(out_of_order), st.closed_early);
+  std::printf("backlog: p50 first fifth %.2f ms, last fifth %.2f ms\n", pct(head, 50), pct(tail, 50));
+  std::printf("cpu: server %.0f%% of one core; generator receiver %.0f%%, publisher %.1f s total; server RSS %.1f MB\n",
+              100.0 * scpu_run / elapsed, 100.0 * cpu_run / elapsed, pub.cpu, rss_busy / 1024.0);
   return 0;
 }
