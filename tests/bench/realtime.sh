@@ -10,7 +10,8 @@
 #   tests/bench/realtime.sh [SOCKETS] [RATES] [SECONDS] [WORKERS]
 #   defaults: 10000 "5 10" 10 2 (10,000 sockets x 3 x 10/s = 300,000 messages/s offered)
 # Environment: BUILD_DIR (default build-bench, configured as Release if missing), ZUPERIOR_BIN
-# (default $BUILD_DIR/cmd/zuperior), REDIS_URL (default: throwaway Redis + PostgreSQL from
+# (default $BUILD_DIR/cmd/zuperior), PUBLISH=burst (all 20 symbols tick together, like the sim
+# feed; default: ticks evenly spread), PERF_OUT (perf record the server), REDIS_URL (default: throwaway Redis + PostgreSQL from
 # scripts/lib/services.sh).
 # All clients come from 127.0.0.1, so the bench raises the per-address limits for its server:
 # server.max_connections(_per_ip) 100000 and realtime.connect_rate 1000000/1s (defaults: see

@@ -240,6 +240,7 @@ struct publisher {
   std::string host;
   int port = 0;
   double rate = 0;
+  bool burst = false;  // all symbols tick together RATE times a second (like the sim feed), not spread
   std::vector<std::string> symbols;
   std::vector<std::vector<std::int64_t>> published;
   std::atomic<bool> stop{false};
@@ -267,7 +268,8 @@ struct publisher {
     char payload[256];
     while (!stop) {
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      const auto due = static_cast<std::uint64_t>(elapsed * per_s);
+      auto due = static_cast<std::uint64_t>(elapsed * per_s);
+      if (burst) due = static_cast<std::uint64_t>(elapsed * rate) * symbols.size();
       int pending = 0;
       while (sent < due && pending < 512) {
         const auto i = next_symbol;
@@ -324,6 +326,7 @@ int main(int argc, char** argv) {
   pub.host = argv[7];
   pub.port = std::atoi(argv[8]);
   pub.rate = std::atof(argv[9]);
+  if (const char* mode = std::getenv("PUBLISH"); mode && std::string_view(mode) == "burst") pub.burst = true;
   for (int i = 10; i < argc; ++i) st.symbols.emplace_back(argv[i]);
   pub.symbols = st.symbols;
   if (st.symbols.size() < 3 || st.symbols.size() > 255) {
@@ -404,9 +407,9 @@ int main(int argc, char** argv) {
   const std::size_t fifth = st.lat_us.size() / 5;
   std::vector<std::uint32_t> head(st.lat_us.begin(), st.lat_us.begin() + static_cast<long>(fifth));
   std::vector<std::uint32_t> tail(st.lat_us.end() - static_cast<long>(fifth), st.lat_us.end());
-  std::printf("offered: %.0f ticks/s (%g per symbol x %zu symbols) -> %.0f msg/s to %zu subscribed sockets%s\n",
-              pub.rate * static_cast<double>(n), pub.rate, n, expected_rate, st.subscribed,
-              pub.failed ? " (PUBLISHER FAILED)" : "");
+  std::printf("offered: %.0f ticks/s (%g per symbol x %zu symbols, %s) -> %.0f msg/s to %zu subscribed sockets%s\n",
+              pub.rate * static_cast<double>(n), pub.rate, n, pub.burst ? "all symbols at once" : "evenly spread",
+              expected_rate, st.subscribed, pub.failed ? " (PUBLISHER FAILED)" : "");
   std::printf("delivered: %llu market:update in %.1f s = %.0f msg/s (%.1f%% of offered); pings answered %llu\n",
               static_cast<unsigned long long>(st.received), elapsed, st.received / elapsed,
               expected_rate > 0 ? 100.0 * st.received / elapsed / expected_rate : 0.0,
@@ -418,7 +421,11 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(lost), static_cast<unsigned long long>(streams_silent),
       static_cast<unsigned long long>(out_of_order), st.closed_early);
   std::printf("backlog: p50 first fifth %.2f ms, last fifth %.2f ms\n", pct(head, 50), pct(tail, 50));
-  std::printf("cpu: server %.0f%% of one core; generator receiver %.0f%%, publisher %.1f s total; server RSS %.1f MB\n",
-              100.0 * scpu_run / elapsed, 100.0 * cpu_run / elapsed, pub.cpu, rss_busy / 1024.0);
+  const double per_msg = st.received ? 1e6 / static_cast<double>(st.received) : 0.0;
+  std::printf(
+      "cpu: server %.0f%% of one core (%.2f us per delivered message); generator receiver %.0f%% (%.2f us per "
+      "message), publisher %.1f s total; server RSS %.1f MB\n",
+      100.0 * scpu_run / elapsed, scpu_run * per_msg, 100.0 * cpu_run / elapsed, cpu_run * per_msg, pub.cpu,
+      rss_busy / 1024.0);
   return 0;
 }
