@@ -61,6 +61,65 @@ std::string_view find_str(std::string_view s, std::string_view quoted_key) {
   return s.substr(p + 1, e - p - 1);
 }
 
+// After the handshake, frames are parsed straight off the TCP stream (a server's frames are
+// unmasked): one read takes every message that arrived, without Beast's per-message read machinery
+// (the receive loop is the generator's hot path; its cost decides how many messages/s one core
+// can check). Nothing is read through Beast after the switch, so no bytes are left behind there;
+// fragmented messages (which Socket.IO servers do not send) would be seen frame by frame.
+struct raw_frames {
+  std::string in = std::string(2048, '\0');
+  std::size_t have = 0, pos = 0, need = 0;
+
+  // The next complete frame at `pos`: opcode and payload; false when more bytes are needed.
+  bool parse(int& opcode, std::string_view& out) {
+    if (have - pos < 2) return false;
+    const auto* p = reinterpret_cast<const unsigned char*>(in.data() + pos);
+    opcode = p[0] & 0x0f;
+    std::uint64_t len = p[1] & 0x7f;
+    std::size_t hl = 2;
+    if (len == 126) {
+      if (have - pos < 4) return false;
+      len = (std::uint64_t{p[2]} << 8) | p[3];
+      hl = 4;
+    } else if (len == 127) {
+      if (have - pos < 10) return false;
+      len = 0;
+      for (int i = 0; i < 8; ++i) len = (len << 8) | p[2 + i];
+      hl = 10;
+    }
+    if (p[1] & 0x80) hl += 4;  // masked (never from a server): the key is skipped, data left as is
+    if (have - pos < hl + len) {
+      need = hl + static_cast<std::size_t>(len);
+      return false;
+    }
+    out = std::string_view(in.data() + pos + hl, static_cast<std::size_t>(len));
+    pos += hl + static_cast<std::size_t>(len);
+    return true;
+  }
+
+  // The payload of the next text or binary frame; a close frame ends it with `closed`.
+  asio::awaitable<beast::error_code> next(beast::tcp_stream& s, std::string_view& out) {
+    for (;;) {
+      int opcode = 0;
+      if (parse(opcode, out)) {
+        if (opcode == 8) co_return beast::error_code(websocket::error::closed);
+        if (opcode >= 8) continue;  // ping/pong: Socket.IO uses its own packets
+        co_return beast::error_code{};
+      }
+      if (pos) {
+        std::memmove(in.data(), in.data() + pos, have - pos);
+        have -= pos;
+        pos = 0;
+      }
+      if (in.size() < need) in.resize(need);
+      if (have == in.size()) in.resize(in.size() * 2);
+      auto [ec, n] = co_await s.async_read_some(asio::buffer(in.data() + have, in.size() - have), nothrow);
+      if (ec) co_return ec;
+      have += n;
+    }
+  }
+};
+
 struct symbol_track {
   std::uint64_t base = 0;  // publisher seq when the subscription was confirmed
   std::uint64_t last = 0;  // highest seq seen
@@ -252,13 +311,14 @@ asio::awaitable<void> client(thread_context& t, std::shared_ptr<sio_pool> pool, 
   const auto ack_timeout = so.emit.empty() ? clock::duration::zero()
                                            : std::chrono::duration_cast<clock::duration>(so.emit.front().ack_timeout);
   bool server_closed = false;
+  raw_frames frames;
   for (;;) {
-    auto [rec, rn] = co_await ws.async_read(buf, nothrow);
+    std::string_view f;
+    auto rec = co_await frames.next(lowest, f);
     if (rec) {
       server_closed = rec != beast::error::timeout && clock::now() < leave_at;
       break;
     }
-    std::string_view f(static_cast<const char*>(buf.data().data()), buf.size());
     ++t.ws.received;
     ++t.interval_ws_received;
     sh.live.ws_received.fetch_add(1, std::memory_order_relaxed);
@@ -301,7 +361,6 @@ asio::awaitable<void> client(thread_context& t, std::shared_ptr<sio_pool> pool, 
       server_closed = true;
       break;
     }
-    buf.consume(buf.size());
   }
   t.ws.ack_timeouts += cs.pending_acks.size();
   for (const auto& e : so.expect)
