@@ -72,21 +72,24 @@ class http_metrics {
       std::size_t route_len;
       std::string method;
       unsigned status;
-      bool operator==(const key&) const = default;
+      bool matches(std::string_view r, std::string_view m, unsigned st) const {
+        return route == r.data() && route_len == r.size() && status == st && method == m;
+      }
     };
     // Thread-local memo of label lookups: the family's shared lock stays off the hot path.
     thread_local std::vector<std::pair<key, std::pair<metrics::counter*, metrics::histogram*>>> memo;
-    key k{rec.route.data(), rec.route.size(), std::string(rec.method), rec.status / 100 * 100};
+    const unsigned st = rec.status / 100 * 100;
     std::pair<metrics::counter*, metrics::histogram*> found{nullptr, nullptr};
     for (auto& [mk, v] : memo)
-      if (mk == k) {
+      if (mk.matches(rec.route, rec.method, st)) {  // no allocation on the hot path
         found = v;
         break;
       }
     if (!found.first) {
       found.first = &requests_.labels({rec.route, rec.method, cls_name});
       found.second = &latency_.labels({rec.route});
-      if (memo.size() < 512) memo.emplace_back(k, found);
+      if (memo.size() < 512)
+        memo.emplace_back(key{rec.route.data(), rec.route.size(), std::string(rec.method), st}, found);
     }
     found.first->inc();
     found.second->observe(rec.duration);

@@ -85,11 +85,14 @@ std::string new_request_id() {
     return (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^
            static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   }();
-  static std::atomic<std::uint64_t> counter{0};
-  std::uint64_t v = base + counter.fetch_add(1, std::memory_order_relaxed) * 0x9E3779B97F4A7C15ull;
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
+  // Each thread counts in its own stride of the sequence: no shared cache line per request.
+  static std::atomic<std::uint64_t> next_thread{0};
+  thread_local std::uint64_t counter = next_thread.fetch_add(1, std::memory_order_relaxed) << 40;
+  std::uint64_t v = base + (counter++) * 0x9E3779B97F4A7C15ull;
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, v >>= 4) out[static_cast<std::size_t>(i)] = hex[v & 0xf];
+  return out;
 }
 
 }  // namespace zuperior::http

@@ -1,4 +1,8 @@
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <set>
+#include <thread>
+#include <vector>
 
 #include "api/limits.hpp"
 #include "http/client_ip.hpp"
@@ -61,6 +65,18 @@ TEST_CASE("CORS only for configured origins; request ids") {
   auto a = http::new_request_id(), b = http::new_request_id();
   CHECK(a.size() == 16);
   CHECK(a != b);
+  // Unique across threads too (each counts in its own stride).
+  std::vector<std::vector<std::string>> per(4);
+  std::vector<std::thread> ts;
+  for (auto& v : per)
+    ts.emplace_back([&v] {
+      for (int i = 0; i < 5000; ++i) v.push_back(http::new_request_id());
+    });
+  for (auto& t : ts) t.join();
+  std::set<std::string> all;
+  for (auto& v : per) all.insert(v.begin(), v.end());
+  CHECK(all.size() == 20000);
+  CHECK(std::all_of(all.begin(), all.end(), [](const std::string& id) { return http::valid_request_id(id); }));
 }
 
 TEST_CASE("local sliding window: exactly the limit per window, previous window weighted") {
