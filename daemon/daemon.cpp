@@ -250,7 +250,7 @@ int run(const options& opts) {
         limits.client(0)->get_executor(), cache::client_options::from(s), s.market.account_channel, limits.client(0),
         api::fence_for(s.database.statement_timeout));
   }
-  realtime rt({&s, &server, &cpu_pool, &jwt, &local_limits, &registry});  // mounts /socket.io/ before start
+  realtime rt({&s, &server, db_pool.get(), &jwt, &local_limits, &registry});  // mounts /socket.io/ before start
 
   // listeners
   server.start();

@@ -6,11 +6,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <unordered_set>
 
-#include "api/blocking.hpp"
 #include "api/limits.hpp"
+#include "api/routes.hpp"
 #include "auth/jwt.hpp"
 #include "cache/async_client.hpp"
-#include "db/session.hpp"
+#include "db/pool.hpp"
 #include "feed/market_feed.hpp"
 #include "http/server.hpp"
 #include "metrics/registry.hpp"
@@ -85,18 +85,7 @@ void register_metrics(metrics::registry& r, ws::server& srv, feed::market_feed& 
   srv.on_delivery_lag = [h](double s) { h->observe(s); };
 }
 
-// Coroutines take their arguments by value: no lambda captures to outlive.
-net::awaitable<bool> owns_account(api::blocking_pool* pool, std::string user, std::string account) {
-  // A named closure, not a temporary: GCC 12 corrupts closure temporaries inside co_await.
-  auto job = [user, account](api::db_access& db) {
-    std::vector<db::param> params{account, user};
-    return db.session()
-        .scalar(R"(SELECT 1 FROM "MT5Account" WHERE "accountId" = $1 AND "userId" = $2)", params)
-        .has_value();
-  };
-  auto out = co_await pool->run<bool>(std::move(job));
-  co_return out.value.value_or(false);
-}
+net::awaitable<bool> refuse() { co_return false; }
 
 net::awaitable<std::optional<std::string>> cached_balance(std::shared_ptr<cache::async_client> redis,
                                                           std::string account) {
@@ -139,9 +128,12 @@ realtime::realtime(const realtime_deps& deps) : impl_(std::make_unique<impl>()) 
       if (!r) return std::nullopt;
       return r.value.sub;
     };
-    api::blocking_pool* pool = deps.pool;
-    checks.owns_account = [pool](std::string user, std::string account) {
-      return owns_account(pool, std::move(user), std::move(account));
+    // The account-owner check is a prepared statement on the PostgreSQL pool (within its
+    // connection_limit); no pool answers "not yours".
+    db::pool* db = deps.db;
+    checks.owns_account = [db](std::string user, std::string account) -> net::awaitable<bool> {
+      if (!db) return refuse();
+      return api::owns_account(*db, std::move(user), std::move(account));
     };
     auto redis = I.redis;
     checks.cached_balance = [redis](std::string account) { return cached_balance(redis, std::move(account)); };

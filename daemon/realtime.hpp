@@ -11,9 +11,11 @@ namespace zuperior::http {
 class server;
 }
 namespace zuperior::api {
-class blocking_pool;
 class local_limiter;
 }  // namespace zuperior::api
+namespace zuperior::db {
+class pool;
+}
 namespace zuperior::auth {
 class jwt_codec;
 }
@@ -27,7 +29,7 @@ namespace zuperior::daemon {
 struct realtime_deps {
   const config::settings* settings = nullptr;
   http::server* server = nullptr;
-  api::blocking_pool* pool = nullptr;
+  db::pool* db = nullptr;  // the PostgreSQL pool (account-owner checks)
   const auth::jwt_codec* jwt = nullptr;
   api::local_limiter* limits = nullptr;
   metrics::registry* registry = nullptr;

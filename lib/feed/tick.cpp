@@ -32,11 +32,17 @@ std::optional<tick> parse_tick(std::string_view text) {
   } else {
     t.ts = now_us();
   }
+  if (auto seq = j.find("seq"); seq != j.end()) {
+    if (!seq->is_number_unsigned()) return std::nullopt;
+    t.seq = seq->get<std::uint64_t>();
+  }
   return t;
 }
 
 std::string tick_json(const tick& t) {
   // Symbols are validated (no characters needing escapes), so plain formatting is valid JSON.
+  if (t.seq)
+    return fmt::format(R"({{"symbol":"{}","bid":{},"ask":{},"ts":{},"seq":{}}})", t.symbol, t.bid, t.ask, t.ts, *t.seq);
   return fmt::format(R"({{"symbol":"{}","bid":{},"ask":{},"ts":{}}})", t.symbol, t.bid, t.ask, t.ts);
 }
 

@@ -14,13 +14,14 @@ struct tick {
   std::string symbol;
   double bid = 0;
   double ask = 0;
-  std::int64_t ts = 0;  // epoch microseconds at the source
+  std::int64_t ts = 0;               // epoch microseconds at the source
+  std::optional<std::uint64_t> seq;  // the publisher's sequence number, passed through (loss checks)
 };
 
 /// Parses a tick published on the market channel; nullopt when malformed (bad JSON, missing or
 /// mistyped field, invalid symbol, non-finite price).
 std::optional<tick> parse_tick(std::string_view json);
-/// The tick as JSON {"symbol":…,"bid":…,"ask":…,"ts":…}.
+/// The tick as JSON {"symbol":…,"bid":…,"ask":…,"ts":…} (and "seq" when the publisher gave one).
 std::string tick_json(const tick& t);
 /// The Engine.IO packet of a `market:update` event: 42["market:update",{…}].
 std::string encode_market_update(const tick& t);

@@ -26,6 +26,15 @@ TEST_CASE("market ticks parse strictly and encode once into the shared packet", 
   CHECK_FALSE(feed::parse_tick(R"({"symbol":"EURUSD","bid":1,"ask":2,"ts":"now"})"));
   CHECK_FALSE(feed::parse_tick(R"({"symbol":"EURUSD","bid":1,"ask":2,"ts":-5})"));
   CHECK_FALSE(feed::parse_tick(R"({"symbol":"","bid":1,"ask":2})"));
+  // A publisher's sequence number is passed through for loss checks; anything but a count is refused.
+  auto seq = feed::parse_tick(R"({"symbol":"EURUSD","bid":1,"ask":2,"ts":5,"seq":42})");
+  REQUIRE(seq);
+  CHECK(seq->seq == 42u);
+  CHECK(feed::tick_json(*seq) == R"({"symbol":"EURUSD","bid":1,"ask":2,"ts":5,"seq":42})");
+  CHECK_FALSE(t->seq);
+  CHECK_FALSE(feed::parse_tick(R"({"symbol":"EURUSD","bid":1,"ask":2,"seq":-1})"));
+  CHECK_FALSE(feed::parse_tick(R"({"symbol":"EURUSD","bid":1,"ask":2,"seq":"7"})"));
+  CHECK_FALSE(feed::parse_tick(R"({"symbol":"EURUSD","bid":1,"ask":2,"seq":1.5})"));
   CHECK(feed::conflation_key("EURUSD") != 0);
   CHECK(feed::conflation_key("EURUSD") != feed::conflation_key("GBPUSD"));
 }
