@@ -132,11 +132,9 @@ int run(const options& opts) {
   auto db_pool = db::pool::create(db::pool_options::from(s));
   api::prepare_statements(*db_pool);
 
-  // bcrypt is CPU work: a small pool of its own keeps it off the network threads. The real-time
-  // layer still runs its ownership check through it (its own lazily opened session per thread).
+  // bcrypt is CPU work: a small pool of its own keeps it off the network threads.
   const std::size_t cpu_threads = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 2, 8);
-  api::blocking_pool cpu_pool(s.database.url, cpu_threads, s.database.connect_timeout, s.database.statement_timeout,
-                              s.database.pool_timeout);
+  api::blocking_pool cpu_pool(cpu_threads, s.database.pool_timeout);
   {
     auto& st = cpu_pool.stats();
     registry.add_callback_gauge("zuperior_cpu_pool_busy", "CPU pool threads running a job (bcrypt)",

@@ -195,7 +195,7 @@ awaitable<response> register_route(services& s, request_context& ctx) {
   db::param phone = body.contains("phone") ? db::param{body["phone"].get<std::string>()} : db::param{};
   unsigned cost = s.settings->auth.bcrypt_cost;
   // A named closure, not a temporary: GCC 12 corrupts closure temporaries inside co_await.
-  auto job = [password, cost](db_access&) { return auth::hash_password(password, cost); };
+  auto job = [password, cost] { return auth::hash_password(password, cost); };
   auto hashed = co_await s.cpu->run<std::string>(std::move(job));
   response res;
   if (!hashed) {
@@ -230,7 +230,7 @@ awaitable<response> register_route(services& s, request_context& ctx) {
 awaitable<std::optional<bool>> verify_on_cpu(services& s, const request_context& ctx, std::string password,
                                              std::string hash, response& res) {
   // A named closure, not a temporary: GCC 12 corrupts closure temporaries inside co_await.
-  auto job = [password = std::move(password), hash = std::move(hash)](db_access&) {
+  auto job = [password = std::move(password), hash = std::move(hash)] {
     // An unknown e-mail (empty hash) verifies against a fixed hash, so both failures cost the same;
     // made on the CPU pool, never on a network thread.
     static const std::string dummy = auth::hash_password("not-a-real-password-0", 10);

@@ -1,13 +1,11 @@
 #pragma once
-// The blocking side of the daemon: a fixed set of threads, each holding at most one PostgreSQL
-// session (created lazily, re-created after a failure, statement_timeout set), that runs database
-// statements and bcrypt for the network threads. A job that waited longer than pool_timeout for a
-// thread is refused (503) instead of adding to the pile.
+// CPU work kept off the network threads: a fixed set of threads that runs bcrypt (hashing and
+// verifying) for the routes. A job that waited longer than its queue timeout for a thread is
+// refused (503) instead of adding to the pile. Database work goes to lib/db's pool, not here.
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -19,13 +17,9 @@
 
 #include "http/error.hpp"
 
-namespace zuperior::db {
-class session;
-}
-
 namespace zuperior::api {
 
-/// The result of a blocking job: a value, or the HTTP-level error it maps to.
+/// The result of a job: a value, or the HTTP-level error it maps to.
 template <class T>
 struct outcome {
   std::optional<T> value;
@@ -35,37 +29,25 @@ struct outcome {
   explicit operator bool() const { return value.has_value(); }
 };
 
-/// Lazily connected session of the current pool thread.
-class db_access {
- public:
-  /// The thread's session, connecting (or reconnecting) first; throws db::error.
-  db::session& session();
-};
-
 /// Pool figures for /metrics.
 struct pool_stats {
   std::atomic<std::int64_t> busy{0};
   std::atomic<std::int64_t> waiting{0};
-  std::atomic<std::int64_t> connections{0};
   std::atomic<std::uint64_t> timeouts{0};
-  std::atomic<std::uint64_t> failures{0};
-  std::atomic<std::uint64_t> wait_us_total{0};
-  std::atomic<std::uint64_t> query_us_total{0};
   std::atomic<std::uint64_t> jobs{0};
 };
 
-/// Runs blocking work off the network threads.
+/// Runs CPU-bound work off the network threads.
 class blocking_pool {
  public:
-  /// `threads` = database.pool_size; the connection settings come from the database section.
-  blocking_pool(std::string database_url, std::size_t threads, std::chrono::milliseconds connect_timeout,
-                std::chrono::milliseconds statement_timeout, std::chrono::milliseconds pool_timeout);
+  /// `threads` workers; a job not started within `queue_timeout` is refused.
+  blocking_pool(std::size_t threads, std::chrono::milliseconds queue_timeout);
   ~blocking_pool();
   blocking_pool(const blocking_pool&) = delete;
   blocking_pool& operator=(const blocking_pool&) = delete;
 
-  /// Runs `f(db_access&) -> T` on a pool thread and resumes the caller on its own executor.
-  /// db::error becomes 503 (or 409 for a unique violation); other exceptions become 500.
+  /// Runs `f() -> T` on a pool thread and resumes the caller on its own executor. An exception
+  /// becomes 500; a job that waited too long, 503.
   template <class T, class F>
   boost::asio::awaitable<outcome<T>> run(F f) {
     // Deliberately not a coroutine: GCC 12 corrupts closure-typed parameters copied into a coroutine
@@ -78,13 +60,13 @@ class blocking_pool {
           boost::asio::post(pool_, [this, ex, enqueued, h = std::move(handler), fn = std::move(fn)]() mutable {
             outcome<T> out;
             if (begin(enqueued, out.error, out.detail)) {
-              db_access access;
               try {
-                out.value.emplace((*fn)(access));
-              } catch (...) {
-                classify(std::current_exception(), out.error, out.detail);
+                out.value.emplace((*fn)());
+              } catch (const std::exception& e) {
+                out.error = http::errc::internal;
+                out.detail = e.what();
               }
-              end();
+              stats_.busy.fetch_sub(1, std::memory_order_relaxed);
             }
             fn.reset();  // the job's captures die here, on the pool thread, before the caller resumes
             boost::asio::post(ex, [h = std::move(h), out = std::move(out)]() mutable { std::move(h)(std::move(out)); });
@@ -95,18 +77,16 @@ class blocking_pool {
 
   /// The pool's figures.
   const pool_stats& stats() const noexcept { return stats_; }
-  /// Threads (= maximum connections).
+  /// Threads.
   std::size_t size() const noexcept { return size_; }
 
  private:
   bool begin(std::chrono::steady_clock::time_point enqueued, http::errc& error, std::string& detail);
-  void end();
-  void classify(std::exception_ptr e, http::errc& error, std::string& detail);
 
   boost::asio::thread_pool pool_;
   std::size_t size_;
   pool_stats stats_;
-  std::chrono::milliseconds pool_timeout_;
+  std::chrono::milliseconds queue_timeout_;
 };
 
 }  // namespace zuperior::api
