@@ -117,6 +117,20 @@ struct server::impl {
 
 namespace {
 
+// One accepted connection counted against server.max_connections and max_connections_per_ip.
+struct connection_slot {
+  server::impl* S;
+  std::string peer;
+  connection_slot(server::impl* s, std::string p) : S(s), peer(std::move(p)) {}
+  connection_slot(const connection_slot&) = delete;
+  connection_slot& operator=(const connection_slot&) = delete;
+  ~connection_slot() {
+    S->release_ip(peer);
+    S->conns.fetch_sub(1, std::memory_order_relaxed);
+    if (S->hooks.on_connection) S->hooks.on_connection(-1);
+  }
+};
+
 // A response for a request that never parsed completely: HTTP/1.1, connection closes afterwards.
 bhttp::response<bhttp::string_body> early_response(errc e) {
   bhttp::response<bhttp::string_body> res{status_of(e), 11};
@@ -155,7 +169,8 @@ net::awaitable<void> reject_connection(tcp::socket sock) {
 std::string_view route_or_dash(std::string_view r) { return r.empty() ? std::string_view("-") : r; }
 
 net::awaitable<bool> dispatch(server::impl& S, worker& w, beast::tcp_stream& stream, beast::flat_buffer& buffer,
-                              request req, const std::string& peer, std::chrono::steady_clock::time_point start) {
+                              request req, const std::string& peer, std::chrono::steady_clock::time_point start,
+                              const std::shared_ptr<connection_slot>& slot) {
   std::string rid;
   if (auto it = req.find("X-Request-Id"); it != req.end() && valid_request_id(it->value()))
     rid = std::string(it->value());
@@ -177,7 +192,7 @@ net::awaitable<bool> dispatch(server::impl& S, worker& w, beast::tcp_stream& str
                  (m.prefix.size() > 1 && m.prefix.back() == '/' &&
                   path == std::string_view(m.prefix).substr(0, m.prefix.size() - 1));
     if (!under) continue;
-    connection_info info{ip, rid, w.index};
+    connection_info info{ip, rid, w.index, slot};
     auto method = req.method_string();
     std::string method_s(method.data(), method.size());
     S.in_flight.fetch_add(1, std::memory_order_relaxed);
@@ -255,17 +270,13 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
   session_state st{&stream};
   w.sessions.insert(&st);
   struct cleanup {
-    server::impl& S;
     worker& w;
     session_state* st;
-    const std::string& peer;
-    ~cleanup() {
-      w.sessions.erase(st);
-      S.release_ip(peer);
-      S.conns.fetch_sub(1, std::memory_order_relaxed);
-      if (S.hooks.on_connection) S.hooks.on_connection(-1);
-    }
-  } guard{S, w, &st, peer};
+    ~cleanup() { w.sessions.erase(st); }
+  } guard{w, &st};
+  // The connection's place under the caps: released when the last holder lets go (this session,
+  // or the WebSocket that took the socket over).
+  auto slot = std::make_shared<connection_slot>(&S, peer);
 
   bool first = true;
   bool lingering = false;
@@ -314,7 +325,7 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
         lingering = true;
         break;
       }
-      bool keep = co_await dispatch(S, w, stream, buffer, parser.release(), peer, start);
+      bool keep = co_await dispatch(S, w, stream, buffer, parser.release(), peer, start, slot);
       if (!keep) {
         lingering = stream.socket().is_open();
         break;

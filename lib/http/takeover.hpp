@@ -16,6 +16,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include <cstddef>
+#include <memory>
 #include <string>
 
 namespace zuperior::http {
@@ -27,6 +28,9 @@ struct connection_info {
   std::string client_ip;   // after X-Forwarded-For from trusted proxies
   std::string request_id;  // X-Request-Id honoured or generated
   std::size_t worker = 0;  // index of the worker (and its io_context) owning the connection
+  // While any copy is alive the connection counts against server.max_connections and
+  // max_connections_per_ip: a handler that takes the socket over (WebSocket) keeps it.
+  std::shared_ptr<void> slot;
 };
 
 /// Receives whole requests under a mounted path prefix and may take over the connection (WebSocket).

@@ -994,8 +994,10 @@ net::awaitable<poll_answer> session_request(server::impl* S, std::size_t worker,
   co_return a;
 }
 
+// `slot` keeps the connection counted against the HTTP server's connection caps while this frame
+// (the WebSocket's whole life) lasts.
 net::awaitable<void> run_new_websocket(server::impl* S, std::size_t worker, tcp::socket sock, http::request req,
-                                       std::string client_ip) {
+                                       std::string client_ip, std::shared_ptr<void> slot) {
   auto ws = std::make_unique<ws_stream>(std::move(sock));
   configure(*ws, S->opt.max_payload);
   auto [ec] = co_await ws->async_accept(req, use_tuple);
@@ -1011,7 +1013,7 @@ net::awaitable<void> run_new_websocket(server::impl* S, std::size_t worker, tcp:
 }
 
 net::awaitable<void> run_upgrade(server::impl* S, std::size_t worker, std::string sid, tcp::socket sock,
-                                 http::request req) {
+                                 http::request req, std::shared_ptr<void> slot) {
   auto& w = *S->workers[worker];
   auto it = w.sessions.find(sid);
   if (it == w.sessions.end()) {
@@ -1088,11 +1090,12 @@ net::awaitable<bool> server::handle(beast::tcp_stream& stream, beast::flat_buffe
     // The connection moves to the session's worker; the HTTP server is done with it.
     tcp::socket sock = move_socket(stream, S.workers[owner]->exec);
     if (has_param(query, "sid")) {
-      net::co_spawn(S.workers[owner]->exec, run_upgrade(&S, owner, sid, std::move(sock), std::move(req)),
+      net::co_spawn(S.workers[owner]->exec, run_upgrade(&S, owner, sid, std::move(sock), std::move(req), info.slot),
                     net::detached);
     } else {
       net::co_spawn(S.workers[owner]->exec,
-                    run_new_websocket(&S, owner, std::move(sock), std::move(req), info.client_ip), net::detached);
+                    run_new_websocket(&S, owner, std::move(sock), std::move(req), info.client_ip, info.slot),
+                    net::detached);
     }
     co_return false;
   }

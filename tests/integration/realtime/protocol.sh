@@ -28,4 +28,19 @@ status=0
 ZUPERIOR_TEST_PROTO_URL="http://127.0.0.1:$port" node "$here/protocol.mjs" || status=$?
 if [ $status -ne 0 ]; then echo "--- serve.log (tail)" >&2; tail -n 30 "$log" >&2; fi
 kill -0 $pid 2>/dev/null || { echo "FAIL: the daemon died" >&2; status=1; }
+
+# Connection caps hold for WebSockets too: a second daemon allowing 3 connections per address.
+log2="$(mktemp /tmp/zuperior-caps.XXXXXX.log)"
+ZUPERIOR_SERVER_MAX_CONNECTIONS_PER_IP=3 "$ZUPERIOR_BIN" serve --env-file /dev/null --host 127.0.0.1 --port 0 \
+  --workers 2 --protocol-test-mode >"$log2" 2>&1 &
+pid2=$!
+trap 'kill $pid $pid2 2>/dev/null || true; wait $pid $pid2 2>/dev/null || true; rm -f "$log" "$log2"' EXIT
+port2=""
+for _ in $(seq 100); do
+  port2="$(grep -oP 'listening on [^ ]*:\K[0-9]+' "$log2" || true)"
+  [ -n "$port2" ] && break
+  sleep 0.1
+done
+[ -n "$port2" ] || { cat "$log2" >&2; echo "second daemon did not start" >&2; exit 1; }
+ZUPERIOR_TEST_PROTO_URL="http://127.0.0.1:$port2" node "$here/caps.mjs" || status=1
 exit $status
