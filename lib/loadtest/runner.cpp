@@ -122,8 +122,6 @@ void preflight(const scenario& s, std::chrono::milliseconds timeout) {
 
 run_result run(const scenario& s, const run_options& opt) {
   validate(s);
-  if (s.socketio.enabled && s.socketio.transport != "websocket")
-    throw core::command_error("socketio.transport polling is not supported by this version of the generator");
   auto target = parse_target(s);
   // Thousands of sockets need more descriptors than the usual soft limit of 1024.
   if (rlimit rl{}; getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {

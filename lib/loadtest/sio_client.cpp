@@ -1,12 +1,13 @@
-// Socket.IO clients: Engine.IO v4 over WebSocket, minimal framing of our own (the client side
-// needs only open, ping/pong, connect, event, ack, disconnect). Each client is one coroutine
-// that connects at its slot of the connect ramp, emits, then reads until the run ends.
+// Socket.IO clients: Engine.IO v4 over WebSocket (or HTTP long-polling when asked), minimal framing of our own (the
+// client side needs only open, ping/pong, connect, event, ack, disconnect). Each client is one coroutine that connects
+// at its slot of the connect ramp, emits, then reads until the run ends.
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
 #include <charconv>
@@ -20,6 +21,7 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
+namespace bhttp = beast::http;
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 std::uint64_t micros(clock::duration d) {
@@ -192,6 +194,119 @@ void on_delivery(thread_context& t, sio_pool& pool, client_state& cs, std::strin
   tr.seen = true;
 }
 
+enum class packet_action { none, pong, closed };
+
+// One Engine.IO packet received after the connect (either transport): counts, delivery, acks.
+packet_action on_packet(thread_context& t, sio_pool& pool, client_state& cs, clock::duration ack_timeout,
+                        std::string_view f) {
+  auto& sh = *t.shared;
+  const auto& so = sh.sc->socketio;
+  ++t.ws.received;
+  ++t.interval_ws_received;
+  sh.live.ws_received.fetch_add(1, std::memory_order_relaxed);
+  if (f == "2") return packet_action::pong;
+  if (f.starts_with("42")) {
+    // 42["name",…] (an optional ack id would precede the '['; servers rarely ask clients).
+    auto q1 = f.find('"');
+    auto q2 = q1 == std::string_view::npos ? q1 : f.find('"', q1 + 1);
+    if (q2 != std::string_view::npos) {
+      auto name = f.substr(q1 + 1, q2 - q1 - 1);
+      for (auto& [ev, n] : cs.expect_counts)
+        if (ev == name) ++n;
+      if (name == so.delivery_event) on_delivery(t, pool, cs, f.substr(q2 + 1));
+      // Counting by name allocates only for a new name.
+      auto it = t.ws.events.find(std::string(name));
+      if (it == t.ws.events.end())
+        t.ws.events.emplace(std::string(name), 1);
+      else
+        ++it->second;
+    }
+  } else if (f.starts_with("43")) {
+    unsigned id = 0;
+    std::from_chars(f.data() + 2, f.data() + f.size(), id);
+    for (auto it = cs.pending_acks.begin(); it != cs.pending_acks.end(); ++it)
+      if (it->first == id) {
+        auto lat = clock::now() - it->second;
+        if (lat > ack_timeout)
+          ++t.ws.ack_timeouts;
+        else {
+          ++t.ws.acks;
+          t.ws.ack_latency.record(micros(lat));
+          if (f.find("\"error\"") != std::string_view::npos) ++t.ws.ack_errors;
+        }
+        cs.pending_acks.erase(it);
+        break;
+      }
+    if (cs.pending_acks.empty() && !cs.base_taken) take_base(t, cs);
+  } else if (f.starts_with("41") || f.starts_with("1")) {
+    return packet_action::closed;
+  }
+  return packet_action::none;
+}
+
+// What a client does when it leaves: events expected but missing, ticks never received.
+void settle(thread_context& t, client_state& cs, bool server_closed) {
+  auto& sh = *t.shared;
+  const auto& so = sh.sc->socketio;
+  t.ws.ack_timeouts += cs.pending_acks.size();
+  for (const auto& e : so.expect)
+    for (const auto& [ev, n] : cs.expect_counts)
+      if (ev == e.event && n < e.min) ++t.ws.missing_events;
+  // Ticks published but never received at the end are lost too.
+  if (sh.sc->publisher.enabled && cs.base_taken)
+    for (std::size_t i = 0; i < cs.symbols.size(); ++i) {
+      auto& tr = cs.symbols[i];
+      if (!tr.seen) continue;
+      auto pub_last = sh.publisher_seq_snapshot[i].load(std::memory_order_acquire);
+      if (pub_last > tr.last) t.ws.lost += pub_last - tr.last;
+    }
+  if (server_closed) ++t.ws.disconnects;
+  --t.ws_open;
+  sh.live.ws_connected.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// The CONNECT packet (with the virtual user's token) and the emits of the scenario, as text.
+std::string connect_packet(const shared_state& sh, std::size_t vu) {
+  std::string out = "40";
+  if (sh.sc->socketio.auth) {
+    for (const auto& [k, v] : sh.vus[vu].vars)
+      if (k == "token") out += "{\"token\":\"" + v + "\"}";
+  }
+  return out;
+}
+
+std::vector<std::string> emit_packets(thread_context& t, client_state& cs, std::size_t vu, std::uint64_t index) {
+  auto& sh = *t.shared;
+  std::vector<std::string> packets;
+  unsigned ack_id = 0;
+  template_context ctx;
+  ctx.vu = vu;
+  ctx.seq = index;
+  ctx.run = sh.run_id;
+  ctx.vars = &sh.vus[vu].vars;
+  for (const auto& em : sh.sc->socketio.emit) {
+    ctx.symbol = sh.sc->symbols[t.rng() % sh.sc->symbols.size()];
+    std::string out = "42";
+    if (em.ack) {
+      out += std::to_string(ack_id);
+      cs.pending_acks.emplace_back(ack_id++, clock::now());
+    }
+    out += "[\"";
+    out += em.event;
+    out += '"';
+    std::string args;
+    em.args.render(ctx, args);
+    if (args.size() > 2) {  // "[...]" with something inside
+      out += ',';
+      out.append(args, 1, args.size() - 1);
+    } else {
+      out += ']';
+    }
+    packets.push_back(std::move(out));
+  }
+  return packets;
+}
+
 asio::awaitable<void> client(thread_context& t, std::shared_ptr<sio_pool> pool, std::uint64_t index) {
   auto& sh = *t.shared;
   const auto& so = sh.sc->socketio;
@@ -240,11 +355,7 @@ asio::awaitable<void> client(thread_context& t, std::shared_ptr<sio_pool> pool, 
   }
   buf.consume(buf.size());
   const auto vu = index % sh.vus.size();
-  out = "40";
-  if (so.auth) {
-    for (const auto& [k, v] : sh.vus[vu].vars)
-      if (k == "token") out += "{\"token\":\"" + v + "\"}";
-  }
+  out = connect_packet(sh, vu);
   ws.text(true);
   if (auto [wec, wn] = co_await ws.async_write(asio::buffer(out), nothrow); wec) {
     fail("protocol");
@@ -279,32 +390,8 @@ asio::awaitable<void> client(thread_context& t, std::shared_ptr<sio_pool> pool, 
   client_state cs;
   cs.symbols.resize(std::min<std::size_t>(sh.sc->publisher.symbols.size(), 64));
   for (const auto& e : so.expect) cs.expect_counts.emplace_back(e.event, 0);
-  unsigned ack_id = 0;
-  template_context ctx;
-  ctx.vu = vu;
-  ctx.seq = index;
-  ctx.run = sh.run_id;
-  ctx.vars = &sh.vus[vu].vars;
-  for (const auto& em : so.emit) {
-    ctx.symbol = sh.sc->symbols[t.rng() % sh.sc->symbols.size()];
-    out = "42";
-    if (em.ack) {
-      out += std::to_string(ack_id);
-      cs.pending_acks.emplace_back(ack_id++, clock::now());
-    }
-    out += "[\"";
-    out += em.event;
-    out += '"';
-    std::string args;
-    em.args.render(ctx, args);
-    if (args.size() > 2) {  // "[...]" with something inside
-      out += ',';
-      out.append(args, 1, args.size() - 1);
-    } else {
-      out += ']';
-    }
-    if (auto [wec, wn] = co_await ws.async_write(asio::buffer(out), nothrow); wec) break;
-  }
+  for (auto& packet : emit_packets(t, cs, vu, index))
+    if (auto [wec, wn] = co_await ws.async_write(asio::buffer(packet), nothrow); wec) break;
   if (cs.pending_acks.empty()) take_base(t, cs);
 
   lowest.expires_at(leave_at);
@@ -319,66 +406,194 @@ asio::awaitable<void> client(thread_context& t, std::shared_ptr<sio_pool> pool, 
       server_closed = rec != beast::error::timeout && clock::now() < leave_at;
       break;
     }
-    ++t.ws.received;
-    ++t.interval_ws_received;
-    sh.live.ws_received.fetch_add(1, std::memory_order_relaxed);
-    if (f == "2") {
-      co_await ws.async_write(asio::buffer(std::string_view("3")), nothrow);
-    } else if (f.starts_with("42")) {
-      // 42["name",…] (an optional ack id would precede the '['; servers rarely ask clients).
-      auto q1 = f.find('"');
-      auto q2 = q1 == std::string_view::npos ? q1 : f.find('"', q1 + 1);
-      if (q2 != std::string_view::npos) {
-        auto name = f.substr(q1 + 1, q2 - q1 - 1);
-        for (auto& [ev, n] : cs.expect_counts)
-          if (ev == name) ++n;
-        if (name == so.delivery_event) on_delivery(t, *pool, cs, f.substr(q2 + 1));
-        // Counting by name allocates only for a new name.
-        auto it = t.ws.events.find(std::string(name));
-        if (it == t.ws.events.end())
-          t.ws.events.emplace(std::string(name), 1);
-        else
-          ++it->second;
-      }
-    } else if (f.starts_with("43")) {
-      unsigned id = 0;
-      std::from_chars(f.data() + 2, f.data() + f.size(), id);
-      for (auto it = cs.pending_acks.begin(); it != cs.pending_acks.end(); ++it)
-        if (it->first == id) {
-          auto lat = clock::now() - it->second;
-          if (lat > ack_timeout)
-            ++t.ws.ack_timeouts;
-          else {
-            ++t.ws.acks;
-            t.ws.ack_latency.record(micros(lat));
-            if (f.find("\"error\"") != std::string_view::npos) ++t.ws.ack_errors;
-          }
-          cs.pending_acks.erase(it);
-          break;
-        }
-      if (cs.pending_acks.empty() && !cs.base_taken) take_base(t, cs);
-    } else if (f.starts_with("41") || f.starts_with("1")) {
-      server_closed = true;
-      break;
+    switch (on_packet(t, *pool, cs, ack_timeout, f)) {
+      case packet_action::pong:
+        co_await ws.async_write(asio::buffer(std::string_view("3")), nothrow);
+        break;
+      case packet_action::closed:
+        server_closed = true;
+        break;
+      case packet_action::none:
+        break;
     }
+    if (server_closed) break;
   }
-  t.ws.ack_timeouts += cs.pending_acks.size();
-  for (const auto& e : so.expect)
-    for (const auto& [ev, n] : cs.expect_counts)
-      if (ev == e.event && n < e.min) ++t.ws.missing_events;
-  // Ticks published but never received at the end are lost too.
-  if (sh.sc->publisher.enabled && cs.base_taken)
-    for (std::size_t i = 0; i < cs.symbols.size(); ++i) {
-      auto& tr = cs.symbols[i];
-      if (!tr.seen) continue;
-      auto pub_last = sh.publisher_seq_snapshot[i].load(std::memory_order_acquire);
-      if (pub_last > tr.last) t.ws.lost += pub_last - tr.last;
-    }
-  if (server_closed) ++t.ws.disconnects;
-  --t.ws_open;
-  sh.live.ws_connected.fetch_sub(1, std::memory_order_relaxed);
+  settle(t, cs, server_closed);
   lowest.expires_after(std::chrono::seconds(1));
   co_await ws.async_close(websocket::close_code::normal, nothrow);
+}
+
+// ---- HTTP long-polling transport ----
+
+// One keep-alive HTTP/1.1 connection of a polling client (one for the long GETs, one for POSTs).
+struct poll_conn {
+  beast::tcp_stream s;
+  beast::flat_buffer buf;
+  bool open = false;
+  explicit poll_conn(asio::io_context& io) : s(io) {}
+};
+
+// A GET or POST on `c` (connecting first when needed) that must finish by `deadline`; the body of a
+// 200, else nullopt with `why` set ("timeout", "connect", "protocol", "status").
+asio::awaitable<std::optional<std::string>> poll_request(const shared_state& sh, poll_conn& c, bhttp::verb verb,
+                                                         std::string target, std::string body,
+                                                         clock::time_point deadline, const char*& why) {
+  if (!c.open) {
+    c.s.expires_at(deadline);
+    auto [cec, ep] = co_await c.s.async_connect(sh.endpoints, nothrow);
+    if (cec) {
+      why = cec == beast::error::timeout ? "timeout" : "connect";
+      co_return std::nullopt;
+    }
+    c.s.socket().set_option(asio::ip::tcp::no_delay(true));
+    c.open = true;
+  }
+  bhttp::request<bhttp::string_body> req{verb, target, 11};
+  req.set(bhttp::field::host, sh.host_header);
+  if (verb == bhttp::verb::post) {
+    req.set(bhttp::field::content_type, "text/plain;charset=UTF-8");
+    req.body() = std::move(body);
+  }
+  req.prepare_payload();
+  c.s.expires_at(deadline);
+  auto [wec, wn] = co_await bhttp::async_write(c.s, req, nothrow);
+  bhttp::response<bhttp::string_body> res;
+  beast::error_code rec = wec;
+  if (!wec) {
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(16 << 20);
+    auto [ec, n] = co_await bhttp::async_read(c.s, c.buf, parser, nothrow);
+    rec = ec;
+    if (!ec) res = parser.release();
+  }
+  if (rec) {
+    why = rec == beast::error::timeout ? "timeout" : "protocol";
+    c.s.close();
+    c.open = false;
+    c.buf.clear();
+    co_return std::nullopt;
+  }
+  if (!res.keep_alive()) {
+    c.s.close();
+    c.open = false;
+  }
+  if (res.result() != bhttp::status::ok) {
+    why = "status";
+    co_return std::nullopt;
+  }
+  std::string out = std::move(res.body());
+  co_return out;
+}
+
+// The packets of a polling payload (joined by the record separator).
+std::vector<std::string_view> split_payload(std::string_view body) {
+  std::vector<std::string_view> out;
+  std::size_t p = 0;
+  while (p <= body.size()) {
+    auto e = body.find('\x1e', p);
+    if (e == std::string_view::npos) e = body.size();
+    if (e > p) out.push_back(body.substr(p, e - p));
+    p = e + 1;
+  }
+  return out;
+}
+
+asio::awaitable<void> polling_client(thread_context& t, std::shared_ptr<sio_pool> pool, std::uint64_t index) {
+  auto& sh = *t.shared;
+  const auto& so = sh.sc->socketio;
+  auto intended =
+      sh.start + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(index / so.connect_rate));
+  asio::steady_timer timer(t.io);
+  if (intended > clock::now()) {
+    timer.expires_at(intended);
+    co_await timer.async_wait(nothrow);
+    t.gen.lag.record(micros(clock::now() - intended));
+  }
+  if (sh.stop || clock::now() >= sh.end) co_return;
+  ++t.ws.attempted;
+  const auto leave_at = sh.end + (sh.deadline - sh.end) / 2;
+  const auto connect_by = clock::now() + std::chrono::duration_cast<clock::duration>(so.connect_timeout);
+  auto fail = [&](const char* kind) {
+    ++t.ws.connect_errors;
+    ++t.ws.connect_error_kinds[kind];
+  };
+  poll_conn get(t.io), post(t.io);
+  const char* why = "protocol";
+  const std::string base = so.path + "?EIO=4&transport=polling";
+  auto open = co_await poll_request(sh, get, bhttp::verb::get, base, {}, connect_by, why);
+  if (!open || open->empty() || (*open)[0] != '0') {
+    fail(open ? "protocol" : why);
+    co_return;
+  }
+  const std::string sid(find_str(*open, "\"sid\""));
+  if (sid.empty()) {
+    fail("protocol");
+    co_return;
+  }
+  const std::string target = base + "&sid=" + sid;
+  const auto vu = index % sh.vus.size();
+  auto sent = co_await poll_request(sh, post, bhttp::verb::post, target, connect_packet(sh, vu), connect_by, why);
+  if (!sent) {
+    fail(why);
+    co_return;
+  }
+  // Polls until the CONNECT answer (pings before it are answered).
+  bool connected = false;
+  while (!connected) {
+    auto body = co_await poll_request(sh, get, bhttp::verb::get, target, {}, connect_by, why);
+    if (!body) {
+      fail(why);
+      co_return;
+    }
+    for (auto f : split_payload(*body)) {
+      if (f == "2") {
+        co_await poll_request(sh, post, bhttp::verb::post, target, "3", connect_by, why);
+      } else if (f.starts_with("40")) {
+        connected = true;
+      } else if (f.starts_with("44")) {
+        fail("refused");
+        co_return;
+      }
+    }
+  }
+  t.ws.connect_latency.record(micros(clock::now() - intended));
+  ++t.ws.connected;
+  ++t.ws_open;
+  sh.live.ws_connected.fetch_add(1, std::memory_order_relaxed);
+
+  client_state cs;
+  cs.symbols.resize(std::min<std::size_t>(sh.sc->publisher.symbols.size(), 64));
+  for (const auto& e : so.expect) cs.expect_counts.emplace_back(e.event, 0);
+  std::string emits;
+  for (auto& packet : emit_packets(t, cs, vu, index)) {
+    if (!emits.empty()) emits += '\x1e';
+    emits += packet;
+  }
+  if (!emits.empty()) co_await poll_request(sh, post, bhttp::verb::post, target, std::move(emits), leave_at, why);
+  if (cs.pending_acks.empty()) take_base(t, cs);
+
+  const auto ack_timeout = so.emit.empty() ? clock::duration::zero()
+                                           : std::chrono::duration_cast<clock::duration>(so.emit.front().ack_timeout);
+  bool server_closed = false;
+  while (!server_closed) {
+    auto body = co_await poll_request(sh, get, bhttp::verb::get, target, {}, leave_at, why);
+    if (!body) {
+      server_closed = std::string_view(why) != "timeout" && clock::now() < leave_at;
+      break;
+    }
+    for (auto f : split_payload(*body)) {
+      auto action = on_packet(t, *pool, cs, ack_timeout, f);
+      if (action == packet_action::pong) {
+        co_await poll_request(sh, post, bhttp::verb::post, target, "3", leave_at, why);
+      } else if (action == packet_action::closed) {
+        server_closed = true;
+        break;
+      }
+    }
+  }
+  settle(t, cs, server_closed);
+  // Leave cleanly: an Engine.IO close packet.
+  co_await poll_request(sh, post, bhttp::verb::post, target, "1", clock::now() + std::chrono::seconds(1), why);
 }
 
 }  // namespace
@@ -389,7 +604,10 @@ void spawn_socketio(thread_context& t) {
   auto pool = std::make_shared<sio_pool>(t);
   for (std::uint64_t i = t.index; i < so.connections; i += sh.threads) {
     t.task_started();
-    asio::co_spawn(t.io, client(t, pool, i), [&t](std::exception_ptr) { t.task_done(); });
+    if (so.transport == "polling")
+      asio::co_spawn(t.io, polling_client(t, pool, i), [&t](std::exception_ptr) { t.task_done(); });
+    else
+      asio::co_spawn(t.io, client(t, pool, i), [&t](std::exception_ptr) { t.task_done(); });
   }
 }
 

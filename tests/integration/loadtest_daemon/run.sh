@@ -84,6 +84,22 @@ d = w["delivery"]
 assert d["published"] >= 100 and d["delivered"] >= 20 * 100, d
 assert d["lost"] == 0 and d["out_of_order"] == 0, d
 PY
+# The same over HTTP long-polling (socketio.transport: polling).
+sed -e 's|^  auth: true|  auth: true\n  transport: polling|' smoke.yaml >smoke-polling.yaml
+grep -q '^  transport: polling' smoke-polling.yaml || fail "could not switch the smoke scenario to polling"
+timeout 60 "$bin" loadtest --scenario smoke-polling.yaml --target "$u1" --redis "$REDIS_URL" --max-lag 250ms \
+  --out polling.json -q >polling.out 2>polling.err
+rc=$?
+python3 - polling.json <<'PY' && [ $rc = 0 ] && ok "smoke over long-polling: 20 clients, acks, ticks delivered, none lost" ||
+import json, sys
+r = json.load(open(sys.argv[1]))
+w = r["ws"]
+assert w["connected"] == 20 and w["connect_errors"] == 0, w
+assert w["acks"]["ok"] == 20, w["acks"]
+d = w["delivery"]
+assert d["delivered"] >= 20 * 100 and d["lost"] == 0, d
+PY
+  fail "polling smoke: exit $rc: $(tail -c 1500 polling.out polling.err)"
 # A token signed with another secret is refused at connect: the daemon really checks it.
 JWT_SECRET="another-secret-entirely-9f8e7d6c5b4a3210zyxwvu" timeout 60 "$bin" loadtest --scenario smoke.yaml \
   --target "$u1" --redis "$REDIS_URL" --max-lag 250ms --out forged.json -q >forged.out 2>&1
