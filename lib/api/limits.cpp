@@ -13,46 +13,31 @@ void local_limiter::set_tiers(const config::ratelimit_settings& s) {
   s_ = s;
 }
 
-config::rate_tier local_limiter::tier_of(tier t) const { return ratelimit::tier_settings(s_, t); }
-
 decision local_limiter::decide(tier t, const std::string& identifier, std::int64_t now_ms) {
-  std::lock_guard lock(mu_);
-  auto tr = tier_of(t);
+  config::rate_tier tr;
+  bool enabled = false;
+  {
+    std::lock_guard lock(mu_);
+    tr = ratelimit::tier_settings(s_, t);
+    enabled = s_.enabled;
+  }
   decision d;
   d.source = "local";
-  d.applied = s_.enabled;
+  d.applied = enabled;
   d.limit = tr.limit;
   d.window = tr.window;
-  std::int64_t w = std::max<std::int64_t>(1, tr.window.count());
-  if (!s_.enabled) {
+  if (!enabled) {
     d.remaining = tr.limit;
     return d;
   }
-  // Forget idle identifiers now and then so the map does not grow without bound.
-  if (now_ms - last_sweep_ > 60'000) {
-    for (auto it = state_.begin(); it != state_.end();)
-      it = now_ms - it->second.start > 2 * 600'000 ? state_.erase(it) : std::next(it);
-    last_sweep_ = now_ms;
-  }
-  auto& st = state_[std::string(to_string(t)) + ":" + identifier];
-  std::int64_t window_start = now_ms / w * w;
-  if (st.start != window_start) {
-    st.previous = st.start == window_start - w ? st.current : 0;
-    st.current = 0;
-    st.start = window_start;
-  }
-  double weight = 1.0 - static_cast<double>(now_ms - window_start) / static_cast<double>(w);
-  double used = st.previous * weight + st.current;
-  d.reset_ms = window_start + w;
-  if (used + 1 > tr.limit) {
-    d.allowed = false;
-    d.remaining = 0;
-    d.retry_after_s = std::max<std::int64_t>(1, (d.reset_ms - now_ms + 999) / 1000);
-    return d;
-  }
-  ++st.current;
-  d.allowed = true;
-  d.remaining = static_cast<std::uint32_t>(std::max(0.0, tr.limit - (used + 1)));
+  std::string key(to_string(t));
+  key += ':';
+  key += identifier;
+  auto r = windows_.decide(key, tr.limit, std::max<std::int64_t>(1, tr.window.count()), 1, now_ms);
+  d.allowed = r.allowed;
+  d.remaining = r.remaining;
+  d.reset_ms = r.reset_at_ms();
+  if (!r.allowed) d.retry_after_s = std::max<std::int64_t>(1, (r.retry_after.count() + 999) / 1000);
   return d;
 }
 

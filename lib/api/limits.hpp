@@ -12,6 +12,7 @@
 
 #include "config/settings.hpp"
 #include "http/message.hpp"
+#include "ratelimit/local_limiter.hpp"
 #include "ratelimit/tier.hpp"
 
 namespace zuperior::api {
@@ -41,8 +42,8 @@ class limiter {
   virtual boost::asio::awaitable<decision> check(std::size_t worker, tier t, std::string identifier) = 0;
 };
 
-/// An in-process sliding-window limiter (the seed's algorithm: previous window weighted by the
-/// part of it still inside the sliding window, plus the current window). Thread-safe.
+/// An in-process limiter of the configured tiers, on lib/ratelimit's sharded two-window limiter
+/// (the arithmetic of the Lua script), with the tiers reloadable. Thread-safe.
 class local_limiter final : public limiter {
  public:
   /// Tiers from the ratelimit section.
@@ -54,16 +55,9 @@ class local_limiter final : public limiter {
   void set_tiers(const config::ratelimit_settings& s);
 
  private:
-  struct window_state {
-    std::int64_t start = 0;
-    std::uint32_t current = 0;
-    std::uint32_t previous = 0;
-  };
-  config::rate_tier tier_of(tier t) const;
-  std::mutex mu_;
+  std::mutex mu_;  // guards s_ (reloads)
   config::ratelimit_settings s_;
-  std::unordered_map<std::string, window_state> state_;
-  std::int64_t last_sweep_ = 0;
+  ratelimit::local_limiter windows_;
 };
 
 /// Adds X-RateLimit-Limit/Remaining/Reset and the IETF draft's RateLimit-Policy/RateLimit fields.

@@ -42,6 +42,8 @@ export ZUPERIOR_MARKET_ACCOUNT_CHANNEL="${prefix}account"
 export ZUPERIOR_RATELIMIT_STRICT=5/3s
 export ZUPERIOR_RATELIMIT_WEBSOCKET=200/1m
 export ZUPERIOR_RATELIMIT_STANDARD=10/3s
+# Every client comes from 127.0.0.1: the per-address Socket.IO connect limit must fit the runs.
+export ZUPERIOR_REALTIME_CONNECT_RATE=1000/10s
 "$bin" migrate up --env-file /dev/null --dir "$src/migrations" >migrate.log 2>&1 || { echo "FAIL: migrate: $(tail -5 migrate.log)"; exit 1; }
 
 ports=()
