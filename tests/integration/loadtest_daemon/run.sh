@@ -102,6 +102,27 @@ d = w["delivery"]
 assert d["delivered"] >= 20 * 100 and d["lost"] == 0, d
 PY
   fail "polling smoke: exit $rc: $(tail -c 1500 polling.out polling.err)"
+# The shipped 10k-users scenario, scaled down (100 sockets, seconds instead of minutes), with the
+# users its header says to seed: minted tokens, me/accounts per user, subscribe:account acked.
+sed -n 's/^#   //p' "$src/configs/loadtest/10k-users.yaml" | sed -n '/^INSERT/,/^SQL$/p' | grep -v '^SQL$' >seed.sql
+psql "$base/$db" -q -v ON_ERROR_STOP=1 -f seed.sql >/dev/null 2>seed.err || fail "10k-users seed SQL: $(cat seed.err)"
+sed -e 's/^  connections: 10000/  connections: 100/' -e 's/^  hold: 70s/  hold: 3s/' \
+  -e 's/{duration: 30s, to: 2000}/{duration: 1s, to: 50}/' -e 's/{duration: 60s, rate: 2000}/{duration: 3s, rate: 50}/' \
+  -e 's/^  delay: 25s/  delay: 1500ms/' -e "s|channel: zuperior:market|channel: \"${prefix}market\"|" \
+  "$src/configs/loadtest/10k-users.yaml" >small.yaml
+timeout 90 "$bin" loadtest --scenario small.yaml --target "$u2" --redis "$REDIS_URL" --max-lag 250ms \
+  --out small.json -q >small.out 2>small.err
+rc=$?
+python3 - small.json <<'PY' && [ $rc = 0 ] && ok "10k-users scenario (scaled to 100): per-user API and account subscriptions pass" ||
+import json, sys
+r = json.load(open(sys.argv[1]))
+s = r["http"]["steps"]
+assert s["me"]["errors"]["total"] == 0 and s["accounts"]["errors"]["total"] == 0, s
+w = r["ws"]
+assert w["connected"] == 100 and w["acks"]["ok"] == 200 and w["acks"]["errors"] == 0, w
+assert w["delivery"]["lost"] == 0 and w["delivery"]["delivered"] > 0, w["delivery"]
+PY
+  fail "10k-users (scaled): exit $rc: $(tail -c 1500 small.out small.err)"
 # A token signed with another secret is refused at connect: the daemon really checks it.
 JWT_SECRET="another-secret-entirely-9f8e7d6c5b4a3210zyxwvu" timeout 60 "$bin" loadtest --scenario smoke.yaml \
   --target "$u1" --redis "$REDIS_URL" --max-lag 250ms --out forged.json -q >forged.out 2>&1
