@@ -33,7 +33,7 @@ decision local_limiter::decide(tier t, const std::string& identifier, std::int64
   std::string key(to_string(t));
   key += ':';
   key += identifier;
-  auto r = windows_.decide(key, tr.limit, std::max<std::int64_t>(1, tr.window.count()), 1, now_ms);
+  auto r = windows_->decide(key, tr.limit, std::max<std::int64_t>(1, tr.window.count()), 1, now_ms);
   d.allowed = r.allowed;
   d.remaining = r.remaining;
   d.reset_ms = r.reset_at_ms();

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -57,7 +58,8 @@ class local_limiter final : public limiter {
  private:
   std::mutex mu_;  // guards s_ (reloads)
   config::ratelimit_settings s_;
-  ratelimit::local_limiter windows_;
+  // On the heap: its shards are cache-line aligned, which a stack or member placement may not honour.
+  std::unique_ptr<ratelimit::local_limiter> windows_ = std::make_unique<ratelimit::local_limiter>();
 };
 
 /// Adds X-RateLimit-Limit/Remaining/Reset and the IETF draft's RateLimit-Policy/RateLimit fields.

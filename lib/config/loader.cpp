@@ -177,7 +177,7 @@ void load_yaml(builder& b, const std::string& file, bool required) {
                            suggest(path, false));
         continue;
       }
-      const YAML::Node& v = kv->second;
+      const YAML::Node v = kv->second;  // a handle: the iterator's -> yields a temporary
       if (v.IsNull()) continue;  // "key:" with nothing keeps the default
       if (v.IsSequence()) {
         if (spec->type != kind::list) {

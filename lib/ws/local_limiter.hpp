@@ -3,6 +3,7 @@
 // limiter (the arithmetic of the Lua script) with one fixed limit. Thread-safe.
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "ratelimit/local_limiter.hpp"
@@ -19,7 +20,8 @@ class local_limiter {
  private:
   std::uint32_t limit_;
   std::chrono::milliseconds window_;
-  ratelimit::local_limiter windows_;
+  // On the heap: its shards are cache-line aligned, which a stack or member placement may not honour.
+  std::unique_ptr<ratelimit::local_limiter> windows_ = std::make_unique<ratelimit::local_limiter>();
 };
 
 }  // namespace zuperior::ws
