@@ -178,7 +178,7 @@ void load_yaml(builder& b, const std::string& file, bool required) {
         continue;
       }
       const YAML::Node v = kv->second;  // a handle: the iterator's -> yields a temporary
-      if (v.IsNull()) continue;  // "key:" with nothing keeps the default
+      if (v.IsNull()) continue;         // "key:" with nothing keeps the default
       if (v.IsSequence()) {
         if (spec->type != kind::list) {
           b.add_error(*spec, from, "expected a single value, found a list", "give one value", "");
