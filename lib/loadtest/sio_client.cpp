@@ -307,26 +307,54 @@ std::vector<std::string> emit_packets(thread_context& t, client_state& cs, std::
   return packets;
 }
 
-asio::awaitable<void> client(thread_context& t, std::shared_ptr<sio_pool> pool, std::uint64_t index) {
+// When client `index` is due on the connect ramp.
+clock::time_point slot_of(const shared_state& sh, std::uint64_t index) {
+  return sh.start + std::chrono::duration_cast<clock::duration>(
+                        std::chrono::duration<double>(index / sh.sc->socketio.connect_rate));
+}
+
+// Waits for the client's slot (recording the generator's lag); false when the run is already over.
+asio::awaitable<bool> wait_for_slot(thread_context& t, clock::time_point intended) {
   auto& sh = *t.shared;
-  const auto& so = sh.sc->socketio;
-  auto intended =
-      sh.start + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(index / so.connect_rate));
-  asio::steady_timer timer(t.io);
   if (intended > clock::now()) {
+    asio::steady_timer timer(t.io);
     timer.expires_at(intended);
     co_await timer.async_wait(nothrow);
     t.gen.lag.record(micros(clock::now() - intended));
   }
-  if (sh.stop || clock::now() >= sh.end) co_return;
+  if (sh.stop || clock::now() >= sh.end) co_return false;
   ++t.ws.attempted;
+  co_return true;
+}
+
+void connect_failed(thread_context& t, const char* kind) {
+  ++t.ws.connect_errors;
+  ++t.ws.connect_error_kinds[kind];
+}
+
+// Counts a client in once its CONNECT was answered; its state for the rest of the run.
+client_state count_connected(thread_context& t, clock::time_point intended) {
+  auto& sh = *t.shared;
+  t.ws.connect_latency.record(micros(clock::now() - intended));
+  ++t.ws.connected;
+  ++t.ws_open;
+  sh.live.ws_connected.fetch_add(1, std::memory_order_relaxed);
+  client_state cs;
+  cs.symbols.resize(std::min<std::size_t>(sh.sc->publisher.symbols.size(), 64));
+  for (const auto& e : sh.sc->socketio.expect) cs.expect_counts.emplace_back(e.event, 0);
+  return cs;
+}
+
+asio::awaitable<void> client(thread_context& t, std::shared_ptr<sio_pool> pool, std::uint64_t index) {
+  auto& sh = *t.shared;
+  const auto& so = sh.sc->socketio;
+  const auto intended = slot_of(sh, index);
+  const bool due = co_await wait_for_slot(t, intended);
+  if (!due) co_return;
   // Clients stay until the publisher's last ticks had time to arrive, then leave.
   const auto leave_at = sh.end + (sh.deadline - sh.end) / 2;
   websocket::stream<beast::tcp_stream> ws(t.io);
-  auto fail = [&](const char* kind) {
-    ++t.ws.connect_errors;
-    ++t.ws.connect_error_kinds[kind];
-  };
+  auto fail = [&t](const char* kind) { connect_failed(t, kind); };
   auto& lowest = beast::get_lowest_layer(ws);
   lowest.expires_after(std::chrono::duration_cast<clock::duration>(so.connect_timeout));
   auto [cec, ep] = co_await lowest.async_connect(sh.endpoints, nothrow);
@@ -382,14 +410,7 @@ asio::awaitable<void> client(thread_context& t, std::shared_ptr<sio_pool> pool, 
     co_return;
   }
   buf.consume(buf.size());
-  t.ws.connect_latency.record(micros(clock::now() - intended));
-  ++t.ws.connected;
-  ++t.ws_open;
-  sh.live.ws_connected.fetch_add(1, std::memory_order_relaxed);
-
-  client_state cs;
-  cs.symbols.resize(std::min<std::size_t>(sh.sc->publisher.symbols.size(), 64));
-  for (const auto& e : so.expect) cs.expect_counts.emplace_back(e.event, 0);
+  client_state cs = count_connected(t, intended);
   for (auto& packet : emit_packets(t, cs, vu, index))
     if (auto [wec, wn] = co_await ws.async_write(asio::buffer(packet), nothrow); wec) break;
   if (cs.pending_acks.empty()) take_base(t, cs);
@@ -501,22 +522,12 @@ std::vector<std::string_view> split_payload(std::string_view body) {
 asio::awaitable<void> polling_client(thread_context& t, std::shared_ptr<sio_pool> pool, std::uint64_t index) {
   auto& sh = *t.shared;
   const auto& so = sh.sc->socketio;
-  auto intended =
-      sh.start + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(index / so.connect_rate));
-  asio::steady_timer timer(t.io);
-  if (intended > clock::now()) {
-    timer.expires_at(intended);
-    co_await timer.async_wait(nothrow);
-    t.gen.lag.record(micros(clock::now() - intended));
-  }
-  if (sh.stop || clock::now() >= sh.end) co_return;
-  ++t.ws.attempted;
+  const auto intended = slot_of(sh, index);
+  const bool due = co_await wait_for_slot(t, intended);
+  if (!due) co_return;
   const auto leave_at = sh.end + (sh.deadline - sh.end) / 2;
   const auto connect_by = clock::now() + std::chrono::duration_cast<clock::duration>(so.connect_timeout);
-  auto fail = [&](const char* kind) {
-    ++t.ws.connect_errors;
-    ++t.ws.connect_error_kinds[kind];
-  };
+  auto fail = [&t](const char* kind) { connect_failed(t, kind); };
   poll_conn get(t.io), post(t.io);
   const char* why = "protocol";
   const std::string base = so.path + "?EIO=4&transport=polling";
@@ -556,14 +567,7 @@ asio::awaitable<void> polling_client(thread_context& t, std::shared_ptr<sio_pool
       }
     }
   }
-  t.ws.connect_latency.record(micros(clock::now() - intended));
-  ++t.ws.connected;
-  ++t.ws_open;
-  sh.live.ws_connected.fetch_add(1, std::memory_order_relaxed);
-
-  client_state cs;
-  cs.symbols.resize(std::min<std::size_t>(sh.sc->publisher.symbols.size(), 64));
-  for (const auto& e : so.expect) cs.expect_counts.emplace_back(e.event, 0);
+  client_state cs = count_connected(t, intended);
   std::string emits;
   for (auto& packet : emit_packets(t, cs, vu, index)) {
     if (!emits.empty()) emits += '\x1e';
