@@ -20,6 +20,8 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 
 # shellcheck source=../../scripts/lib/services.sh
 . "$src/scripts/lib/services.sh"
+# shellcheck source=../../scripts/lib/daemon.sh
+. "$src/scripts/lib/daemon.sh"
 svc="$(mktemp -d /tmp/zuperior-bench-svc.XXXXXX)"
 log="$(mktemp /tmp/zuperior-bench.XXXXXX.log)"
 pid=""
@@ -36,13 +38,7 @@ export ZUPERIOR_RATELIMIT_STANDARD=1000000000/1m ZUPERIOR_RATELIMIT_GENEROUS=100
 "$bin" migrate up --env-file /dev/null --dir "$src/migrations" >/dev/null
 "$bin" serve --port 0 --workers "$workers" --config /dev/null --env-file /dev/null --log-level info >"$log" 2>&1 &
 pid=$!
-port=""
-for _ in $(seq 100); do
-  port="$(grep -oP 'listening on [^ ]*:\K[0-9]+' "$log" || true)"
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "$port" ] || { cat "$log" >&2; echo "daemon did not start" >&2; exit 2; }
+port="$(daemon_port "$log")" || { cat "$log" >&2; echo "daemon did not start" >&2; exit 2; }
 base="http://127.0.0.1:$port"
 token="$(curl -fsS -H 'Content-Type: application/json' \
   -d '{"email":"bench@example.com","password":"Bench-Passw0rd!","name":"Bench"}' "$base/apis/auth/register" |

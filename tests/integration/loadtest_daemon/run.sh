@@ -10,6 +10,8 @@
 set -uo pipefail
 bin="${ZUPERIOR_BIN:?}"
 src="${ZUPERIOR_SOURCE_DIR:?}"
+# shellcheck source=../../../scripts/lib/daemon.sh
+. "$src/scripts/lib/daemon.sh"
 : "${ZUPERIOR_TEST_PG_URL:?run through scripts/test}"
 : "${ZUPERIOR_TEST_REDIS_URL:?run through scripts/test}"
 work="$(mktemp -d /tmp/zuperior-ltd.XXXXXX)"
@@ -50,13 +52,7 @@ ports=()
 for i in 1 2; do
   "$bin" serve --env-file /dev/null --host 127.0.0.1 --port 0 --workers 2 >"serve$i.log" 2>&1 &
   pids+=($!)
-  port=""
-  for _ in $(seq 100); do
-    port="$(grep -oP 'listening on [^ ]*:\K[0-9]+' "serve$i.log" || true)"
-    [ -n "$port" ] && break
-    sleep 0.1
-  done
-  [ -n "$port" ] || { echo "FAIL: serve $i did not start: $(tail -5 "serve$i.log")"; exit 1; }
+  port="$(daemon_port "serve$i.log")" || { echo "FAIL: serve $i did not start: $(tail -5 "serve$i.log")"; exit 1; }
   ports+=("$port")
 done
 u1="http://127.0.0.1:${ports[0]}"

@@ -3,6 +3,8 @@
 # heartbeat settings the public protocol test suites use, driven by protocol.mjs (raw frames).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=../../../scripts/lib/daemon.sh
+. "$here/../../../scripts/lib/daemon.sh"
 : "${ZUPERIOR_BIN:?ZUPERIOR_BIN is not set}"
 if [ ! -d "$here/node_modules/ws" ]; then
   (cd "$here" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
@@ -17,13 +19,7 @@ export REDIS_URL="${ZUPERIOR_TEST_REDIS_URL:-redis://127.0.0.1:1/0}"
   --ping-interval 300ms --ping-timeout 200ms --max-payload 1000000 >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -f "$log"' EXIT
-port=""
-for _ in $(seq 100); do
-  port="$(grep -oP 'listening on [^ ]*:\K[0-9]+' "$log" || true)"
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "$port" ] || { cat "$log" >&2; echo "daemon did not start" >&2; exit 1; }
+port="$(daemon_port "$log")" || { cat "$log" >&2; echo "daemon did not start" >&2; exit 1; }
 status=0
 ZUPERIOR_TEST_PROTO_URL="http://127.0.0.1:$port" node "$here/protocol.mjs" || status=$?
 if [ $status -ne 0 ]; then echo "--- serve.log (tail)" >&2; tail -n 30 "$log" >&2; fi
@@ -35,12 +31,6 @@ ZUPERIOR_SERVER_MAX_CONNECTIONS_PER_IP=3 "$ZUPERIOR_BIN" serve --env-file /dev/n
   --workers 2 --protocol-test-mode >"$log2" 2>&1 &
 pid2=$!
 trap 'kill $pid $pid2 2>/dev/null || true; wait $pid $pid2 2>/dev/null || true; rm -f "$log" "$log2"' EXIT
-port2=""
-for _ in $(seq 100); do
-  port2="$(grep -oP 'listening on [^ ]*:\K[0-9]+' "$log2" || true)"
-  [ -n "$port2" ] && break
-  sleep 0.1
-done
-[ -n "$port2" ] || { cat "$log2" >&2; echo "second daemon did not start" >&2; exit 1; }
+port2="$(daemon_port "$log2")" || { cat "$log2" >&2; echo "second daemon did not start" >&2; exit 1; }
 ZUPERIOR_TEST_PROTO_URL="http://127.0.0.1:$port2" node "$here/caps.mjs" || status=1
 exit $status
