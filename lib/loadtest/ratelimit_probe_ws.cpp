@@ -112,10 +112,11 @@ class sio_connection {
 
 enum class ack_kind { accepted, limited, other, missing };
 
-// Reads until the ack with `id`; other packets (events pushed by the server) are skipped.
+// Reads until the ack with `id`; other packets (events pushed by the server) are skipped, for at
+// most 10,000 packets so a server that never acks cannot keep the probe reading forever.
 ack_kind read_ack(sio_connection& c, std::uint64_t id, std::string& detail) {
   const std::string prefix = "43" + std::to_string(id);
-  for (;;) {
+  for (int skipped = 0; skipped < 10'000; ++skipped) {
     auto m = c.read();
     if (!m) return ack_kind::missing;
     if (m->rfind(prefix, 0) != 0 || m->size() == prefix.size() || (*m)[prefix.size()] != '[') continue;
@@ -128,6 +129,7 @@ ack_kind read_ack(sio_connection& c, std::uint64_t id, std::string& detail) {
     detail = err;
     return ack_kind::other;
   }
+  return ack_kind::missing;
 }
 
 }  // namespace
