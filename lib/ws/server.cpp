@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -161,6 +162,7 @@ struct worker_ctx {
   std::vector<std::shared_ptr<session>> dirty;  // sessions with frames to flush after this turn
   std::vector<std::shared_ptr<session>> flushing;
   bool flush_posted = false;
+  bool sweeping = false;  // the heartbeat sweep runs (while the worker has sessions)
 };
 
 struct server::impl {
@@ -204,11 +206,10 @@ class session : public std::enable_shared_from_this<session> {
         sid_(std::move(sid)),
         websocket_(websocket),
         poll_wake_(w.exec),
-        ws_wake_(w.exec),
-        heartbeat_(w.exec),
         client_ip_(std::move(client_ip)),
         cookies_(std::move(cookies)),
-        created_(clock::now()) {
+        created_(clock::now()),
+        heartbeat_due_(created_ + S.opt.ping_interval) {
     (websocket_ ? S_.owner.stats().sessions_websocket : S_.owner.stats().sessions_polling)++;
   }
   ~session() {}
@@ -257,7 +258,7 @@ class session : public std::enable_shared_from_this<session> {
   // waits for the socket to become writable.
   void flush_direct() {
     dirty_ = false;
-    if (outbox_.empty() || !writer_idle_) return;
+    if (outbox_.empty() || writer_running_) return;
     if (closed_ || !raw_writes_ || !ws_) {
       wake_writer();
       return;
@@ -317,10 +318,14 @@ class session : public std::enable_shared_from_this<session> {
     if (outbox_.empty() && outbox_.capacity() > 16) outbox_.shrink_to_fit();
   }
 
+  // Starts the WebSocket writer: frames the direct flush could not send, Beast's own writes after a
+  // control frame, or the close handshake. It runs only while it has work, so an idle session holds
+  // no writer coroutine frame and no pending timer.
   void wake_writer() {
-    if (!writer_idle_) return;
-    writer_idle_ = false;
-    ws_wake_.cancel();
+    if (writer_running_ || !ws_) return;
+    writer_running_ = true;
+    S_.ws_running++;
+    net::co_spawn(w_.exec, ws_writer(), net::detached);
   }
 
   void send_packet(eio_type t, std::string_view data = {}) {
@@ -342,9 +347,9 @@ class session : public std::enable_shared_from_this<session> {
   void schedule_flush();
   void notify() {
     if (websocket_) {
-      // Only a waiting writer needs waking; a busy one drains the outbox before it waits again.
-      // Plain WebSocket frames are flushed at the end of this event-loop turn instead.
-      if (!writer_idle_) return;
+      // A running writer drains the outbox before it ends. Plain WebSocket frames are flushed at
+      // the end of this event-loop turn instead.
+      if (writer_running_) return;
       if (raw_writes_ && ws_ && !closed_) {
         schedule_flush();
       } else {
@@ -366,36 +371,34 @@ class session : public std::enable_shared_from_this<session> {
     w_.sessions.erase(sid_);
     (websocket_ ? S_.owner.stats().sessions_websocket : S_.owner.stats().sessions_polling)--;
     poll_wake_.cancel();
-    ws_wake_.cancel();
-    heartbeat_.cancel();
     if (kind != close_kind::graceful && ws_) {
       beast::error_code ec;
       ws_->next_layer().close(ec);
     }
+    // The writer flushes what is queued (DISCONNECT packets) and performs the close handshake.
+    if (kind == close_kind::graceful && websocket_) wake_writer();
   }
   bool closed() const { return closed_; }
 
   // ---- heartbeat: the server pings; a missing pong closes the session ----
-  net::awaitable<void> heartbeat() {
-    auto self = shared_from_this();
-    for (;;) {
-      heartbeat_.expires_after(S_.opt.ping_interval);
-      co_await heartbeat_.async_wait(use_tuple);
-      if (closed_) co_return;
-      if (sockets_.empty() && !S_.opt.raw_echo && clock::now() - created_ > S_.opt.connect_timeout) {
-        close(close_kind::force);
-        co_return;
-      }
-      pong_ = false;
-      send_packet(eio_type::ping);
-      heartbeat_.expires_after(S_.opt.ping_timeout);
-      co_await heartbeat_.async_wait(use_tuple);
-      if (closed_) co_return;
-      if (!pong_) {
-        close(close_kind::force);
-        co_return;
-      }
+  // Driven by the worker's sweep (heartbeat_sweep), as the reference server does it: a ping
+  // pingInterval after the open or the last pong, the session closed when no pong follows within
+  // pingTimeout. A session that never connected a namespace is closed at its first ping once
+  // `connect_timeout` has passed.
+  bool heartbeat_due(clock::time_point now) const { return !closed_ && now >= heartbeat_due_; }
+  void heartbeat(clock::time_point now) {
+    if (!heartbeat_due(now)) return;
+    if (awaiting_pong_) {
+      close(close_kind::force);
+      return;
     }
+    if (sockets_.empty() && !S_.opt.raw_echo && now - created_ > S_.opt.connect_timeout) {
+      close(close_kind::force);
+      return;
+    }
+    awaiting_pong_ = true;
+    heartbeat_due_ = now + S_.opt.ping_timeout;
+    send_packet(eio_type::ping);
   }
 
   // ---- incoming packets (either transport) ----
@@ -405,7 +408,10 @@ class session : public std::enable_shared_from_this<session> {
         send_packet(eio_type::pong, p.data);
         break;
       case eio_type::pong:
-        pong_ = true;
+        if (awaiting_pong_) {
+          awaiting_pong_ = false;
+          heartbeat_due_ = clock::now() + S_.opt.ping_interval;
+        }
         break;
       case eio_type::message:
         co_await on_message(std::move(p));
@@ -642,8 +648,9 @@ class session : public std::enable_shared_from_this<session> {
       } else {
         p = eio_decode_binary(data);
       }
+      // Clients send rarely (pongs, subscriptions): an idle socket keeps no read buffer.
       buf.consume(buf.size());
-      if (buf.capacity() > 16384) buf.shrink_to_fit();
+      buf.shrink_to_fit();
       co_await on_packet(std::move(p));
     }
   }
@@ -654,33 +661,27 @@ class session : public std::enable_shared_from_this<session> {
   // its own (pong, close reply), so a peer that sends WebSocket control frames gets Beast's
   // one-message writes from then on and the two writers never interleave on that connection.
   net::awaitable<void> ws_writer() {
-    for (;;) {
-      while (!outbox_.empty()) {
-        bool ok = false;
-        if (raw_writes_ || outbox_.front().sent) {
-          ok = co_await write_batch();
-        } else {
-          ok = co_await write_one();
-        }
-        if (!ok) {
-          close(close_kind::force);
-          co_return;
-        }
+    auto self = shared_from_this();
+    bool ok = true;
+    while (ok && !outbox_.empty()) {
+      if (raw_writes_ || outbox_.front().sent) {
+        ok = co_await write_batch();
+      } else {
+        ok = co_await write_one();
       }
-      if (closed_) {
-        if (ws_->is_open()) {
-          net::steady_timer t(w_.exec);
-          t.expires_after(std::chrono::seconds(2));
-          co_await (ws_->async_close(websocket::close_code::normal, use_tuple) || t.async_wait(use_tuple));
-        }
-        co_return;
-      }
-      trim_outbox();
-      writer_idle_ = true;
-      ws_wake_.expires_at(clock::time_point::max());
-      co_await ws_wake_.async_wait(use_tuple);
-      writer_idle_ = false;
     }
+    if (!ok) {
+      close(close_kind::force);
+    } else if (closed_ && ws_->is_open()) {
+      net::steady_timer t(w_.exec);
+      t.expires_after(std::chrono::seconds(2));
+      co_await (ws_->async_close(websocket::close_code::normal, use_tuple) || t.async_wait(use_tuple));
+    }
+    trim_outbox();
+    writer_running_ = false;
+    S_.ws_running--;
+    // Frames queued while the close handshake ran are dropped with the session; any others go now.
+    if (!closed_ && !outbox_.empty()) notify();
   }
 
   void count_sent(std::size_t frames, std::size_t bytes) {
@@ -742,31 +743,30 @@ class session : public std::enable_shared_from_this<session> {
     co_return true;
   }
 
-  // Runs a WebSocket that is already accepted until either direction ends.
+  // Reads a WebSocket that is already accepted until it ends. The writer runs beside it only while
+  // it has work (wake_writer); the heartbeat is the worker's sweep.
   net::awaitable<void> run_ws() {
     auto self = shared_from_this();
-    S_.ws_running++;
     ws_->control_callback([this](websocket::frame_type, beast::string_view) { raw_writes_ = false; });
-    co_await (ws_reader() || ws_writer());
+    co_await ws_reader();
     close(close_kind::force);
-    if (ws_) {
-      beast::error_code ec;
-      ws_->next_layer().close(ec);
-    }
+    beast::error_code ec;
+    ws_->next_layer().close(ec);
     S_.ws_running--;
   }
 
-  // A fresh WebSocket session (no polling before it).
-  net::awaitable<void> start_ws(std::unique_ptr<ws_stream> ws) {
-    auto self = shared_from_this();
+  // A fresh WebSocket session (no polling before it). `slot` keeps the connection counted against
+  // the HTTP server's connection caps for the session's life.
+  void start_ws(std::unique_ptr<ws_stream> ws, std::shared_ptr<void> slot) {
     ws_ = std::move(ws);
+    slot_ = std::move(slot);
+    S_.ws_running++;
+    net::co_spawn(w_.exec, run_ws(), net::detached);
     send_packet(eio_type::open, std::string_view(S_.open_packet(sid_, false)).substr(1));
-    net::co_spawn(w_.exec, heartbeat(), net::detached);
-    co_await run_ws();
   }
 
   // The polling-to-WebSocket upgrade: 2probe/3probe, the pending poll released with a noop, then 5.
-  net::awaitable<void> upgrade(std::unique_ptr<ws_stream> ws) {
+  net::awaitable<void> upgrade(std::unique_ptr<ws_stream> ws, std::shared_ptr<void> slot) {
     auto self = shared_from_this();
     if (closed_ || websocket_ || upgraded_ || upgrading_ || probing_) {
       beast::error_code ec;
@@ -807,7 +807,11 @@ class session : public std::enable_shared_from_this<session> {
     S_.owner.stats().sessions_polling--;
     S_.owner.stats().sessions_websocket++;
     ws_ = std::move(ws);
-    co_await run_ws();
+    slot_ = std::move(slot);
+    // The reader runs in its own coroutine so that this frame (probe buffer, timers) is freed.
+    S_.ws_running++;
+    net::co_spawn(w_.exec, run_ws(), net::detached);
+    if (!outbox_.empty()) notify();  // queued after the pending poll was released
   }
 
  private:
@@ -819,26 +823,58 @@ class session : public std::enable_shared_from_this<session> {
   bool closed_ = false;
   bool client_closed_ = false;
   bool overflowed_ = false;
-  bool pong_ = true;
+  bool awaiting_pong_ = false;
   bool poll_pending_ = false;
   bool probing_ = false;
   bool upgrading_ = false;
   bool upgraded_ = false;
-  bool writer_idle_ = false;  // the WebSocket writer waits on ws_wake_
-  bool dirty_ = false;        // in the worker's list of sessions to flush
-  bool raw_writes_ = true;    // false once the peer sent a control frame (Beast may answer it)
+  bool writer_running_ = false;  // a WebSocket writer coroutine runs (wake_writer)
+  bool dirty_ = false;           // in the worker's list of sessions to flush
+  bool raw_writes_ = true;       // false once the peer sent a control frame (Beast may answer it)
   // A devector, not a deque: an idle session's empty outbox then owns no memory at all.
   boost::container::devector<out_frame> outbox_;
   net::steady_timer poll_wake_;
-  net::steady_timer ws_wake_;
-  net::steady_timer heartbeat_;
   std::unique_ptr<ws_stream> ws_;
+  std::shared_ptr<void> slot_;  // the WebSocket connection's place under the HTTP server's caps
   sio_decoder decoder_;
   std::map<std::string, std::shared_ptr<socket>> sockets_;
   std::string client_ip_;
   std::string cookies_;
   clock::time_point created_;
+  clock::time_point heartbeat_due_;  // next ping, or the pong deadline while awaiting_pong_
 };
+
+namespace {
+
+// Every session's heartbeat on one worker, from one timer: a timer and a coroutine per session
+// would cost each idle socket about a kilobyte. Runs while the worker has sessions.
+net::awaitable<void> heartbeat_sweep(server::impl* S, worker_ctx* w) {
+  const auto shortest = std::min(S->opt.ping_interval, S->opt.ping_timeout);
+  const auto tick = std::clamp<clock::duration>(shortest / 8, std::chrono::milliseconds(5), std::chrono::seconds(1));
+  net::steady_timer t(w->exec);
+  std::vector<std::shared_ptr<session>> due;
+  while (!w->sessions.empty()) {
+    t.expires_after(tick);
+    co_await t.async_wait(use_tuple);
+    const auto now = clock::now();
+    for (auto& [sid, s] : w->sessions)
+      if (s->heartbeat_due(now)) due.push_back(s);
+    for (auto& s : due) s->heartbeat(now);
+    due.clear();
+  }
+  w->sweeping = false;
+}
+
+// Registers a new session with its worker (and starts the worker's heartbeat sweep if it was idle).
+void add_session(server::impl* S, worker_ctx& w, const std::shared_ptr<session>& s) {
+  w.sessions.emplace(s->sid(), s);
+  if (!w.sweeping) {
+    w.sweeping = true;
+    net::co_spawn(w.exec, heartbeat_sweep(S, &w), net::detached);
+  }
+}
+
+}  // namespace
 
 void flush_worker(worker_ctx* w) {
   w->flush_posted = false;
@@ -994,8 +1030,8 @@ net::awaitable<poll_answer> session_request(server::impl* S, std::size_t worker,
   co_return a;
 }
 
-// `slot` keeps the connection counted against the HTTP server's connection caps while this frame
-// (the WebSocket's whole life) lasts.
+// `slot` keeps the connection counted against the HTTP server's connection caps; the session holds
+// it for the WebSocket's whole life. This frame ends once the session runs.
 net::awaitable<void> run_new_websocket(server::impl* S, std::size_t worker, tcp::socket sock, http::request req,
                                        std::string client_ip, std::shared_ptr<void> slot) {
   auto ws = std::make_unique<ws_stream>(std::move(sock));
@@ -1008,8 +1044,8 @@ net::awaitable<void> run_new_websocket(server::impl* S, std::size_t worker, tcp:
   if (ec || S->shutting_down) co_return;
   auto& w = *S->workers[worker];
   auto s = std::make_shared<session>(*S, w, make_sid(worker), true, std::move(client_ip), std::move(cookies));
-  w.sessions.emplace(s->sid(), s);
-  co_await s->start_ws(std::move(ws));
+  add_session(S, w, s);
+  s->start_ws(std::move(ws), std::move(slot));
 }
 
 net::awaitable<void> run_upgrade(server::impl* S, std::size_t worker, std::string sid, tcp::socket sock,
@@ -1027,15 +1063,14 @@ net::awaitable<void> run_upgrade(server::impl* S, std::size_t worker, std::strin
   configure(*ws, S->opt.max_payload);
   auto [ec] = co_await ws->async_accept(req, use_tuple);
   if (ec) co_return;
-  co_await s->upgrade(std::move(ws));
+  co_await s->upgrade(std::move(ws), std::move(slot));
 }
 
 net::awaitable<poll_answer> open_polling(server::impl* S, std::size_t worker, std::string client_ip,
                                          std::string cookies) {
   auto& w = *S->workers[worker];
   auto s = std::make_shared<session>(*S, w, make_sid(worker), false, std::move(client_ip), std::move(cookies));
-  w.sessions.emplace(s->sid(), s);
-  net::co_spawn(w.exec, s->heartbeat(), net::detached);
+  add_session(S, w, s);
   co_return poll_answer{200, S->open_packet(s->sid(), true)};
 }
 
