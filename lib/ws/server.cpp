@@ -507,6 +507,7 @@ class session : public std::enable_shared_from_this<session> {
     reply.data["sid"] = s->id();
     send_sio(reply);
     app->on_connected(s);
+    s->auth_ = json();  // only needed to connect: an idle socket should not carry it
   }
 
   void send_connect_error(const std::string& nsp, const std::string& message) {
@@ -626,11 +627,15 @@ class session : public std::enable_shared_from_this<session> {
   net::awaitable<void> ws_reader() {
     beast::flat_buffer buf;
     for (;;) {
-      auto [ec, n] = co_await ws_->async_read(buf, use_tuple);
+      // A read waiting for a new message reserves only a small buffer (Beast prepares its buffer
+      // space before the data arrives); the rest of a longer message is read in large steps.
+      const std::size_t step = buf.size() == 0 ? 256 : 64 * 1024;
+      auto [ec, n] = co_await ws_->async_read_some(buf, step, use_tuple);
       if (ec) {
         close(close_kind::force);
         co_return;
       }
+      if (!ws_->is_message_done()) continue;
       if (closed_) {  // a graceful close is in progress: the writer ends it
         buf.consume(buf.size());
         continue;

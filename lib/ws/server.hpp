@@ -33,7 +33,7 @@ class socket : public std::enable_shared_from_this<socket> {
   const std::string& id() const { return id_; }
   /// The namespace ("/" or "/custom").
   const std::string& nsp() const { return nsp_; }
-  /// The CONNECT payload ({} when none).
+  /// The CONNECT payload ({} when none); valid in on_connect and on_connected, released after.
   const json& auth() const { return auth_; }
   /// The client address (after trusted proxies).
   const std::string& client_ip() const;

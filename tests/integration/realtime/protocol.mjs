@@ -208,6 +208,15 @@ async function engineIO() {
     const b = await next(s);
     check("websocket echo: text and binary messages come back as sent",
       t === "4text ✓" && Buffer.isBuffer(b) && b.equals(Buffer.from([1, 2, 3])), `${t} ${b}`);
+    // The server reads a new message in small steps and the rest of a long one in large ones.
+    const long = "4" + "0123456789abcdef".repeat(20000);
+    s.send(long);
+    const l = await next(s);
+    check("websocket echo: a 320 KB message comes back intact", l === long, `${l?.length}`);
+    const pieces = ["4frag", "mented ", "message"];
+    pieces.forEach((p, i) => s.send(p, { fin: i === pieces.length - 1 }));
+    const f = await next(s);
+    check("websocket echo: a message sent in three frames comes back whole", f === "4fragmented message", f);
     s.send("4" + "y".repeat(1000001));
     check("websocket: a message over maxPayload closes the connection", await closedWithin(s));
   }
