@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cmath>
 #include <random>
+#include <utility>
 
 #include "cache/async_client.hpp"
 #include "cache/subscriber.hpp"
@@ -27,6 +28,13 @@ struct market_feed::impl {
   std::shared_ptr<cache::async_client> client;  // SET balance:<id>
   std::shared_ptr<net::steady_timer> sim_timer;
   std::shared_ptr<std::atomic<bool>> stopped = std::make_shared<std::atomic<bool>>(false);
+  // Ticks delivered during the current turn of the feed's event loop (one Redis read, one sim step),
+  // broadcast together when the turn ends.
+  struct batch {
+    std::vector<ws::server::room_frame> ticks;
+    bool posted = false;
+  };
+  std::shared_ptr<batch> pending = std::make_shared<batch>();
 };
 
 namespace {
@@ -78,8 +86,15 @@ market_feed::~market_feed() { stop(); }
 
 void market_feed::deliver(const tick& t) {
   stats_.ticks++;
-  auto frame = std::make_shared<const std::string>(encode_market_update(t));
-  impl_->server->broadcast(ws::market_room(t.symbol), std::move(frame), conflation_key(t.symbol), t.ts);
+  auto& I = *impl_;
+  I.pending->ticks.push_back({ws::market_room(t.symbol), std::make_shared<const std::string>(encode_market_update(t)),
+                              conflation_key(t.symbol), t.ts});
+  if (I.pending->posted) return;
+  I.pending->posted = true;
+  net::post(I.ex, [b = I.pending, server = I.server] {
+    b->posted = false;
+    server->broadcast_many(std::exchange(b->ticks, {}));
+  });
 }
 
 void market_feed::start() {

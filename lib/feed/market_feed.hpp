@@ -33,7 +33,8 @@ class market_feed {
   bool bus_connected() const;
   /// Counters.
   const feed_stats& stats() const { return stats_; }
-  /// Delivers one tick to local sockets (used by the sim feed and the Redis handler).
+  /// Delivers one tick to local sockets (used by the sim feed and the Redis handler), on the feed's
+  /// executor. The ticks of one event-loop turn (one Redis read, one sim step) leave together.
   void deliver(const struct tick& t);
 
   struct impl;

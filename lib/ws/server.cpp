@@ -1171,6 +1171,29 @@ void server::broadcast(const std::string& room, std::shared_ptr<const std::strin
   }
 }
 
+void server::broadcast_many(std::vector<room_frame> frames) {
+  if (frames.empty()) return;
+  for (auto& wp : impl_->workers) {
+    worker_ctx* w = wp.get();
+    std::vector<room_frame> mine;
+    if (wp == impl_->workers.back()) {
+      mine = std::move(frames);
+    } else {
+      // Each worker gets its own copies: a frame's reference count is then touched by one thread only.
+      mine.reserve(frames.size());
+      for (const auto& f : frames)
+        mine.push_back({f.room, std::make_shared<const std::string>(*f.frame), f.conflate_key, f.ts_us});
+    }
+    net::post(w->exec, [w, frames = std::move(mine)] {
+      for (const auto& f : frames) {
+        auto it = w->rooms.find(f.room);
+        if (it == w->rooms.end()) continue;
+        for (socket* s : it->second) s->send_shared(f.frame, f.conflate_key, f.ts_us);
+      }
+    });
+  }
+}
+
 void server::shutdown() {
   impl_->shutting_down = true;
   std::vector<std::future<void>> done;

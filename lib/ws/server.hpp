@@ -132,6 +132,16 @@ class server : public http::takeover_handler, public std::enable_shared_from_thi
   /// Queues `frame` (an Engine.IO text packet) on every default-namespace socket in `room`, on all workers.
   void broadcast(const std::string& room, std::shared_ptr<const std::string> frame, std::uint64_t conflate_key = 0,
                  std::int64_t ts_us = 0);
+  /// One frame for one room, for broadcast_many.
+  struct room_frame {
+    std::string room;
+    std::shared_ptr<const std::string> frame;
+    std::uint64_t conflate_key = 0;
+    std::int64_t ts_us = 0;
+  };
+  /// Broadcasts several frames as one unit of work per worker, so that a socket receiving several
+  /// of them gets them in one write (a burst of ticks costs one system call per socket, not one per tick).
+  void broadcast_many(std::vector<room_frame> frames);
   /// Sends a Socket.IO DISCONNECT and closes every session (SIGTERM); returns once all workers did it.
   void shutdown();
 
