@@ -1,7 +1,8 @@
 // A light Socket.IO load generator for tests/bench/realtime.sh.
 //
 // One thread holds N raw Engine.IO/Socket.IO WebSocket clients (no JSON library, no per-message
-// allocation beyond Beast's buffer), authenticated with a JWT, each subscribed to 3 of the symbols.
+// allocation), authenticated with a JWT, each subscribed to 3 of the symbols: Beast connects and
+// subscribes them, then one epoll loop reads every socket with plain recv() and parses the frames.
 // A second thread publishes ticks into Redis (the daemon's `zuperior:market` channel) at RATE per
 // symbol per second, evenly spread over time, and remembers every published ts, so that each
 // (socket, symbol) stream's receipts can be checked for gaps: loss is exact, not estimated.
@@ -9,7 +10,10 @@
 // percentiles (tick ts -> receipt), loss, backlog trend and the generator's own CPU.
 //   realtime_load HOST PORT SERVER_PID SOCKETS SECONDS JWT_SECRET REDIS_HOST REDIS_PORT RATE SYMBOL...
 #include <hiredis/hiredis.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -47,7 +51,17 @@ struct stream {
   std::uint32_t out_of_order = 0;
 };
 
+// A subscribed client whose frames are read by the raw epoll loop (see receive()).
+struct raw_conn {
+  int fd = -1;
+  std::size_t index = 0;
+  std::string in = std::string(4096, '\0');
+  std::size_t have = 0;
+};
+
 struct shared_state {
+  int epfd = -1;
+  std::vector<std::unique_ptr<raw_conn>> raw;
   tcp::endpoint server;
   std::string host;
   std::vector<std::string> symbols;
@@ -150,79 +164,115 @@ net::awaitable<void> client(shared_state* st, std::size_t index) {
   co_await ws.async_write(net::buffer(sub), use_tuple);
   st->subscribed++;
   st->is_subscribed[index] = 1;
-  auto& streams = st->streams[index];
-  // From here on the frames are parsed straight off the TCP socket (server frames are unmasked;
-  // nothing is sent to us between the CONNECT reply and the subscription, so Beast holds no
-  // buffered bytes): several messages per read and far less work per message than Beast's reader.
-  auto& sock = ws.next_layer();
-  std::string in(4096, '\0');
-  std::size_t have = 0;
+  // From here on the frames are read by one epoll loop with plain recv() and parsed straight off
+  // TCP (server frames are unmasked; nothing is sent to us between the CONNECT reply and the
+  // subscription, so Beast holds no buffered bytes): several messages per read and no Asio
+  // operation, coroutine resumption or Beast work per read.
+  auto c = std::make_unique<raw_conn>();
+  c->index = index;
+  c->fd = ws.next_layer().release();
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = c.get();
+  if (epoll_ctl(st->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+    ::close(c->fd);
+    st->closed_early++;
+    co_return;
+  }
+  st->raw.push_back(std::move(c));
+}
+
+// Parses the complete frames in c.in; false when the connection is over.
+bool parse_frames(shared_state* st, raw_conn& c) {
+  const auto& mine = st->stream_symbol[c.index];
+  auto& streams = st->streams[c.index];
+  std::string& in = c.in;
+  std::size_t pos = 0;
+  bool open = true;
   for (;;) {
-    if (have == in.size()) in.resize(in.size() * 2);
-    auto [ec, n] = co_await sock.async_read_some(net::buffer(in.data() + have, in.size() - have), use_tuple);
-    if (ec) {
-      st->closed_early++;
-      co_return;
+    if (c.have - pos < 2) break;
+    const auto* p = reinterpret_cast<const unsigned char*>(in.data() + pos);
+    const int opcode = p[0] & 0x0f;
+    std::uint64_t len = p[1] & 0x7f;
+    std::size_t hl = 2;
+    if (len == 126) {
+      if (c.have - pos < 4) break;
+      len = (std::uint64_t{p[2]} << 8) | p[3];
+      hl = 4;
+    } else if (len == 127) {
+      if (c.have - pos < 10) break;
+      len = 0;
+      for (int i = 0; i < 8; ++i) len = (len << 8) | p[2 + i];
+      hl = 10;
     }
-    have += n;
-    std::size_t pos = 0;
-    for (;;) {
-      if (have - pos < 2) break;
-      const auto* p = reinterpret_cast<const unsigned char*>(in.data() + pos);
-      const int opcode = p[0] & 0x0f;
-      std::uint64_t len = p[1] & 0x7f;
-      std::size_t hl = 2;
-      if (len == 126) {
-        if (have - pos < 4) break;
-        len = (std::uint64_t{p[2]} << 8) | p[3];
-        hl = 4;
-      } else if (len == 127) {
-        if (have - pos < 10) break;
-        len = 0;
-        for (int i = 0; i < 8; ++i) len = (len << 8) | p[2 + i];
-        hl = 10;
+    if (c.have - pos < hl + len) {
+      if (hl + len > in.size()) in.resize(hl + len);
+      break;
+    }
+    const std::string_view msg(in.data() + pos + hl, len);
+    pos += hl + len;
+    if (opcode == 8) {
+      open = false;
+      break;
+    }
+    if (opcode != 1) continue;
+    if (msg == "2") {
+      // A client frame must be masked: a zero key leaves the payload as it is.
+      static constexpr unsigned char pong[] = {0x81, 0x81, 0, 0, 0, 0, '3'};
+      st->pings++;
+      (void)::send(c.fd, pong, sizeof pong, MSG_NOSIGNAL);
+      continue;
+    }
+    if (!st->measuring) continue;
+    const auto tpos = msg.rfind("\"ts\":");
+    if (tpos == std::string_view::npos) continue;
+    std::int64_t ts = 0;
+    for (std::size_t i = tpos + 5; i < msg.size() && msg[i] >= '0' && msg[i] <= '9'; ++i) ts = ts * 10 + (msg[i] - '0');
+    const auto now = now_us();
+    st->received++;
+    st->lat_us.push_back(static_cast<std::uint32_t>(std::clamp<std::int64_t>(now - ts, 0, 4'000'000'000)));
+    const auto sp = msg.find("\"symbol\":\"");
+    if (sp == std::string_view::npos) continue;
+    const auto sym = msg.substr(sp + 10, msg.find('"', sp + 10) - (sp + 10));
+    for (int k = 0; k < 3; ++k) {
+      if (st->symbols[mine[k]] != sym) continue;
+      auto& s = streams[k];
+      if (s.count == 0) s.first = ts;
+      if (ts <= s.last) s.out_of_order++;
+      s.last = std::max(s.last, ts);
+      s.count++;
+      break;
+    }
+  }
+  if (pos) {
+    std::memmove(in.data(), in.data() + pos, c.have - pos);
+    c.have -= pos;
+  }
+  return open;
+}
+
+// Runs the Asio work left (handshakes, subscriptions) and the raw receive loop for `d`.
+void run_for(net::io_context& ioc, shared_state* st, std::chrono::steady_clock::duration d) {
+  const auto end = std::chrono::steady_clock::now() + d;
+  epoll_event evs[512];
+  while (std::chrono::steady_clock::now() < end) {
+    ioc.poll();
+    const int n = epoll_wait(st->epfd, evs, 512, 1);
+    for (int i = 0; i < n; ++i) {
+      auto& c = *static_cast<raw_conn*>(evs[i].data.ptr);
+      if (c.have == c.in.size()) c.in.resize(c.in.size() * 2);
+      const ssize_t r = ::recv(c.fd, c.in.data() + c.have, c.in.size() - c.have, MSG_DONTWAIT);
+      if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+      bool open = r > 0;
+      if (open) {
+        c.have += static_cast<std::size_t>(r);
+        open = parse_frames(st, c);
       }
-      if (have - pos < hl + len) {
-        if (hl + len > in.size()) in.resize(hl + len);
-        break;
-      }
-      msg = std::string_view(in.data() + pos + hl, len);
-      pos += hl + len;
-      if (opcode == 8) {
+      if (!open) {
+        epoll_ctl(st->epfd, EPOLL_CTL_DEL, c.fd, nullptr);
+        ::close(c.fd);
         st->closed_early++;
-        co_return;
       }
-      if (opcode != 1) continue;
-      if (msg == "2") {
-        st->pings++;
-        co_await ws.async_write(net::buffer(std::string_view("3")), use_tuple);
-        continue;
-      }
-      if (!st->measuring) continue;
-      const auto tpos = msg.rfind("\"ts\":");
-      if (tpos == std::string_view::npos) continue;
-      std::int64_t ts = 0;
-      for (std::size_t i = tpos + 5; i < msg.size() && msg[i] >= '0' && msg[i] <= '9'; ++i)
-        ts = ts * 10 + (msg[i] - '0');
-      const auto now = now_us();
-      st->received++;
-      st->lat_us.push_back(static_cast<std::uint32_t>(std::clamp<std::int64_t>(now - ts, 0, 4'000'000'000)));
-      const auto sp = msg.find("\"symbol\":\"");
-      if (sp == std::string_view::npos) continue;
-      const auto sym = msg.substr(sp + 10, msg.find('"', sp + 10) - (sp + 10));
-      for (int k = 0; k < 3; ++k) {
-        if (st->symbols[mine[k]] != sym) continue;
-        auto& s = streams[k];
-        if (s.count == 0) s.first = ts;
-        if (ts <= s.last) s.out_of_order++;
-        s.last = std::max(s.last, ts);
-        s.count++;
-        break;
-      }
-    }
-    if (pos) {
-      std::memmove(in.data(), in.data() + pos, have - pos);
-      have -= pos;
     }
   }
 }
@@ -343,6 +393,7 @@ int main(int argc, char** argv) {
                            static_cast<std::uint8_t>((i + 13) % n)};
 
   net::io_context ioc(1);
+  st.epfd = epoll_create1(EPOLL_CLOEXEC);
   st.go = std::make_unique<net::steady_timer>(ioc, net::steady_timer::time_point::max());
   const long rss_before = rss_kb(pid);
   const auto t0 = std::chrono::steady_clock::now();
@@ -368,16 +419,16 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   st.go->cancel();
-  ioc.run_for(std::chrono::seconds(2));  // subscriptions settle
+  run_for(ioc, &st, std::chrono::seconds(2));  // subscriptions settle
   std::thread pub_thread([&pub] { pub.run(); });
-  ioc.run_for(std::chrono::seconds(1));  // the feed reaches a steady state
+  run_for(ioc, &st, std::chrono::seconds(1));  // the feed reaches a steady state
   const double expected_rate = pub.rate * 3.0 * static_cast<double>(st.subscribed);
   st.lat_us.reserve(static_cast<std::size_t>(expected_rate * seconds * 1.1) + 1024);
   st.measuring = true;
   const double cpu1 = cpu_seconds(RUSAGE_THREAD);
   const double scpu1 = proc_cpu_seconds(pid);
   const auto t1 = std::chrono::steady_clock::now();
-  ioc.run_for(std::chrono::seconds(seconds));
+  run_for(ioc, &st, std::chrono::seconds(seconds));
   st.measuring = false;
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   const double cpu_run = cpu_seconds(RUSAGE_THREAD) - cpu1;
