@@ -1,9 +1,10 @@
 #include "api/routes.hpp"
 
-#include <fmt/format.h>
-
 #include <boost/beast/http/field.hpp>
+#include <charconv>
 #include <chrono>
+#include <climits>
+#include <cstdint>
 #include <ctime>
 
 #include "api/limits.hpp"
@@ -19,15 +20,48 @@ using boost::asio::awaitable;
 using http::request_context;
 using http::response;
 
-std::string iso_now() {
-  auto now = std::chrono::system_clock::now();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  return fmt::format("{}.{:03}Z", buf, ms % 1000);
+// "YYYY-MM-DDTHH:MM:SS.mmmZ" for epoch milliseconds `ms`, appended to `out`. The date part is
+// remembered per thread and second: no strftime/fmt per request.
+void append_iso(std::string& out, std::int64_t ms) {
+  thread_local std::int64_t cached_sec = INT64_MIN;
+  thread_local char date[20];  // "YYYY-MM-DDTHH:MM:SS"
+  std::int64_t sec = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+  if (sec != cached_sec) {
+    std::time_t secs = static_cast<std::time_t>(sec);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    cached_sec = sec;
+  }
+  out.append(date, 19);
+  auto milli = static_cast<unsigned>(ms - sec * 1000);
+  char tail[5] = {'.', static_cast<char>('0' + milli / 100), static_cast<char>('0' + milli / 10 % 10),
+                  static_cast<char>('0' + milli % 10), 'Z'};
+  out.append(tail, 5);
+}
+
+std::int64_t epoch_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void append_int(std::string& out, std::int64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+// Microseconds as milliseconds with three decimals (what fmt's {:.3f} of us/1000.0 prints).
+void append_ms3(std::string& out, std::int64_t us) {
+  if (us < 0) {
+    out += '-';
+    us = -us;
+  }
+  append_int(out, us / 1000);
+  auto f = static_cast<unsigned>(us % 1000);
+  char tail[4] = {'.', static_cast<char>('0' + f / 100), static_cast<char>('0' + f / 10 % 10),
+                  static_cast<char>('0' + f % 10)};
+  out.append(tail, 4);
 }
 
 awaitable<response> livez(request_context& ctx) {
@@ -42,7 +76,10 @@ awaitable<response> time_route(services& s, request_context& ctx) {
     d = co_await s.limits->check(ctx.worker, tier::generous, ctx.identity);
     if (!d.allowed) co_return too_many(ctx.req, d, tier::generous);
   }
-  auto res = http::json_response(ctx.req, http::status::ok, "{\"serverTime\":\"" + iso_now() + "\"}");
+  std::string body = "{\"serverTime\":\"";
+  append_iso(body, epoch_ms());
+  body += "\"}";
+  auto res = http::json_response(ctx.req, http::status::ok, std::move(body));
   if (d.applied) add_rate_headers(res, d, tier::generous);
   co_return res;
 }
@@ -54,8 +91,19 @@ awaitable<response> readyz(services& s, request_context& ctx) {
 }
 
 awaitable<response> health_route(services& s, request_context& ctx) {
-  auto [body, ok] = health_body(*s.health);
-  co_return http::json_response(ctx.req, ok ? http::status::ok : http::status::service_unavailable, std::move(body));
+  // The body only changes with the snapshot, and its timestamp/ageMs with the millisecond: built
+  // once per worker thread and millisecond, reused by the requests in between.
+  thread_local const health::checker* cached_for = nullptr;
+  thread_local std::int64_t cached_ms = INT64_MIN;
+  thread_local std::pair<std::string, bool> cached;
+  auto now = epoch_ms();
+  if (cached_for != s.health || cached_ms != now) {
+    cached = health_body(*s.health, now);
+    cached_for = s.health;
+    cached_ms = now;
+  }
+  co_return http::json_response(ctx.req, cached.second ? http::status::ok : http::status::service_unavailable,
+                                cached.first);
 }
 
 awaitable<response> metrics_route(services& s, request_context& ctx) {
@@ -64,20 +112,45 @@ awaitable<response> metrics_route(services& s, request_context& ctx) {
 
 }  // namespace
 
-std::pair<std::string, bool> health_body(const health::checker& h) {
+std::pair<std::string, bool> health_body(const health::checker& h) { return health_body(h, epoch_ms()); }
+
+std::pair<std::string, bool> health_body(const health::checker& h, std::int64_t now_ms) {
   auto results = h.snapshot();
   bool ok = true;
-  std::string checks, details;
-  for (const auto& r : results) {
+  for (const auto& r : results)
     if (r.status != health::state::healthy) ok = false;
-    checks += fmt::format("\"{}\":\"{}\",", r.name, health::to_string(r.status));
-    details += fmt::format("\"{}\":{{\"status\":\"{}\",\"ageMs\":{},\"latencyMs\":{:.3f}{}}},", r.name,
-                           health::to_string(r.status), r.age.count(), r.latency.count() / 1000.0,
-                           r.error.empty() ? std::string() : ",\"error\":" + core::quote(r.error));
+  std::string body;
+  body.reserve(160 + results.size() * 96);
+  body += "{\"timestamp\":\"";
+  append_iso(body, now_ms);
+  body += ok ? "\",\"status\":\"healthy\",\"checks\":{" : "\",\"status\":\"degraded\",\"checks\":{";
+  for (const auto& r : results) {
+    body += '"';
+    body += r.name;
+    body += "\":\"";
+    body += health::to_string(r.status);
+    body += "\",";
   }
-  std::string body = fmt::format(
-      "{{\"timestamp\":\"{}\",\"status\":\"{}\",\"checks\":{{{}\"api\":\"healthy\"}},\"details\":{{{}}}}}", iso_now(),
-      ok ? "healthy" : "degraded", checks, details.empty() ? details : details.substr(0, details.size() - 1));
+  body += "\"api\":\"healthy\"},\"details\":{";
+  bool first = true;
+  for (const auto& r : results) {
+    if (!first) body += ',';
+    first = false;
+    body += '"';
+    body += r.name;
+    body += "\":{\"status\":\"";
+    body += health::to_string(r.status);
+    body += "\",\"ageMs\":";
+    append_int(body, r.age.count());
+    body += ",\"latencyMs\":";
+    append_ms3(body, r.latency.count());
+    if (!r.error.empty()) {
+      body += ",\"error\":";
+      body += core::quote(r.error);
+    }
+    body += '}';
+  }
+  body += "}}";
   return {std::move(body), ok};
 }
 

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -67,5 +68,7 @@ std::shared_ptr<http::router> build_routes(services& s);
 
 /// `{"timestamp":…,"status":…,"checks":{database,redis,api},"details":{…}}` and whether it is healthy.
 std::pair<std::string, bool> health_body(const health::checker& h);
+/// The same with the timestamp of `now_ms` (epoch milliseconds).
+std::pair<std::string, bool> health_body(const health::checker& h, std::int64_t now_ms);
 
 }  // namespace zuperior::api
