@@ -35,6 +35,12 @@ struct request_context {
 
 /// A JSON response with `body` (already serialized) and the given status.
 response json_response(const request& req, status code, std::string body);
+/// Appends the HTTP/1.x wire form of `res` to `out`: status line, the response's fields,
+/// X-Request-Id (`request_id`, replacing any the handler set), Connection as `keep_alive` and the
+/// version imply, Content-Length of the body, then the body unless `head_only` (HEAD keeps the GET's
+/// Content-Length). Same headers as Beast's keep_alive() + prepare_payload() + serializer; throws
+/// std::invalid_argument for a body on a 1xx/204/304 answer, as prepare_payload() does.
+void serialize_response(std::string& out, response& res, std::string_view request_id, bool keep_alive, bool head_only);
 /// A plain text response.
 response text_response(const request& req, status code, std::string body,
                        std::string_view content_type = "text/plain; charset=utf-8");

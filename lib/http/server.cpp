@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <cerrno>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -14,6 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/field.hpp>
@@ -168,8 +171,27 @@ net::awaitable<void> reject_connection(tcp::socket sock) {
 
 std::string_view route_or_dash(std::string_view r) { return r.empty() ? std::string_view("-") : r; }
 
+// Sends as much of `data` as the socket takes right now, without blocking and without an
+// asynchronous operation (no timer, no completion handler): a small answer usually fits at once.
+std::size_t send_now(beast::tcp_stream& stream, std::string_view data, beast::error_code& ec) {
+  std::size_t done = 0;
+  int fd = stream.socket().native_handle();
+  while (done < data.size()) {
+    ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      done += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) ec.assign(errno, boost::system::system_category());
+    break;
+  }
+  return done;
+}
+
 net::awaitable<bool> dispatch(server::impl& S, worker& w, beast::tcp_stream& stream, beast::flat_buffer& buffer,
-                              request req, const std::string& peer, std::chrono::steady_clock::time_point start,
+                              std::string& out, request req, const std::string& peer,
+                              std::chrono::steady_clock::time_point start,
                               const std::shared_ptr<connection_slot>& slot) {
   std::string rid;
   if (auto it = req.find("X-Request-Id"); it != req.end() && valid_request_id(it->value()))
@@ -236,15 +258,19 @@ net::awaitable<bool> dispatch(server::impl& S, worker& w, beast::tcp_stream& str
       res = error_response(req, errc::not_found, "");
     }
   }
-  res.set("X-Request-Id", ctx.request_id);
   S.cors.decorate(req, res);
   bool keep = req.keep_alive() && res.keep_alive() && !S.draining.load(std::memory_order_relaxed);
-  res.keep_alive(keep);
   std::size_t bytes = res.body().size();
-  res.prepare_payload();
-  if (req.method() == verb::head) res.body().clear();  // Content-Length stays that of the GET
-  stream.expires_after(S.s.request_timeout);
-  auto [ec, n] = co_await bhttp::async_write(stream, res, use_tuple);
+  out.clear();
+  serialize_response(out, res, ctx.request_id, keep, req.method() == verb::head);
+  beast::error_code ec;
+  std::size_t sent = send_now(stream, out, ec);
+  if (!ec && sent < out.size()) {
+    stream.expires_after(S.s.request_timeout);
+    auto [wec, n] = co_await net::async_write(stream, net::buffer(out.data() + sent, out.size() - sent), use_tuple);
+    ec = wec;
+  }
+  if (out.capacity() > 65536) std::string().swap(out);  // a large answer does not pin its memory
   S.in_flight.fetch_sub(1, std::memory_order_relaxed);
   if (S.hooks.on_in_flight) S.hooks.on_in_flight(-1);
   S.record(&ctx, std::string_view(req.method_string()), route_or_dash(ctx.route), res.result_int(), bytes, start,
@@ -267,6 +293,7 @@ bool is_quiet_end(const beast::error_code& ec) {
 net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::string peer) {
   beast::tcp_stream stream(std::move(sock));
   beast::flat_buffer buffer;
+  std::string out;  // the answer's wire form, reused across keep-alive requests
   session_state st{&stream};
   w.sessions.insert(&st);
   struct cleanup {
@@ -298,8 +325,43 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
       bhttp::request_parser<bhttp::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(S.s.max_header_size, UINT32_MAX)));
       parser.body_limit(S.s.max_body_size);
-      stream.expires_after(S.s.header_timeout);
-      auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
+      // The header: whatever is buffered goes to the parser synchronously; reading only when it
+      // needs more (beast's async_read_header would be a second asynchronous operation even for a
+      // request that arrived whole). End of stream and partial messages as Beast reports them.
+      beast::error_code ec;
+      bool armed = false;
+      for (;;) {
+        if (buffer.size() > 0) {
+          auto used = parser.put(buffer.data(), ec);
+          buffer.consume(used);
+          if (ec == bhttp::error::need_more)
+            ec = {};
+          else if (ec || parser.is_header_done())
+            break;
+        }
+        if (!armed) {
+          stream.expires_after(S.s.header_timeout);
+          armed = true;
+        }
+        auto size = beast::read_size(buffer, 65536);
+        if (size == 0) {
+          ec = bhttp::error::buffer_overflow;
+          break;
+        }
+        auto [rec, n] = co_await stream.async_read_some(buffer.prepare(size), use_tuple);
+        buffer.commit(n);
+        if (rec == net::error::eof) {
+          if (parser.got_some())
+            parser.put_eof(ec);  // partial_message: the header is incomplete
+          else
+            ec = bhttp::error::end_of_stream;
+          break;
+        }
+        if (rec) {
+          ec = rec;
+          break;
+        }
+      }
       if (!ec && !parser.is_done()) {
         auto expect = parser.get()[bhttp::field::expect];
         if (core::iequals(expect, "100-continue")) {
@@ -325,7 +387,7 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
         lingering = true;
         break;
       }
-      bool keep = co_await dispatch(S, w, stream, buffer, parser.release(), peer, start, slot);
+      bool keep = co_await dispatch(S, w, stream, buffer, out, parser.release(), peer, start, slot);
       if (!keep) {
         lingering = stream.socket().is_open();
         break;

@@ -1,6 +1,9 @@
 #include <algorithm>
+#include <boost/beast/http/write.hpp>
 #include <catch2/catch.hpp>
 #include <set>
+#include <sstream>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -8,6 +11,7 @@
 #include "http/client_ip.hpp"
 #include "http/cors.hpp"
 #include "http/error.hpp"
+#include "http/message.hpp"
 
 using namespace zuperior;
 
@@ -97,4 +101,103 @@ TEST_CASE("local sliding window: exactly the limit per window, previous window w
   CHECK(allowed == 5);
   // other identifiers are independent
   CHECK(l.decide(api::tier::strict, "ip:2", t0 + 100).allowed);
+}
+
+namespace {
+namespace bh = boost::beast::http;
+
+// What the server sent before serialize_response: Beast's own keep_alive/prepare_payload/serializer.
+std::string beast_wire(http::response res, std::string_view rid, bool keep, bool head) {
+  res.set("X-Request-Id", rid);
+  res.keep_alive(keep);
+  res.prepare_payload();
+  if (head) res.body().clear();
+  std::ostringstream os;
+  os << res;
+  return os.str();
+}
+
+std::string ours(http::response res, std::string_view rid, bool keep, bool head) {
+  std::string out = "left over";  // appends, never clears
+  http::serialize_response(out, res, rid, keep, head);
+  REQUIRE(out.rfind("left over", 0) == 0);
+  return out.substr(9);
+}
+
+// Status line, header fields as a sorted list (order carries no meaning), body.
+struct wire {
+  std::string status;
+  std::vector<std::string> fields;
+  std::string body;
+  bool operator==(const wire& o) const { return status == o.status && fields == o.fields && body == o.body; }
+};
+
+wire split(const std::string& s) {
+  wire w;
+  auto end = s.find("\r\n\r\n");
+  REQUIRE(end != std::string::npos);
+  w.body = s.substr(end + 4);
+  std::string head = s.substr(0, end + 2);
+  std::size_t pos = head.find("\r\n");
+  w.status = head.substr(0, pos);
+  pos += 2;
+  while (pos < head.size()) {
+    auto next = head.find("\r\n", pos);
+    w.fields.push_back(head.substr(pos, next - pos));
+    pos = next + 2;
+  }
+  std::sort(w.fields.begin(), w.fields.end());
+  return w;
+}
+
+http::response json_res(unsigned version, http::status code, std::string body) {
+  http::request req{bh::verb::get, "/x", version};
+  return http::json_response(req, code, std::move(body));
+}
+}  // namespace
+
+TEST_CASE("serialize_response sends what Beast's serializer sent, field order aside") {
+  for (unsigned version : {10u, 11u})
+    for (bool keep : {true, false})
+      for (bool head : {false, true}) {
+        INFO("HTTP/" << version << " keep=" << keep << " head=" << head);
+        auto res = json_res(version, http::status::ok, "{\"status\":\"ok\"}");
+        CHECK(split(ours(res, "rid-1", keep, head)) == split(beast_wire(res, "rid-1", keep, head)));
+      }
+  // Rate-limit and CORS headers, a custom reason, a handler's own X-Request-Id (replaced).
+  auto res = json_res(11, http::status::too_many_requests, "{\"success\":false}");
+  res.set("Retry-After", "3");
+  res.set("X-RateLimit-Limit", "100");
+  res.set(bh::field::access_control_allow_origin, "https://app.example");
+  res.set("x-request-id", "from-handler");
+  CHECK(split(ours(res, "abc", true, false)) == split(beast_wire(res, "abc", true, false)));
+  res.reason("Slow Down");
+  CHECK(split(ours(res, "abc", false, false)) == split(beast_wire(res, "abc", false, false)));
+  // 204 preflight: Content-Length 0 as prepare_payload set it.
+  auto pre = json_res(11, http::status::no_content, "");
+  CHECK(split(ours(pre, "p", true, false)) == split(beast_wire(pre, "p", true, false)));
+  // A Connection or Transfer-Encoding header a handler set goes through Beast's own rules.
+  for (bool keep : {true, false}) {
+    auto odd = json_res(11, http::status::ok, "body");
+    odd.set(bh::field::connection, "upgrade");
+    odd.set(bh::field::transfer_encoding, "chunked");
+    CHECK(split(ours(odd, "o", keep, false)) == split(beast_wire(odd, "o", keep, false)));
+  }
+}
+
+TEST_CASE("serialize_response: exact bytes, HEAD keeps the GET's Content-Length, bad bodies refused") {
+  auto res = json_res(11, http::status::ok, "{}");
+  CHECK(ours(res, "r1", true, false) ==
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nX-Request-Id: r1\r\n"
+        "Content-Length: 2\r\n\r\n{}");
+  CHECK(ours(res, "r1", false, true) ==
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nX-Request-Id: r1\r\n"
+        "Connection: close\r\nContent-Length: 2\r\n\r\n");
+  auto old = json_res(10, http::status::not_found, "nope");
+  CHECK(ours(old, "r2", true, false) ==
+        "HTTP/1.0 404 Not Found\r\nContent-Type: application/json; charset=utf-8\r\nX-Request-Id: r2\r\n"
+        "Connection: keep-alive\r\nContent-Length: 4\r\n\r\nnope");
+  auto bad = json_res(11, http::status::no_content, "x");
+  std::string out;
+  CHECK_THROWS_AS(http::serialize_response(out, bad, "r", true, false), std::invalid_argument);
 }
