@@ -2,7 +2,8 @@
 # Throughput and latency of the HTTP layer on loopback, with wrk (figures printed, nothing asserted).
 #   tests/bench/http.sh [BIN]            # BIN defaults to build/cmd/zuperior
 # Environment: DURATION (10s), CONNECTIONS (100), THREADS (2), WORKERS (2),
-#   ROUTES ("/livez /apis/time /apis/health /apis/accounts").
+#   ROUTES ("/livez /apis/time /apis/health /apis/accounts"),
+#   PERF_DIR (unset; when set, `perf record -g` profiles the daemon during each route into DIR/<route>.data).
 # Starts its own throwaway PostgreSQL and Redis (scripts/lib/services.sh), migrates, registers a
 # user with one MT5 account and reads /apis/accounts with its JWT: an authenticated, rate-limited
 # (standard tier, in Redis) read served from the Redis cache after the first request. The tiers are
@@ -56,9 +57,16 @@ printf '%-15s %10s %9s %9s %9s %7s %10s %11s\n' route req/s p50 p99 max non2xx "
 for route in $routes; do
   auth=()
   [ "$route" = /apis/accounts ] && auth=(-H "Authorization: Bearer $token")
+  perf_pid=""
+  if [ -n "${PERF_DIR:-}" ]; then
+    mkdir -p "$PERF_DIR"
+    perf record -q -F 1999 -g -p "$pid" -o "$PERF_DIR/$(tr -c 'a-z0-9\n' _ <<<"${route#/}").data" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   before="$(cpu_ticks)"
   out="$(wrk -t"$threads" -c"$conns" -d"$duration" --latency "${auth[@]}" "$base$route")"
   after="$(cpu_ticks)"
+  [ -n "$perf_pid" ] && { kill -INT "$perf_pid"; wait "$perf_pid" || true; }
   total="$(awk '/requests in/ {print $1}' <<<"$out")"
   rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
   p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
