@@ -189,93 +189,70 @@ std::size_t send_now(beast::tcp_stream& stream, std::string_view data, beast::er
   return done;
 }
 
-net::awaitable<bool> dispatch(server::impl& S, worker& w, beast::tcp_stream& stream, beast::flat_buffer& buffer,
-                              std::string& out, request req, const std::string& peer,
-                              std::chrono::steady_clock::time_point start,
-                              const std::shared_ptr<connection_slot>& slot) {
-  std::string rid;
+// The request's id (a valid client X-Request-Id or a fresh one) and the client address.
+void identify(const server::impl& S, const request& req, const std::string& peer, std::string& rid, std::string& ip) {
   if (auto it = req.find("X-Request-Id"); it != req.end() && valid_request_id(it->value()))
-    rid = std::string(it->value());
+    rid.assign(it->value().data(), it->value().size());
   else
     rid = new_request_id();
-  std::string ip = peer;
+  ip = peer;
   if (!S.proxies.empty())
     if (auto it = req.find("X-Forwarded-For"); it != req.end()) ip = client_ip(peer, it->value(), S.proxies);
+}
 
-  std::string_view target(req.target().data(), req.target().size());
-  std::string_view path = target, query;
-  if (auto q = target.find('?'); q != std::string_view::npos) {
-    path = target.substr(0, q);
-    query = target.substr(q + 1);
-  }
-
+const mount_point* find_mount(const worker& w, std::string_view path) {
   for (const auto& m : w.mounts) {
     bool under = path.substr(0, m.prefix.size()) == m.prefix ||
                  (m.prefix.size() > 1 && m.prefix.back() == '/' &&
                   path == std::string_view(m.prefix).substr(0, m.prefix.size() - 1));
-    if (!under) continue;
-    connection_info info{ip, rid, w.index, slot};
-    auto method = req.method_string();
-    std::string method_s(method.data(), method.size());
-    S.in_flight.fetch_add(1, std::memory_order_relaxed);
-    if (S.hooks.on_in_flight) S.hooks.on_in_flight(1);
-    bool keep = false;
-    try {
-      keep = co_await m.handler->handle(stream, buffer, std::move(req), info);
-    } catch (const std::exception& e) {
-      spdlog::error("[{}] takeover handler for {} failed: {}", rid, m.prefix, e.what());
-      keep = false;
-    }
-    S.in_flight.fetch_sub(1, std::memory_order_relaxed);
-    if (S.hooks.on_in_flight) S.hooks.on_in_flight(-1);
-    S.record(nullptr, method_s, m.prefix, 0, 0, start, rid, ip);
-    co_return keep && !S.draining.load(std::memory_order_relaxed);
+    if (under) return &m;
   }
+  return nullptr;
+}
 
+// Hands a request under a mounted prefix to its takeover handler; true to keep serving HTTP.
+net::awaitable<bool> takeover(server::impl& S, worker& w, const mount_point& m, beast::tcp_stream& stream,
+                              beast::flat_buffer& buffer, request req, std::string rid, std::string ip,
+                              std::chrono::steady_clock::time_point start,
+                              const std::shared_ptr<connection_slot>& slot) {
+  connection_info info{ip, rid, w.index, slot};
+  auto method = req.method_string();
+  std::string method_s(method.data(), method.size());
   S.in_flight.fetch_add(1, std::memory_order_relaxed);
   if (S.hooks.on_in_flight) S.hooks.on_in_flight(1);
-  request_context ctx{req, path, query, std::move(ip), std::move(rid), w.index, w.ioc.get_executor(), start};
-  ctx.identity = "ip:" + ctx.client_ip;
-  response res;
-  if (cors_policy::is_preflight(req)) {
-    res = S.cors.preflight(req);
-    ctx.route = "preflight";
-  } else {
-    auto m = S.routes->find(req.method(), path);
-    ctx.route = m.route;
-    if (m.found) {
-      try {
-        res = co_await (*m.found)(ctx);
-      } catch (const std::exception& e) {
-        spdlog::error("[{}] {} {} failed: {}", ctx.request_id, std::string_view(req.method_string()), ctx.route,
-                      e.what());
-        res = error_response(req, errc::internal, "");
-      }
-    } else if (m.path_known) {
-      res = error_response(req, errc::method_not_allowed, "");
-      res.set(bhttp::field::allow, m.allow);
-    } else {
-      res = error_response(req, errc::not_found, "");
-    }
+  bool keep = false;
+  try {
+    keep = co_await m.handler->handle(stream, buffer, std::move(req), info);
+  } catch (const std::exception& e) {
+    spdlog::error("[{}] takeover handler for {} failed: {}", rid, m.prefix, e.what());
+    keep = false;
   }
-  S.cors.decorate(req, res);
-  bool keep = req.keep_alive() && res.keep_alive() && !S.draining.load(std::memory_order_relaxed);
-  std::size_t bytes = res.body().size();
-  out.clear();
-  serialize_response(out, res, ctx.request_id, keep, req.method() == verb::head);
-  beast::error_code ec;
-  std::size_t sent = send_now(stream, out, ec);
-  if (!ec && sent < out.size()) {
-    stream.expires_after(S.s.request_timeout);
-    auto [wec, n] = co_await net::async_write(stream, net::buffer(out.data() + sent, out.size() - sent), use_tuple);
-    ec = wec;
-  }
-  if (out.capacity() > 65536) std::string().swap(out);  // a large answer does not pin its memory
   S.in_flight.fetch_sub(1, std::memory_order_relaxed);
   if (S.hooks.on_in_flight) S.hooks.on_in_flight(-1);
-  S.record(&ctx, std::string_view(req.method_string()), route_or_dash(ctx.route), res.result_int(), bytes, start,
-           ctx.request_id, ctx.client_ip);
-  co_return !ec && keep;
+  S.record(nullptr, method_s, m.prefix, 0, 0, start, rid, ip);
+  co_return keep && !S.draining.load(std::memory_order_relaxed);
+}
+
+// The answer when no route handler runs (preflight, 404, 405); nullptr `found` when one should.
+response answer_without_handler(const server::impl& S, const request& req, std::string_view path, request_context& ctx,
+                                const handler*& found) {
+  found = nullptr;
+  if (cors_policy::is_preflight(req)) {
+    ctx.route = "preflight";
+    return S.cors.preflight(req);
+  }
+  auto m = S.routes->find(req.method(), path);
+  ctx.route = m.route;
+  if (m.found) {
+    found = m.found;
+    return {};
+  }
+  if (m.path_known) {
+    auto res = error_response(req, errc::method_not_allowed, "");
+    res.set(bhttp::field::allow, m.allow);
+    return res;
+  }
+  return error_response(req, errc::not_found, "");
 }
 
 errc parse_error_kind(const beast::error_code& ec) {
@@ -387,8 +364,60 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
         lingering = true;
         break;
       }
-      bool keep = co_await dispatch(S, w, stream, buffer, out, parser.release(), peer, start, slot);
-      if (!keep) {
+      // Dispatch, inline: this coroutine's frame lives as long as the connection, so a request
+      // allocates no frame of its own beyond its route handler's.
+      request req = parser.release();
+      std::string rid, ip;
+      identify(S, req, peer, rid, ip);
+      std::string_view target(req.target().data(), req.target().size());
+      std::string_view path = target, query;
+      if (auto q = target.find('?'); q != std::string_view::npos) {
+        path = target.substr(0, q);
+        query = target.substr(q + 1);
+      }
+      if (const mount_point* m = find_mount(w, path)) {
+        bool keep =
+            co_await takeover(S, w, *m, stream, buffer, std::move(req), std::move(rid), std::move(ip), start, slot);
+        if (!keep) {
+          lingering = stream.socket().is_open();
+          break;
+        }
+        continue;
+      }
+      S.in_flight.fetch_add(1, std::memory_order_relaxed);
+      if (S.hooks.on_in_flight) S.hooks.on_in_flight(1);
+      request_context ctx{req, path, query, std::move(ip), std::move(rid), w.index, w.ioc.get_executor(), start};
+      ctx.identity = "ip:" + ctx.client_ip;
+      const handler* found = nullptr;
+      response res = answer_without_handler(S, req, path, ctx, found);
+      if (found) {
+        try {
+          res = co_await (*found)(ctx);
+        } catch (const std::exception& e) {
+          spdlog::error("[{}] {} {} failed: {}", ctx.request_id, std::string_view(req.method_string()), ctx.route,
+                        e.what());
+          res = error_response(req, errc::internal, "");
+        }
+      }
+      S.cors.decorate(req, res);
+      bool keep = req.keep_alive() && res.keep_alive() && !S.draining.load(std::memory_order_relaxed);
+      std::size_t bytes = res.body().size();
+      out.clear();
+      serialize_response(out, res, ctx.request_id, keep, req.method() == verb::head);
+      beast::error_code wec;
+      std::size_t sent = send_now(stream, out, wec);
+      if (!wec && sent < out.size()) {
+        stream.expires_after(S.s.request_timeout);
+        auto [aec, an] =
+            co_await net::async_write(stream, net::buffer(out.data() + sent, out.size() - sent), use_tuple);
+        wec = aec;
+      }
+      if (out.capacity() > 65536) std::string().swap(out);  // a large answer does not pin its memory
+      S.in_flight.fetch_sub(1, std::memory_order_relaxed);
+      if (S.hooks.on_in_flight) S.hooks.on_in_flight(-1);
+      S.record(&ctx, std::string_view(req.method_string()), route_or_dash(ctx.route), res.result_int(), bytes, start,
+               ctx.request_id, ctx.client_ip);
+      if (wec || !keep) {
         lingering = stream.socket().is_open();
         break;
       }
