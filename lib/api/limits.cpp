@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <string_view>
 
 namespace zuperior::api {
 
@@ -46,18 +49,49 @@ boost::asio::awaitable<decision> local_limiter::check(std::size_t, tier t, std::
   co_return decide(t, identifier, now.count());
 }
 
+namespace {
+// A small text built on the stack: the rate headers are set on every limited answer.
+struct field_text {
+  char buf[96];
+  std::size_t n = 0;
+  field_text& operator<<(std::string_view s) {
+    auto k = std::min(s.size(), sizeof buf - n);
+    std::memcpy(buf + n, s.data(), k);
+    n += k;
+    return *this;
+  }
+  field_text& operator<<(std::int64_t v) {
+    auto r = std::to_chars(buf + n, buf + sizeof buf, v);
+    if (r.ec == std::errc()) n = static_cast<std::size_t>(r.ptr - buf);
+    return *this;
+  }
+  std::string_view view() const { return {buf, n}; }
+};
+
+std::string_view number(char (&buf)[24], std::int64_t v) {
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return {buf, static_cast<std::size_t>(r.ptr - buf)};
+}
+}  // namespace
+
 void add_rate_headers(http::response& res, const decision& d, tier t) {
   if (!d.applied) return;
-  res.set("X-RateLimit-Limit", std::to_string(d.limit));
-  res.set("X-RateLimit-Remaining", std::to_string(d.remaining));
-  res.set("X-RateLimit-Reset", std::to_string(d.reset_ms));
+  char buf[24];
+  res.set("X-RateLimit-Limit", number(buf, d.limit));
+  res.set("X-RateLimit-Remaining", number(buf, d.remaining));
+  res.set("X-RateLimit-Reset", number(buf, d.reset_ms));
   auto now_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count();
   auto reset_s = std::max<std::int64_t>(0, (d.reset_ms - now_ms + 999) / 1000);
   auto window_s = std::max<std::int64_t>(1, d.window.count() / 1000);
-  res.set("RateLimit-Policy", fmt::format("\"{}\";q={};w={}", to_string(t), d.limit, window_s));
-  res.set("RateLimit", fmt::format("\"{}\";r={};t={}", to_string(t), d.remaining, reset_s));
+  auto name = to_string(t);
+  field_text policy;
+  policy << "\"" << name << "\";q=" << std::int64_t{d.limit} << ";w=" << window_s;
+  res.set("RateLimit-Policy", policy.view());
+  field_text now;
+  now << "\"" << name << "\";r=" << std::int64_t{d.remaining} << ";t=" << reset_s;
+  res.set("RateLimit", now.view());
 }
 
 http::response too_many(const http::request& req, const decision& d, tier t) {

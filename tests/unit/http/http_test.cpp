@@ -201,3 +201,26 @@ TEST_CASE("serialize_response: exact bytes, HEAD keeps the GET's Content-Length,
   std::string out;
   CHECK_THROWS_AS(http::serialize_response(out, bad, "r", true, false), std::invalid_argument);
 }
+
+TEST_CASE("rate-limit headers: X-RateLimit-* and the IETF draft's fields, none when not applied") {
+  api::decision d;
+  d.applied = true;
+  d.limit = 100;
+  d.remaining = 42;
+  d.window = std::chrono::minutes(1);
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  d.reset_ms = now + 30'000;
+  auto res = json_res(11, http::status::ok, "{}");
+  api::add_rate_headers(res, d, api::tier::standard);
+  CHECK(res["X-RateLimit-Limit"] == "100");
+  CHECK(res["X-RateLimit-Remaining"] == "42");
+  CHECK(res["X-RateLimit-Reset"] == std::to_string(now + 30'000));
+  CHECK(res["RateLimit-Policy"] == "\"standard\";q=100;w=60");
+  CHECK(res["RateLimit"] == "\"standard\";r=42;t=30");
+  d.applied = false;
+  auto plain = json_res(11, http::status::ok, "{}");
+  api::add_rate_headers(plain, d, api::tier::standard);
+  CHECK(plain.find("X-RateLimit-Limit") == plain.end());
+  CHECK(plain.find("RateLimit") == plain.end());
+}
