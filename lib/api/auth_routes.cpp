@@ -365,14 +365,24 @@ awaitable<response> accounts_route(services& s, request_context& ctx) {
   response res;
   if (c) {
     // The rate-limit script and the cache read leave in one write (one round trip, not two); a
-    // refused request just drops the cached answer it did not need.
+    // refused request just drops the cached answer it did not need. The limiter is awaited
+    // directly (not through limit()): one coroutine frame less per request.
     std::string key = accounts_cache_key(ctx.user_id);
-    auto [refused, hit] = co_await (limit(s, ctx, tier::standard, ctx.identity, rl) && c->get(key));
-    if (refused) co_return std::move(*refused);
-    if (hit) {
-      res = http::json_response(ctx.req, http::status::ok, std::move(*hit));
-      add_rate_headers(res, rl, tier::standard);
-      co_return res;
+    if (!s.limits) {
+      auto only = co_await c->get(key);
+      if (only) {
+        res = http::json_response(ctx.req, http::status::ok, std::move(*only));
+        co_return res;
+      }
+    } else {
+      auto [d, hit] = co_await (s.limits->check(ctx.worker, tier::standard, ctx.identity) && c->get(key));
+      if (!d.allowed) co_return too_many(ctx.req, d, tier::standard);
+      rl = d;
+      if (hit) {
+        res = http::json_response(ctx.req, http::status::ok, std::move(*hit));
+        add_rate_headers(res, rl, tier::standard);
+        co_return res;
+      }
     }
   } else if (auto r = co_await limit(s, ctx, tier::standard, ctx.identity, rl)) {
     co_return std::move(*r);
