@@ -24,6 +24,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <algorithm>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -46,9 +47,15 @@ using tcp = net::ip::tcp;
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 using reuse_port = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
+using steady = std::chrono::steady_clock;
+
 struct session_state {
   beast::tcp_stream* stream = nullptr;
   bool idle = true;  // waiting for the next request: safe to close while draining
+  // The deadline of the read in progress, enforced by the worker's sweep (cheaper than a timer
+  // per read): past it, the sweep cancels the socket and sets timed_out.
+  steady::time_point deadline = steady::time_point::max();
+  bool timed_out = false;
 };
 
 struct mount_point {
@@ -167,6 +174,29 @@ net::awaitable<void> reject_connection(tcp::socket sock) {
   stream.expires_after(std::chrono::seconds(1));
   co_await bhttp::async_write(stream, res, use_tuple);
   co_await lingering_close(stream);
+}
+
+// Reads by the sessions carry a deadline instead of a timer each; this loop, one per worker,
+// cancels the reads past theirs. Its period bounds how late a timeout fires (an eighth of the
+// shortest timeout, 10-250 ms).
+net::awaitable<void> sweep_loop(server::impl& S, worker& w) {
+  auto shortest = std::min({S.s.header_timeout, S.s.idle_timeout, S.s.request_timeout});
+  auto period =
+      std::clamp<steady::duration>(shortest / 8, std::chrono::milliseconds(10), std::chrono::milliseconds(250));
+  net::steady_timer tick(w.ioc);
+  for (;;) {
+    tick.expires_after(period);
+    auto [ec] = co_await tick.async_wait(use_tuple);
+    if (ec) co_return;
+    auto now = steady::now();
+    for (auto* st : w.sessions)
+      if (st->deadline <= now) {
+        st->deadline = steady::time_point::max();
+        st->timed_out = true;
+        beast::error_code cec;
+        st->stream->socket().cancel(cec);
+      }
+  }
 }
 
 std::string_view route_or_dash(std::string_view r) { return r.empty() ? std::string_view("-") : r; }
@@ -291,8 +321,13 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
       if (buffer.size() == 0) {
         // Waiting for a request to begin: the idle timeout between keep-alive requests, the header
         // timeout for a fresh connection that has not said anything yet.
-        stream.expires_after(first ? S.s.header_timeout : S.s.idle_timeout);
-        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+        // On the raw socket under the sweep's deadline (no timer per read); a read the sweep
+        // cancelled is a timeout.
+        st.deadline = steady::now() + (first ? S.s.header_timeout : S.s.idle_timeout);
+        st.timed_out = false;
+        auto [ec, n] = co_await stream.socket().async_read_some(buffer.prepare(4096), use_tuple);
+        st.deadline = steady::time_point::max();
+        if (ec == net::error::operation_aborted && st.timed_out) ec = beast::error::timeout;
         if (ec) break;
         buffer.commit(n);
       }
@@ -307,6 +342,7 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
       // request that arrived whole). End of stream and partial messages as Beast reports them.
       beast::error_code ec;
       bool armed = false;
+      steady::time_point header_deadline;
       for (;;) {
         if (buffer.size() > 0) {
           auto used = parser.put(buffer.data(), ec);
@@ -317,15 +353,19 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
             break;
         }
         if (!armed) {
-          stream.expires_after(S.s.header_timeout);
+          header_deadline = steady::now() + S.s.header_timeout;
           armed = true;
         }
+        st.deadline = header_deadline;
         auto size = beast::read_size(buffer, 65536);
         if (size == 0) {
           ec = bhttp::error::buffer_overflow;
           break;
         }
-        auto [rec, n] = co_await stream.async_read_some(buffer.prepare(size), use_tuple);
+        st.timed_out = false;
+        auto [rec, n] = co_await stream.socket().async_read_some(buffer.prepare(size), use_tuple);
+        st.deadline = steady::time_point::max();
+        if (rec == net::error::operation_aborted && st.timed_out) rec = beast::error::timeout;
         buffer.commit(n);
         if (rec == net::error::eof) {
           if (parser.got_some())
@@ -538,6 +578,7 @@ void server::start() {
   S.host = addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string();
   for (auto& w : S.workers) {
     net::co_spawn(w->ioc, accept_loop(S, *w), net::detached);
+    net::co_spawn(w->ioc, sweep_loop(S, *w), net::detached);
     worker* wp = w.get();
     w->thread = std::thread([wp] {
       for (;;) {
