@@ -3,7 +3,8 @@
 #   tests/bench/http.sh [BIN]            # BIN defaults to build/cmd/zuperior
 # Environment: DURATION (10s), CONNECTIONS (100), THREADS (2), WORKERS (2),
 #   ROUTES ("/livez /apis/time /apis/health /apis/accounts"),
-#   PERF_DIR (unset; when set, `perf record -g` profiles the daemon during each route into DIR/<route>.data).
+#   PERF_DIR (unset; when set, `perf record -g` profiles the daemon during each route into DIR/<route>.data),
+#   PERF_CALLGRAPH (perf's call-graph option, default "-g"; e.g. "--call-graph dwarf" for callers in libc).
 # Starts its own throwaway PostgreSQL and Redis (scripts/lib/services.sh), migrates, registers a
 # user with one MT5 account and reads /apis/accounts with its JWT: an authenticated, rate-limited
 # (standard tier, in Redis) read served from the Redis cache after the first request. The tiers are
@@ -60,7 +61,7 @@ for route in $routes; do
   perf_pid=""
   if [ -n "${PERF_DIR:-}" ]; then
     mkdir -p "$PERF_DIR"
-    perf record -q -F 1999 -g -p "$pid" -o "$PERF_DIR/$(tr -c 'a-z0-9\n' _ <<<"${route#/}").data" >/dev/null 2>&1 &
+    perf record -q -F 1999 ${PERF_CALLGRAPH:--g} -p "$pid" -o "$PERF_DIR/$(tr -c 'a-z0-9\n' _ <<<"${route#/}").data" >/dev/null 2>&1 &
     perf_pid=$!
   fi
   before="$(cpu_ticks)"
