@@ -356,37 +356,10 @@ json accounts_json(const db::result& r) {
   return list;
 }
 
-awaitable<response> accounts_route(services& s, request_context& ctx) {
-  if (auto r = authenticate(s, ctx)) co_return std::move(*r);
-  decision rl;
-  // Read-through: the worker's own Redis connection; a miss or Redis being down reads PostgreSQL.
-  cache::cache* c = nullptr;
-  if (s.accounts_ttl.count() > 0 && !s.caches.empty()) c = s.caches[ctx.worker % s.caches.size()].get();
+// The answer from PostgreSQL (cache miss, or no cache), stored in Redis when there is one. Its own
+// coroutine: the hit path's frame stays under Asio's 1 KB recycling limit (no malloc per request).
+awaitable<response> accounts_from_db(services& s, request_context& ctx, cache::cache* c, decision rl) {
   response res;
-  if (c) {
-    // The rate-limit script and the cache read leave in one write (one round trip, not two); a
-    // refused request just drops the cached answer it did not need. The limiter is awaited
-    // directly (not through limit()): one coroutine frame less per request.
-    std::string key = accounts_cache_key(ctx.user_id);
-    if (!s.limits) {
-      auto only = co_await c->get(key);
-      if (only) {
-        res = http::json_response(ctx.req, http::status::ok, std::move(*only));
-        co_return res;
-      }
-    } else {
-      auto [d, hit] = co_await (s.limits->check(ctx.worker, tier::standard, ctx.identity) && c->get(key));
-      if (!d.allowed) co_return too_many(ctx.req, d, tier::standard);
-      rl = d;
-      if (hit) {
-        res = http::json_response(ctx.req, http::status::ok, std::move(*hit));
-        add_rate_headers(res, rl, tier::standard);
-        co_return res;
-      }
-    }
-  } else if (auto r = co_await limit(s, ctx, tier::standard, ctx.identity, rl)) {
-    co_return std::move(*r);
-  }
   std::vector<db::param> params{ctx.user_id};
   auto q = co_await exec(s.db, st_accounts, std::move(params));
   if (!q) {
@@ -404,6 +377,43 @@ awaitable<response> accounts_route(services& s, request_context& ctx) {
     res = http::json_response(ctx.req, http::status::ok, std::move(body));
   }
   add_rate_headers(res, rl, tier::standard);
+  co_return res;
+}
+
+// The cached answer (nullopt on a miss) with the rate-limit decision in `rl`; a refusal is the
+// answer. The rate-limit script and the cache read leave in one write (one round trip, not two);
+// a refused request just drops the cached answer it did not need. The limiter is awaited directly
+// (not through limit()): one coroutine frame less per request.
+awaitable<std::optional<response>> accounts_cached(services& s, request_context& ctx, cache::cache* c, decision& rl) {
+  std::string key = accounts_cache_key(ctx.user_id);
+  std::optional<std::string> hit;
+  if (!s.limits) {
+    hit = co_await c->get(key);
+  } else {
+    auto [d, h] = co_await (s.limits->check(ctx.worker, tier::standard, ctx.identity) && c->get(key));
+    if (!d.allowed) co_return too_many(ctx.req, d, tier::standard);
+    rl = std::move(d);
+    hit = std::move(h);
+  }
+  if (!hit) co_return std::nullopt;
+  auto res = http::json_response(ctx.req, http::status::ok, std::move(*hit));
+  add_rate_headers(res, rl, tier::standard);
+  co_return res;
+}
+
+awaitable<response> accounts_route(services& s, request_context& ctx) {
+  if (auto r = authenticate(s, ctx)) co_return std::move(*r);
+  decision rl;
+  // Read-through: the worker's own Redis connection; a miss or Redis being down reads PostgreSQL.
+  cache::cache* c = nullptr;
+  if (s.accounts_ttl.count() > 0 && !s.caches.empty()) c = s.caches[ctx.worker % s.caches.size()].get();
+  if (c) {
+    auto cached = co_await accounts_cached(s, ctx, c, rl);
+    if (cached) co_return std::move(*cached);
+  } else if (auto r = co_await limit(s, ctx, tier::standard, ctx.identity, rl)) {
+    co_return std::move(*r);
+  }
+  auto res = co_await accounts_from_db(s, ctx, c, rl);
   co_return res;
 }
 
