@@ -368,7 +368,15 @@ class session : public std::enable_shared_from_this<session> {
     client_closed_ = kind == close_kind::client;
     for (auto& [nsp, s] : sockets_) drop_socket(s);
     sockets_.clear();
-    w_.sessions.erase(sid_);
+    if (kind == close_kind::client && !websocket_ && !poll_pending_) {
+      // The client's GET and its close POST travel on two connections, often handled by two
+      // workers: the poll may reach this session just after the close. It still gets the noop it
+      // would have had a moment earlier; the sweep forgets the session after a second.
+      lingering_ = true;
+      heartbeat_due_ = clock::now() + std::chrono::seconds(1);
+    } else {
+      w_.sessions.erase(sid_);
+    }
     (websocket_ ? S_.owner.stats().sessions_websocket : S_.owner.stats().sessions_polling)--;
     poll_wake_.cancel();
     if (kind != close_kind::graceful && ws_) {
@@ -379,15 +387,25 @@ class session : public std::enable_shared_from_this<session> {
     if (kind == close_kind::graceful && websocket_) wake_writer();
   }
   bool closed() const { return closed_; }
+  // Ends the short linger of a client-closed polling session (see close()).
+  void forget() {
+    if (!lingering_) return;
+    lingering_ = false;
+    w_.sessions.erase(sid_);
+  }
 
   // ---- heartbeat: the server pings; a missing pong closes the session ----
   // Driven by the worker's sweep (heartbeat_sweep), as the reference server does it: a ping
   // pingInterval after the open or the last pong, the session closed when no pong follows within
   // pingTimeout. A session that never connected a namespace is closed at its first ping once
   // `connect_timeout` has passed.
-  bool heartbeat_due(clock::time_point now) const { return !closed_ && now >= heartbeat_due_; }
+  bool heartbeat_due(clock::time_point now) const { return (!closed_ || lingering_) && now >= heartbeat_due_; }
   void heartbeat(clock::time_point now) {
     if (!heartbeat_due(now)) return;
+    if (closed_) {
+      forget();
+      return;
+    }
     if (awaiting_pong_) {
       close(close_kind::force);
       return;
@@ -576,7 +594,10 @@ class session : public std::enable_shared_from_this<session> {
     poll_pending_ = false;
     if (outbox_.empty()) {
       // Closed: "6" answers the client's own close, "1" tells it the server closed; upgrading: noop.
-      if (closed_) co_return poll_answer{200, client_closed_ ? "6" : "1"};
+      if (closed_) {
+        forget();
+        co_return poll_answer{200, client_closed_ ? "6" : "1"};
+      }
       co_return poll_answer{200, "6"};
     }
     std::string body;
@@ -829,6 +850,7 @@ class session : public std::enable_shared_from_this<session> {
   bool client_closed_ = false;
   bool overflowed_ = false;
   bool awaiting_pong_ = false;
+  bool lingering_ = false;  // closed by the client, still findable for a poll that crossed the close
   bool poll_pending_ = false;
   bool probing_ = false;
   bool upgrading_ = false;
@@ -1025,6 +1047,8 @@ net::awaitable<poll_answer> session_request(server::impl* S, std::size_t worker,
   auto it = w.sessions.find(sid);
   if (it == w.sessions.end()) co_return error_answer(eio_error::unknown_sid);
   auto s = it->second;
+  // A closed session lingering for a crossing poll takes no more packets.
+  if (post && s->closed()) co_return error_answer(eio_error::unknown_sid);
   // Kept as plain statements: GCC 12 mishandles temporaries in `co_return co_await` of class types.
   poll_answer a;
   if (post) {

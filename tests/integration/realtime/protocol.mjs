@@ -156,6 +156,17 @@ async function engineIO() {
     check("polling: the closed session is gone", again.status === 400);
   }
   {
+    // The GET sent together with the close may be handled after it (two connections, two workers).
+    const sid = await pollingSession();
+    const push = await fetch(`${EIO}&sid=${sid}`, { method: "POST", body: "1" });
+    const poll = await fetch(`${EIO}&sid=${sid}`);
+    const text = await poll.text();
+    check("polling: a poll that crosses the close still gets the noop", push.status === 200 && poll.status === 200 && text === "6", `${poll.status} ${text}`);
+    const more = await fetch(`${EIO}&sid=${sid}`, { method: "POST", body: "4late" });
+    const again = await fetch(`${EIO}&sid=${sid}`);
+    check("polling: after that the session is gone", more.status === 400 && again.status === 400, `${more.status} ${again.status}`);
+  }
+  {
     const s = ws("/socket.io/?EIO=4&transport=websocket");
     await next(s);
     s.send("1");
