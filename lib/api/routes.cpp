@@ -1,7 +1,6 @@
 #include "api/routes.hpp"
 
 #include <boost/beast/http/field.hpp>
-#include <charconv>
 #include <chrono>
 #include <climits>
 #include <cstdint>
@@ -45,19 +44,13 @@ std::int64_t epoch_ms() {
       .count();
 }
 
-void append_int(std::string& out, std::int64_t v) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, r.ptr);
-}
-
 // Microseconds as milliseconds with three decimals (what fmt's {:.3f} of us/1000.0 prints).
 void append_ms3(std::string& out, std::int64_t us) {
   if (us < 0) {
     out += '-';
     us = -us;
   }
-  append_int(out, us / 1000);
+  core::append_number(out, us / 1000);
   auto f = static_cast<unsigned>(us % 1000);
   char tail[4] = {'.', static_cast<char>('0' + f / 100), static_cast<char>('0' + f / 10 % 10),
                   static_cast<char>('0' + f % 10)};
@@ -112,8 +105,6 @@ awaitable<response> metrics_route(services& s, request_context& ctx) {
 
 }  // namespace
 
-std::pair<std::string, bool> health_body(const health::checker& h) { return health_body(h, epoch_ms()); }
-
 std::pair<std::string, bool> health_body(const health::checker& h, std::int64_t now_ms) {
   auto results = h.snapshot();
   bool ok = true;
@@ -141,7 +132,7 @@ std::pair<std::string, bool> health_body(const health::checker& h, std::int64_t 
     body += "\":{\"status\":\"";
     body += health::to_string(r.status);
     body += "\",\"ageMs\":";
-    append_int(body, r.age.count());
+    core::append_number(body, r.age.count());
     body += ",\"latencyMs\":";
     append_ms3(body, r.latency.count());
     if (!r.error.empty()) {

@@ -66,9 +66,8 @@ void add_auth_routes(http::router& r, services& s);
 /// Builds the router with every route of the API.
 std::shared_ptr<http::router> build_routes(services& s);
 
-/// `{"timestamp":…,"status":…,"checks":{database,redis,api},"details":{…}}` and whether it is healthy.
-std::pair<std::string, bool> health_body(const health::checker& h);
-/// The same with the timestamp of `now_ms` (epoch milliseconds).
+/// `{"timestamp":…,"status":…,"checks":{database,redis,api},"details":{…}}` stamped `now_ms` (epoch
+/// milliseconds), and whether it is healthy.
 std::pair<std::string, bool> health_body(const health::checker& h, std::int64_t now_ms);
 
 }  // namespace zuperior::api

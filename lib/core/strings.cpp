@@ -1,8 +1,10 @@
 #include "core/strings.hpp"
 
 #include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 
 namespace zuperior::core {
 
@@ -67,6 +69,12 @@ std::string quote(std::string_view s) {
   }
   out += '"';
   return out;
+}
+
+void append_number(std::string& out, std::int64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
 }
 
 }  // namespace zuperior::core

@@ -1,4 +1,5 @@
 #pragma once
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,5 +16,7 @@ std::string to_lower(std::string_view s);
 bool iequals(std::string_view a, std::string_view b);
 /// `s` quoted and escaped as a JSON string would be, for one-line messages.
 std::string quote(std::string_view s);
+/// Appends the decimal digits of `v` to `out` (no locale, no allocation beyond `out`'s growth).
+void append_number(std::string& out, std::int64_t v);
 
 }  // namespace zuperior::core

@@ -4,8 +4,9 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
 
-#include <charconv>
 #include <stdexcept>
+
+#include "core/strings.hpp"
 
 namespace zuperior::http {
 
@@ -24,11 +25,6 @@ response json_response(const request& req, status code, std::string body) {
 namespace {
 void append(std::string& out, boost::beast::string_view s) { out.append(s.data(), s.size()); }
 
-void append_uint(std::string& out, std::uint64_t v) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, r.ptr);
-}
 }  // namespace
 
 void serialize_response(std::string& out, response& res, std::string_view request_id, bool keep_alive, bool head_only) {
@@ -50,7 +46,7 @@ void serialize_response(std::string& out, response& res, std::string_view reques
   out += '.';
   out += static_cast<char>('0' + version % 10);
   out += ' ';
-  append_uint(out, res.result_int());
+  core::append_number(out, res.result_int());
   out += ' ';
   auto reason = res.reason();
   append(out, reason.empty() ? bh::obsolete_reason(code) : reason);
@@ -73,7 +69,7 @@ void serialize_response(std::string& out, response& res, std::string_view reques
     else if (version < 11 && keep_alive)
       out += "Connection: keep-alive\r\n";
     out += "Content-Length: ";
-    append_uint(out, body.size());
+    core::append_number(out, static_cast<std::int64_t>(body.size()));
     out += "\r\n";
   }
   out += "\r\n";
