@@ -100,13 +100,14 @@ std::vector<key_spec> build_schema() {
           "Largest accepted request head (request line plus headers); larger gets 431.")
           .range(1024, 1 << 20),
       key("server.header_timeout", k::duration, &settings::server, &server_settings::header_timeout,
-          "Time a client has to send a complete request head.")
+          "Time a client has to send a complete request head (checked by a per-worker sweep: may fire up to an eighth "
+          "of the shortest server timeout, at most 250 ms, late).")
           .range(100, 3'600'000),
       key("server.request_timeout", k::duration, &settings::server, &server_settings::request_timeout,
           "Time a request may take from its first byte to its response.")
           .range(100, 3'600'000),
       key("server.idle_timeout", k::duration, &settings::server, &server_settings::idle_timeout,
-          "Keep-alive connections idle this long are closed.")
+          "Keep-alive connections idle this long are closed (checked by the same sweep as header_timeout).")
           .range(100, 86'400'000),
       key("server.drain_timeout", k::duration, &settings::server, &server_settings::drain_timeout,
           "On SIGTERM, how long in-flight work may take before the process exits anyway.")
@@ -234,7 +235,7 @@ std::vector<key_spec> build_schema() {
 
       key("realtime.path", k::string, &settings::realtime, &realtime_settings::path, "Socket.IO endpoint path."),
       key("realtime.ping_interval", k::duration, &settings::realtime, &realtime_settings::ping_interval,
-          "Engine.IO heartbeat interval.")
+          "Engine.IO heartbeat interval: the server pings this long after the open or the last pong.")
           .range(50, 600'000),
       key("realtime.ping_timeout", k::duration, &settings::realtime, &realtime_settings::ping_timeout,
           "Time a client has to answer a ping before it is dropped.")
