@@ -1183,16 +1183,9 @@ net::awaitable<bool> server::handle(beast::tcp_stream& stream, beast::flat_buffe
 
 void server::broadcast(const std::string& room, std::shared_ptr<const std::string> frame, std::uint64_t conflate_key,
                        std::int64_t ts_us) {
-  for (auto& wp : impl_->workers) {
-    worker_ctx* w = wp.get();
-    // Each worker gets its own copy: the frame's reference count is then touched by one thread only.
-    auto mine = wp == impl_->workers.back() ? std::move(frame) : std::make_shared<const std::string>(*frame);
-    net::post(w->exec, [w, room, frame = std::move(mine), conflate_key, ts_us] {
-      auto it = w->rooms.find(room);
-      if (it == w->rooms.end()) return;
-      for (socket* s : it->second) s->send_shared(frame, conflate_key, ts_us);
-    });
-  }
+  std::vector<room_frame> one;
+  one.push_back({room, std::move(frame), conflate_key, ts_us});
+  broadcast_many(std::move(one));
 }
 
 void server::broadcast_many(std::vector<room_frame> frames) {
