@@ -52,9 +52,10 @@ sleep 2.5  # first health results
 echo "zuperior serve: $workers workers on 127.0.0.1:$port; wrk -t$threads -c$conns -d$duration (same machine, $(nproc) cores)"
 # The daemon's own CPU per request (user+system from /proc, so the kernel's TCP work is included)
 # says what one dedicated core would serve; wrk shares the same two cores during the run.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/${1:-$pid}/stat"; }
+redis_pid="$(cat "$svc/redis/redis.pid")"
 hz="$(getconf CLK_TCK)"
-printf '%-15s %10s %9s %9s %9s %7s %10s %11s\n' route req/s p50 p99 max non2xx "cpu/req" "req/s/core"
+printf '%-15s %10s %9s %9s %9s %7s %10s %11s %10s\n' route req/s p50 p99 max non2xx "cpu/req" "req/s/core" "redis/req"
 for route in $routes; do
   auth=()
   [ "$route" = /apis/accounts ] && auth=(-H "Authorization: Bearer $token")
@@ -65,8 +66,10 @@ for route in $routes; do
     perf_pid=$!
   fi
   before="$(cpu_ticks)"
+  rbefore="$(cpu_ticks "$redis_pid")"
   out="$(wrk -t"$threads" -c"$conns" -d"$duration" --latency "${auth[@]}" "$base$route")"
   after="$(cpu_ticks)"
+  rafter="$(cpu_ticks "$redis_pid")"
   [ -n "$perf_pid" ] && { kill -INT "$perf_pid"; wait "$perf_pid" || true; }
   total="$(awk '/requests in/ {print $1}' <<<"$out")"
   rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
@@ -75,8 +78,9 @@ for route in $routes; do
   max="$(awk '/Latency/ && !/Distribution/ {print $4; exit}' <<<"$out")"
   non2xx="$(awk '/Non-2xx/ {print $4}' <<<"$out")"
   cpu_us="$(awk -v a="$after" -v b="$before" -v hz="$hz" -v n="$total" 'BEGIN { if (n > 0) printf "%.1f", (a - b) / hz * 1e6 / n; else print "-" }')"
+  redis_us="$(awk -v a="$rafter" -v b="$rbefore" -v hz="$hz" -v n="$total" 'BEGIN { if (n > 0) printf "%.1f", (a - b) / hz * 1e6 / n; else print "-" }')"
   per_core="$(awk -v c="$cpu_us" 'BEGIN { if (c + 0 > 0) printf "%.0f", 1e6 / c; else print "-" }')"
-  printf '%-15s %10s %9s %9s %9s %7s %8sus %11s\n' "$route" "$rps" "$p50" "$p99" "$max" "${non2xx:-0}" "$cpu_us" "$per_core"
+  printf '%-15s %10s %9s %9s %9s %7s %8sus %11s %8sus\n' "$route" "$rps" "$p50" "$p99" "$max" "${non2xx:-0}" "$cpu_us" "$per_core" "$redis_us"
 done
 curl -fsS "$base/metrics" | grep -E '^zuperior_cache_requests_total' | sed 's/^/  /'
 rss_kb="$(awk '/VmRSS/ {print $2}' /proc/$pid/status)"
