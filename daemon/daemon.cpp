@@ -325,6 +325,10 @@ int run(const options& opts) {
   ctl.run();
 
   // stop in reverse
+  // The accounts caches hold the workers' Redis clients, whose destructors post to the worker's
+  // event loop: they must go while `server` (the owner of those loops) exists. `svc` is declared
+  // before `server` and would otherwise release them after it (heap-use-after-free under ASan).
+  svc.caches.clear();
   if (invalidation) invalidation->stop();
   limits.stop();
   server.stop();

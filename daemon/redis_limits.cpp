@@ -23,6 +23,19 @@ const char* source_name(ratelimit::source s) {
   return "redis";
 }
 
+api::decision to_api(const ratelimit::decision& d, const config::ratelimit_settings& s, ratelimit::tier t) {
+  api::decision out;
+  out.allowed = d.allowed;
+  out.applied = s.enabled;
+  out.limit = d.limit;
+  out.remaining = d.remaining;
+  out.reset_ms = d.reset_at_ms();
+  out.retry_after_s = (d.retry_after.count() + 999) / 1000;
+  out.window = ratelimit::tier_settings(s, t).window;
+  out.source = source_name(d.source);
+  return out;
+}
+
 }  // namespace
 
 redis_limits::redis_limits(const config::settings& s, const std::vector<boost::asio::any_io_executor>& workers)
@@ -43,18 +56,21 @@ redis_limits::~redis_limits() = default;
 
 boost::asio::awaitable<api::decision> redis_limits::check(std::size_t worker, api::tier t, std::string identifier) {
   auto& l = *limiters_.at(worker % limiters_.size());
-  auto rt = t;  // api::tier is ratelimit::tier
   auto settings = l.settings();
-  auto d = co_await l.check(rt, std::move(identifier));
-  api::decision out;
-  out.allowed = d.allowed;
-  out.applied = settings->enabled;
-  out.limit = d.limit;
-  out.remaining = d.remaining;
-  out.reset_ms = d.reset_at_ms();
-  out.retry_after_s = (d.retry_after.count() + 999) / 1000;
-  out.window = ratelimit::tier_settings(*settings, rt).window;
-  out.source = source_name(d.source);
+  auto d = co_await l.check(t, std::move(identifier));  // api::tier is ratelimit::tier
+  co_return to_api(d, *settings, t);
+}
+
+boost::asio::awaitable<api::limiter::checked_read> redis_limits::check_and_get(std::size_t worker, api::tier t,
+                                                                               std::string identifier,
+                                                                               std::string redis_key) {
+  auto& l = *limiters_.at(worker % limiters_.size());
+  auto settings = l.settings();
+  auto c = co_await l.check_and_get(t, std::move(identifier), std::move(redis_key));
+  checked_read out;
+  out.d = to_api(c.d, *settings, t);
+  out.read = c.read;
+  out.value = std::move(c.value);
   co_return out;
 }
 

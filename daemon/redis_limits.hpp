@@ -26,6 +26,9 @@ class redis_limits final : public api::limiter {
   redis_limits(const config::settings& s, const std::vector<boost::asio::any_io_executor>& workers);
   ~redis_limits() override;
   boost::asio::awaitable<api::decision> check(std::size_t worker, api::tier t, std::string identifier) override;
+  /// The decision and the entry's value from one script run (see ratelimit::limiter::check_and_get).
+  boost::asio::awaitable<checked_read> check_and_get(std::size_t worker, api::tier t, std::string identifier,
+                                                     std::string redis_key) override;
   /// New tiers and fallbacks (SIGHUP).
   void reload(const config::ratelimit_settings& s);
   /// Closes the Redis connections (before the workers stop).

@@ -7,7 +7,6 @@
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/beast/http/field.hpp>
 #include <nlohmann/json.hpp>
 
@@ -29,7 +28,6 @@ namespace zuperior::api {
 namespace {
 
 using boost::asio::awaitable;
-using namespace boost::asio::experimental::awaitable_operators;
 using http::errc;
 using http::request_context;
 using http::response;
@@ -381,20 +379,25 @@ awaitable<response> accounts_from_db(services& s, request_context& ctx, cache::c
 }
 
 // The cached answer (nullopt on a miss) with the rate-limit decision in `rl`; a refusal is the
-// answer. The rate-limit script and the cache read leave in one write (one round trip, not two);
-// a refused request just drops the cached answer it did not need. The limiter is awaited directly
-// (not through limit()): one coroutine frame less per request.
+// answer. The rate-limit script reads the cached answer itself when it lets the request through:
+// one command and one round trip for both. When the limiter did not ask Redis (limits off, Redis
+// down) the cache is read on its own. The limiter is awaited directly (not through limit()): one
+// coroutine frame less per request.
 awaitable<std::optional<response>> accounts_cached(services& s, request_context& ctx, cache::cache* c, decision& rl) {
   std::string key = accounts_cache_key(ctx.user_id);
   std::optional<std::string> hit;
-  if (!s.limits) {
-    hit = co_await c->get(key);
-  } else {
-    auto [d, h] = co_await (s.limits->check(ctx.worker, tier::standard, ctx.identity) && c->get(key));
-    if (!d.allowed) co_return too_many(ctx.req, d, tier::standard);
-    rl = std::move(d);
-    hit = std::move(h);
+  bool read = false;
+  if (s.limits) {
+    auto r = co_await s.limits->check_and_get(ctx.worker, tier::standard, ctx.identity, c->client()->key(key));
+    if (!r.d.allowed) co_return too_many(ctx.req, r.d, tier::standard);
+    rl = std::move(r.d);
+    if (r.read) {
+      read = true;
+      c->count_lookup(r.value.has_value());
+      hit = std::move(r.value);
+    }
   }
+  if (!read) hit = co_await c->get(key);
   if (!hit) co_return std::nullopt;
   auto res = http::json_response(ctx.req, http::status::ok, std::move(*hit));
   add_rate_headers(res, rl, tier::standard);

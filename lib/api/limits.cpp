@@ -9,6 +9,13 @@
 
 namespace zuperior::api {
 
+boost::asio::awaitable<limiter::checked_read> limiter::check_and_get(std::size_t worker, tier t, std::string identifier,
+                                                                     std::string) {
+  checked_read out;
+  out.d = co_await check(worker, t, std::move(identifier));
+  co_return out;
+}
+
 local_limiter::local_limiter(const config::ratelimit_settings& s) : s_(s) {}
 
 void local_limiter::set_tiers(const config::ratelimit_settings& s) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -41,6 +42,17 @@ class limiter {
   /// The decision for one event of `identifier` ("ip:…", "user:…", "email:…") in tier `t`, asked
   /// from worker `worker` (implementations may keep per-worker Redis connections).
   virtual boost::asio::awaitable<decision> check(std::size_t worker, tier t, std::string identifier) = 0;
+
+  /// A decision and the cache entry read along with it.
+  struct checked_read {
+    decision d;
+    bool read = false;                 // `value` is the entry's (else the caller reads it itself)
+    std::optional<std::string> value;  // nullopt: no such entry
+  };
+  /// check() that may also read the cache entry `redis_key` (prefix included) in the same round
+  /// trip when the request is allowed. This default decides only (read stays false).
+  virtual boost::asio::awaitable<checked_read> check_and_get(std::size_t worker, tier t, std::string identifier,
+                                                             std::string redis_key);
 };
 
 /// An in-process limiter of the configured tiers, on lib/ratelimit's sharded two-window limiter

@@ -48,6 +48,17 @@ void cache::count_error() {
   static_cast<cache_metrics*>(metrics_)->error->inc();
 }
 
+void cache::count_lookup(bool hit) noexcept {
+  auto* m = static_cast<cache_metrics*>(metrics_);
+  if (hit) {
+    hits_.fetch_add(1, std::memory_order_relaxed);
+    m->hit->inc();
+  } else {
+    misses_.fetch_add(1, std::memory_order_relaxed);
+    m->miss->inc();
+  }
+}
+
 asio::awaitable<std::optional<std::string>> cache::get(std::string_view key) {
   std::vector<std::string> args{"GET", client_->key(key)};
   auto r = co_await client_->command(std::move(args));

@@ -12,13 +12,26 @@ store_reply to_store_reply(const cache::reply& r) {
     case cache::reply::type::array:
       out.state = store_reply::status::ok;
       out.is_array = true;
-      for (const auto& e : r.elements) {
-        if (e.kind != cache::reply::type::integer) {  // the script only returns integers
+      for (std::size_t i = 0; i < r.elements.size(); ++i) {
+        const auto& e = r.elements[i];
+        if (e.kind == cache::reply::type::integer && !out.read) {
+          out.integers.push_back(e.integer);
+          continue;
+        }
+        // The script's answer is integers, then (check_and_get) the value it read, nil or a string.
+        const bool last = i + 1 == r.elements.size();
+        if (last && e.kind == cache::reply::type::nil) {
+          out.read = true;
+        } else if (last && e.kind == cache::reply::type::string) {
+          out.read = true;
+          out.value = e.text;
+        } else {
           out.is_array = false;
           out.integers.clear();
+          out.read = false;
+          out.value.reset();
           break;
         }
-        out.integers.push_back(e.integer);
       }
       return out;
     case cache::reply::type::integer:

@@ -121,27 +121,35 @@ boost::asio::awaitable<bool> limiter::load_script() {
 }
 
 boost::asio::awaitable<decision> limiter::check(tier t, std::string identifier, std::uint32_t cost) {
+  auto c = co_await check_and_get(t, std::move(identifier), {}, cost);
+  co_return c.d;
+}
+
+boost::asio::awaitable<limiter::checked> limiter::check_and_get(tier t, std::string identifier, std::string key,
+                                                                std::uint32_t cost) {
   const auto s = settings_.load();
   const auto& ts = tier_settings(*s, t);
+  checked out;
   if (!s->enabled) {
-    decision d;
-    d.limit = ts.limit;
-    d.remaining = ts.limit;
-    d.now_ms = unix_ms();
-    d.source = source::open;
-    co_return d;
+    out.d.limit = ts.limit;
+    out.d.remaining = ts.limit;
+    out.d.now_ms = unix_ms();
+    out.d.source = source::open;
+    co_return out;
   }
   if (!redis_) {
-    decision d = fallback(t, *s, identifier, cost);
-    count(t, d);
-    co_return d;
+    out.d = fallback(t, *s, identifier, cost);
+    count(t, out.d);
+    co_return out;
   }
+  const bool with_key = !key.empty();
   std::vector<std::string> args;
-  args.reserve(7);
+  args.reserve(8);
   args.emplace_back("EVALSHA");
   args.emplace_back(script_sha1());
-  args.emplace_back("1");
+  args.emplace_back(with_key ? "2" : "1");
   args.emplace_back(redis_key(t, identifier));
+  if (with_key) args.push_back(std::move(key));
   args.emplace_back(std::to_string(ts.limit));
   args.emplace_back(std::to_string(ts.window.count()));
   args.emplace_back(std::to_string(cost));
@@ -157,17 +165,21 @@ boost::asio::awaitable<decision> limiter::check(tier t, std::string identifier, 
     st.previous = static_cast<std::uint32_t>(r.integers[2]);
     st.window = r.integers[3];
     const std::int64_t now = r.integers[4];
-    decision d = describe(st, r.integers[0] == 1, ts.limit, ts.window.count(), cost, now);
-    d.source = source::redis;
-    count(t, d);
-    co_return d;
+    out.d = describe(st, r.integers[0] == 1, ts.limit, ts.window.count(), cost, now);
+    out.d.source = source::redis;
+    count(t, out.d);
+    if (with_key && out.d.allowed && r.read) {
+      out.read = true;
+      out.value = std::move(r.value);
+    }
+    co_return out;
   }
   count_failure(r.state == store_reply::status::unavailable ? unavailable
                 : r.state == store_reply::status::ok        ? bad_reply
                                                             : error_reply);
-  decision d = fallback(t, *s, identifier, cost);
-  count(t, d);
-  co_return d;
+  out.d = fallback(t, *s, identifier, cost);
+  count(t, out.d);
+  co_return out;
 }
 
 }  // namespace zuperior::ratelimit

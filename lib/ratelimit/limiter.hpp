@@ -4,6 +4,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "config/settings.hpp"
@@ -37,6 +38,18 @@ class limiter {
   boost::asio::awaitable<bool> load_script();
   /// Decides one request of `cost` for `identifier` ("user:<id>" / "ip:<address>") in tier `t`.
   boost::asio::awaitable<decision> check(tier t, std::string identifier, std::uint32_t cost = 1);
+
+  /// A decision and, when Redis made it and let the request through, the value of the key read with it.
+  struct checked {
+    decision d;
+    bool read = false;                 // the key was read (Redis decided, and allowed)
+    std::optional<std::string> value;  // its value; nullopt: no such key (or not a string)
+  };
+  /// check(), and in the same script (one round trip) GET `key` (a full Redis key, prefix included)
+  /// if the request is allowed: a rate-limited cache read. `read` is false when the limiter did not
+  /// ask Redis (disabled, Redis down, fallback) or refused; the caller reads the key itself then.
+  boost::asio::awaitable<checked> check_and_get(tier t, std::string identifier, std::string key,
+                                                std::uint32_t cost = 1);
   /// Replaces limits and fallbacks (SIGHUP); safe while other threads call check().
   void reload(const config::ratelimit_settings& settings);
   /// The settings in effect.

@@ -11,7 +11,9 @@ namespace {
 // through) is TIME, HMGET and one HINCRBY by the caller's own ARGV text. Lua numbers handed to
 // redis.call are formatted with "%.17g", which costs more than the rest of the script, so the whole
 // state and its expiry (PEXPIREAT the end of the next window, when this one stops mattering) are
-// written only when the window moves.
+// written only when the window moves. With a second key (check_and_get) an allowed request also
+// reads that key (GET; a value of another type reads as nil) and returns it last, so a rate-limited
+// cache read is one round trip and one command for Redis to parse.
 constexpr std::string_view source = R"LUA(
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
@@ -47,7 +49,12 @@ if moved then
   redis.call('HSET', KEYS[1], 'w', idx, 'c', cur, 'p', prev)
   redis.call('PEXPIREAT', KEYS[1], (idx + 2) * window)
 end
-return {allowed, cur, prev, idx, now}
+local v = false
+if allowed == 1 and KEYS[2] then
+  local r = redis.pcall('GET', KEYS[2])
+  if type(r) == 'string' then v = r end
+end
+return {allowed, cur, prev, idx, now, v}
 )LUA";
 
 }  // namespace

@@ -1,6 +1,7 @@
 #pragma once
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,10 @@ struct store_reply {
   std::string text;                    // bulk/status text, or the error reply's message (NOSCRIPT …)
   std::vector<std::int64_t> integers;  // an array reply of integers (the script's answer)
   bool is_array = false;
+  /// A string or nil element after the integers (the key check_and_get() read): `read` says there
+  /// was one, `value` is nullopt for nil.
+  bool read = false;
+  std::optional<std::string> value;
 };
 
 /// What the limiter needs from Redis: one command at a time, never throwing. Implemented over

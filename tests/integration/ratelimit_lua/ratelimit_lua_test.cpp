@@ -100,6 +100,54 @@ TEST_CASE("the limit holds exactly across connections racing on one identifier")
   CHECK(ttl.integer <= 120'000);
 }
 
+TEST_CASE("check_and_get reads the key in the same script, and only for an allowed request") {
+  auto st = std::make_shared<sync_store>();
+  config::ratelimit_settings s;
+  s.strict.limit = 2;
+  s.strict.window = std::chrono::milliseconds(60'000);
+  s.fallback_strict = config::fallback_mode::closed;
+  limiter l(s, st, nullptr, "it:", nullptr);
+  const std::string id = unique("user:read-");
+  const std::string key = unique("it:cached:");
+  auto run = [&] {
+    asio::io_context io;
+    auto f = asio::co_spawn(io, l.check_and_get(tier::strict, id, key), asio::use_future);
+    io.run();
+    return f.get();
+  };
+  auto miss = run();  // no such key yet: read, nothing there
+  CHECK(miss.d.allowed);
+  CHECK(miss.d.source == source::redis);
+  CHECK(miss.read);
+  CHECK_FALSE(miss.value);
+  REQUIRE(st->client().command({"SET", key, "{\"accounts\":[]}", "EX", "60"}).kind != cache::reply::type::error);
+  auto hit = run();
+  CHECK(hit.d.allowed);
+  CHECK(hit.d.remaining == 0);
+  CHECK(hit.read);
+  REQUIRE(hit.value);
+  CHECK(*hit.value == "{\"accounts\":[]}");
+  auto refused = run();  // over the limit: refused, and the entry is not read
+  CHECK_FALSE(refused.d.allowed);
+  CHECK_FALSE(refused.read);
+  CHECK_FALSE(refused.value);
+  // The reads counted as decisions like any other: the identifier's window holds exactly 2.
+  auto h = st->client().command({"HGET", "it:ratelimit:strict:" + id, "c"});
+  CHECK(h.text == "2");
+  // A value of another type reads as a miss instead of failing the decision.
+  const std::string id2 = unique("user:read-");
+  const std::string list = unique("it:list:");
+  REQUIRE(st->client().command({"RPUSH", list, "x"}).kind != cache::reply::type::error);
+  asio::io_context io;
+  auto f = asio::co_spawn(io, l.check_and_get(tier::strict, id2, list), asio::use_future);
+  io.run();
+  auto wrong = f.get();
+  CHECK(wrong.d.allowed);
+  CHECK(wrong.d.source == source::redis);
+  CHECK(wrong.read);
+  CHECK_FALSE(wrong.value);
+}
+
 TEST_CASE("two instances with the strict tier: exactly 10 per 10 s between them") {
   config::ratelimit_settings s;
   s.fallback_strict = config::fallback_mode::closed;

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "metrics/registry.hpp"
+#include "ratelimit/cache_reply.hpp"
 #include "ratelimit/limiter.hpp"
 #include "ratelimit/script.hpp"
 
@@ -166,4 +167,54 @@ TEST_CASE("tier names") {
   config::ratelimit_settings s;
   CHECK(tier_settings(s, tier::websocket).limit == 10000);
   CHECK(tier_settings(s, tier::strict).window == std::chrono::milliseconds(10'000));
+}
+
+TEST_CASE("the script's reply: integers, then optionally the value it read") {
+  using cache::reply;
+  auto integer = [](std::int64_t v) {
+    reply r;
+    r.kind = reply::type::integer;
+    r.integer = v;
+    return r;
+  };
+  auto text = [](std::string s) {
+    reply r;
+    r.kind = reply::type::string;
+    r.text = std::move(s);
+    return r;
+  };
+  reply arr;
+  arr.kind = reply::type::array;
+  for (int i = 1; i <= 5; ++i) arr.elements.push_back(integer(i));
+
+  auto plain = to_store_reply(arr);
+  CHECK(plain.is_array);
+  CHECK(plain.integers == std::vector<std::int64_t>{1, 2, 3, 4, 5});
+  CHECK_FALSE(plain.read);
+
+  auto nil = arr;
+  nil.elements.emplace_back();  // kind nil: the key does not exist, or nothing was read
+  auto with_nil = to_store_reply(nil);
+  CHECK(with_nil.is_array);
+  CHECK(with_nil.integers.size() == 5);
+  CHECK(with_nil.read);
+  CHECK_FALSE(with_nil.value);
+
+  auto val = arr;
+  val.elements.push_back(text("{\"success\":true}"));
+  auto with_value = to_store_reply(val);
+  CHECK(with_value.is_array);
+  CHECK(with_value.integers.size() == 5);
+  REQUIRE(with_value.value);
+  CHECK(*with_value.value == "{\"success\":true}");
+
+  // A string anywhere but last, or two trailing values, is not the script's answer.
+  auto middle = arr;
+  middle.elements.insert(middle.elements.begin() + 2, text("x"));
+  CHECK_FALSE(to_store_reply(middle).is_array);
+  CHECK(to_store_reply(middle).integers.empty());
+  auto two = val;
+  two.elements.push_back(text("y"));
+  CHECK_FALSE(to_store_reply(two).is_array);
+  CHECK_FALSE(to_store_reply(two).read);
 }
