@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -98,6 +100,30 @@ void reply_cb(redisAsyncContext* ac, void* r, void* priv) {
   p.timer.cancel();
 }
 
+// Queues one command on the connection (written when the loop next turns). Not a coroutine: the
+// argument vectors live on this stack, not in run_command's frame, and allocate nothing for the
+// usual short commands.
+bool submit(redisAsyncContext* ac, const std::vector<std::string>& args, std::shared_ptr<pending>* holder) {
+  constexpr std::size_t inline_args = 16;
+  std::array<const char*, inline_args> argv_small;
+  std::array<size_t, inline_args> lens_small;
+  std::vector<const char*> argv_big;
+  std::vector<size_t> lens_big;
+  const char** argv = argv_small.data();
+  size_t* lens = lens_small.data();
+  if (args.size() > inline_args) {
+    argv_big.resize(args.size());
+    lens_big.resize(args.size());
+    argv = argv_big.data();
+    lens = lens_big.data();
+  }
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    argv[i] = args[i].data();
+    lens[i] = args[i].size();
+  }
+  return redisAsyncCommandArgv(ac, reply_cb, holder, static_cast<int>(args.size()), argv, lens) == REDIS_OK;
+}
+
 asio::awaitable<result> run_command(std::shared_ptr<link> l, std::vector<std::string> args,
                                     std::chrono::milliseconds timeout) {
   auto& st = l->stats();
@@ -123,17 +149,8 @@ asio::awaitable<result> run_command(std::shared_ptr<link> l, std::vector<std::st
   }
   auto p = std::make_shared<pending>(l->executor());
   p->started = std::chrono::steady_clock::now();
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  argv.reserve(args.size());
-  lens.reserve(args.size());
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
   auto* holder = new std::shared_ptr<pending>(p);
-  if (redisAsyncCommandArgv(ac, reply_cb, holder, static_cast<int>(argv.size()), argv.data(), lens.data()) !=
-      REDIS_OK) {
+  if (!submit(ac, args, holder)) {
     delete holder;
     st.fast_failures.fetch_add(1, std::memory_order_relaxed);
     if (m.disconnected) m.disconnected->inc();

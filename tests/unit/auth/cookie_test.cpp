@@ -85,6 +85,7 @@ TEST_CASE("bearer tokens and the token of a request") {
   CHECK(bearer_token("Bearerabc") == std::nullopt);
   CHECK(bearer_token("Basic dXNlcjpwYXNz") == std::nullopt);
   CHECK(bearer_token("Bearer a b") == std::nullopt);
+  CHECK(bearer_token("Bearer a\tb") == std::nullopt);
   CHECK(bearer_token("") == std::nullopt);
   CHECK(request_token("Bearer h", "token=c") == "h");
   CHECK(request_token("", "token=c") == "c");
