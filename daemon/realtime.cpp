@@ -89,6 +89,7 @@ net::awaitable<bool> refuse() { co_return false; }
 
 net::awaitable<std::optional<std::string>> cached_balance(std::shared_ptr<cache::async_client> redis,
                                                           std::string account) {
+  if (!redis) co_return std::nullopt;  // shutting down: the client is gone
   std::vector<std::string> cmd{"GET", redis->key("balance:" + account)};
   auto r = co_await redis->command(std::move(cmd));
   if (!r || r.value.kind != cache::reply::type::string) co_return std::nullopt;
@@ -135,8 +136,12 @@ realtime::realtime(const realtime_deps& deps) : impl_(std::make_unique<impl>()) 
       if (!db) return refuse();
       return api::owns_account(*db, std::move(user), std::move(account));
     };
-    auto redis = I.redis;
-    checks.cached_balance = [redis](std::string account) { return cached_balance(redis, std::move(account)); };
+    // A weak reference: the market app lives as long as the HTTP server's mount (past ~realtime),
+    // and the client's destructor posts to a worker's event loop, which must still exist then.
+    // Owned here, the client goes with ~realtime, before the HTTP server (heap-use-after-free at
+    // exit under ASan otherwise).
+    std::weak_ptr<cache::async_client> redis = I.redis;
+    checks.cached_balance = [redis](std::string account) { return cached_balance(redis.lock(), std::move(account)); };
     api::local_limiter* limits = deps.limits;
     checks.allow_event = [limits](const std::string& user) {
       const auto now_ms =
