@@ -36,6 +36,7 @@
 #include "http/client_ip.hpp"
 #include "http/cors.hpp"
 #include "http/error.hpp"
+#include "http/target.hpp"
 
 namespace zuperior::http {
 namespace {
@@ -199,6 +200,13 @@ net::awaitable<void> sweep_loop(server::impl& S, worker& w) {
   }
 }
 
+// The method as request records (metrics labels, access log) carry it: one Beast does not know is
+// "OTHER". Any token is a valid method, so labelling by the raw text let a client add a metrics
+// series (kilobytes each, kept forever, repeated in every /metrics answer) per request.
+std::string_view record_method(const request& req) {
+  return req.method() == verb::unknown ? std::string_view("OTHER") : std::string_view(req.method_string());
+}
+
 std::string_view route_or_dash(std::string_view r) { return r.empty() ? std::string_view("-") : r; }
 
 // Sends as much of `data` as the socket takes right now, without blocking and without an
@@ -246,8 +254,7 @@ net::awaitable<bool> takeover(server::impl& S, worker& w, const mount_point& m, 
                               std::chrono::steady_clock::time_point start,
                               const std::shared_ptr<connection_slot>& slot) {
   connection_info info{ip, rid, w.index, slot};
-  auto method = req.method_string();
-  std::string method_s(method.data(), method.size());
+  std::string method_s(record_method(req));
   S.in_flight.fetch_add(1, std::memory_order_relaxed);
   if (S.hooks.on_in_flight) S.hooks.on_in_flight(1);
   bool keep = false;
@@ -390,10 +397,19 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
         auto [rec, rn] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
         ec = rec;
       }
+      // RFC 9112 3.2: an HTTP/1.1 request without exactly one Host field is answered 400.
+      if (!ec && parser.get().version() >= 11 && parser.get().count(bhttp::field::host) != 1)
+        ec = bhttp::error::bad_field;
       if (ec) {
-        if (is_quiet_end(ec) && ec != bhttp::error::partial_message) break;
-        errc kind = ec == beast::error::timeout || ec == bhttp::error::partial_message ? errc::request_timeout
-                                                                                       : parse_error_kind(ec);
+        // A request that began and then stopped gets an answer: 408 when the client ran out of time
+        // (header or body), 400 when it closed its side mid-request (an incomplete message is not a
+        // timeout). A connection that never started a request just closes.
+        const bool began = parser.got_some();
+        const bool answer = began && (ec == beast::error::timeout || ec == bhttp::error::partial_message);
+        if (is_quiet_end(ec) && !answer) break;
+        errc kind = ec == beast::error::timeout           ? errc::request_timeout
+                    : ec == bhttp::error::partial_message ? errc::bad_request
+                                                          : parse_error_kind(ec);
         auto res = early_response(kind);
         auto rid = new_request_id();
         res.set("X-Request-Id", rid);
@@ -409,7 +425,7 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
       request req = parser.release();
       std::string rid, ip;
       identify(S, req, peer, rid, ip);
-      std::string_view target(req.target().data(), req.target().size());
+      std::string_view target = origin_form(std::string_view(req.target().data(), req.target().size()));
       std::string_view path = target, query;
       if (auto q = target.find('?'); q != std::string_view::npos) {
         path = target.substr(0, q);
@@ -455,8 +471,8 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
       if (out.capacity() > 65536) std::string().swap(out);  // a large answer does not pin its memory
       S.in_flight.fetch_sub(1, std::memory_order_relaxed);
       if (S.hooks.on_in_flight) S.hooks.on_in_flight(-1);
-      S.record(&ctx, std::string_view(req.method_string()), route_or_dash(ctx.route), res.result_int(), bytes, start,
-               ctx.request_id, ctx.client_ip);
+      S.record(&ctx, record_method(req), route_or_dash(ctx.route), res.result_int(), bytes, start, ctx.request_id,
+               ctx.client_ip);
       if (wec || !keep) {
         lingering = stream.socket().is_open();
         break;

@@ -22,8 +22,8 @@ namespace zuperior::http {
 /// Called once per finished request (access log, metrics); runs on the worker thread.
 struct request_record {
   const request_context* ctx = nullptr;  // null when the request never reached the router (4xx at parse)
-  std::string_view method;
-  std::string_view route;  // route pattern, mount prefix, or "-" for unmatched
+  std::string_view method;               // "OTHER" for a method Beast does not know (any token is a method)
+  std::string_view route;                // route pattern, mount prefix, or "-" for unmatched
   unsigned status = 0;
   std::size_t bytes = 0;  // response body bytes
   std::chrono::steady_clock::duration duration{};

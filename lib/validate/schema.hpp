@@ -107,6 +107,9 @@ class schema {
 /// zod's name for a JSON value's type in "Expected string, received number".
 std::string_view json_type_name(const nlohmann::json& v);
 
+/// The longest e-mail address field::email accepts (RFC 5321's 254 octets; zod itself has no cap).
+inline constexpr std::size_t max_email_length = 254;
+
 /// Length in UTF-16 code units of UTF-8 text (what JavaScript's String.length reports).
 std::size_t utf16_length(std::string_view utf8);
 

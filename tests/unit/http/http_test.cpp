@@ -12,6 +12,7 @@
 #include "http/cors.hpp"
 #include "http/error.hpp"
 #include "http/message.hpp"
+#include "http/target.hpp"
 
 using namespace zuperior;
 
@@ -223,4 +224,18 @@ TEST_CASE("rate-limit headers: X-RateLimit-* and the IETF draft's fields, none w
   api::add_rate_headers(plain, d, api::tier::standard);
   CHECK(plain.find("X-RateLimit-Limit") == plain.end());
   CHECK(plain.find("RateLimit") == plain.end());
+}
+
+TEST_CASE("origin_form: absolute-form targets lose scheme and authority, others stay") {
+  CHECK(http::origin_form("/livez") == "/livez");
+  CHECK(http::origin_form("/a?b=c") == "/a?b=c");
+  CHECK(http::origin_form("http://x/livez") == "/livez");
+  CHECK(http::origin_form("https://user@example.com:8443/socket.io/?EIO=4") == "/socket.io/?EIO=4");
+  CHECK(http::origin_form("http://example.com") == "/");
+  CHECK(http::origin_form("http://example.com?x=1") == "?x=1");  // no path: matches no route
+  CHECK(http::origin_form("*") == "*");
+  CHECK(http::origin_form("example.com:443") == "example.com:443");  // CONNECT's authority-form
+  CHECK(http::origin_form("://x/y") == "://x/y");
+  CHECK(http::origin_form("ht tp://x/y") == "ht tp://x/y");
+  CHECK(http::origin_form("") == "");
 }

@@ -47,6 +47,16 @@ TEST_CASE("integer, boolean, min/max, pattern and custom rules") {
         std::vector<field_error>{{"code", "Three capitals"}});
 }
 
+TEST_CASE("e-mail addresses longer than 254 octets are invalid (a 60 KB one once became a 500)") {
+  const std::string domain = "@example.com";
+  const std::string fits = std::string(max_email_length - domain.size(), 'a') + domain;
+  CHECK(login_schema().validate(json{{"email", fits}, {"password", "longenough"}}).empty());
+  CHECK(login_schema().validate(json{{"email", "a" + fits}, {"password", "longenough"}}) ==
+        std::vector<field_error>{{"email", "Invalid email address"}});
+  CHECK(register_schema().validate(json{{"email", std::string(60000, 'a') + domain}, {"password", "Abcdef1!"}}) ==
+        std::vector<field_error>{{"email", "Invalid email address"}});
+}
+
 TEST_CASE("optional means absent, not null") {
   CHECK(register_schema().validate(json{{"email", "a@b.co"}, {"password", "Abcdef1!"}, {"name", nullptr}}) ==
         std::vector<field_error>{{"name", "Expected string, received null"}});
