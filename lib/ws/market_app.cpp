@@ -42,6 +42,16 @@ boost::asio::awaitable<std::optional<std::string>> market_app::on_connect(std::s
   co_return std::nullopt;
 }
 
+std::string_view echoed_event_name(std::string_view event) {
+  // The name comes from the client and may be as long as max_payload: echoed whole, every unknown
+  // event of up to 1 MB queued a 1 MB error frame, and a client that never reads grew the daemon by
+  // that much per event. Cut on a UTF-8 character boundary.
+  if (event.size() <= max_echoed_event_name) return event;
+  std::size_t n = max_echoed_event_name;
+  while (n > 0 && (static_cast<unsigned char>(event[n]) & 0xC0) == 0x80) --n;
+  return event.substr(0, n);
+}
+
 void market_app::fail(const std::shared_ptr<socket>& s, std::optional<std::uint64_t> ack, std::string_view event,
                       std::string_view message) {
   json body = json::object();
@@ -50,7 +60,7 @@ void market_app::fail(const std::shared_ptr<socket>& s, std::optional<std::uint6
   if (ack) {
     s->ack(*ack, json::array({body}));
   } else {
-    body["event"] = std::string(event);
+    body["event"] = std::string(echoed_event_name(event));
     s->emit("error", json::array({body}));
   }
 }

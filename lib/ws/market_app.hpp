@@ -37,6 +37,11 @@ struct market_limits {
 bool valid_symbol(std::string_view s);
 /// True for a valid account id (1-64 characters of A-Z a-z 0-9 _ -).
 bool valid_account_id(std::string_view s);
+/// The longest event name echoed back in an `error` event (longer ones are cut).
+inline constexpr std::size_t max_echoed_event_name = 64;
+/// A client's event name as the `error` event repeats it: at most max_echoed_event_name bytes,
+/// cut on a UTF-8 character boundary.
+std::string_view echoed_event_name(std::string_view event);
 /// The room of a market symbol.
 std::string market_room(std::string_view symbol);
 /// The room of an account.

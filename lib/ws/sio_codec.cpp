@@ -131,6 +131,8 @@ std::string_view sio_error_message(sio_error e) {
       return "invalid binary placeholder";
     case sio_error::unexpected_binary:
       return "binary frame without a binary packet";
+    case sio_error::attachments_too_large:
+      return "binary attachments larger than allowed";
   }
   return "invalid packet";
 }
@@ -207,6 +209,7 @@ sio_decoder::status sio_decoder::feed_text(std::string_view text) {
     // A text frame while attachments are awaited breaks the sequence.
     pending_.reset();
     attachments_.clear();
+    attachment_bytes_ = 0;
     error_ = sio_error::bad_attachments;
     return status::error;
   }
@@ -219,6 +222,7 @@ sio_decoder::status sio_decoder::feed_text(std::string_view text) {
   if (h->attachments > 0) {
     pending_ = std::move(*h);
     attachments_.clear();
+    attachment_bytes_ = 0;
     return status::need_more;
   }
   return finish(std::move(*h), {});
@@ -229,6 +233,14 @@ sio_decoder::status sio_decoder::feed_binary(std::string_view bytes) {
     error_ = sio_error::unexpected_binary;
     return status::error;
   }
+  if (limits_.max_attachment_bytes && bytes.size() > limits_.max_attachment_bytes - attachment_bytes_) {
+    pending_.reset();
+    attachments_.clear();
+    attachment_bytes_ = 0;
+    error_ = sio_error::attachments_too_large;
+    return status::error;
+  }
+  attachment_bytes_ += bytes.size();
   attachments_.emplace_back(bytes);
   if (attachments_.size() < pending_->attachments) return status::need_more;
   sio_header h = std::move(*pending_);
@@ -238,6 +250,7 @@ sio_decoder::status sio_decoder::feed_binary(std::string_view bytes) {
 
 sio_decoder::status sio_decoder::finish(sio_header h, std::vector<std::string> attachments) {
   attachments_.clear();
+  attachment_bytes_ = 0;
   if (h.packet.type == sio_type::binary_event || h.packet.type == sio_type::binary_ack) {
     if (!h.packet.has_data()) {
       error_ = sio_error::bad_payload;

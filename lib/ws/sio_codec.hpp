@@ -47,6 +47,7 @@ enum class sio_error {
   bad_payload,
   bad_placeholder,
   unexpected_binary,
+  attachments_too_large,
 };
 /// A short description of the error (for logs).
 std::string_view sio_error_message(sio_error e);
@@ -56,6 +57,9 @@ struct sio_limits {
   std::size_t max_attachments = 64;
   std::size_t max_depth = 64;
   std::size_t max_namespace = 256;
+  // Bytes of all the attachments of one packet together (0 = no cap). Without it a client could
+  // park max_attachments frames of max_payload each (64 MB) in a session by never sending the last.
+  std::size_t max_attachment_bytes = 1'000'000;
 };
 
 /// The header and payload of a text packet, before binary attachments are put back.
@@ -89,6 +93,7 @@ class sio_decoder {
   sio_limits limits_;
   std::optional<sio_header> pending_;
   std::vector<std::string> attachments_;
+  std::size_t attachment_bytes_ = 0;  // in attachments_
   sio_packet done_;
   sio_error error_ = sio_error::empty;
 };

@@ -144,6 +144,13 @@ async function main() {
     a.emit("subscribe:account", "2002");
     await until(() => errors.length >= 1);
     check("refusal without ack comes as an error event", errors.length === 1 && errors[0].ok === false, JSON.stringify(errors));
+    // An unknown event's name is echoed cut to 64 bytes (whole, a client that never read could
+    // make the daemon queue max_payload bytes per event it sent).
+    a.emit("x".repeat(100000), 1);
+    await until(() => errors.length >= 2);
+    check("unknown event: error event names it in at most 64 bytes",
+      errors.length === 2 && errors[1].error === "unknown event" && errors[1].event === "x".repeat(64),
+      JSON.stringify(errors[1] || null).slice(0, 200));
     redis("PUBLISH", "zuperior:account", JSON.stringify({ accountId: "2002", balance: 5 }));
     redis("PUBLISH", "zuperior:account", JSON.stringify({ accountId: "1001", balance: 1234.5, equity: 1240 }));
     await until(() => updates.length >= 2);

@@ -272,3 +272,31 @@ TEST_CASE("Socket.IO malformed binary sequences", "[sio]") {
   CHECK(d.feed_text("51-") == sio_decoder::status::error);
   CHECK_FALSE(d.awaiting_attachments());
 }
+
+TEST_CASE("Socket.IO attachments of one packet are capped in bytes together", "[sio]") {
+  sio_decoder d(sio_limits{.max_attachment_bytes = 10});
+  const auto header =
+      R"(53-["m",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1},{"_placeholder":true,"num":2}])";
+  // 4 + 4 + 2 = 10 bytes: exactly the cap.
+  REQUIRE(d.feed_text(header) == sio_decoder::status::need_more);
+  CHECK(d.feed_binary("aaaa") == sio_decoder::status::need_more);
+  CHECK(d.feed_binary("bbbb") == sio_decoder::status::need_more);
+  REQUIRE(d.feed_binary("cc") == sio_decoder::status::packet);
+  CHECK(d.take().data[3].get_binary().size() == 2);
+  // One byte more: refused as soon as it arrives, and nothing is kept.
+  REQUIRE(d.feed_text(header) == sio_decoder::status::need_more);
+  CHECK(d.feed_binary("aaaa") == sio_decoder::status::need_more);
+  CHECK(d.feed_binary("bbbbbbb") == sio_decoder::status::error);
+  CHECK(d.error() == sio_error::attachments_too_large);
+  CHECK_FALSE(d.awaiting_attachments());
+  // The count starts again with the next packet.
+  REQUIRE(d.feed_text(header) == sio_decoder::status::need_more);
+  CHECK(d.feed_binary("aaaaaaaaaa") == sio_decoder::status::need_more);
+  CHECK(d.feed_binary("") == sio_decoder::status::need_more);
+  CHECK(d.feed_binary("x") == sio_decoder::status::error);
+  // The default cap is the default max_payload; 0 means none.
+  CHECK(sio_limits{}.max_attachment_bytes == 1'000'000);
+  sio_decoder unlimited(sio_limits{.max_attachment_bytes = 0});
+  REQUIRE(unlimited.feed_text(R"(51-["m",{"_placeholder":true,"num":0}])") == sio_decoder::status::need_more);
+  CHECK(unlimited.feed_binary(std::string(2'000'000, 'x')) == sio_decoder::status::packet);
+}

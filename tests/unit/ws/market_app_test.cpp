@@ -1,0 +1,28 @@
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "ws/market_app.hpp"
+
+using namespace zuperior::ws;
+
+TEST_CASE("the error event repeats at most 64 bytes of an unknown event's name") {
+  CHECK(echoed_event_name("subscribe:acount") == "subscribe:acount");
+  CHECK(echoed_event_name("") == "");
+  const std::string exact(max_echoed_event_name, 'e');
+  CHECK(echoed_event_name(exact) == exact);
+  // A 1 MB name (the payload limit) once came back whole in every error event.
+  const std::string huge(1'000'000, 'e');
+  CHECK(echoed_event_name(huge) == exact);
+  // Never half a character: a 3-byte character straddling the cut is dropped whole.
+  const std::string euro = "\xE2\x82\xAC";
+  const std::string straddle = std::string(max_echoed_event_name - 1, 'x') + euro;
+  CHECK(echoed_event_name(straddle) == std::string(max_echoed_event_name - 1, 'x'));
+  const std::string all_multibyte = [&] {
+    std::string s;
+    for (int i = 0; i < 40; ++i) s += euro;
+    return s;
+  }();
+  const auto cut = echoed_event_name(all_multibyte);
+  CHECK(cut.size() == 63);
+  CHECK(cut.size() % 3 == 0);
+}
