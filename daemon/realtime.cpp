@@ -40,6 +40,7 @@ ws::server_options base_options(const config::settings& s) {
   o.ping_timeout = s.realtime.ping_timeout;
   o.max_payload = s.realtime.max_payload;
   o.outbox_limit = s.realtime.outbox_limit;
+  o.max_polling_sessions_per_ip = s.server.max_connections_per_ip;
   o.cors_origins = s.server.cors_origins;
   return o;
 }

@@ -116,7 +116,7 @@ std::vector<key_spec> build_schema() {
           "Open connections (HTTP and real-time) above which new ones get 503.")
           .range(1, 10'000'000),
       key("server.max_connections_per_ip", k::integer, &settings::server, &server_settings::max_connections_per_ip,
-          "Open connections one client address may hold.")
+          "Open connections one client address may hold; also its long-polling Socket.IO sessions.")
           .range(1, 10'000'000),
       key("server.trusted_proxies", k::list, &settings::server, &server_settings::trusted_proxies,
           "Proxy addresses or CIDRs whose X-Forwarded-For is believed (comma-separated)."),

@@ -20,6 +20,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/container/devector.hpp>
 #include <future>
+#include <mutex>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -114,6 +115,16 @@ std::string_view query_param(std::string_view query, std::string_view name) {
   return {};
 }
 
+// RFC 6455 4.2.1: Sec-WebSocket-Key is the base64 of 16 bytes (24 characters ending "=="); the
+// reference server (the `ws` package) answers 400 to anything else, while Beast accepts any short value.
+bool valid_websocket_key(std::string_view key) {
+  if (key.size() != 24 || key.substr(22) != "==") return false;
+  for (char c : key.substr(0, 22))
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/'))
+      return false;
+  return true;
+}
+
 bool has_param(std::string_view query, std::string_view name) {
   while (!query.empty()) {
     const auto amp = query.find('&');
@@ -171,15 +182,39 @@ struct server::impl {
   std::vector<std::unique_ptr<worker_ctx>> workers;
   http::cors_policy cors;
   std::size_t hard_limit;
+  // Bytes a session may have queued: frames are up to max_payload each, so the frame cap alone let
+  // a client that never reads pin hard_limit x max_payload (over 1 GB) of the daemon's memory.
+  std::size_t byte_limit;
   std::atomic<bool> shutting_down{false};
   // WebSocket connections whose reader or writer still runs: shutdown waits for them to flush.
   std::atomic<int> ws_running{0};
+  // Polling sessions per client address, against opt.max_polling_sessions_per_ip: without a cap a
+  // single client could open ~20,000 sessions a second over one keep-alive connection, each living
+  // until connect_timeout (about 700 bytes apiece: hundreds of MB).
+  std::mutex polling_mu;
+  std::unordered_map<std::string, std::size_t> polling_per_ip;
+
+  bool take_polling_slot(const std::string& ip) {
+    if (opt.max_polling_sessions_per_ip == 0) return true;
+    std::lock_guard lock(polling_mu);
+    auto& n = polling_per_ip[ip];
+    if (n >= opt.max_polling_sessions_per_ip) return false;
+    ++n;
+    return true;
+  }
+  void release_polling_slot(const std::string& ip) {
+    if (opt.max_polling_sessions_per_ip == 0) return;
+    std::lock_guard lock(polling_mu);
+    auto it = polling_per_ip.find(ip);
+    if (it != polling_per_ip.end() && --it->second == 0) polling_per_ip.erase(it);
+  }
 
   impl(server& o, server_options op, std::vector<net::any_io_executor> ex)
       : owner(o),
         opt(std::move(op)),
         cors(opt.cors_origins),
-        hard_limit(opt.outbox_hard_limit ? opt.outbox_hard_limit : opt.outbox_limit * 4 + 256) {
+        hard_limit(opt.outbox_hard_limit ? opt.outbox_hard_limit : opt.outbox_limit * 4 + 256),
+        byte_limit(std::max<std::size_t>(4 * opt.max_payload, std::size_t{4} << 20)) {
     for (std::size_t i = 0; i < ex.size(); ++i) {
       auto w = std::make_unique<worker_ctx>();
       w->index = i;
@@ -228,13 +263,14 @@ class session : public std::enable_shared_from_this<session> {
       // The client is behind: only the newest frame per key needs to survive.
       for (auto it = outbox_.rbegin(); it != outbox_.rend(); ++it) {
         if (it->key == f.key && it->sent == 0) {
+          outbox_bytes_ = outbox_bytes_ - it->data->size() + f.data->size();
           *it = std::move(f);
           st.conflated++;
           return;
         }
       }
     }
-    if (outbox_.size() >= S_.hard_limit) {
+    if (outbox_.size() >= S_.hard_limit || outbox_bytes_ + f.data->size() > S_.byte_limit) {
       // Even conflation did not keep up: give up on this client without touching anyone else.
       overflowed_ = true;
       st.dropped += outbox_.size() + 1;
@@ -243,8 +279,17 @@ class session : public std::enable_shared_from_this<session> {
       net::post(w_.exec, [self = shared_from_this()] { self->close(close_kind::force); });
       return;
     }
+    outbox_bytes_ += f.data->size();
     outbox_.push_back(std::move(f));
     notify();
+  }
+
+  // Every frame leaves the outbox here, so that outbox_bytes_ stays exact.
+  out_frame pop_frame() {
+    out_frame f = std::move(outbox_.front());
+    outbox_.pop_front();
+    outbox_bytes_ -= f.data->size();
+    return f;
   }
 
   // A broadcast frame (the shared pointer is copied into the outbox).
@@ -301,7 +346,7 @@ class session : public std::enable_shared_from_this<session> {
           if (!now) now = now_us();
           S_.owner.on_delivery_lag(static_cast<double>(now - f.ts_us) / 1e6);
         }
-        outbox_.pop_front();
+        pop_frame();
       }
       count_sent(done, bytes);
     }
@@ -366,6 +411,10 @@ class session : public std::enable_shared_from_this<session> {
     auto self = shared_from_this();
     closed_ = true;
     client_closed_ = kind == close_kind::client;
+    if (polling_slot_) {
+      polling_slot_ = false;
+      S_.release_polling_slot(client_ip_);
+    }
     for (auto& [nsp, s] : sockets_) drop_socket(s);
     sockets_.clear();
     if (kind == close_kind::client && !websocket_ && !poll_pending_) {
@@ -387,6 +436,8 @@ class session : public std::enable_shared_from_this<session> {
     if (kind == close_kind::graceful && websocket_) wake_writer();
   }
   bool closed() const { return closed_; }
+  // This session took a place under the per-address polling cap; close() gives it back.
+  void hold_polling_slot() { polling_slot_ = true; }
   // Ends the short linger of a client-closed polling session (see close()).
   void forget() {
     if (!lingering_) return;
@@ -605,8 +656,7 @@ class session : public std::enable_shared_from_this<session> {
     bool first = true;
     std::int64_t now = 0;
     while (!outbox_.empty()) {
-      out_frame f = std::move(outbox_.front());
-      outbox_.pop_front();
+      out_frame f = pop_frame();
       if (!first) body += record_separator;
       first = false;
       if (f.binary) {
@@ -717,8 +767,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   net::awaitable<bool> write_one() {
-    out_frame f = std::move(outbox_.front());
-    outbox_.pop_front();
+    out_frame f = pop_frame();
     ws_->text(!f.binary);
     auto [ec, n] = co_await ws_->async_write(net::buffer(*f.data), use_tuple);
     if (ec) co_return false;
@@ -755,6 +804,7 @@ class session : public std::enable_shared_from_this<session> {
       ++frames;
       payload += len;
       if (f.ts_us && lags < 64) lag_ts[lags++] = f.ts_us;
+      outbox_bytes_ -= len;  // not pop_frame(): f.data may have moved into `big`
       outbox_.pop_front();
       if (big) break;
     }
@@ -858,12 +908,16 @@ class session : public std::enable_shared_from_this<session> {
   bool writer_running_ = false;  // a WebSocket writer coroutine runs (wake_writer)
   bool dirty_ = false;           // in the worker's list of sessions to flush
   bool raw_writes_ = true;       // false once the peer sent a control frame (Beast may answer it)
+  bool polling_slot_ = false;    // counted in S_.polling_per_ip until close()
   // A devector, not a deque: an idle session's empty outbox then owns no memory at all.
   boost::container::devector<out_frame> outbox_;
+  std::size_t outbox_bytes_ = 0;  // payload bytes in outbox_, against S_.byte_limit
   net::steady_timer poll_wake_;
   std::unique_ptr<ws_stream> ws_;
   std::shared_ptr<void> slot_;  // the WebSocket connection's place under the HTTP server's caps
-  sio_decoder decoder_;
+  // A binary packet's attachments together may not exceed max_payload (the codec's default is
+  // 1 MB, right only when max_payload is the default).
+  sio_decoder decoder_{sio_limits{.max_attachment_bytes = static_cast<std::size_t>(S_.opt.max_payload)}};
   std::map<std::string, std::shared_ptr<socket>> sockets_;
   std::string client_ip_;
   std::string cookies_;
@@ -1098,7 +1152,9 @@ net::awaitable<void> run_upgrade(server::impl* S, std::size_t worker, std::strin
 net::awaitable<poll_answer> open_polling(server::impl* S, std::size_t worker, std::string client_ip,
                                          std::string cookies) {
   auto& w = *S->workers[worker];
+  if (!S->take_polling_slot(client_ip)) co_return error_answer(eio_error::forbidden);
   auto s = std::make_shared<session>(*S, w, make_sid(worker), false, std::move(client_ip), std::move(cookies));
+  s->hold_polling_slot();
   add_session(S, w, s);
   co_return poll_answer{200, S->open_packet(s->sid(), true)};
 }
@@ -1143,6 +1199,8 @@ net::awaitable<bool> server::handle(beast::tcp_stream& stream, beast::flat_buffe
   if (transport != "polling" && transport != "websocket") co_return co_await fail(eio_error::unknown_transport);
   if (eio != "4") co_return co_await fail(eio_error::unsupported_protocol_version);
   if (is_ws != (transport == "websocket")) co_return co_await fail(eio_error::bad_request);
+  if (is_ws && !valid_websocket_key(req[bhttp::field::sec_websocket_key]))
+    co_return co_await fail(eio_error::bad_request);
 
   if (is_ws) {
     std::size_t owner = worker;

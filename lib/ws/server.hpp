@@ -98,6 +98,9 @@ struct server_options {
   std::size_t outbox_limit = 256;     // above it, market frames are conflated per key
   std::size_t outbox_hard_limit = 0;  // 0 = 4 * outbox_limit + 256: reaching it disconnects
   bool raw_echo = false;              // plain Engine.IO echo server (protocol test mode's /engine.io/)
+  // Long-polling sessions one client address may hold (a polling session keeps no connection open,
+  // so the HTTP server's per-address connection cap does not bound them); 0 = no cap.
+  std::size_t max_polling_sessions_per_ip = 2000;
   std::vector<std::string> cors_origins;
   std::map<std::string, std::shared_ptr<app>> namespaces;  // "/" and others
 };

@@ -33,5 +33,23 @@ await sleep(300);
 const again = await open();
 check("closing one makes room again", again.ok);
 for (const h of [...held, again]) h.s.close();
+
+// Long-polling sessions hold no connection: they have their own per-address cap (the same number).
+await sleep(300);  // the WebSockets above give their connection places back
+const poll = base + "/socket.io/?EIO=4&transport=polling";
+const sids = [];
+for (let i = 0; i < 3; i++) {
+  const r = await fetch(poll);
+  const body = await r.text();
+  if (r.status === 200) sids.push(JSON.parse(body.slice(1)).sid);
+}
+check("three polling sessions open under the cap of 3", sids.length === 3, String(sids.length));
+const over = await fetch(poll);
+const overBody = await over.json().catch(() => null);
+check("a fourth polling session is refused with 403 Forbidden", over.status === 403 && overBody && overBody.code === 4,
+  `${over.status} ${JSON.stringify(overBody)}`);
+await fetch(`${poll}&sid=${sids[0]}`, { method: "POST", body: "1" });
+const after = await fetch(poll);
+check("closing one polling session makes room again", after.status === 200, String(after.status));
 console.log(failures ? `${failures} cap check(s) failed` : "all cap checks passed");
 process.exit(failures ? 1 : 0);

@@ -3,6 +3,7 @@
 // close, upgrade, payload encoding, namespaces, events, acks, binary attachments, malformed
 // packets), checked with raw HTTP and WebSocket frames rather than a client library. One line per
 // check; exit 1 if any failed.
+import net from "node:net";
 import WebSocket from "ws";
 
 const PING_INTERVAL = 300;
@@ -103,6 +104,18 @@ async function engineIO() {
     check("websocket handshake: open packet without upgrades", m[0] === "0" && JSON.stringify(v.upgrades) === "[]" &&
       v.pingInterval === PING_INTERVAL && v.pingTimeout === PING_TIMEOUT && v.maxPayload === 1000000, m);
     s.close();
+  }
+  // RFC 6455: a Sec-WebSocket-Key that is not the base64 of 16 bytes gets 400 (Beast alone said 101).
+  for (const key of ["", "short", "dGhlIHNhbXBsZSBub25jZQ", "dGhlIHNhbXBsZSBub25jZQ=!", "dGhlIHNhbXBsZSBub25jZQ=="]) {
+    const status = await new Promise((resolve) => {
+      const c = net.connect(new URL(base).port, "127.0.0.1");
+      c.on("error", () => resolve("error"));
+      c.once("data", (d) => { resolve(d.toString().split(" ")[1]); c.destroy(); });
+      c.write(`GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n` +
+        `Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n\r\n`);
+    });
+    const want = key === "dGhlIHNhbXBsZSBub25jZQ==" ? "101" : "400";
+    check(`websocket key ${JSON.stringify(key)}: ${want}`, status === want, status);
   }
   for (const q of ["transport=websocket", "EIO=abc&transport=websocket", "EIO=4", "EIO=4&transport=abc"]) {
     const s = ws(`/socket.io/?${q}`);
