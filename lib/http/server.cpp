@@ -401,9 +401,10 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
       if (!ec && parser.get().version() >= 11 && parser.get().count(bhttp::field::host) != 1)
         ec = bhttp::error::bad_field;
       if (ec) {
-        // A request that began and then stopped gets an answer: 408 when the client ran out of time
-        // (header or body), 400 when it closed its side mid-request (an incomplete message is not a
-        // timeout). A connection that never started a request just closes.
+        // A request that began and then stopped gets an answer: 408 when its head was not complete
+        // by header_timeout, 400 when the client closed its side mid-request (an incomplete message
+        // is not a timeout). A connection that never started a request just closes, and so does one
+        // whose body missed request_timeout: beast::tcp_stream has closed the socket by then.
         const bool began = parser.got_some();
         const bool answer = began && (ec == beast::error::timeout || ec == bhttp::error::partial_message);
         if (is_quiet_end(ec) && !answer) break;
