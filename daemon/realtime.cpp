@@ -86,7 +86,7 @@ void register_metrics(metrics::registry& r, ws::server& srv, feed::market_feed& 
   srv.on_delivery_lag = [h](double s) { h->observe(s); };
 }
 
-net::awaitable<bool> refuse() { co_return false; }
+net::awaitable<std::optional<bool>> refuse() { co_return std::nullopt; }
 
 net::awaitable<std::optional<std::string>> cached_balance(std::shared_ptr<cache::async_client> redis,
                                                           std::string account) {
@@ -131,9 +131,9 @@ realtime::realtime(const realtime_deps& deps) : impl_(std::make_unique<impl>()) 
       return r.value.sub;
     };
     // The account-owner check is a prepared statement on the PostgreSQL pool (within its
-    // connection_limit); no pool answers "not yours".
+    // connection_limit); without a pool it cannot be checked (refused, as "unavailable").
     db::pool* db = deps.db;
-    checks.owns_account = [db](std::string user, std::string account) -> net::awaitable<bool> {
+    checks.owns_account = [db](std::string user, std::string account) -> net::awaitable<std::optional<bool>> {
       if (!db) return refuse();
       return api::owns_account(*db, std::move(user), std::move(account));
     };

@@ -448,11 +448,15 @@ void prepare_statements(db::pool& pool) {
   pool.prepare(st_owns_account, "SELECT 1 FROM \"MT5Account\" WHERE \"accountId\" = $1 AND \"userId\" = $2");
 }
 
-awaitable<bool> owns_account(db::pool& pool, std::string user_id, std::string account_id) {
+awaitable<std::optional<bool>> owns_account(db::pool& pool, std::string user_id, std::string account_id) {
   std::vector<db::param> params{std::move(account_id), std::move(user_id)};
   auto q = co_await exec(&pool, st_owns_account, std::move(params));
-  if (!q) spdlog::warn("account ownership check failed: {} {}", q.ec.message(), q.message);
-  co_return q && !q.value.rows.empty();
+  std::optional<bool> owner;
+  if (!q)
+    spdlog::warn("account ownership check failed: {} {}", q.ec.message(), q.message);
+  else
+    owner = !q.value.rows.empty();
+  co_return owner;
 }
 
 void add_auth_routes(http::router& r, services& s) {

@@ -56,9 +56,9 @@ struct services {
 /// Registers the API's prepared statements on `pool` (once, before serving).
 void prepare_statements(db::pool& pool);
 
-/// Whether MT5 account `account_id` belongs to `user_id` (prepared statement on the pool; false
-/// when the database cannot answer). For the real-time layer's subscribe:account check.
-boost::asio::awaitable<bool> owns_account(db::pool& pool, std::string user_id, std::string account_id);
+/// Whether MT5 account `account_id` belongs to `user_id` (prepared statement on the pool); nullopt
+/// when the database cannot answer. For the real-time layer's subscribe:account check.
+boost::asio::awaitable<std::optional<bool>> owns_account(db::pool& pool, std::string user_id, std::string account_id);
 
 /// Adds the /apis/auth/* and /apis/accounts routes.
 void add_auth_routes(http::router& r, services& s);

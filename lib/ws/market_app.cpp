@@ -101,10 +101,15 @@ boost::asio::awaitable<void> market_app::subscribe_account(std::shared_ptr<socke
     co_return;
   }
   // Plain statements around co_await: GCC 12 miscompiles co_await inside a conditional expression.
-  bool owner = false;
+  std::optional<bool> owner = false;
   if (checks_.owns_account) owner = co_await checks_.owns_account(s->user_id, account);
   if (!s->connected()) co_return;
   if (!owner) {
+    // Refused either way (fail closed), but not called "not yours" when the database is away.
+    fail(s, ack, event, "unavailable: cannot check the account now, try again");
+    co_return;
+  }
+  if (!*owner) {
     fail(s, ack, event, "forbidden: not your account");
     co_return;
   }

@@ -14,8 +14,8 @@ namespace zuperior::ws {
 struct market_checks {
   /// Verifies a JWT; returns the user id, or nullopt when invalid or expired.
   std::function<std::optional<std::string>(const std::string& token)> authenticate;
-  /// Whether the user owns the account (database).
-  std::function<boost::asio::awaitable<bool>(std::string user, std::string account)> owns_account;
+  /// Whether the user owns the account (database); nullopt when that cannot be checked now.
+  std::function<boost::asio::awaitable<std::optional<bool>>(std::string user, std::string account)> owns_account;
   /// The cached `balance:<account>` JSON, if any.
   std::function<boost::asio::awaitable<std::optional<std::string>>(std::string account)> cached_balance;
   /// Counts one inbound event against the user's `websocket` tier; false when over the limit.

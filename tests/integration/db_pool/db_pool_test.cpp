@@ -287,11 +287,11 @@ TEST_CASE("pool: the API's prepared ownership check (real-time subscribe:account
   REQUIRE(run_until(io, q(p, R"(CREATE TABLE "MT5Account" ("accountId" text, "userId" text))", {})));
   REQUIRE(run_until(io, q(p, R"(INSERT INTO "MT5Account" VALUES ('1001', 'alice'), ('2001', 'bob'))", {})));
   zuperior::api::prepare_statements(*p);
-  CHECK(run_until(io, zuperior::api::owns_account(*p, "alice", "1001")));
-  CHECK_FALSE(run_until(io, zuperior::api::owns_account(*p, "alice", "2001")));
-  CHECK_FALSE(run_until(io, zuperior::api::owns_account(*p, "alice", "1001' OR '1'='1")));
-  CHECK_FALSE(run_until(io, zuperior::api::owns_account(*p, "nobody", "")));
+  CHECK(run_until(io, zuperior::api::owns_account(*p, "alice", "1001")) == std::optional<bool>(true));
+  CHECK(run_until(io, zuperior::api::owns_account(*p, "alice", "2001")) == std::optional<bool>(false));
+  CHECK(run_until(io, zuperior::api::owns_account(*p, "alice", "1001' OR '1'='1")) == std::optional<bool>(false));
+  CHECK(run_until(io, zuperior::api::owns_account(*p, "nobody", "")) == std::optional<bool>(false));
   p->stop();
-  // A stopped pool answers false, not an exception.
-  CHECK_FALSE(run_until(io, zuperior::api::owns_account(*p, "alice", "1001")));
+  // A stopped pool cannot say: nullopt (refused as "unavailable"), not "not yours", not an exception.
+  CHECK_FALSE(run_until(io, zuperior::api::owns_account(*p, "alice", "1001")).has_value());
 }
