@@ -62,18 +62,13 @@ void cache::count_lookup(bool hit) noexcept {
 asio::awaitable<std::optional<std::string>> cache::get(std::string_view key) {
   std::vector<std::string> args{"GET", client_->key(key)};
   auto r = co_await client_->command(std::move(args));
-  auto* m = static_cast<cache_metrics*>(metrics_);
   if (!r) {
     count_error();
     co_return std::nullopt;
   }
-  if (r.value.kind != reply::type::string) {
-    misses_.fetch_add(1, std::memory_order_relaxed);
-    m->miss->inc();
-    co_return std::nullopt;
-  }
-  hits_.fetch_add(1, std::memory_order_relaxed);
-  m->hit->inc();
+  const bool hit = r.value.kind == reply::type::string;
+  count_lookup(hit);
+  if (!hit) co_return std::nullopt;
   co_return std::move(r.value.text);
 }
 
