@@ -53,9 +53,12 @@ echo "zuperior serve: $workers workers on 127.0.0.1:$port; wrk -t$threads -c$con
 # The daemon's own CPU per request (user+system from /proc, so the kernel's TCP work is included)
 # says what one dedicated core would serve; wrk shares the same two cores during the run.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/${1:-$pid}/stat"; }
+# The hypervisor's steal (all cores, /proc/stat) during a run: on a shared VM it is what makes the
+# same binary vary from run to run, so every row shows it.
+steal_ticks() { awk '/^cpu / {t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t; exit}' /proc/stat; }
 redis_pid="$(cat "$svc/redis/redis.pid")"
 hz="$(getconf CLK_TCK)"
-printf '%-15s %10s %9s %9s %9s %7s %10s %11s %10s\n' route req/s p50 p99 max non2xx "cpu/req" "req/s/core" "redis/req"
+printf '%-15s %10s %9s %9s %9s %7s %10s %11s %10s %6s\n' route req/s p50 p99 max non2xx "cpu/req" "req/s/core" "redis/req" steal
 for route in $routes; do
   auth=()
   [ "$route" = /apis/accounts ] && auth=(-H "Authorization: Bearer $token")
@@ -67,9 +70,11 @@ for route in $routes; do
   fi
   before="$(cpu_ticks)"
   rbefore="$(cpu_ticks "$redis_pid")"
+  sbefore="$(steal_ticks)"
   out="$(wrk -t"$threads" -c"$conns" -d"$duration" --latency "${auth[@]}" "$base$route")"
   after="$(cpu_ticks)"
   rafter="$(cpu_ticks "$redis_pid")"
+  safter="$(steal_ticks)"
   [ -n "$perf_pid" ] && { kill -INT "$perf_pid"; wait "$perf_pid" || true; }
   total="$(awk '/requests in/ {print $1}' <<<"$out")"
   rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
@@ -80,7 +85,9 @@ for route in $routes; do
   cpu_us="$(awk -v a="$after" -v b="$before" -v hz="$hz" -v n="$total" 'BEGIN { if (n > 0) printf "%.1f", (a - b) / hz * 1e6 / n; else print "-" }')"
   redis_us="$(awk -v a="$rafter" -v b="$rbefore" -v hz="$hz" -v n="$total" 'BEGIN { if (n > 0) printf "%.1f", (a - b) / hz * 1e6 / n; else print "-" }')"
   per_core="$(awk -v c="$cpu_us" 'BEGIN { if (c + 0 > 0) printf "%.0f", 1e6 / c; else print "-" }')"
-  printf '%-15s %10s %9s %9s %9s %7s %8sus %11s %8sus\n' "$route" "$rps" "$p50" "$p99" "$max" "${non2xx:-0}" "$cpu_us" "$per_core" "$redis_us"
+  steal="$(awk -v a="$safter" -v b="$sbefore" 'BEGIN { split(a, x, " "); split(b, y, " "); t = x[2] - y[2]
+    if (t > 0) printf "%.1f%%", 100 * (x[1] - y[1]) / t; else print "-" }')"
+  printf '%-15s %10s %9s %9s %9s %7s %8sus %11s %8sus %6s\n' "$route" "$rps" "$p50" "$p99" "$max" "${non2xx:-0}" "$cpu_us" "$per_core" "$redis_us" "$steal"
 done
 curl -fsS "$base/metrics" | grep -E '^zuperior_cache_requests_total' | sed 's/^/  /'
 rss_kb="$(awk '/VmRSS/ {print $2}' /proc/$pid/status)"
