@@ -104,7 +104,8 @@ std::vector<key_spec> build_schema() {
           "of the shortest server timeout, at most 250 ms, late).")
           .range(100, 3'600'000),
       key("server.request_timeout", k::duration, &settings::server, &server_settings::request_timeout,
-          "Time a request may take from its first byte to its response.")
+          "Time a client has to send a request body once its head is in (408 past it), and to take a response that "
+          "did not fit the socket at once.")
           .range(100, 3'600'000),
       key("server.idle_timeout", k::duration, &settings::server, &server_settings::idle_timeout,
           "Keep-alive connections idle this long are closed (checked by the same sweep as header_timeout).")

@@ -393,8 +393,14 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
           auto [wec, wn] = co_await net::async_write(stream, net::buffer(cont.data(), cont.size()), use_tuple);
           if (wec) break;
         }
-        stream.expires_after(S.s.request_timeout);
-        auto [rec, rn] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+        // The body, on the raw socket under the sweep's deadline like the head: a body that misses
+        // request_timeout then leaves the socket open for the 408 below (beast::tcp_stream's own
+        // timeout would have closed it).
+        st.deadline = steady::now() + S.s.request_timeout;
+        st.timed_out = false;
+        auto [rec, rn] = co_await bhttp::async_read(stream.socket(), buffer, parser, use_tuple);
+        st.deadline = steady::time_point::max();
+        if (rec == net::error::operation_aborted && st.timed_out) rec = beast::error::timeout;
         ec = rec;
       }
       // RFC 9112 3.2: an HTTP/1.1 request without exactly one Host field is answered 400.
@@ -402,9 +408,9 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
         ec = bhttp::error::bad_field;
       if (ec) {
         // A request that began and then stopped gets an answer: 408 when its head was not complete
-        // by header_timeout, 400 when the client closed its side mid-request (an incomplete message
-        // is not a timeout). A connection that never started a request just closes, and so does one
-        // whose body missed request_timeout: beast::tcp_stream has closed the socket by then.
+        // by header_timeout or its body by request_timeout, 400 when the client closed its side
+        // mid-request (an incomplete message is not a timeout). A connection that never started a
+        // request just closes.
         const bool began = parser.got_some();
         const bool answer = began && (ec == beast::error::timeout || ec == bhttp::error::partial_message);
         if (is_quiet_end(ec) && !answer) break;

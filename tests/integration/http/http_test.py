@@ -345,7 +345,7 @@ def main():
         dead_port = dead.getsockname()[1]
         dead.close()
         d2 = Daemon("nodb", {"DATABASE_URL": f"postgresql://x:y@127.0.0.1:{dead_port}/none?connect_timeout=2",
-                             "ZUPERIOR_SERVER_HEADER_TIMEOUT": "1s"})
+                             "ZUPERIOR_SERVER_HEADER_TIMEOUT": "1s", "ZUPERIOR_SERVER_REQUEST_TIMEOUT": "2s"})
         t0 = time.time()
         st, _, body, _ = d2.request("POST", "/apis/auth/login", body={"email": "alice@example.com", "password": pw}, headers=ip(91))
         took = time.time() - t0
@@ -368,6 +368,25 @@ def main():
         s.close()
         took = time.time() - t0
         check(reply.startswith(b"HTTP/1.1 408") and took < 5, f"slow request head: 408 at the header timeout ({reply[:20]!r}, {took:.1f}s)")
+        # a body still incomplete at server.request_timeout (2 s here) gets 408 too, not a bare close
+        s = socket.create_connection(("127.0.0.1", d2.port), 5)
+        s.settimeout(10)
+        t0 = time.time()
+        s.sendall(b"POST /apis/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 100\r\n\r\n{\"email\":")
+        reply = b""
+        try:
+            while time.time() - t0 < 8 and not select.select([s], [], [], 0.2)[0]:
+                s.sendall(b" ")
+            reply = s.recv(4096)
+        except OSError:
+            pass
+        s.close()
+        took = time.time() - t0
+        check(reply.startswith(b"HTTP/1.1 408") and 1.5 < took < 5,
+              f"slow request body: 408 at the request timeout ({reply[:20]!r}, {took:.1f}s)")
+        st, _, _, _ = d2.request("GET", "/livez")
+        check(st == 200, "after the slow body: the daemon still serves")
         st, body = wait_health(d2, False)
         check(st == 503 and body["checks"]["database"] == "unhealthy", "PostgreSQL down: health degraded")
         check(d2.stop() == 0, "second daemon exits 0 on SIGTERM")
