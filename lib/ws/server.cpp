@@ -411,10 +411,7 @@ class session : public std::enable_shared_from_this<session> {
     auto self = shared_from_this();
     closed_ = true;
     client_closed_ = kind == close_kind::client;
-    if (polling_slot_) {
-      polling_slot_ = false;
-      S_.release_polling_slot(client_ip_);
-    }
+    release_polling_slot();
     for (auto& [nsp, s] : sockets_) drop_socket(s);
     sockets_.clear();
     if (kind == close_kind::client && !websocket_ && !poll_pending_) {
@@ -438,6 +435,11 @@ class session : public std::enable_shared_from_this<session> {
   bool closed() const { return closed_; }
   // This session took a place under the per-address polling cap; close() gives it back.
   void hold_polling_slot() { polling_slot_ = true; }
+  void release_polling_slot() {
+    if (!polling_slot_) return;
+    polling_slot_ = false;
+    S_.release_polling_slot(client_ip_);
+  }
   // Ends the short linger of a client-closed polling session (see close()).
   void forget() {
     if (!lingering_) return;
@@ -884,6 +886,9 @@ class session : public std::enable_shared_from_this<session> {
     S_.owner.stats().sessions_websocket++;
     ws_ = std::move(ws);
     slot_ = std::move(slot);
+    // From here on the session holds a connection place (slot_): its polling place goes back, or
+    // every stock client (polling first, then the upgrade) would count against both caps.
+    release_polling_slot();
     // The reader runs in its own coroutine so that this frame (probe buffer, timers) is freed.
     S_.ws_running++;
     net::co_spawn(w_.exec, run_ws(), net::detached);
@@ -908,7 +913,7 @@ class session : public std::enable_shared_from_this<session> {
   bool writer_running_ = false;  // a WebSocket writer coroutine runs (wake_writer)
   bool dirty_ = false;           // in the worker's list of sessions to flush
   bool raw_writes_ = true;       // false once the peer sent a control frame (Beast may answer it)
-  bool polling_slot_ = false;    // counted in S_.polling_per_ip until close()
+  bool polling_slot_ = false;    // counted in S_.polling_per_ip until close() or the upgrade
   // A devector, not a deque: an idle session's empty outbox then owns no memory at all.
   boost::container::devector<out_frame> outbox_;
   std::size_t outbox_bytes_ = 0;  // payload bytes in outbox_, against S_.byte_limit

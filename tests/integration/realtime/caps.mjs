@@ -51,5 +51,33 @@ check("a fourth polling session is refused with 403 Forbidden", over.status === 
 await fetch(`${poll}&sid=${sids[0]}`, { method: "POST", body: "1" });
 const after = await fetch(poll);
 check("closing one polling session makes room again", after.status === 200, String(after.status));
+const afterSid = JSON.parse((await after.text()).slice(1)).sid;
+for (const sid of [sids[1], sids[2], afterSid]) await fetch(`${poll}&sid=${sid}`, { method: "POST", body: "1" });
+
+// A session that upgrades from polling to WebSocket holds a connection place from then on and gives
+// its polling place back: otherwise every stock client (polling first, then the upgrade) would
+// count twice, and an address would reach the polling cap with half as many clients.
+await sleep(200);
+const hs = await fetch(poll);
+const upSid = JSON.parse((await hs.text()).slice(1)).sid;
+const up = new WebSocket(`${ws.replace("transport=websocket", "transport=websocket&sid=" + upSid)}`);
+up.on("error", () => {});
+const upgraded = await new Promise((resolve) => {
+  up.once("open", () => up.send("2probe"));
+  up.on("message", (m) => {
+    if (String(m) === "3probe") {
+      up.send("5");
+      setTimeout(() => resolve(true), 200);
+    }
+  });
+  up.once("close", () => resolve(false));
+  setTimeout(() => resolve(false), 3000);
+});
+check("a polling session upgrades to WebSocket", upgraded);
+const polls = [];
+for (let i = 0; i < 3; i++) polls.push((await fetch(poll)).status);
+check("after the upgrade, three more polling sessions fit under the polling cap of 3",
+  polls.every((st) => st === 200), JSON.stringify(polls));
+up.close();
 console.log(failures ? `${failures} cap check(s) failed` : "all cap checks passed");
 process.exit(failures ? 1 : 0);
