@@ -278,6 +278,18 @@ response answer_without_handler(const server::impl& S, const request& req, std::
     ctx.route = "preflight";
     return S.cors.preflight(req);
   }
+  if (path.empty() || path.front() != '/') {
+    // Not origin-form once absolute-form was reduced to its path: `OPTIONS *` asks about the server
+    // as a whole (RFC 9110 9.3.7); anything else (CONNECT's host:port, `*` with another method) is
+    // not a request this server can serve.
+    if (path == "*" && req.method() == verb::options) {
+      ctx.route = "*";
+      response res{bhttp::status::no_content, req.version()};
+      res.set(bhttp::field::allow, "GET, HEAD, POST, OPTIONS");
+      return res;
+    }
+    return error_response(req, errc::bad_request, "The request target must be a path");
+  }
   auto m = S.routes->find(req.method(), path);
   ctx.route = m.route;
   if (m.found) {

@@ -189,7 +189,10 @@ def main():
         for raw, want, what in [(b"GET /livez HTTP/1.1\r\n\r\n", b"HTTP/1.1 400", "HTTP/1.1 without Host: 400"),
                                 (b"GET /livez HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", b"HTTP/1.1 400", "two Host fields: 400"),
                                 (b"GET /livez HTTP/1.0\r\n\r\n", b"HTTP/1.0 200", "HTTP/1.0 without Host: 200"),
-                                (b"GET http://x/livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", b"HTTP/1.1 200", "absolute-form target: 200")]:
+                                (b"GET http://x/livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", b"HTTP/1.1 200", "absolute-form target: 200"),
+                                (b"OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", b"HTTP/1.1 204", "OPTIONS *: 204"),
+                                (b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", b"HTTP/1.1 400", "CONNECT host:port: 400"),
+                                (b"GET * HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 400", "GET *: 400")]:
             s = socket.create_connection(("127.0.0.1", d.port), 5)
             s.sendall(raw)
             reply = s.recv(4096)
