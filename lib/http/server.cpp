@@ -288,7 +288,10 @@ response answer_without_handler(const server::impl& S, const request& req, std::
       res.set(bhttp::field::allow, "GET, HEAD, POST, OPTIONS");
       return res;
     }
-    return error_response(req, errc::bad_request, "The request target must be a path");
+    // Closed after the answer: a client that sent CONNECT may go on with tunnel bytes, not HTTP.
+    auto res = error_response(req, errc::bad_request, "The request target must be a path");
+    res.keep_alive(false);
+    return res;
   }
   auto m = S.routes->find(req.method(), path);
   ctx.route = m.route;

@@ -198,6 +198,20 @@ def main():
             reply = s.recv(4096)
             s.close()
             check(reply.startswith(want), f"{what} ({reply[:20]!r})")
+        # after CONNECT's 400 the connection closes: what the client sends next is tunnel bytes, not HTTP
+        s = socket.create_connection(("127.0.0.1", d.port), 5)
+        s.settimeout(5)
+        s.sendall(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+        reply = b""
+        try:
+            while chunk := s.recv(4096):
+                reply += chunk
+            closed = True
+        except socket.timeout:
+            closed = False
+        s.close()
+        check(reply.startswith(b"HTTP/1.1 400") and b"Connection: close" in reply and closed,
+              f"CONNECT: 400 and the connection closes ({reply[:20]!r}, closed={closed})")
         # methods Beast does not know share one metrics label: labelled by their own text, every
         # distinct method added a series to /metrics for good
         for i in range(3):
