@@ -514,9 +514,8 @@ int main(int argc, char** argv) {
   std::printf(
       "cpu: server %.0f%% of one core (%.2f us per delivered message, %.2f us of it in user space); generator "
       "receiver %.0f%% (%.2f us per message), publisher %.1f s total; server RSS %.1f MB\n",
-      100.0 * scpu_run / elapsed, scpu_run * per_msg, suser_run * per_msg, 100.0 * cpu_run / elapsed,
-      cpu_run * per_msg, pub.cpu,
-      rss_busy / 1024.0);
+      100.0 * scpu_run / elapsed, scpu_run * per_msg, suser_run * per_msg, 100.0 * cpu_run / elapsed, cpu_run * per_msg,
+      pub.cpu, rss_busy / 1024.0);
   const double ticks = m2.total - m1.total;
   if (ticks > 0)
     std::printf("machine: cores %.0f%% busy, %.1f%% stolen by the hypervisor (of all cores' time, measured window)\n",
