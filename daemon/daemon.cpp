@@ -147,9 +147,6 @@ int run(const options& opts) {
                                 [&st] { return static_cast<double>(st.jobs.load()); });
   }
 
-  // limiter
-  api::local_limiter local_limits(s.ratelimit);
-
   // auth
   auto jwt = auth::jwt_codec::from_settings(s.auth);
   auto cookie = auth::cookie_options_from(s);
@@ -225,10 +222,10 @@ int run(const options& opts) {
   svc.cookie = &cookie;
   auto routes = api::build_routes(svc);
   http::server_hooks hooks;
-  bool log_access = s.log.access_log;
-  hooks.on_request = [&hm, log_access](const http::request_record& r) {
+  std::atomic<bool> log_access = s.log.access_log;  // reloadable
+  hooks.on_request = [&hm, &log_access](const http::request_record& r) {
     hm.on_request(r);
-    if (log_access) access_log(r);
+    if (log_access.load(std::memory_order_relaxed)) access_log(r);
   };
   hooks.on_connection = [&hm](int d) { hm.on_connection(d); };
   hooks.on_in_flight = [&hm](int d) { hm.on_in_flight(d); };
@@ -248,7 +245,7 @@ int run(const options& opts) {
         limits.client(0)->get_executor(), cache::client_options::from(s), s.market.account_channel, limits.client(0),
         api::fence_for(s.database.statement_timeout));
   }
-  realtime rt({&s, &server, db_pool.get(), &jwt, &local_limits, &registry});  // mounts /socket.io/ before start
+  realtime rt({&s, &server, db_pool.get(), &jwt, &limits, &registry});  // mounts /socket.io/ before start
 
   // listeners
   server.start();
@@ -293,9 +290,11 @@ int run(const options& opts) {
         try {
           auto fresh = opts.reload();
           if (log::set_level(fresh.log.level)) spdlog::info("reloaded: log level {}", fresh.log.level);
-          local_limits.set_tiers(fresh.ratelimit);
           limits.reload(fresh.ratelimit);
-          spdlog::info("reloaded: rate-limit tiers");
+          rt.reload(fresh);
+          if (log_access.exchange(fresh.log.access_log) != fresh.log.access_log)
+            spdlog::info("reloaded: access log {}", fresh.log.access_log ? "on" : "off");
+          spdlog::info("reloaded: rate-limit tiers and the real-time connect rate");
         } catch (const std::exception& e) {
           spdlog::error("reload failed, keeping the running configuration: {}", e.what());
         }

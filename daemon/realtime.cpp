@@ -97,6 +97,13 @@ net::awaitable<std::optional<std::string>> cached_balance(std::shared_ptr<cache:
   co_return r.value.text;
 }
 
+// One inbound event of `user` against the websocket tier, decided on the socket's worker.
+net::awaitable<bool> allow_event(api::limiter* limits, std::string user, std::size_t worker) {
+  if (!limits) co_return true;
+  auto d = co_await limits->check(worker, api::tier::websocket, "user:" + user);
+  co_return d.allowed;
+}
+
 }  // namespace
 
 realtime::realtime(const realtime_deps& deps) : impl_(std::make_unique<impl>()) {
@@ -143,12 +150,12 @@ realtime::realtime(const realtime_deps& deps) : impl_(std::make_unique<impl>()) 
     // exit under ASan otherwise).
     std::weak_ptr<cache::async_client> redis = I.redis;
     checks.cached_balance = [redis](std::string account) { return cached_balance(redis.lock(), std::move(account)); };
-    api::local_limiter* limits = deps.limits;
-    checks.allow_event = [limits](const std::string& user) {
-      const auto now_ms =
-          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-              .count();
-      return limits->decide(api::tier::websocket, "user:" + user, now_ms).allowed;
+    // The websocket tier is decided like the HTTP tiers: in Redis, on the socket's worker's
+    // connection, so a user's events count once across every instance (with the tier's fallback
+    // while Redis is away).
+    api::limiter* limits = deps.limits;
+    checks.allow_event = [limits](std::string user, std::size_t worker) -> net::awaitable<bool> {
+      return allow_event(limits, std::move(user), worker);
     };
     ws::local_limiter* cl = I.connect_limit.get();
     checks.allow_connect = [cl](const std::string& ip) { return cl->allow(ip); };
@@ -187,5 +194,10 @@ void realtime::shutdown() {
 }
 
 bool realtime::bus_connected() const { return impl_->feed->bus_connected(); }
+
+void realtime::reload(const config::settings& fresh) {
+  if (impl_->connect_limit)
+    impl_->connect_limit->set(fresh.realtime.connect_rate.limit, fresh.realtime.connect_rate.window);
+}
 
 }  // namespace zuperior::daemon

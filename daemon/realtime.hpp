@@ -11,7 +11,7 @@ namespace zuperior::http {
 class server;
 }
 namespace zuperior::api {
-class local_limiter;
+class limiter;
 }  // namespace zuperior::api
 namespace zuperior::db {
 class pool;
@@ -31,7 +31,7 @@ struct realtime_deps {
   http::server* server = nullptr;
   db::pool* db = nullptr;  // the PostgreSQL pool (account-owner checks)
   const auth::jwt_codec* jwt = nullptr;
-  api::local_limiter* limits = nullptr;
+  api::limiter* limits = nullptr;  // the rate limits (the websocket tier counts inbound events)
   metrics::registry* registry = nullptr;
 };
 
@@ -47,6 +47,8 @@ class realtime {
   void shutdown();
   /// True while the pub/sub connection is up (for /apis/health).
   bool bus_connected() const;
+  /// Applies the reloadable real-time keys of `fresh` (SIGHUP): realtime.connect_rate.
+  void reload(const config::settings& fresh);
 
   struct impl;
 

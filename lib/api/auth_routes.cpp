@@ -179,6 +179,15 @@ std::optional<response> authenticate(services& s, request_context& ctx) {
   return std::nullopt;
 }
 
+// A request refused for its token still counts against the standard tier, by its address (the
+// identifier of an unauthenticated request), so guessing tokens is limited like any other request.
+awaitable<response> counted_refusal(services& s, request_context& ctx, response refusal) {
+  decision rl;
+  if (auto r = co_await limit(s, ctx, tier::standard, ctx.identity, rl)) co_return std::move(*r);
+  add_rate_headers(refusal, rl, tier::standard);
+  co_return refusal;
+}
+
 awaitable<response> register_route(services& s, request_context& ctx) {
   decision rl;
   if (auto r = co_await limit(s, ctx, tier::strict, "ip:" + ctx.client_ip, rl)) co_return std::move(*r);
@@ -299,17 +308,18 @@ awaitable<response> login_route(services& s, request_context& ctx) {
 }
 
 awaitable<response> logout_route(services& s, request_context& ctx) {
-  decision rl;
-  if (auto r = co_await limit(s, ctx, tier::standard, ctx.identity, rl)) co_return std::move(*r);
-  // Logging out always succeeds and clears the cookie; a valid token also leaves an audit row.
+  // Logging out always succeeds and clears the cookie; a valid token also leaves an audit row and
+  // makes the user (not the address) the rate-limit identifier.
   auto token = auth::request_token(ctx.req[field::field::authorization], ctx.req[field::field::cookie], s.cookie->name);
   if (token) {
     if (auto v = s.jwt->verify(*token)) {
       ctx.user_id = v.value.sub;
       ctx.identity = "user:" + ctx.user_id;
-      co_await activity(s, ctx, ctx.user_id, "logout");
     }
   }
+  decision rl;
+  if (auto r = co_await limit(s, ctx, tier::standard, ctx.identity, rl)) co_return std::move(*r);
+  if (!ctx.user_id.empty()) co_await activity(s, ctx, ctx.user_id, "logout");
   auto res = http::json_response(ctx.req, http::status::ok, "{\"success\":true,\"message\":\"Logged out\"}");
   res.set(field::field::set_cookie, auth::clear_cookie_header(*s.cookie));
   add_rate_headers(res, rl, tier::standard);
@@ -317,7 +327,7 @@ awaitable<response> logout_route(services& s, request_context& ctx) {
 }
 
 awaitable<response> me_route(services& s, request_context& ctx) {
-  if (auto r = authenticate(s, ctx)) co_return std::move(*r);
+  if (auto r = authenticate(s, ctx)) co_return co_await counted_refusal(s, ctx, std::move(*r));
   decision rl;
   if (auto r = co_await limit(s, ctx, tier::standard, ctx.identity, rl)) co_return std::move(*r);
   std::vector<db::param> params{ctx.user_id};
@@ -405,7 +415,7 @@ awaitable<std::optional<response>> accounts_cached(services& s, request_context&
 }
 
 awaitable<response> accounts_route(services& s, request_context& ctx) {
-  if (auto r = authenticate(s, ctx)) co_return std::move(*r);
+  if (auto r = authenticate(s, ctx)) co_return co_await counted_refusal(s, ctx, std::move(*r));
   decision rl;
   // Read-through: the worker's own Redis connection; a miss or Redis being down reads PostgreSQL.
   cache::cache* c = nullptr;

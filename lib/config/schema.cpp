@@ -213,7 +213,7 @@ std::vector<key_spec> build_schema() {
           "Market data: requests per sliding window.")
           .reloadable(),
       key("ratelimit.websocket", k::rate, &settings::ratelimit, &ratelimit_settings::websocket,
-          "Inbound socket events per user per sliding window.")
+          "Inbound socket events per user per sliding window (in Redis: shared by every instance).")
           .reloadable(),
       key("ratelimit.fallback_strict", k::enumeration, &settings::ratelimit, &ratelimit_settings::fallback_strict,
           "While Redis is down: local limiter, open (allow) or closed (deny).")

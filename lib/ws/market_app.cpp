@@ -21,6 +21,13 @@ bool valid_account_id(std::string_view s) {
   return true;
 }
 
+std::string account_arg(const json& args) {
+  if (args.empty()) return {};
+  if (args[0].is_string()) return args[0].get<std::string>();
+  if (args[0].is_number_integer()) return std::to_string(args[0].get<std::int64_t>());
+  return {};
+}
+
 std::string market_room(std::string_view symbol) { return "market:" + std::string(symbol); }
 std::string account_room(std::string_view account) { return "account:" + std::string(account); }
 
@@ -67,7 +74,11 @@ void market_app::fail(const std::shared_ptr<socket>& s, std::optional<std::uint6
 
 boost::asio::awaitable<void> market_app::on_event(std::shared_ptr<socket> s, std::string event, json args,
                                                   std::optional<std::uint64_t> ack) {
-  if (checks_.allow_event && !checks_.allow_event(s->user_id)) {
+  // Plain statements around co_await: GCC 12 miscompiles co_await inside a conditional expression.
+  bool allowed = true;
+  if (checks_.allow_event) allowed = co_await checks_.allow_event(s->user_id, s->worker());
+  if (!s->connected()) co_return;
+  if (!allowed) {
     fail(s, ack, event, "rate limit exceeded");
     if (++s->violations >= limits_.max_violations) s->disconnect();
     co_return;
@@ -75,11 +86,12 @@ boost::asio::awaitable<void> market_app::on_event(std::shared_ptr<socket> s, std
   if (event == "subscribe:account") {
     co_await subscribe_account(s, args, ack);
   } else if (event == "unsubscribe:account") {
-    if (args.empty() || !args[0].is_string() || !valid_account_id(args[0].get<std::string>())) {
+    const std::string account = account_arg(args);
+    if (!valid_account_id(account)) {
       fail(s, ack, event, "invalid account id");
       co_return;
     }
-    s->leave(account_room(args[0].get<std::string>()));
+    s->leave(account_room(account));
     if (ack) s->ack(*ack, json::array({json{{"ok", true}}}));
   } else if (event == "subscribe:market") {
     market(s, args, ack, true);
@@ -93,9 +105,7 @@ boost::asio::awaitable<void> market_app::on_event(std::shared_ptr<socket> s, std
 boost::asio::awaitable<void> market_app::subscribe_account(std::shared_ptr<socket> s, const json& args,
                                                            std::optional<std::uint64_t> ack) {
   const std::string_view event = "subscribe:account";
-  std::string account;
-  if (!args.empty() && args[0].is_string()) account = args[0].get<std::string>();
-  if (!args.empty() && args[0].is_number_integer()) account = std::to_string(args[0].get<std::int64_t>());
+  const std::string account = account_arg(args);
   if (!valid_account_id(account)) {
     fail(s, ack, event, "invalid account id");
     co_return;

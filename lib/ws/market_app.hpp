@@ -18,8 +18,9 @@ struct market_checks {
   std::function<boost::asio::awaitable<std::optional<bool>>(std::string user, std::string account)> owns_account;
   /// The cached `balance:<account>` JSON, if any.
   std::function<boost::asio::awaitable<std::optional<std::string>>(std::string account)> cached_balance;
-  /// Counts one inbound event against the user's `websocket` tier; false when over the limit.
-  std::function<bool(const std::string& user)> allow_event;
+  /// Counts one inbound event against the user's `websocket` tier (in Redis, shared by every
+  /// instance) from the socket's worker; false when over the limit.
+  std::function<boost::asio::awaitable<bool>(std::string user, std::size_t worker)> allow_event;
   /// Counts one connect attempt from this client address; false when over the limit.
   std::function<bool(const std::string& ip)> allow_connect;
   /// Optional: whether a market symbol is known (configured symbol list); empty = any valid name.
@@ -42,6 +43,9 @@ inline constexpr std::size_t max_echoed_event_name = 64;
 /// A client's event name as the `error` event repeats it: at most max_echoed_event_name bytes,
 /// cut on a UTF-8 character boundary.
 std::string_view echoed_event_name(std::string_view event);
+/// The account id an account event names: its first argument, a string or an integer (the
+/// terminal sends MT5 logins as numbers); empty when there is none.
+std::string account_arg(const json& args);
 /// The room of a market symbol.
 std::string market_room(std::string_view symbol);
 /// The room of an account.

@@ -251,6 +251,7 @@ class session : public std::enable_shared_from_this<session> {
 
   const std::string& sid() const { return sid_; }
   const std::string& client_ip() const { return client_ip_; }
+  std::size_t worker_index() const { return w_.index; }
   const std::string& cookies() const { return cookies_; }
   worker_ctx& worker() { return w_; }
   server::impl& srv() { return S_; }
@@ -983,7 +984,11 @@ void session::schedule_flush() {
 // socket
 
 socket::socket(session* s, std::string id, std::string nsp, json auth)
-    : session_(s), id_(std::move(id)), nsp_(std::move(nsp)), auth_(std::move(auth)) {}
+    : session_(s),
+      worker_(s ? s->worker_index() : 0),
+      id_(std::move(id)),
+      nsp_(std::move(nsp)),
+      auth_(std::move(auth)) {}
 
 const std::string& socket::client_ip() const {
   static const std::string none;
@@ -1265,10 +1270,24 @@ void server::broadcast_many(std::vector<room_frame> frames) {
         mine.push_back({f.room, std::make_shared<const std::string>(*f.frame), f.conflate_key, f.ts_us});
     }
     net::post(w->exec, [w, frames = std::move(mine)] {
+      // Frames are encoded for the default namespace; a socket of another namespace gets the same
+      // packet addressed to its own, encoded once per frame and namespace.
+      std::vector<std::pair<std::string_view, std::shared_ptr<const std::string>>> other;
       for (const auto& f : frames) {
         auto it = w->rooms.find(f.room);
         if (it == w->rooms.end()) continue;
-        for (socket* s : it->second) s->send_shared(f.frame, f.conflate_key, f.ts_us);
+        other.clear();
+        for (socket* s : it->second) {
+          if (s->nsp() == "/") {
+            s->send_shared(f.frame, f.conflate_key, f.ts_us);
+            continue;
+          }
+          auto o = std::find_if(other.begin(), other.end(), [s](const auto& e) { return e.first == s->nsp(); });
+          if (o == other.end())
+            o = other.insert(other.end(),
+                             {s->nsp(), std::make_shared<const std::string>(sio_to_namespace(*f.frame, s->nsp()))});
+          s->send_shared(o->second, f.conflate_key, f.ts_us);
+        }
       }
     });
   }

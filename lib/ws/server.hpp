@@ -41,6 +41,8 @@ class socket : public std::enable_shared_from_this<socket> {
   std::string cookie(std::string_view name) const;
   /// True until the socket or its session closed.
   bool connected() const { return session_ != nullptr; }
+  /// The index of the worker thread the socket lives on (connection_info::worker).
+  std::size_t worker() const { return worker_; }
   /// Emits an event with these arguments (a JSON array; binary values become attachments).
   void emit(std::string_view event, json args = json::array());
   /// Answers an ack request of the client.
@@ -48,7 +50,7 @@ class socket : public std::enable_shared_from_this<socket> {
   /// Queues an already encoded Engine.IO text packet ("42[...]"), shared by many receivers.
   void send_shared(const std::shared_ptr<const std::string>& frame, std::uint64_t conflate_key = 0,
                    std::int64_t ts_us = 0);
-  /// Joins a room of this worker (only the default namespace's rooms receive broadcasts).
+  /// Joins a room of this worker; broadcasts to the room reach the socket in its own namespace.
   void join(const std::string& room);
   /// Leaves a room.
   void leave(const std::string& room);
@@ -68,6 +70,7 @@ class socket : public std::enable_shared_from_this<socket> {
   friend class session;
   void detach_rooms();
   session* session_;
+  std::size_t worker_;
   std::string id_;
   std::string nsp_;
   json auth_;

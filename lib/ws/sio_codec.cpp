@@ -300,4 +300,25 @@ std::string sio_encode_text(const sio_packet& p) {
   return out;
 }
 
+std::string sio_to_namespace(std::string_view frame, std::string_view nsp) {
+  // "4" (Engine.IO message), the packet type, then for binary packets "<n>-": the namespace follows.
+  std::size_t at = 2;
+  if (frame.size() < 2 || frame[0] != '4' || frame[1] < '0' || frame[1] > '6' || nsp.empty() || nsp == "/")
+    return std::string(frame);
+  if (frame[1] == '5' || frame[1] == '6') {
+    while (at < frame.size() && frame[at] >= '0' && frame[at] <= '9') ++at;
+    if (at == 2 || at >= frame.size() || frame[at] != '-') return std::string(frame);
+    ++at;
+  }
+  if (at < frame.size() && frame[at] == '/') return std::string(frame);
+  std::string out;
+  out.reserve(frame.size() + nsp.size() + 1);
+  out.append(frame.substr(0, at));
+  out.append(nsp);
+  // A packet with nothing after the namespace (a bare CONNECT or DISCONNECT) needs no comma.
+  if (at < frame.size()) out += ',';
+  out.append(frame.substr(at));
+  return out;
+}
+
 }  // namespace zuperior::ws

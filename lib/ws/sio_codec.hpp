@@ -110,6 +110,11 @@ sio_frames sio_encode(const sio_packet& p);
 /// Encodes a packet known to hold no binary values into its text form (fast path for broadcasts).
 std::string sio_encode_text(const sio_packet& p);
 
+/// An Engine.IO message frame holding a Socket.IO text packet of the default namespace ("42[...]",
+/// as broadcasts are encoded) addressed to namespace `nsp` instead ("42/admin,[...]"). A frame that
+/// already names a namespace, or that is not a Socket.IO packet, comes back unchanged.
+std::string sio_to_namespace(std::string_view frame, std::string_view nsp);
+
 /// True when `data` (a whole decoded packet's payload) is valid for the packet type.
 bool sio_payload_valid(const sio_packet& p);
 

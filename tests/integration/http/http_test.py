@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Drives a real `zuperior serve` over HTTP: auth flows, validation, limits, Redis loss, PostgreSQL
 loss, drain on SIGTERM and `zuperior health` exit codes. Started by run.sh."""
+import base64
+import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -44,7 +47,7 @@ def start_redis():
 
 
 class Daemon:
-    def __init__(self, name, extra_env=None, args=()):
+    def __init__(self, name, extra_env=None, args=(), config="/dev/null"):
         env = dict(os.environ)
         for k in list(env):
             if k.startswith("ZUPERIOR_") and k not in ("ZUPERIOR_BIN",):
@@ -64,7 +67,7 @@ class Daemon:
         self.log_path = os.path.join(WORK, f"{name}.log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([BIN, "serve", "--port", "0", "--workers", "2", "--env-file", "/dev/null",
-                                      "--config", "/dev/null", *args], stdout=self.log, stderr=subprocess.STDOUT,
+                                      "--config", config, *args], stdout=self.log, stderr=subprocess.STDOUT,
                                      env=env, cwd=WORK)
         self.port = None
         deadline = time.time() + 20
@@ -131,6 +134,58 @@ def wait_health(d, want, seconds=10):
 
 def ip(n):
     return {"X-Forwarded-For": f"203.0.113.{n}"}
+
+
+def jwt(payload, secret=SECRET):
+    """An HS256 token with this payload, signed as the daemon signs."""
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = b64(json.dumps(payload).encode())
+    sig = hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64(sig)}"
+
+
+def sighup_reload():
+    """SIGHUP re-reads the files and applies the reloadable keys (rate-limit tiers, the access log)
+    while serving; a broken file is refused and the running configuration kept."""
+    cfg = os.path.join(WORK, "reload.yaml")
+    with open(cfg, "w") as f:
+        f.write("ratelimit:\n  generous: 3/1m\nlog:\n  access_log: false\n")
+    d = Daemon("reload", config=cfg)
+    try:
+        st, h, _, _ = d.request("GET", "/apis/time", headers=ip(201))
+        check(st == 200 and h.get("x-ratelimit-limit") == "3", f"before SIGHUP: the file's generous tier ({h.get('x-ratelimit-limit')})")
+        with open(cfg, "w") as f:
+            f.write("ratelimit:\n  generous: 7/1m\nlog:\n  access_log: true\n")
+        d.proc.send_signal(signal.SIGHUP)
+        limit = None
+        deadline = time.time() + 5
+        while time.time() < deadline and limit != "7":
+            time.sleep(0.1)
+            _, h, _, _ = d.request("GET", "/apis/time", headers=ip(202))
+            limit = h.get("x-ratelimit-limit")
+        check(limit == "7", f"after SIGHUP: the new tier applies without a restart ({limit})")
+        d.request("GET", "/apis/time", headers={"X-Request-Id": "reload-probe-1", **ip(203)})
+        log = ""
+        deadline = time.time() + 5  # info lines reach the file within a second (flush_every)
+        while time.time() < deadline and "reload-probe-1" not in log:
+            time.sleep(0.2)
+            with open(d.log_path) as f:
+                log = f.read()
+        check("reload-probe-1" in log, "after SIGHUP: the access log is on")
+        with open(cfg, "w") as f:
+            f.write("ratelimit:\n  generous: lots\n")
+        d.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        st, h, _, _ = d.request("GET", "/apis/time", headers=ip(204))
+        with open(d.log_path) as f:
+            log = f.read()
+        check(st == 200 and h.get("x-ratelimit-limit") == "7" and "reload failed" in log,
+              f"a broken file on SIGHUP: refused, the running tiers kept ({st} {h.get('x-ratelimit-limit')})")
+        check(d.stop() == 0, "reloaded daemon exits 0 on SIGTERM")
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
 
 
 def main():
@@ -264,6 +319,21 @@ def main():
         hdr = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"  # {"alg":"none","typ":"JWT"}
         st, _, _, _ = d.request("GET", "/apis/auth/me", headers={"Authorization": f"Bearer {hdr}.{token_a.split('.')[1]}."})
         check(st == 401, "alg none refused")
+        now = int(time.time())
+        st, _, _, _ = d.request("GET", "/apis/auth/me", headers={"Authorization": "Bearer " + jwt({"sub": a["user"]["id"], "iat": now - 7200, "exp": now - 3600})})
+        check(st == 401, "expired token (well signed) 401")
+        st, _, _, _ = d.request("GET", "/apis/auth/me", headers={"Authorization": "Bearer " + jwt({"iat": now, "exp": now + 3600})})
+        check(st == 401, "token without sub (well signed) 401")
+        st, _, _, _ = d.request("GET", "/apis/auth/me", headers={"Authorization": "Bearer " + jwt({"sub": a["user"]["id"], "iat": now})})
+        check(st == 401, "token without exp (well signed) 401")
+        st, _, me, _ = d.request("GET", "/apis/auth/me", headers={"Authorization": "Bearer " + jwt({"sub": a["user"]["id"], "iat": now, "exp": now + 60})})
+        check(st == 200 and me["user"]["email"] == "alice@example.com", "a well-signed token with sub and exp is accepted (so the refusals above are for exp and sub)")
+        # A refused token still counts against the standard tier, by address: guessing is limited too.
+        st, h, _, _ = d.request("GET", "/apis/auth/me", headers={"Authorization": f"Bearer {tampered}", **ip(150)})
+        st2, h2, _, _ = d.request("GET", "/apis/accounts", headers=ip(150))
+        check(st == 401 and st2 == 401 and h.get("x-ratelimit-limit") == "100" and
+              int(h2.get("x-ratelimit-remaining", -1)) == int(h.get("x-ratelimit-remaining", -1)) - 1,
+              f"401s count against the address's standard tier ({h.get('x-ratelimit-remaining')} then {h2.get('x-ratelimit-remaining')})")
 
         # accounts: only the caller's
         id_a, id_b = a["user"]["id"], b["user"]["id"]
@@ -317,11 +387,19 @@ def main():
         check(body.get("checks", {}).get("bus") == "unhealthy", f"Redis down: the pub/sub bus reported down ({body})")
         rc, _ = health_cli(d.port)
         check(rc == 1, f"zuperior health exit 1 when degraded (rc={rc})")
+        t0 = time.time()
+        rc, _ = health_cli(d.port, "--wait", "1500ms")
+        took = time.time() - t0
+        check(rc == 1 and 1.2 < took < 10, f"zuperior health --wait gives up after the wait, still degraded: exit 1 ({rc}, {took:.1f}s)")
         st, _, _, _ = d.request("GET", "/apis/time")
         check(st == 200, "Redis down: requests still served")
         st, _, _, _ = d.request("POST", "/apis/auth/login", body={"email": "alice@example.com", "password": pw}, headers=ip(90))
         check(st == 200, f"Redis down: login still works, limited locally ({st})")
         redis = start_redis()
+        # `health --wait` is what a deploy step runs while a dependency comes back: it polls until healthy.
+        t0 = time.time()
+        rc, _ = health_cli(d.port, "--wait", "20s")
+        check(rc == 0 and time.time() - t0 < 20, f"zuperior health --wait returns 0 once Redis is back ({rc}, {time.time() - t0:.1f}s)")
         st, body = wait_health(d, True, 15)
         check(st == 200, f"Redis back: healthy again ({st})")
 
@@ -355,6 +433,9 @@ def main():
         check(rc == 0, f"exit 0 after drain (rc={rc})")
         rc, _ = health_cli(d.port)
         check(rc == 2, f"zuperior health exit 2 when unreachable (rc={rc})")
+        t0 = time.time()
+        rc, _ = health_cli(d.port, "--wait", "1s")
+        check(rc == 2 and time.time() - t0 > 0.8, f"zuperior health --wait: exit 2 when still unreachable after the wait ({rc})")
 
         # PostgreSQL unreachable: 503 quickly, liveness still 200
         dead = socket.socket()
@@ -407,6 +488,7 @@ def main():
         st, body = wait_health(d2, False)
         check(st == 503 and body["checks"]["database"] == "unhealthy", "PostgreSQL down: health degraded")
         check(d2.stop() == 0, "second daemon exits 0 on SIGTERM")
+        sighup_reload()
     finally:
         for dm in [d] + ([d2] if "d2" in dir() else []):
             if dm.proc.poll() is None:

@@ -4,7 +4,8 @@
 #   - the shipped smoke scenario passes its thresholds (HTTP + Socket.IO with minted tokens and
 #     real ticks published into Redis: delivery measured, nothing lost);
 #   - `ratelimit test` passes against a daemon enforcing the configured strict limit, on one
-#     instance and across two (the limit holds in total, not per instance);
+#     instance and across two (the limit holds in total, not per instance), and so does the
+#     websocket tier (inbound Socket.IO events of one user);
 #   - it fails (exit 1) when the daemon enforces a different limit than the one it expects;
 #   - `ratelimit inspect/reset` see and clear an identifier's state; a down target exits 2.
 set -uo pipefail
@@ -180,6 +181,12 @@ timeout 60 "$bin" ratelimit test --env-file /dev/null --tier websocket --url "$u
 rc=$?
 [ $rc = 0 ] && grep -q "200 of 203 events accepted" rlws.out && ok "ratelimit test --tier websocket passes" ||
   fail "websocket tier: exit $rc: $(cat rlws.out)"
+# The tier is decided in Redis, so one user's events count once across both instances (before,
+# each instance counted its own and a user on two instances got twice the limit).
+timeout 60 "$bin" ratelimit test --env-file /dev/null --tier websocket --urls "$u1,$u2" >rlws2.out 2>&1
+rc=$?
+[ $rc = 0 ] && grep -q "200 of 203 events accepted" rlws2.out && ok "websocket tier holds across two instances" ||
+  fail "websocket tier across instances: exit $rc: $(cat rlws2.out)"
 ZUPERIOR_RATELIMIT_WEBSOCKET=300/1m timeout 60 "$bin" ratelimit test --env-file /dev/null --tier websocket \
   --url "$u1" >rlwsbad.out 2>&1
 rc=$?

@@ -51,6 +51,7 @@ start_redis
 export REDIS_URL="redis://127.0.0.1:$redis_port/0"
 export JWT_SECRET="realtime-test-secret-0123456789-abcdefghijkl"
 export ZUPERIOR_MARKET_FEED=redis
+export ZUPERIOR_REALTIME_NAMESPACES=/desk
 export NODE_ENV=test
 ports=()
 for i in 1 2; do

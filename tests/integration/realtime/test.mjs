@@ -37,8 +37,8 @@ function check(name, cond, detail = "") {
   }
 }
 
-function connect(opts = {}, i = 0) {
-  const s = io(url(i), { reconnection: false, forceNew: true, timeout: 15000, ...opts });
+function connect(opts = {}, i = 0, nsp = "") {
+  const s = io(url(i) + nsp, { reconnection: false, forceNew: true, timeout: 15000, ...opts });
   // Listen from the start: a socket awaited second may have connected while the first was awaited.
   s.outcome = new Promise((resolve) => {
     s.once("connect", () => resolve("ok"));
@@ -165,6 +165,28 @@ async function main() {
     const un = await emitAck(a, "unsubscribe:account", "1001");
     check("unsubscribe:account acked", un && un.ok === true);
     a.close();
+  }
+
+  // --- a configured namespace (run.sh: realtime.namespaces = /desk) is the same product: its
+  //     broadcasts come addressed to it, or the stock client would drop them
+  {
+    const d = connect({ transports: ["websocket"], auth: { token: tokA } }, 0, "/desk");
+    const r = await connected(d);
+    check("configured namespace /desk accepts an authenticated client", r === "ok", r);
+    const got = collect(d);
+    const updates = collect(d, "account:update");
+    const ack = await emitAck(d, "subscribe:market", ["USDJPY"]);
+    const acc = await emitAck(d, "subscribe:account", "1001");
+    check("subscriptions on /desk acked", ack?.ok === true && acc?.ok === true, JSON.stringify([ack, acc]));
+    tick("USDJPY", 150.1, 150.2);
+    redis("PUBLISH", "zuperior:account", JSON.stringify({ accountId: "1001", balance: 77 }));
+    await until(() => got.length >= 1 && updates.some((u) => u.balance === 77));
+    check("a tick reaches a client of /desk", got.length === 1 && got[0].symbol === "USDJPY", JSON.stringify(got));
+    check("an account update reaches a client of /desk", updates.some((u) => u.balance === 77), JSON.stringify(updates));
+    const unknown = connect({ transports: ["websocket"], auth: { token: tokA } }, 0, "/nope");
+    const why = await connected(unknown);
+    check("an unknown namespace gets 'Invalid namespace'", why === "Invalid namespace", why);
+    d.close();
   }
 
   // --- two instances on one Redis

@@ -300,3 +300,27 @@ TEST_CASE("Socket.IO attachments of one packet are capped in bytes together", "[
   REQUIRE(unlimited.feed_text(R"(51-["m",{"_placeholder":true,"num":0}])") == sio_decoder::status::need_more);
   CHECK(unlimited.feed_binary(std::string(2'000'000, 'x')) == sio_decoder::status::packet);
 }
+
+TEST_CASE("a broadcast frame re-addressed to another namespace", "[sio]") {
+  const std::string tick = R"(42["market:update",{"symbol":"EURUSD","bid":1.1}])";
+  const auto desk = sio_to_namespace(tick, "/desk");
+  CHECK(desk == R"(42/desk,["market:update",{"symbol":"EURUSD","bid":1.1}])");
+  // What a client of /desk decodes is the same event in its namespace.
+  sio_decoder d;
+  REQUIRE(d.feed_text(std::string_view(desk).substr(1)) == sio_decoder::status::packet);
+  auto p = d.take();
+  CHECK(p.nsp == "/desk");
+  CHECK(p.type == sio_type::event);
+  CHECK(p.data[0] == "market:update");
+  CHECK(p.data[1]["symbol"] == "EURUSD");
+  // An ack id and binary attachments stay where the protocol puts them.
+  CHECK(sio_to_namespace("4212[\"x\"]", "/a") == "42/a,12[\"x\"]");
+  CHECK(sio_to_namespace("451-[\"x\",{\"_placeholder\":true,\"num\":0}]", "/a") ==
+        "451-/a,[\"x\",{\"_placeholder\":true,\"num\":0}]");
+  CHECK(sio_to_namespace("41", "/a") == "41/a");
+  // The default namespace, frames already addressed, and what is not a Socket.IO packet: unchanged.
+  CHECK(sio_to_namespace(tick, "/") == tick);
+  CHECK(sio_to_namespace("42/other,[\"x\"]", "/a") == "42/other,[\"x\"]");
+  for (std::string_view odd : {"", "4", "3", "2probe", "49[]", "45[]", "45x-[]", "451"})
+    CHECK(sio_to_namespace(odd, "/a") == odd);
+}

@@ -26,3 +26,14 @@ TEST_CASE("the error event repeats at most 64 bytes of an unknown event's name")
   CHECK(cut.size() == 63);
   CHECK(cut.size() % 3 == 0);
 }
+
+TEST_CASE("subscribe:account and unsubscribe:account read the account id alike") {
+  CHECK(account_arg(json::array({"1001"})) == "1001");
+  CHECK(account_arg(json::array({1001})) == "1001");  // MT5 logins often arrive as numbers
+  CHECK(account_arg(json::array({"1001", "extra"})) == "1001");
+  CHECK(account_arg(json::array()) == "");
+  CHECK(account_arg(json::array({1.5})) == "");
+  CHECK(account_arg(json::array({nullptr})) == "");
+  CHECK(account_arg(json::array({json::object()})) == "");
+  CHECK_FALSE(valid_account_id(account_arg(json::array({true}))));
+}
