@@ -154,11 +154,8 @@ void check_policy(loaded_config& cfg) {
   if (!s.manager.password.empty() && default_password(s.manager.password))
     c.strict("manager.password", "MANAGER_PASSWORD is a well-known default", "use the real manager password");
 
-  // Files the configuration points at.
+  // Files the configuration points at (market.symbols_path is read, and checked, by the loader).
   std::error_code ec;
-  if (!s.market.symbols_path.empty() && !std::filesystem::exists(s.market.symbols_path, ec))
-    c.error("market.symbols_path", fmt::format("{} does not exist", s.market.symbols_path),
-            "point MARKET_DATA_SYMBOLS_PATH at a readable file");
   if (!std::filesystem::is_directory(s.database.migrations_dir, ec))
     c.warn("database.migrations_dir", fmt::format("{} is not a directory here", s.database.migrations_dir),
            "run from the install folder or set ZUPERIOR_DATABASE_MIGRATIONS_DIR");

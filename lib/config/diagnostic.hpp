@@ -6,15 +6,16 @@ namespace zuperior::config {
 
 /// Where a configuration value came from.
 struct source {
-  enum class kind { default_value, yaml, env_file, environment, flag };
+  enum class kind { default_value, yaml, env_file, environment, flag, file };
   kind where = kind::default_value;
-  std::string file;  // yaml / env_file
+  std::string file;  // yaml / env_file / file (a file a key points at, e.g. market.symbols_path)
   int line = 0;      // 1-based, 0 when unknown
   std::string name;  // the variable, YAML key or flag that set it
 
-  /// "default", "environment JWT_SECRET", ".env:4 (JWT_SECRET)", "configs/zuperior.yaml:12", "flag --port".
+  /// "default", "environment JWT_SECRET", ".env:4 (JWT_SECRET)", "configs/zuperior.yaml:12", "flag --port",
+  /// "symbols.txt:3".
   std::string describe() const;
-  /// "default" | "yaml" | "env_file" | "environment" | "flag".
+  /// "default" | "yaml" | "env_file" | "environment" | "flag" | "file".
   std::string kind_name() const;
 };
 

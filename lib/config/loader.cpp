@@ -90,7 +90,9 @@ class builder {
 
  private:
   static std::string variable_for(const key_spec& spec, const source& from) {
-    if (from.where == source::kind::environment || from.where == source::kind::env_file) return from.name;
+    if (from.where == source::kind::environment || from.where == source::kind::env_file ||
+        from.where == source::kind::file)
+      return from.name;
     return spec.aliases.empty() ? spec.env_name() : spec.aliases.front();
   }
 
@@ -279,6 +281,8 @@ std::string source::describe() const {
       return fmt::format("environment {}", name);
     case kind::flag:
       return fmt::format("flag {}", name);
+    case kind::file:
+      return line ? fmt::format("{}:{}", file, line) : file;
   }
   return "";
 }
@@ -295,6 +299,8 @@ std::string source::kind_name() const {
       return "environment";
     case kind::flag:
       return "flag";
+    case kind::file:
+      return "file";
   }
   return "";
 }
@@ -329,6 +335,45 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+// market.symbols_path (the seed's MARKET_DATA_SYMBOLS_PATH): one symbol a line, blank lines and
+// '#' comments ignored. The list replaces market.symbols; every bad line is reported with its number.
+void load_symbols_file(builder& b) {
+  const std::string path = b.out.values.market.symbols_path;
+  if (path.empty()) return;
+  const key_spec& spec = *find_key("market.symbols");
+  std::ifstream in(path);
+  if (!in) {
+    b.add_error(*find_key("market.symbols_path"), b.out.source_of("market.symbols_path"),
+                fmt::format("cannot read {}: {}", path, std::strerror(errno)),
+                "point MARKET_DATA_SYMBOLS_PATH at a readable file of symbols, one a line", path);
+    return;
+  }
+  std::vector<std::string> symbols;
+  bool bad = false;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    const std::string item(core::trim(line));
+    if (item.empty() || item.front() == '#') continue;
+    const std::vector<std::string> one{item};
+    auto r = parse_value(spec, item, &one);
+    if (!r.parsed) {
+      b.add_error(spec, {source::kind::file, path, n, "MARKET_DATA_SYMBOLS_PATH"}, r.error, "fix or remove that line",
+                  item);
+      bad = true;
+      continue;
+    }
+    symbols.push_back(item);
+  }
+  if (bad) return;
+  if (symbols.empty()) {
+    b.add_error(*find_key("market.symbols_path"), b.out.source_of("market.symbols_path"),
+                fmt::format("{} lists no symbols", path), "one symbol a line, e.g. EURUSD", path);
+    return;
+  }
+  b.apply(spec, fmt::format("{}", fmt::join(symbols, ",")), {source::kind::file, path, 0, "MARKET_DATA_SYMBOLS_PATH"},
+          &symbols);
+}
+
 loaded_config load(const load_options& options) {
   builder b;
   if (!options.config_file.empty()) load_yaml(b, options.config_file, options.config_required);
@@ -344,6 +389,7 @@ loaded_config load(const load_options& options) {
   }
   if (!options.profile.empty())
     b.apply(*find_key("app.env"), options.profile, {source::kind::flag, "", 0, "--profile"});
+  load_symbols_file(b);
   return std::move(b.out);
 }
 

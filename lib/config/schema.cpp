@@ -263,9 +263,11 @@ std::vector<key_spec> build_schema() {
           "Where ticks come from: redis (pub/sub), sim (random walk) or none.")
           .choices({"redis", "sim", "none"}),
       key("market.symbols", k::list, &settings::market, &market_settings::symbols,
-          "Symbols of the simulated feed and accepted subscriptions (comma-separated)."),
+          "Symbols of the simulated feed, and with it the only ones clients may subscribe to (comma-separated); with "
+          "the redis feed any valid symbol name is accepted."),
       key("market.symbols_path", k::string, &settings::market, &market_settings::symbols_path,
-          "File listing market symbols, one a line; the seed's MARKET_DATA_SYMBOLS_PATH.")
+          "File of market symbols, one a line ('#' comments); replaces market.symbols. The seed's "
+          "MARKET_DATA_SYMBOLS_PATH.")
           .alias("MARKET_DATA_SYMBOLS_PATH"),
       key("market.sim_rate", k::number, &settings::market, &market_settings::sim_rate,
           "Simulated ticks per second per symbol.")

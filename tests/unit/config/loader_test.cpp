@@ -252,3 +252,38 @@ TEST_CASE("reports: every problem, secrets never printed, JSON shape stable") {
   CHECK(config_text.find("postgresql://app:***@db/app") != std::string::npos);
   CHECK(report_ok(load({}), {}));
 }
+
+TEST_CASE("MARKET_DATA_SYMBOLS_PATH: the file's symbols replace market.symbols; every bad line is reported") {
+  temp_file good("symbols-good.txt", "# majors\nEURUSD\n\n  GBPUSD  \nXAUUSD\n");
+  load_options o;
+  o.environment = {{"MARKET_DATA_SYMBOLS_PATH", good.path}, {"ZUPERIOR_MARKET_SYMBOLS", "BTCUSD"}};
+  auto c = load(o);
+  CHECK(c.problems.empty());
+  CHECK(c.values.market.symbols == std::vector<std::string>{"EURUSD", "GBPUSD", "XAUUSD"});
+  CHECK(c.source_of("market.symbols").where == source::kind::file);
+  CHECK(c.source_of("market.symbols").describe() == good.path);
+
+  temp_file bad("symbols-bad.txt", "EURUSD\nEUR USD\nGBPUSD\nXAU$USD\n");
+  o.environment = {{"MARKET_DATA_SYMBOLS_PATH", bad.path}};
+  c = load(o);
+  REQUIRE(c.problems.size() == 2);
+  CHECK(c.problems[0].from.describe() == bad.path + ":2");
+  CHECK(c.problems[1].from.describe() == bad.path + ":4");
+  CHECK(c.problems[0].key == "market.symbols");
+  CHECK(c.problems[0].from.kind_name() == "file");
+  CHECK(c.problems[0].variable == "MARKET_DATA_SYMBOLS_PATH");
+  CHECK(c.values.market.symbols == market_settings{}.symbols);  // a bad file changes nothing
+
+  temp_file empty("symbols-empty.txt", "# nothing yet\n\n");
+  o.environment = {{"MARKET_DATA_SYMBOLS_PATH", empty.path}};
+  c = load(o);
+  REQUIRE(c.problems.size() == 1);
+  CHECK(c.problems[0].message.find("lists no symbols") != std::string::npos);
+
+  o.environment = {{"MARKET_DATA_SYMBOLS_PATH", "/nonexistent/symbols.txt"}};
+  c = load(o);
+  REQUIRE(c.problems.size() == 1);
+  CHECK(c.problems[0].key == "market.symbols_path");
+  CHECK(c.problems[0].variable == "MARKET_DATA_SYMBOLS_PATH");
+  CHECK(c.problems[0].message.find("cannot read /nonexistent/symbols.txt") != std::string::npos);
+}
