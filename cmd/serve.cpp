@@ -36,11 +36,13 @@ std::vector<config::flag_value> flags_of(const serve_options& o) {
 int run_serve(const serve_options& o) {
   auto cfg = o.config.load(flags_of(o));
   config::check_policy(cfg);
-  require_valid(cfg, {"auth.jwt_secret"});
   auto& s = cfg.values;
-  if (o.protocol_test_mode) s.realtime.protocol_test_mode = true;
+  // The log first, so that the configuration's warnings are lines of the configured format too (a
+  // bad log.level or log.format is an error below and leaves the default in place here).
   std::vector<std::string> secrets{s.auth.jwt_secret, s.redis.password, s.manager.password};
   log::init(s.log.level, s.log.format, secrets);
+  require_valid(cfg, {"auth.jwt_secret"});
+  if (o.protocol_test_mode) s.realtime.protocol_test_mode = true;
   daemon::options d;
   d.settings = s;
   d.reload = [&o]() {

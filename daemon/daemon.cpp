@@ -109,9 +109,18 @@ class http_metrics {
 };
 
 void access_log(const http::request_record& r) {
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(r.duration).count();
-  spdlog::info("[{}] {} {} {} {}B {:.3f}ms {}", r.request_id, r.method, r.route, r.status, r.bytes, us / 1000.0,
-               r.identity.empty() ? fmt::format("ip:{}", r.client_ip) : std::string(r.identity));
+  log::access_entry e;
+  e.request_id = r.request_id;
+  e.method = r.method;
+  e.route = r.route;
+  e.status = r.status;
+  e.bytes = r.bytes;
+  e.duration_us = std::chrono::duration_cast<std::chrono::microseconds>(r.duration).count();
+  // A request refused before routing has no identity yet: its address is what it is known by.
+  std::string by_ip;
+  if (r.identity.empty()) by_ip = "ip:" + std::string(r.client_ip);
+  e.identity = r.identity.empty() ? std::string_view(by_ip) : r.identity;
+  log::access(e);
 }
 
 }  // namespace

@@ -14,6 +14,13 @@
 namespace zuperior::log {
 namespace {
 
+constexpr std::string_view access_logger_name = "access";
+
+// The access log: a logger of its own on the same sink, so that in JSON format its records can be
+// written as fields instead of one message string. Set by install() before any thread logs.
+std::shared_ptr<spdlog::logger> access_logger;
+bool json_format = false;
+
 // Writes one line per record, text or JSON, after masking secrets; the redaction runs only when a
 // line could hold one, so ordinary access-log lines stay cheap.
 class redacting_sink final : public spdlog::sinks::base_sink<std::mutex> {
@@ -33,7 +40,11 @@ class redacting_sink final : public spdlog::sinks::base_sink<std::mutex> {
     std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
     auto level = spdlog::level::to_string_view(msg.level);
     std::string line;
-    if (json_) {
+    if (json_ && msg.logger_name == access_logger_name) {
+      // The access logger's payload is already the record's JSON fields (see access()).
+      line = fmt::format("{{\"ts\":\"{}.{:06}Z\",\"level\":\"{}\",\"msg\":\"access\",{}}}\n", stamp, ts % 1000000,
+                         std::string_view(level.data(), level.size()), text);
+    } else if (json_) {
       line = fmt::format("{{\"ts\":\"{}.{:06}Z\",\"level\":\"{}\",\"msg\":{}}}\n", stamp, ts % 1000000,
                          std::string_view(level.data(), level.size()), core::quote(text));
     } else {
@@ -63,6 +74,8 @@ void install(FILE* out, std::string_view level, bool json, std::vector<std::stri
   auto sink = std::make_shared<redacting_sink>(out, json, std::move(secrets));
   auto logger = std::make_shared<spdlog::logger>("zuperior", sink);
   spdlog::set_default_logger(logger);
+  access_logger = std::make_shared<spdlog::logger>(std::string(access_logger_name), sink);
+  json_format = json;
   set_level(level);
   spdlog::flush_on(spdlog::level::warn);
   spdlog::flush_every(std::chrono::seconds(1));
@@ -80,7 +93,21 @@ bool set_level(std::string_view level) {
   auto l = spdlog::level::from_str(std::string(level));
   if (l == spdlog::level::off && level != "off") return false;
   spdlog::set_level(l);
+  if (access_logger) access_logger->set_level(l);
   return true;
+}
+
+void access(const access_entry& e) {
+  auto* l = access_logger ? access_logger.get() : spdlog::default_logger_raw();
+  if (!l->should_log(spdlog::level::info)) return;
+  const double ms = static_cast<double>(e.duration_us) / 1000.0;
+  if (json_format && access_logger) {
+    l->info(R"("request_id":{},"method":{},"route":{},"status":{},"bytes":{},"duration_ms":{:.3f},"identity":{})",
+            core::quote(e.request_id), core::quote(e.method), core::quote(e.route), e.status, e.bytes, ms,
+            core::quote(e.identity));
+  } else {
+    l->info("[{}] {} {} {} {}B {:.3f}ms {}", e.request_id, e.method, e.route, e.status, e.bytes, ms, e.identity);
+  }
 }
 
 }  // namespace zuperior::log

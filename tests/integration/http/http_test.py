@@ -151,7 +151,7 @@ def sighup_reload():
     cfg = os.path.join(WORK, "reload.yaml")
     with open(cfg, "w") as f:
         f.write("ratelimit:\n  generous: 3/1m\nlog:\n  access_log: false\n")
-    d = Daemon("reload", config=cfg)
+    d = Daemon("reload", {"ZUPERIOR_LOG_FORMAT": "json"}, config=cfg)
     try:
         st, h, _, _ = d.request("GET", "/apis/time", headers=ip(201))
         check(st == 200 and h.get("x-ratelimit-limit") == "3", f"before SIGHUP: the file's generous tier ({h.get('x-ratelimit-limit')})")
@@ -173,6 +173,20 @@ def sighup_reload():
             with open(d.log_path) as f:
                 log = f.read()
         check("reload-probe-1" in log, "after SIGHUP: the access log is on")
+        # In JSON format an access line is an object with the request's fields, not one message string.
+        entry = next((json.loads(l) for l in log.splitlines() if "reload-probe-1" in l), {})
+        check(entry.get("msg") == "access" and entry.get("request_id") == "reload-probe-1" and entry.get("method") == "GET"
+              and entry.get("route") == "/apis/time" and entry.get("status") == 200 and isinstance(entry.get("bytes"), int)
+              and isinstance(entry.get("duration_ms"), float) and entry.get("identity") == "ip:203.0.113.203"
+              and entry.get("level") == "info" and entry.get("ts", "").endswith("Z"),
+              f"JSON access line carries its fields ({entry})")
+        def not_json(line):
+            try:
+                return not isinstance(json.loads(line), dict)
+            except ValueError:
+                return True
+        odd = [l for l in log.splitlines() if l.strip() and not_json(l)]
+        check(not odd, f"every JSON log line is a JSON object ({odd[:2]})")
         with open(cfg, "w") as f:
             f.write("ratelimit:\n  generous: lots\n")
         d.proc.send_signal(signal.SIGHUP)
