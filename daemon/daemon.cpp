@@ -57,7 +57,8 @@ class http_metrics {
                                 {"route", "method", "status"})),
         errors_(r.add_counter("zuperior_http_errors_total", "HTTP responses with status 4xx/5xx by exact status",
                               {"route", "code"})),
-        latency_(r.add_histogram("zuperior_http_request_duration_seconds", "HTTP request latency by route", {"route"})),
+        latency_(r.add_histogram("zuperior_http_request_duration_seconds",
+                                 "HTTP request latency by route and status class", {"route", "status"})),
         in_flight_(r.add_gauge("zuperior_http_in_flight_requests", "Requests being processed").get()),
         connections_(r.add_gauge("zuperior_http_open_connections", "Open HTTP connections").get()),
         rejected_(r.add_counter("zuperior_http_rejected_connections_total",
@@ -87,7 +88,7 @@ class http_metrics {
       }
     if (!found.first) {
       found.first = &requests_.labels({rec.route, rec.method, cls_name});
-      found.second = &latency_.labels({rec.route});
+      found.second = &latency_.labels({rec.route, cls_name});
       if (memo.size() < 512)
         memo.emplace_back(key{rec.route.data(), rec.route.size(), std::string(rec.method), st}, found);
     }

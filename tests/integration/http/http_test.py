@@ -386,6 +386,9 @@ def main():
         check(st == 200 and 'zuperior_http_requests_total{route="/apis/auth/login",method="POST",status="4xx"}' in text
               and "zuperior_http_request_duration_seconds_bucket" in text and "zuperior_db_pool_size" in text
               and "process_resident_memory_bytes" in text, "/metrics has requests, latency, pool and process figures")
+        check('zuperior_http_request_duration_seconds_count{route="/apis/auth/login",status="4xx"}' in text
+              and 'zuperior_http_request_duration_seconds_count{route="/apis/auth/login",status="2xx"}' in text,
+              "latency histogram per route and status class")
 
         # Redis lost: still serving, health degraded; back to healthy when it returns
         redis.terminate()
