@@ -61,9 +61,15 @@ for i in 1 2; do
   pids+=($!)
   ports+=("$port")
 done
-for port in "${ports[@]}"; do
+# A third instance on the simulated feed (what scripts/dev runs): 20 ticks a second per symbol.
+sim_port="$(free_port)"
+ZUPERIOR_MARKET_FEED=sim ZUPERIOR_MARKET_SIM_RATE=20 "$ZUPERIOR_BIN" serve --env-file /dev/null --host 127.0.0.1 \
+  --port "$sim_port" --workers 1 >"$work/serve-sim.log" 2>&1 &
+pids+=($!)
+for port in "${ports[@]}" "$sim_port"; do
   for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/livez" >/dev/null 2>&1 && break; sleep 0.1; done
 done
+export ZUPERIOR_TEST_RT_SIM_URL="http://127.0.0.1:$sim_port"
 export ZUPERIOR_TEST_RT_PORTS="${ports[*]}"
 export ZUPERIOR_TEST_RT_PIDS="${pids[*]}"
 
