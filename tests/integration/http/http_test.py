@@ -298,6 +298,14 @@ def main():
         fields = sorted({e["field"] for e in (body or {}).get("errors", [])})
         check(st == 400 and body["message"] == "Validation error" and fields == ["email", "password"] and len(body["errors"]) >= 4,
               f"register validation: all field errors at once ({body})")
+        st, _, body, _ = d.request("POST", "/apis/auth/login", body={"email": "not-an-email", "password": "short"}, headers=ip(2))
+        check(st == 400 and body["message"] == "Validation error" and body["success"] is False
+              and body["errors"] == [{"field": "email", "message": "Invalid email address"},
+                                     {"field": "password", "message": "Password must be at least 8 characters"}],
+              f"login validation: the seed's loginSchema errors, both at once ({body})")
+        st, _, body, _ = d.request("POST", "/apis/auth/login", body={"email": 42}, headers=ip(2))
+        check(st == 400 and sorted(e["field"] for e in body["errors"]) == ["email", "password"],
+              f"login validation: a wrong type and a missing field are both reported ({body})")
 
         # An absurdly long address is a validation error (it once passed, was stored, and its token
         # overflowed Beast's 64 KB Set-Cookie field: a 500 after the row was written).
@@ -460,7 +468,8 @@ def main():
         dead_port = dead.getsockname()[1]
         dead.close()
         d2 = Daemon("nodb", {"DATABASE_URL": f"postgresql://x:y@127.0.0.1:{dead_port}/none?connect_timeout=2",
-                             "ZUPERIOR_SERVER_HEADER_TIMEOUT": "1s", "ZUPERIOR_SERVER_REQUEST_TIMEOUT": "2s"})
+                             "ZUPERIOR_SERVER_HEADER_TIMEOUT": "1s", "ZUPERIOR_SERVER_REQUEST_TIMEOUT": "2s",
+                             "ZUPERIOR_SERVER_IDLE_TIMEOUT": "1s", "ZUPERIOR_SERVER_MAX_CONNECTIONS": "5"})
         t0 = time.time()
         st, _, body, _ = d2.request("POST", "/apis/auth/login", body={"email": "alice@example.com", "password": pw}, headers=ip(91))
         took = time.time() - t0
@@ -504,6 +513,52 @@ def main():
         check(st == 200, "after the slow body: the daemon still serves")
         st, body = wait_health(d2, False)
         check(st == 503 and body["checks"]["database"] == "unhealthy", "PostgreSQL down: health degraded")
+        # an idle keep-alive connection is closed at server.idle_timeout (1 s here)
+        s = socket.create_connection(("127.0.0.1", d2.port), 5)
+        s.settimeout(10)
+        s.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = s.recv(4096)
+        t0 = time.time()
+        rest = b""
+        try:
+            rest = s.recv(4096)
+        except OSError:
+            pass
+        took = time.time() - t0
+        s.close()
+        check(first.startswith(b"HTTP/1.1 200") and rest == b"" and 0.8 < took < 4,
+              f"idle keep-alive connection closed at the idle timeout ({took:.1f}s)")
+        # the total connection cap (server.max_connections = 5 here): the sixth gets 503 and the close
+        # The slow-client connections above may still be closing (a lingering close reads a little
+        # first): wait until this probe's own connection is the only one open.
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            _, _, _, raw = d2.request("GET", "/metrics")
+            if re.search(rb"\nzuperior_http_open_connections 1\n", raw):
+                break
+            time.sleep(0.1)
+        held = [socket.create_connection(("127.0.0.1", d2.port), 5) for _ in range(5)]
+        answers = []
+        for h in held:  # each one answered 200, so each is accepted and counted (and idle well within 1 s)
+            h.settimeout(5)
+            h.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+            answers.append(h.recv(4096)[:12])
+        check(all(a == b"HTTP/1.1 200" for a in answers), f"five connections under a cap of 5 are served ({answers})")
+        s = socket.create_connection(("127.0.0.1", d2.port), 5)
+        s.settimeout(5)
+        reply = b""
+        try:
+            s.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+            reply = s.recv(4096)
+        except OSError:
+            pass
+        s.close()
+        for h in held:
+            h.close()
+        check(reply.startswith(b"HTTP/1.1 503"), f"over server.max_connections: 503 ({reply[:20]!r})")
+        time.sleep(0.3)
+        st, _, _, _ = d2.request("GET", "/livez")
+        check(st == 200, "after the held connections close, new ones are served again")
         check(d2.stop() == 0, "second daemon exits 0 on SIGTERM")
         sighup_reload()
     finally:
