@@ -16,46 +16,6 @@ boost::asio::awaitable<limiter::checked_read> limiter::check_and_get(std::size_t
   co_return out;
 }
 
-local_limiter::local_limiter(const config::ratelimit_settings& s) : s_(s) {}
-
-void local_limiter::set_tiers(const config::ratelimit_settings& s) {
-  std::lock_guard lock(mu_);
-  s_ = s;
-}
-
-decision local_limiter::decide(tier t, const std::string& identifier, std::int64_t now_ms) {
-  config::rate_tier tr;
-  bool enabled = false;
-  {
-    std::lock_guard lock(mu_);
-    tr = ratelimit::tier_settings(s_, t);
-    enabled = s_.enabled;
-  }
-  decision d;
-  d.source = "local";
-  d.applied = enabled;
-  d.limit = tr.limit;
-  d.window = tr.window;
-  if (!enabled) {
-    d.remaining = tr.limit;
-    return d;
-  }
-  std::string key(to_string(t));
-  key += ':';
-  key += identifier;
-  auto r = windows_->decide(key, tr.limit, std::max<std::int64_t>(1, tr.window.count()), 1, now_ms);
-  d.allowed = r.allowed;
-  d.remaining = r.remaining;
-  d.reset_ms = r.reset_at_ms();
-  if (!r.allowed) d.retry_after_s = std::max<std::int64_t>(1, (r.retry_after.count() + 999) / 1000);
-  return d;
-}
-
-boost::asio::awaitable<decision> local_limiter::check(std::size_t, tier t, std::string identifier) {
-  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
-  co_return decide(t, identifier, now.count());
-}
-
 namespace {
 // A small text built on the stack: the rate headers are set on every limited answer.
 struct field_text {

@@ -1,20 +1,17 @@
 #pragma once
 // The rate-limit port the handlers use: a decision per (tier, identifier) and the response headers
-// it implies. The daemon plugs in the Redis-backed limiter (lib/ratelimit) when it is built; the
-// in-process local_limiter here is the same sliding-window arithmetic without Redis.
+// it implies. The daemon plugs in the Redis-backed limiter (lib/ratelimit, with its in-process
+// fallback), one implementation for the HTTP tiers and the websocket tier alike.
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
 
 #include "config/settings.hpp"
 #include "http/message.hpp"
-#include "ratelimit/local_limiter.hpp"
 #include "ratelimit/tier.hpp"
 
 namespace zuperior::api {
@@ -53,25 +50,6 @@ class limiter {
   /// trip when the request is allowed. This default decides only (read stays false).
   virtual boost::asio::awaitable<checked_read> check_and_get(std::size_t worker, tier t, std::string identifier,
                                                              std::string redis_key);
-};
-
-/// An in-process limiter of the configured tiers, on lib/ratelimit's sharded two-window limiter
-/// (the arithmetic of the Lua script), with the tiers reloadable. Thread-safe.
-class local_limiter final : public limiter {
- public:
-  /// Tiers from the ratelimit section.
-  explicit local_limiter(const config::ratelimit_settings& s);
-  boost::asio::awaitable<decision> check(std::size_t worker, tier t, std::string identifier) override;
-  /// The decision at `now_ms` (epoch milliseconds); the pure part, for tests and for the fallback.
-  decision decide(tier t, const std::string& identifier, std::int64_t now_ms);
-  /// Replaces the tiers (SIGHUP reload).
-  void set_tiers(const config::ratelimit_settings& s);
-
- private:
-  std::mutex mu_;  // guards s_ (reloads)
-  config::ratelimit_settings s_;
-  // On the heap: its shards are cache-line aligned, which a stack or member placement may not honour.
-  std::unique_ptr<ratelimit::local_limiter> windows_ = std::make_unique<ratelimit::local_limiter>();
 };
 
 /// Adds X-RateLimit-Limit/Remaining/Reset and the IETF draft's RateLimit-Policy/RateLimit fields.

@@ -84,26 +84,6 @@ TEST_CASE("CORS only for configured origins; request ids") {
   CHECK(std::all_of(all.begin(), all.end(), [](const std::string& id) { return http::valid_request_id(id); }));
 }
 
-TEST_CASE("local sliding window: exactly the limit per window, previous window weighted") {
-  config::ratelimit_settings s;
-  s.strict = {10, std::chrono::milliseconds(10'000)};
-  api::local_limiter l(s);
-  std::int64_t t0 = 1'000'000'000'000;  // a window boundary (multiple of 10 s)
-  int allowed = 0;
-  for (int i = 0; i < 15; ++i) allowed += l.decide(api::tier::strict, "ip:1", t0 + i).allowed;
-  CHECK(allowed == 10);
-  auto d = l.decide(api::tier::strict, "ip:1", t0 + 100);
-  CHECK_FALSE(d.allowed);
-  CHECK(d.remaining == 0);
-  CHECK(d.retry_after_s >= 1);
-  // halfway through the next window half of the previous window still counts: 5 more allowed
-  allowed = 0;
-  for (int i = 0; i < 10; ++i) allowed += l.decide(api::tier::strict, "ip:1", t0 + 15'000 + i).allowed;
-  CHECK(allowed == 5);
-  // other identifiers are independent
-  CHECK(l.decide(api::tier::strict, "ip:2", t0 + 100).allowed);
-}
-
 namespace {
 namespace bh = boost::beast::http;
 
