@@ -468,10 +468,16 @@ class session : public std::enable_shared_from_this<session> {
       close(close_kind::force);
       return;
     }
+    // The pong deadline counts from when the ping was due, not from the sweep tick that sent it
+    // (up to a tick later), so a silent client is closed pingInterval + pingTimeout after its last
+    // pong, as with the reference server's timers; a ping sent very late still gets half a timeout.
     awaiting_pong_ = true;
-    heartbeat_due_ = now + S_.opt.ping_timeout;
+    heartbeat_due_ = std::max(heartbeat_due_ + S_.opt.ping_timeout, now + S_.opt.ping_timeout / 2);
     send_packet(eio_type::ping);
   }
+  // True when the pong deadline has passed: the session is over even if the sweep has not come by yet.
+  bool pong_overdue(clock::time_point now) const { return awaiting_pong_ && !closed_ && now >= heartbeat_due_; }
+  void close_overdue() { close(close_kind::force); }
 
   // ---- incoming packets (either transport) ----
   net::awaitable<void> on_packet(eio_packet p) {
@@ -528,7 +534,7 @@ class session : public std::enable_shared_from_this<session> {
         co_await on_connect(std::move(pk));
         break;
       case sio_type::disconnect:
-        on_disconnect(pk.nsp);
+        on_disconnect(pk.nsp, false);
         break;
       case sio_type::event:
       case sio_type::binary_event: {
@@ -591,14 +597,16 @@ class session : public std::enable_shared_from_this<session> {
     send_sio(e);
   }
 
-  void on_disconnect(const std::string& nsp) {
+  // A socket leaves its namespace. The client's DISCONNECT keeps the Engine.IO session open, as the
+  // reference server does (the client may connect a namespace again; one without any is closed at a
+  // ping once connect_timeout has passed); the server's own disconnect of the last socket closes it.
+  void on_disconnect(const std::string& nsp, bool close_if_last) {
     auto it = sockets_.find(nsp);
     if (it == sockets_.end()) return;
     auto s = it->second;
     sockets_.erase(it);
     drop_socket(s);
-    // A connection without any namespace left has no reason to stay open.
-    if (sockets_.empty()) close(close_kind::graceful);
+    if (close_if_last && sockets_.empty()) close(close_kind::graceful);
   }
 
   void drop_socket(const std::shared_ptr<socket>& s) {
@@ -616,7 +624,7 @@ class session : public std::enable_shared_from_this<session> {
     p.type = sio_type::disconnect;
     p.nsp = s->nsp();
     send_sio(p);
-    on_disconnect(s->nsp());
+    on_disconnect(s->nsp(), true);
   }
 
   // Graceful shutdown: every namespace gets DISCONNECT, then the transport closes.
@@ -641,6 +649,21 @@ class session : public std::enable_shared_from_this<session> {
       co_return error_answer(eio_error::bad_request);
     }
     poll_pending_ = true;
+    if (upgrading_ || probing_) {
+      // A poll that arrives while an upgrade is under way (a WebSocket probe connection is open) is
+      // held for up to 100 ms, as the reference server's upgrade check does: the client may already
+      // have sent "2probe" and "5" on the WebSocket, which this worker may not have read yet (the two
+      // connections race). Once the upgrade completes the poll is refused; otherwise it gets a noop.
+      const auto until = clock::now() + std::chrono::milliseconds(100);
+      while (!upgraded_ && !closed_ && (upgrading_ || probing_) && clock::now() < until) {
+        poll_wake_.expires_at(until);
+        co_await poll_wake_.async_wait(use_tuple);
+      }
+      poll_pending_ = false;
+      if (upgraded_) co_return error_answer(eio_error::bad_request);
+      if (closed_) forget();
+      co_return poll_answer{200, closed_ && !client_closed_ ? "1" : "6"};
+    }
     while (outbox_.empty() && !closed_ && !upgrading_) {
       poll_wake_.expires_at(clock::time_point::max());
       co_await poll_wake_.async_wait(use_tuple);
@@ -864,11 +887,13 @@ class session : public std::enable_shared_from_this<session> {
       buf.consume(buf.size());
       if (step == 0) {
         if (frame != "2probe") break;
+        // Upgrading from the probe on, not from when 3probe is written: a client may send "5" right
+        // after "2probe", and a poll arriving meanwhile must be held (and then refused), not answered.
+        upgrading_ = true;
+        poll_wake_.cancel();  // a pending poll is answered with a noop
         ws->text(true);
         auto [ec, n] = co_await ws->async_write(net::buffer(std::string_view("3probe")), use_tuple);
         if (ec) break;
-        upgrading_ = true;
-        poll_wake_.cancel();  // a pending poll is answered with a noop
       } else {
         ok = frame == "5";
       }
@@ -883,6 +908,7 @@ class session : public std::enable_shared_from_this<session> {
     upgraded_ = true;
     upgrading_ = false;
     websocket_ = true;
+    poll_wake_.cancel();  // a poll held during the upgrade is refused now
     S_.owner.stats().sessions_polling--;
     S_.owner.stats().sessions_websocket++;
     ws_ = std::move(ws);
@@ -1113,6 +1139,11 @@ net::awaitable<poll_answer> session_request(server::impl* S, std::size_t worker,
   auto s = it->second;
   // A closed session lingering for a crossing poll takes no more packets.
   if (post && s->closed()) co_return error_answer(eio_error::unknown_sid);
+  // Past its pong deadline the session is gone, whether or not the heartbeat sweep has run since.
+  if (s->pong_overdue(clock::now())) {
+    s->close_overdue();
+    co_return error_answer(eio_error::unknown_sid);
+  }
   // Kept as plain statements: GCC 12 mishandles temporaries in `co_return co_await` of class types.
   poll_answer a;
   if (post) {

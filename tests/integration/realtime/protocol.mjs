@@ -138,9 +138,10 @@ async function engineIO() {
   }
   {
     const sid = await pollingSession();
-    await sleep(PING_INTERVAL + PING_TIMEOUT + 150);
+    // The public suite polls right at pingInterval + pingTimeout after the handshake.
+    await sleep(PING_INTERVAL + PING_TIMEOUT);
     const r = await fetch(`${EIO}&sid=${sid}`);
-    check("polling: no pong closes the session", r.status === 400, `${r.status} ${await r.text()}`);
+    check("polling: no pong closes the session at pingInterval + pingTimeout", r.status === 400, `${r.status} ${await r.text()}`);
   }
   {
     const s = ws("/socket.io/?EIO=4&transport=websocket");
@@ -199,13 +200,40 @@ async function engineIO() {
     s.send("5");
     check("upgrade: 2probe answered with 3probe", probe === "3probe", probe);
     check("upgrade: the pending poll is released with a noop", released === "6", released);
-    await sleep(100);
+    // Right after "5" (the server may not have read it yet), as the public suite does it.
     const poll = await fetch(`${EIO}&sid=${sid}`);
     check("upgrade: polling requests with the same sid are refused afterwards", poll.status === 400, `${poll.status}`);
     const s2 = ws(`/socket.io/?EIO=4&transport=websocket&sid=${sid}`);
     check("upgrade: a second websocket with the same sid is refused", await closedWithin(s2));
     s.send("4after-upgrade");
     check("upgrade: the upgraded websocket carries messages", s.readyState === WebSocket.OPEN);
+    s.close();
+  }
+
+  {
+    // "2probe" and "5" sent back to back, then a poll at once: the poll and the WebSocket race on two
+    // connections, and the poll must still be refused once the upgrade is done.
+    const sid = await pollingSession();
+    const s = ws(`/socket.io/?EIO=4&transport=websocket&sid=${sid}`);
+    await new Promise((r) => s.once("open", r));
+    s.send("2probe");
+    s.send("5");
+    const poll = await fetch(`${EIO}&sid=${sid}`);
+    check("upgrade: 2probe and 5 back to back, then a poll: refused", poll.status === 400, `${poll.status} ${await poll.text()}`);
+    s.close();
+  }
+  {
+    // A poll sent after 3probe, before "5", is answered with a noop.
+    const sid = await pollingSession();
+    const s = ws(`/socket.io/?EIO=4&transport=websocket&sid=${sid}`);
+    await new Promise((r) => s.once("open", r));
+    s.send("2probe");
+    const probe = await next(s);
+    const poll = await fetch(`${EIO}&sid=${sid}`);
+    const text = await poll.text();
+    check("upgrade: a poll sent after 3probe gets a noop", probe === "3probe" && poll.status === 200 && text === "6",
+      `${probe} ${poll.status} ${text}`);
+    s.send("5");
     s.close();
   }
 
@@ -303,8 +331,17 @@ async function socketIO() {
   }
   {
     const s = await sioSocket();
+    s.autoPong = false;  // the ping is what this check waits for
     s.send("41");
-    check("disconnect from the main namespace closes the connection", await closedWithin(s));
+    // As the reference server: the Engine.IO connection stays (the next frame is the heartbeat).
+    const m = await next(s, PING_INTERVAL + 500);
+    check("disconnect from the main namespace keeps the Engine.IO connection", m === "2" && s.readyState === WebSocket.OPEN, m);
+    s.send("3");
+    s.autoPong = true;
+    s.send("40");
+    const again = await next(s);
+    check("a namespace can be connected again on the same connection", again.startsWith('40{"sid":'), again);
+    s.close();
   }
   {
     const s = await sioSocket();
