@@ -160,6 +160,33 @@ async function engineIO() {
     check("websocket: no pong closes the session", await closedWithin(s, PING_INTERVAL + PING_TIMEOUT + 1000));
   }
 
+  // --- bad input that ends a session
+  {
+    const s = ws("/socket.io/?EIO=4&transport=websocket");
+    await next(s);
+    s.send("abc");
+    check("websocket: an invalid packet format closes the session", await closedWithin(s));
+  }
+  {
+    const sid = await pollingSession();
+    const bad = await fetch(`${EIO}&sid=${sid}`, { method: "POST", body: "abc" });
+    const after = await fetch(`${EIO}&sid=${sid}`);
+    check("polling: an invalid packet format is a 400 and ends the session", bad.status === 400 && after.status === 400,
+      `${bad.status} ${after.status}`);
+  }
+  {
+    // Two polls at once are a broken client: the first gets the close packet, the rest 400.
+    const sid = await pollingSession();
+    const first = fetch(`${EIO}&sid=${sid}`);
+    await sleep(50);
+    const second = await fetch(`${EIO}&sid=${sid}`);
+    const f = await first;
+    const ftext = await f.text();
+    const third = await fetch(`${EIO}&sid=${sid}`);
+    check("polling: a duplicate poll is refused and closes the session", f.status === 200 && ftext === "1" &&
+      second.status === 400 && third.status === 400, `${f.status} ${ftext} ${second.status} ${third.status}`);
+  }
+
   // --- close
   {
     const sid = await pollingSession();
