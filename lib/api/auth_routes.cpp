@@ -327,7 +327,10 @@ awaitable<response> logout_route(services& s, request_context& ctx) {
 }
 
 awaitable<response> me_route(services& s, request_context& ctx) {
-  if (auto r = authenticate(s, ctx)) co_return co_await counted_refusal(s, ctx, std::move(*r));
+  if (auto r = authenticate(s, ctx)) {
+    response refused = co_await counted_refusal(s, ctx, std::move(*r));  // no `co_return co_await` (GCC 12)
+    co_return refused;
+  }
   decision rl;
   if (auto r = co_await limit(s, ctx, tier::standard, ctx.identity, rl)) co_return std::move(*r);
   std::vector<db::param> params{ctx.user_id};
@@ -415,7 +418,10 @@ awaitable<std::optional<response>> accounts_cached(services& s, request_context&
 }
 
 awaitable<response> accounts_route(services& s, request_context& ctx) {
-  if (auto r = authenticate(s, ctx)) co_return co_await counted_refusal(s, ctx, std::move(*r));
+  if (auto r = authenticate(s, ctx)) {
+    response refused = co_await counted_refusal(s, ctx, std::move(*r));  // no `co_return co_await` (GCC 12)
+    co_return refused;
+  }
   decision rl;
   // Read-through: the worker's own Redis connection; a miss or Redis being down reads PostgreSQL.
   cache::cache* c = nullptr;

@@ -341,15 +341,27 @@ void load_symbols_file(builder& b) {
   const std::string path = b.out.values.market.symbols_path;
   if (path.empty()) return;
   const key_spec& spec = *find_key("market.symbols");
-  std::ifstream in(path);
-  if (!in) {
-    b.add_error(*find_key("market.symbols_path"), b.out.source_of("market.symbols_path"),
-                fmt::format("cannot read {}: {}", path, std::strerror(errno)),
+  const key_spec& path_spec = *find_key("market.symbols_path");
+  const auto path_from = b.out.source_of("market.symbols_path");
+  // A FIFO or a device would never end, and a huge file is not a symbol list: refuse both unread.
+  constexpr std::uintmax_t max_size = 1 << 20;
+  std::error_code ec;
+  const bool regular = std::filesystem::is_regular_file(path, ec);
+  const std::uintmax_t size = regular ? std::filesystem::file_size(path, ec) : 0;
+  std::ifstream in;
+  if (regular && !ec && size <= max_size) in.open(path);
+  if (!in.is_open()) {
+    std::string why = !regular && !ec   ? "is not a regular file"
+                      : ec              ? fmt::format("cannot be read: {}", ec.message())
+                      : size > max_size ? "is larger than 1 MiB"
+                                        : fmt::format("cannot be read: {}", std::strerror(errno));
+    b.add_error(path_spec, path_from, fmt::format("{} {}", path, why),
                 "point MARKET_DATA_SYMBOLS_PATH at a readable file of symbols, one a line", path);
     return;
   }
+  constexpr int max_reported = 20;
   std::vector<std::string> symbols;
-  bool bad = false;
+  int bad = 0;
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
     const std::string item(core::trim(line));
@@ -357,17 +369,19 @@ void load_symbols_file(builder& b) {
     const std::vector<std::string> one{item};
     auto r = parse_value(spec, item, &one);
     if (!r.parsed) {
-      b.add_error(spec, {source::kind::file, path, n, "MARKET_DATA_SYMBOLS_PATH"}, r.error, "fix or remove that line",
-                  item);
-      bad = true;
+      if (++bad <= max_reported)
+        b.add_error(spec, {source::kind::file, path, n, "MARKET_DATA_SYMBOLS_PATH"}, r.error, "fix or remove that line",
+                    item.substr(0, 64));
       continue;
     }
     symbols.push_back(item);
   }
+  if (bad > max_reported)
+    b.add_error(path_spec, path_from, fmt::format("{} more bad lines in {}", bad - max_reported, path),
+                "is it a symbol list? one symbol a line", path);
   if (bad) return;
   if (symbols.empty()) {
-    b.add_error(*find_key("market.symbols_path"), b.out.source_of("market.symbols_path"),
-                fmt::format("{} lists no symbols", path), "one symbol a line, e.g. EURUSD", path);
+    b.add_error(path_spec, path_from, fmt::format("{} lists no symbols", path), "one symbol a line, e.g. EURUSD", path);
     return;
   }
   b.apply(spec, fmt::format("{}", fmt::join(symbols, ",")), {source::kind::file, path, 0, "MARKET_DATA_SYMBOLS_PATH"},

@@ -335,6 +335,9 @@ std::string check_list_item(const key_spec& spec, const std::string& item) {
   } else if (spec.path == "realtime.namespaces") {
     if (item.empty() || item.front() != '/') return fmt::format("{} must start with '/'", core::quote(item));
   } else if (spec.path == "market.symbols") {
+    // As the real-time layer validates a subscription (ws::valid_symbol): 1 to 32 characters.
+    if (item.size() > 32)
+      return fmt::format("{} is longer than 32 characters", core::quote(item.substr(0, 40) + "..."));
     for (unsigned char c : item)
       if (!std::isalnum(c) && c != '.' && c != '_' && c != '-' && c != '/')
         return fmt::format("{} is not a symbol name (letters, digits, . _ - /)", core::quote(item));

@@ -649,26 +649,25 @@ class session : public std::enable_shared_from_this<session> {
       co_return error_answer(eio_error::bad_request);
     }
     poll_pending_ = true;
-    if (upgrading_ || probing_) {
-      // A poll that arrives while an upgrade is under way (a WebSocket probe connection is open) is
-      // held for up to 100 ms, as the reference server's upgrade check does: the client may already
-      // have sent "2probe" and "5" on the WebSocket, which this worker may not have read yet (the two
-      // connections race). Once the upgrade completes the poll is refused; otherwise it gets a noop.
-      const auto until = clock::now() + std::chrono::milliseconds(100);
-      while (!upgraded_ && !closed_ && (upgrading_ || probing_) && clock::now() < until) {
-        poll_wake_.expires_at(until);
-        co_await poll_wake_.async_wait(use_tuple);
+    // During an upgrade (from the probe on) a poll is held for up to 100 ms from its arrival, as the
+    // reference server's upgrade check does, and then answered with a noop, or refused if the
+    // upgrade completed meanwhile: the client may already have sent "2probe" and "5" on the
+    // WebSocket, which this worker may not have read yet (the two connections race). Otherwise, and
+    // while a probe connection is merely open, a poll waits for frames as usual.
+    const auto hold_until = clock::now() + std::chrono::milliseconds(100);
+    while (!closed_ && !upgraded_) {
+      if (upgrading_) {
+        if (clock::now() >= hold_until) break;
+        poll_wake_.expires_at(hold_until);
+      } else if (outbox_.empty()) {
+        poll_wake_.expires_at(clock::time_point::max());
+      } else {
+        break;
       }
-      poll_pending_ = false;
-      if (upgraded_) co_return error_answer(eio_error::bad_request);
-      if (closed_) forget();
-      co_return poll_answer{200, closed_ && !client_closed_ ? "1" : "6"};
-    }
-    while (outbox_.empty() && !closed_ && !upgrading_) {
-      poll_wake_.expires_at(clock::time_point::max());
       co_await poll_wake_.async_wait(use_tuple);
     }
     poll_pending_ = false;
+    if (upgraded_) co_return error_answer(eio_error::bad_request);
     if (outbox_.empty()) {
       // Closed: "6" answers the client's own close, "1" tells it the server closed; upgrading: noop.
       if (closed_) {
@@ -1303,7 +1302,12 @@ void server::broadcast_many(std::vector<room_frame> frames) {
     net::post(w->exec, [w, frames = std::move(mine)] {
       // Frames are encoded for the default namespace; a socket of another namespace gets the same
       // packet addressed to its own, encoded once per frame and namespace.
-      std::vector<std::pair<std::string_view, std::shared_ptr<const std::string>>> other;
+      struct addressed {
+        std::string_view nsp;
+        std::shared_ptr<const std::string> frame;
+        std::uint64_t key;  // the namespace's own conflation key: a slow client keeps each one's newest
+      };
+      std::vector<addressed> other;
       for (const auto& f : frames) {
         auto it = w->rooms.find(f.room);
         if (it == w->rooms.end()) continue;
@@ -1313,11 +1317,15 @@ void server::broadcast_many(std::vector<room_frame> frames) {
             s->send_shared(f.frame, f.conflate_key, f.ts_us);
             continue;
           }
-          auto o = std::find_if(other.begin(), other.end(), [s](const auto& e) { return e.first == s->nsp(); });
-          if (o == other.end())
-            o = other.insert(other.end(),
-                             {s->nsp(), std::make_shared<const std::string>(sio_to_namespace(*f.frame, s->nsp()))});
-          s->send_shared(o->second, f.conflate_key, f.ts_us);
+          auto o = std::find_if(other.begin(), other.end(), [s](const auto& e) { return e.nsp == s->nsp(); });
+          if (o == other.end()) {
+            std::uint64_t key = 0;  // 0: never conflated, in every namespace
+            if (f.conflate_key) key = (f.conflate_key ^ std::hash<std::string_view>{}(s->nsp())) | 1;
+            o = other.insert(
+                other.end(),
+                {s->nsp(), std::make_shared<const std::string>(sio_to_namespace(*f.frame, s->nsp())), key});
+          }
+          s->send_shared(o->frame, o->key, f.ts_us);
         }
       }
     });

@@ -178,7 +178,7 @@ async function engineIO() {
     // Two polls at once are a broken client: the first gets the close packet, the rest 400.
     const sid = await pollingSession();
     const first = fetch(`${EIO}&sid=${sid}`);
-    await sleep(50);
+    await sleep(100);  // the first poll is pending on the server (and the first ping is not due before 300 ms)
     const second = await fetch(`${EIO}&sid=${sid}`);
     const f = await first;
     const ftext = await f.text();

@@ -52,6 +52,8 @@ export REDIS_URL="redis://127.0.0.1:$redis_port/0"
 export JWT_SECRET="realtime-test-secret-0123456789-abcdefghijkl"
 export ZUPERIOR_MARKET_FEED=redis
 export ZUPERIOR_REALTIME_NAMESPACES=/desk
+# The connect-limit check makes 31 connects from 127.0.0.2; a long window keeps its count exact.
+export ZUPERIOR_REALTIME_CONNECT_RATE=30/5m
 export NODE_ENV=test
 ports=()
 for i in 1 2; do

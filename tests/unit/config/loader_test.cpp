@@ -285,5 +285,36 @@ TEST_CASE("MARKET_DATA_SYMBOLS_PATH: the file's symbols replace market.symbols; 
   REQUIRE(c.problems.size() == 1);
   CHECK(c.problems[0].key == "market.symbols_path");
   CHECK(c.problems[0].variable == "MARKET_DATA_SYMBOLS_PATH");
-  CHECK(c.problems[0].message.find("cannot read /nonexistent/symbols.txt") != std::string::npos);
+  CHECK(c.problems[0].message.find("/nonexistent/symbols.txt cannot be read") != std::string::npos);
+}
+
+TEST_CASE("MARKET_DATA_SYMBOLS_PATH: what is not a symbol list is refused without reading it all") {
+  load_options o;
+  // A device never ends: refused before reading.
+  o.environment = {{"MARKET_DATA_SYMBOLS_PATH", "/dev/zero"}};
+  auto c = load(o);
+  REQUIRE(c.problems.size() == 1);
+  CHECK(c.problems[0].message == "/dev/zero is not a regular file");
+  // Over 1 MiB: refused unread.
+  temp_file big("symbols-big.txt", std::string((1 << 20) + 1, 'A'));
+  o.environment = {{"MARKET_DATA_SYMBOLS_PATH", big.path}};
+  c = load(o);
+  REQUIRE(c.problems.size() == 1);
+  CHECK(c.problems[0].message.find("larger than 1 MiB") != std::string::npos);
+  // Symbols longer than a subscription may name (32 characters) are errors, their text cut short.
+  temp_file longer("symbols-long.txt", "EURUSD\n" + std::string(200, 'X') + "\n");
+  o.environment = {{"MARKET_DATA_SYMBOLS_PATH", longer.path}};
+  c = load(o);
+  REQUIRE(c.problems.size() == 1);
+  CHECK(c.problems[0].message.find("longer than 32 characters") != std::string::npos);
+  CHECK(c.problems[0].value.size() <= 64);
+  // A file of garbage: twenty lines reported, then one line for the rest.
+  std::string junk;
+  for (int i = 0; i < 50; ++i) junk += "not a symbol " + std::to_string(i) + "\n";
+  temp_file garbage("symbols-junk.txt", junk);
+  o.environment = {{"MARKET_DATA_SYMBOLS_PATH", garbage.path}};
+  c = load(o);
+  REQUIRE(c.problems.size() == 21);
+  CHECK(c.problems[19].from.line == 20);
+  CHECK(c.problems[20].message.find("30 more bad lines") != std::string::npos);
 }
