@@ -299,6 +299,24 @@ async function engineIO() {
     s.send("4" + "y".repeat(1000001));
     check("websocket: a message over maxPayload closes the connection", await closedWithin(s));
   }
+  {
+    // The upgrade on the raw endpoint too, then messages over the upgraded WebSocket.
+    const url = `${base}/engine.io/?EIO=4&transport=polling`;
+    const sid = JSON.parse((await (await fetch(url)).text()).substring(1)).sid;
+    const pending = fetch(`${url}&sid=${sid}`).then((r) => r.text());
+    const s = ws(`/engine.io/?EIO=4&transport=websocket&sid=${sid}`);
+    s.autoPong = true;
+    await new Promise((r) => s.once("open", r));
+    s.send("2probe");
+    const probe = await next(s);
+    const released = await Promise.race([pending, sleep(2000).then(() => "(still pending)")]);
+    s.send("5");
+    s.send("4hello");
+    const echo = await next(s);
+    check("/engine.io/ upgrade: 3probe, the pending poll released, then the WebSocket echoes",
+      probe === "3probe" && released === "6" && echo === "4hello", `${probe} ${released} ${echo}`);
+    s.close();
+  }
 }
 
 async function socketIO() {
@@ -368,6 +386,19 @@ async function socketIO() {
     s.send("40");
     const again = await next(s);
     check("a namespace can be connected again on the same connection", again.startsWith('40{"sid":'), again);
+    s.close();
+  }
+  {
+    // The namespace may come without the trailing comma when nothing follows it.
+    const s = await sioSocket();
+    s.send("40/custom");
+    const c = await next(s);
+    const auth = await next(s);
+    s.send("41/custom");
+    s.send('42["message","still here"]');
+    const m = await next(s);
+    check("40/custom and 41/custom without the comma", c.startsWith("40/custom,{") && auth === '42/custom,["auth",{}]' &&
+      m === '42["message-back","still here"]', `${c} ${auth} ${m}`);
     s.close();
   }
   {
