@@ -4,7 +4,10 @@
 # Environment: DURATION (10s), CONNECTIONS (100), THREADS (2), WORKERS (2),
 #   ROUTES ("/livez /apis/time /apis/health /apis/accounts"),
 #   PERF_DIR (unset; when set, `perf record -g` profiles the daemon during each route into DIR/<route>.data),
-#   PERF_CALLGRAPH (perf's call-graph option, default "-g"; e.g. "--call-graph dwarf" for callers in libc).
+#   PERF_CALLGRAPH (perf's call-graph option, default "-g"; e.g. "--call-graph dwarf" for callers in libc),
+#   CALIBRATE (default 1: when nginx is installed, the same wrk run against nginx answering a fixed
+#   200 with 2 workers, printed last: the ceiling of loopback HTTP on this machine, which differs
+#   between machines far more than our own figures do).
 # Starts its own throwaway PostgreSQL and Redis (scripts/lib/services.sh), migrates, registers a
 # user with one MT5 account and reads /apis/accounts with its JWT: an authenticated, rate-limited
 # (standard tier, in Redis) read served from the Redis cache after the first request. The tiers are
@@ -27,8 +30,10 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 svc="$(mktemp -d /tmp/zuperior-bench-svc.XXXXXX)"
 log="$(mktemp /tmp/zuperior-bench.XXXXXX.log)"
 pid=""
+ngx_dir=""
 cleanup() {
   [ -n "$pid" ] && { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+  [ -n "$ngx_dir" ] && { nginx -c "$ngx_dir/nginx.conf" -s stop 2>/dev/null || true; rm -rf "$ngx_dir"; }
   services_stop "$svc" >/dev/null 2>&1 || true
   rm -rf "$svc" "$log"
 }
@@ -93,3 +98,35 @@ curl -fsS "$base/metrics" | grep -E '^zuperior_cache_requests_total' | sed 's/^/
 rss_kb="$(awk '/VmRSS/ {print $2}' /proc/$pid/status)"
 hwm_kb="$(awk '/VmHWM/ {print $2}' /proc/$pid/status)"
 echo "resident memory: now $((rss_kb / 1024)) MiB, peak $((hwm_kb / 1024)) MiB"
+
+# Calibration: what a minimal server (nginx, fixed 200) does under the same wrk run on this machine.
+if [ "${CALIBRATE:-1}" = 1 ]; then
+  if command -v nginx >/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    pid=""
+    ngx_dir="$(mktemp -d /tmp/zuperior-bench-nginx.XXXXXX)"
+    ngx_port="$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')"
+    cat >"$ngx_dir/nginx.conf" <<NGX
+worker_processes $workers;
+pid $ngx_dir/nginx.pid;
+error_log $ngx_dir/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  server {
+    listen 127.0.0.1:$ngx_port reuseport;
+    location / { return 200 '{"status":"ok"}'; }
+  }
+}
+NGX
+    nginx -c "$ngx_dir/nginx.conf"
+    sleep 0.3
+    out="$(wrk -t"$threads" -c"$conns" -d"$duration" --latency "http://127.0.0.1:$ngx_port/")"
+    printf 'calibration: nginx (%s workers, fixed 200) %s req/s, p50 %s, p99 %s on this machine\n' "$workers" \
+      "$(awk '/Requests\/sec/ {print $2}' <<<"$out")" "$(awk '$1=="50%" {print $2}' <<<"$out")" \
+      "$(awk '$1=="99%" {print $2}' <<<"$out")"
+  else
+    echo "calibration: nginx is not installed (apt-get install nginx-light) - no machine ceiling printed"
+  fi
+fi
