@@ -47,10 +47,23 @@ function next(s, ms = 2000) {
 }
 const closedWithin = (s, ms = 2000) => Promise.race([s.closed, sleep(ms).then(() => false)]);
 
-async function pollingSession() {
-  const r = await fetch(EIO);
+async function pollingSession(path = "/socket.io/") {
+  const r = await fetch(`${base}${path}?EIO=4&transport=polling`);
   const text = await r.text();
   return JSON.parse(text.substring(1)).sid;
+}
+// A polling session with a poll pending, then the probe WebSocket: sends 2probe, reads the answer
+// and what the pending poll got. The caller sends "5" (or not).
+async function probedUpgrade(path) {
+  const sid = await pollingSession(path);
+  const pending = fetch(`${base}${path}?EIO=4&transport=polling&sid=${sid}`).then((r) => r.text());
+  const s = ws(`${path}?EIO=4&transport=websocket&sid=${sid}`);
+  s.autoPong = true;
+  await new Promise((r) => s.once("open", r));
+  s.send("2probe");
+  const probe = await next(s);
+  const released = await Promise.race([pending, sleep(2000).then(() => "(still pending)")]);
+  return { sid, s, probe, released };
 }
 async function sioSocket(nspPayload = "40") {
   const s = ws("/socket.io/?EIO=4&transport=websocket");
@@ -216,14 +229,7 @@ async function engineIO() {
 
   // --- upgrade
   {
-    const sid = await pollingSession();
-    const pending = fetch(`${EIO}&sid=${sid}`).then((r) => r.text());
-    const s = ws(`/socket.io/?EIO=4&transport=websocket&sid=${sid}`);
-    s.autoPong = true;
-    await new Promise((r) => s.once("open", r));
-    s.send("2probe");
-    const probe = await next(s);
-    const released = await Promise.race([pending, sleep(2000).then(() => "(still pending)")]);
+    const { sid, s, probe, released } = await probedUpgrade("/socket.io/");
     s.send("5");
     check("upgrade: 2probe answered with 3probe", probe === "3probe", probe);
     check("upgrade: the pending poll is released with a noop", released === "6", released);
@@ -301,15 +307,7 @@ async function engineIO() {
   }
   {
     // The upgrade on the raw endpoint too, then messages over the upgraded WebSocket.
-    const url = `${base}/engine.io/?EIO=4&transport=polling`;
-    const sid = JSON.parse((await (await fetch(url)).text()).substring(1)).sid;
-    const pending = fetch(`${url}&sid=${sid}`).then((r) => r.text());
-    const s = ws(`/engine.io/?EIO=4&transport=websocket&sid=${sid}`);
-    s.autoPong = true;
-    await new Promise((r) => s.once("open", r));
-    s.send("2probe");
-    const probe = await next(s);
-    const released = await Promise.race([pending, sleep(2000).then(() => "(still pending)")]);
+    const { s, probe, released } = await probedUpgrade("/engine.io/");
     s.send("5");
     s.send("4hello");
     const echo = await next(s);
