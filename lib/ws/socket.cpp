@@ -1,0 +1,98 @@
+#include <algorithm>
+
+#include "ws/session.hpp"
+
+namespace zuperior::ws {
+
+socket::socket(session* s, std::string id, std::string nsp, json auth)
+    : session_(s),
+      worker_(s ? s->worker_index() : 0),
+      id_(std::move(id)),
+      nsp_(std::move(nsp)),
+      auth_(std::move(auth)) {}
+
+const std::string& socket::client_ip() const {
+  static const std::string none;
+  return session_ ? session_->client_ip() : none;
+}
+
+std::string socket::cookie(std::string_view name) const {
+  if (!session_) return {};
+  std::string_view c = session_->cookies();
+  while (!c.empty()) {
+    const auto semi = c.find(';');
+    std::string_view part = c.substr(0, semi);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    const auto eq = part.find('=');
+    if (eq != std::string_view::npos && part.substr(0, eq) == name) return std::string(part.substr(eq + 1));
+    if (semi == std::string_view::npos) break;
+    c = c.substr(semi + 1);
+  }
+  return {};
+}
+
+void socket::emit(std::string_view event, json args) {
+  if (!session_) return;
+  sio_packet p;
+  p.type = sio_type::event;
+  p.nsp = nsp_;
+  json data = json::array();
+  data.push_back(std::string(event));
+  if (args.is_array()) {
+    for (auto& a : args) data.push_back(std::move(a));
+  } else {
+    data.push_back(std::move(args));
+  }
+  p.data = std::move(data);
+  session_->send_sio(p);
+}
+
+void socket::ack(std::uint64_t id, json args) {
+  if (!session_) return;
+  sio_packet p;
+  p.type = sio_type::ack;
+  p.nsp = nsp_;
+  p.id = id;
+  p.data = args.is_array() ? std::move(args) : json::array({std::move(args)});
+  session_->send_sio(p);
+}
+
+void socket::send_shared(const std::shared_ptr<const std::string>& frame, std::uint64_t conflate_key,
+                         std::int64_t ts_us) {
+  if (!session_) return;
+  session_->enqueue_shared(frame, conflate_key, ts_us);
+}
+
+void socket::join(const std::string& room) {
+  if (!session_ || in(room)) return;
+  rooms_.push_back(room);
+  session_->worker().rooms[room].insert(this);
+  session_->srv().owner.stats().subscriptions++;
+}
+
+void socket::leave(const std::string& room) {
+  if (!session_) return;
+  auto it = std::find(rooms_.begin(), rooms_.end(), room);
+  if (it == rooms_.end()) return;
+  rooms_.erase(it);
+  auto& rooms = session_->worker().rooms;
+  if (auto r = rooms.find(room); r != rooms.end()) {
+    r->second.erase(this);
+    if (r->second.empty()) rooms.erase(r);
+  }
+  session_->srv().owner.stats().subscriptions--;
+}
+
+bool socket::in(const std::string& room) const { return std::find(rooms_.begin(), rooms_.end(), room) != rooms_.end(); }
+
+void socket::detach_rooms() {
+  auto copy = rooms_;
+  for (const auto& r : copy) leave(r);
+}
+
+void socket::disconnect() {
+  if (!session_) return;
+  session_->disconnect_socket(shared_from_this());
+}
+
+}  // namespace zuperior::ws
