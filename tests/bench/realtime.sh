@@ -9,6 +9,11 @@
 # Asserts nothing.
 #   tests/bench/realtime.sh [SOCKETS] [RATES] [SECONDS] [WORKERS]
 #   defaults: 10000 "5 10" 10 2 (10,000 sockets x 3 x 10/s = 300,000 messages/s offered)
+# After each rate, unless CALIBRATE=0, the same traffic with no server in it
+# (tests/bench/realtime/loopback_floor.cpp: WORKERS threads write one sendmsg of three 100-byte
+# frames to each of SOCKETS loopback sockets per burst, another process reads them): the latency
+# no server can beat on this machine, printed as "floor:". It is meaningful for PUBLISH=burst,
+# whose system calls it reproduces.
 # Environment: BUILD_DIR (default build-bench, configured as Release if missing), ZUPERIOR_BIN
 # (default $BUILD_DIR/cmd/zuperior), PUBLISH=burst (all 20 symbols tick together, like the sim
 # feed; default: ticks evenly spread), PERF_OUT (perf record the server), REDIS_URL (default: throwaway Redis + PostgreSQL from
@@ -42,6 +47,10 @@ if [ ! -x "$gen" ] || [ "$src/tests/bench/realtime/realtime_load.cpp" -nt "$gen"
     -DBOOST_ASIO_DISABLE_BOOST_COROUTINE -DBOOST_ASIO_NO_DEPRECATED -I"$src/lib" \
     "$src/tests/bench/realtime/realtime_load.cpp" -o "$gen" "$(lib auth)" "$(lib net)" "$(lib core)" \
     -lfmt -lhiredis -lssl -lcrypto -lpthread
+fi
+floor="$build/tests/bench/loopback_floor"
+if [ ! -x "$floor" ] || [ "$src/tests/bench/realtime/loopback_floor.cpp" -nt "$floor" ]; then
+  ${CXX:-c++} -std=c++20 -O2 -DNDEBUG "$src/tests/bench/realtime/loopback_floor.cpp" -o "$floor" -lpthread
 fi
 
 work="$(mktemp -d /tmp/zuperior-rt-bench.XXXXXX)"
@@ -105,4 +114,7 @@ for rate in $rates; do
   wait "$pid" 2>/dev/null || true
   pid=""
   grep -E 'error|critical' "$work/serve.log" | head -3 || true
+  # The floor holds both ends of every connection (two processes): it needs no more descriptors
+  # per process than the generator does.
+  [ "${CALIBRATE:-1}" = 0 ] || "$floor" "$sockets" "$rate" "$seconds" "$workers"
 done
