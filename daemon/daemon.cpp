@@ -151,10 +151,10 @@ int run(const options& opts) {
                                 [&st] { return static_cast<double>(st.busy.load()); });
     registry.add_callback_gauge("zuperior_cpu_pool_waiting", "Jobs waiting for a CPU pool thread",
                                 [&st] { return static_cast<double>(st.waiting.load()); });
-    registry.add_callback_gauge("zuperior_cpu_pool_timeouts_total", "CPU jobs refused after waiting pool_timeout",
-                                [&st] { return static_cast<double>(st.timeouts.load()); });
-    registry.add_callback_gauge("zuperior_cpu_pool_jobs_total", "CPU pool jobs run",
-                                [&st] { return static_cast<double>(st.jobs.load()); });
+    registry.add_callback_counter("zuperior_cpu_pool_timeouts_total", "CPU jobs refused after waiting pool_timeout",
+                                  [&st] { return static_cast<double>(st.timeouts.load()); });
+    registry.add_callback_counter("zuperior_cpu_pool_jobs_total", "CPU pool jobs run",
+                                  [&st] { return static_cast<double>(st.jobs.load()); });
   }
 
   // auth

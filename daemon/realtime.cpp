@@ -48,6 +48,7 @@ ws::server_options base_options(const config::settings& s) {
 void register_metrics(metrics::registry& r, ws::server& srv, feed::market_feed& feed) {
   auto& st = srv.stats();
   auto g = [&r](const char* name, const char* help, auto fn) { r.add_callback_gauge(name, help, std::move(fn)); };
+  auto c = [&r](const char* name, const char* help, auto fn) { r.add_callback_counter(name, help, std::move(fn)); };
   g("zuperior_ws_sessions_websocket", "Engine.IO sessions on the WebSocket transport",
     [&st] { return static_cast<double>(st.sessions_websocket.load()); });
   g("zuperior_ws_sessions_polling", "Engine.IO sessions on HTTP long-polling",
@@ -55,27 +56,27 @@ void register_metrics(metrics::registry& r, ws::server& srv, feed::market_feed& 
   g("zuperior_ws_sockets", "Connected Socket.IO sockets", [&st] { return static_cast<double>(st.sockets.load()); });
   g("zuperior_ws_subscriptions", "Room memberships (market symbols and accounts)",
     [&st] { return static_cast<double>(st.subscriptions.load()); });
-  g("zuperior_ws_messages_in_total", "Engine.IO messages received",
+  c("zuperior_ws_messages_in_total", "Engine.IO messages received",
     [&st] { return static_cast<double>(st.messages_in.load()); });
-  g("zuperior_ws_messages_out_total", "Engine.IO packets sent",
+  c("zuperior_ws_messages_out_total", "Engine.IO packets sent",
     [&st] { return static_cast<double>(st.messages_out.load()); });
-  g("zuperior_ws_bytes_out_total", "Bytes of Engine.IO packets sent",
+  c("zuperior_ws_bytes_out_total", "Bytes of Engine.IO packets sent",
     [&st] { return static_cast<double>(st.bytes_out.load()); });
-  g("zuperior_ws_conflated_total", "Market frames replaced by a newer one for a slow client",
+  c("zuperior_ws_conflated_total", "Market frames replaced by a newer one for a slow client",
     [&st] { return static_cast<double>(st.conflated.load()); });
-  g("zuperior_ws_dropped_total", "Frames lost with slow clients' disconnects",
+  c("zuperior_ws_dropped_total", "Frames lost with slow clients' disconnects",
     [&st] { return static_cast<double>(st.dropped.load()); });
-  g("zuperior_ws_slow_disconnects_total", "Sessions closed because their outbox overflowed",
+  c("zuperior_ws_slow_disconnects_total", "Sessions closed because their outbox overflowed",
     [&st] { return static_cast<double>(st.slow_disconnects.load()); });
-  g("zuperior_ws_protocol_errors_total", "Sessions closed for malformed packets",
+  c("zuperior_ws_protocol_errors_total", "Sessions closed for malformed packets",
     [&st] { return static_cast<double>(st.protocol_errors.load()); });
-  g("zuperior_ws_connect_refused_total", "Socket.IO CONNECTs refused (token, rate limit)",
+  c("zuperior_ws_connect_refused_total", "Socket.IO CONNECTs refused (token, rate limit)",
     [&st] { return static_cast<double>(st.connect_refused.load()); });
   auto& fs = feed.stats();
-  g("zuperior_feed_ticks_total", "Market ticks received", [&fs] { return static_cast<double>(fs.ticks.load()); });
-  g("zuperior_feed_account_updates_total", "Account updates received",
+  c("zuperior_feed_ticks_total", "Market ticks received", [&fs] { return static_cast<double>(fs.ticks.load()); });
+  c("zuperior_feed_account_updates_total", "Account updates received",
     [&fs] { return static_cast<double>(fs.account_updates.load()); });
-  g("zuperior_feed_malformed_total", "Bus messages ignored as malformed",
+  c("zuperior_feed_malformed_total", "Bus messages ignored as malformed",
     [&fs] { return static_cast<double>(fs.malformed.load()); });
   g("zuperior_feed_bus_connected", "1 while the Redis pub/sub connection is up",
     [&feed] { return feed.bus_connected() ? 1.0 : 0.0; });

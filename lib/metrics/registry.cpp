@@ -61,6 +61,8 @@ template <class F>
 F& registry::add(const std::string& name, const std::string& help, metric_type type,
                  std::vector<std::string> label_names, std::vector<double> bounds) {
   if (!valid_metric_name(name)) throw std::invalid_argument("invalid metric name: " + name);
+  if (type != metric_type::counter && name.size() > 6 && name.compare(name.size() - 6, 6, "_total") == 0)
+    throw std::invalid_argument("metric " + name + ": only a counter may be named *_total");
   for (const auto& l : label_names) {
     if (!valid_label_name(l)) throw std::invalid_argument("metric " + name + ": invalid label name: " + l);
     if (type == metric_type::histogram && l == "le")
@@ -97,6 +99,12 @@ histogram_family& registry::add_histogram(const std::string& name, const std::st
 
 gauge& registry::add_callback_gauge(const std::string& name, const std::string& help, std::function<double()> fn) {
   auto& f = add_gauge(name, help);
+  f.set_callback({}, std::move(fn));
+  return f.get();
+}
+
+counter& registry::add_callback_counter(const std::string& name, const std::string& help, std::function<double()> fn) {
+  auto& f = add_counter(name, help);
   f.set_callback({}, std::move(fn));
   return f.get();
 }

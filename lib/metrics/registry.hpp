@@ -11,8 +11,10 @@
 namespace zuperior::metrics {
 
 /// A set of metric families rendered together for one /metrics scrape.
-/// Registration is control plane (takes a mutex, throws std::invalid_argument on a bad name or a
-/// conflicting re-registration); updating a registered metric never takes the registry's mutex.
+/// Registration is control plane (takes a mutex, throws std::invalid_argument on a bad name, a
+/// conflicting re-registration, or a `_total` name that is not a counter: Prometheus reserves the
+/// suffix for counters, and rate() over a gauge is wrong on a reset); updating a registered metric
+/// never takes the registry's mutex.
 class registry {
  public:
   registry() = default;
@@ -30,6 +32,9 @@ class registry {
                                   std::vector<double> bounds = latency_buckets());
   /// Shorthand: a label-less gauge whose value comes from `fn` at every scrape (e.g. pool in use).
   gauge& add_callback_gauge(const std::string& name, const std::string& help, std::function<double()> fn);
+  /// Shorthand: a label-less counter read from `fn` at every scrape, for a monotonic count kept
+  /// elsewhere (e.g. an atomic of a module that does not depend on metrics).
+  counter& add_callback_counter(const std::string& name, const std::string& help, std::function<double()> fn);
   /// Every family, sorted by name, in Prometheus text exposition format 0.0.4.
   std::string render() const;
   /// The family with this name, or nullptr.

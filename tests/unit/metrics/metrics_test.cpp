@@ -124,6 +124,23 @@ TEST_CASE("registration rejects bad names and conflicts, returns identical famil
   CHECK_THROWS_AS(a.labels({"1", "2"}), std::invalid_argument);
   CHECK_THROWS_AS(a.get(), std::invalid_argument);
   CHECK(valid_metric_name("ns:sub_name_total"));
+  // The suffix is the counters': a gauge or histogram so named is a registration error.
+  CHECK_THROWS_AS(r.add_gauge("sent_total", "x"), std::invalid_argument);
+  CHECK_THROWS_AS(r.add_callback_gauge("jobs_total", "x", [] { return 1.0; }), std::invalid_argument);
+  CHECK_THROWS_AS(r.add_histogram("lag_total", "x"), std::invalid_argument);
+  CHECK(r.find("sent_total") == nullptr);
+  CHECK_NOTHROW(r.add_gauge("total", "x"));
+}
+
+TEST_CASE("callback counters are read at scrape time and typed counter") {
+  registry r;
+  double sent = 5;
+  r.add_callback_counter("messages_sent_total", "Messages sent.", [&] { return sent; });
+  const auto out = r.render();
+  CHECK(out.find("# TYPE messages_sent_total counter\n") != std::string::npos);
+  CHECK(out.find("messages_sent_total 5\n") != std::string::npos);
+  sent = 9;
+  CHECK(r.render().find("messages_sent_total 9\n") != std::string::npos);
 }
 
 TEST_CASE("callback gauges are read at scrape time and can be removed") {
