@@ -44,38 +44,48 @@ struct answer {
   std::string body;
 };
 
+// One GET, every step under the same deadline (Beast's synchronous calls ignore tcp_stream's, so
+// the steps run asynchronously on a private io_context). Failures read "connect: Connection
+// refused", not the exception text, which in Boost 1.81 carries a source file and line.
 answer fetch(const core::url& u, const std::string& target, std::chrono::milliseconds timeout) {
   answer a;
-  try {
-    net::io_context ioc;
-    net::ip::tcp::resolver resolver(ioc);
-    beast::tcp_stream stream(ioc);
-    stream.expires_after(timeout);
-    auto port = std::to_string(u.port.value_or(80));
-    auto results = resolver.resolve(u.host, port);
-    stream.connect(results);
-    bhttp::request<bhttp::string_body> req{bhttp::verb::get, target, 11};
-    req.set(bhttp::field::host, u.port ? fmt::format("{}:{}", u.host, *u.port) : u.host);
-    req.set(bhttp::field::user_agent, "zuperior-health");
-    req.set(bhttp::field::accept, "application/json");
-    req.keep_alive(false);
-    // Beast's sync calls ignore tcp_stream's deadline; run them async on this io_context instead.
-    beast::error_code ec;
-    bhttp::async_write(stream, req, [&](beast::error_code e, std::size_t) { ec = e; });
-    ioc.run();
-    if (ec) throw beast::system_error(ec);
-    ioc.restart();
-    beast::flat_buffer buffer;
-    bhttp::response<bhttp::string_body> res;
-    bhttp::async_read(stream, buffer, res, [&](beast::error_code e, std::size_t) { ec = e; });
-    ioc.run();
-    if (ec) throw beast::system_error(ec);
-    a.reached = true;
-    a.status = res.result_int();
-    a.body = std::move(res.body());
-  } catch (const std::exception& e) {
-    a.error = e.what();
-  }
+  net::io_context ioc;
+  net::ip::tcp::resolver resolver(ioc);
+  beast::tcp_stream stream(ioc);
+  beast::error_code ec;
+  std::string_view step = "resolve";
+  const auto fail = [&] {
+    a.error = ec == beast::error::timeout ? fmt::format("{}: no answer within {} ms", step, timeout.count())
+                                          : fmt::format("{}: {}", step, ec.message());
+    return a;
+  };
+  const auto results = resolver.resolve(u.host, std::to_string(u.port.value_or(80)), ec);
+  if (ec) return fail();
+  stream.expires_after(timeout);  // the whole exchange: connect, write and read
+  step = "connect";
+  stream.async_connect(results, [&](beast::error_code e, const net::ip::tcp::endpoint&) { ec = e; });
+  ioc.run();
+  if (ec) return fail();
+  bhttp::request<bhttp::string_body> req{bhttp::verb::get, target, 11};
+  req.set(bhttp::field::host, u.port ? fmt::format("{}:{}", u.host, *u.port) : u.host);
+  req.set(bhttp::field::user_agent, "zuperior-health");
+  req.set(bhttp::field::accept, "application/json");
+  req.keep_alive(false);
+  step = "write";
+  ioc.restart();
+  bhttp::async_write(stream, req, [&](beast::error_code e, std::size_t) { ec = e; });
+  ioc.run();
+  if (ec) return fail();
+  step = "read";
+  ioc.restart();
+  beast::flat_buffer buffer;
+  bhttp::response<bhttp::string_body> res;
+  bhttp::async_read(stream, buffer, res, [&](beast::error_code e, std::size_t) { ec = e; });
+  ioc.run();
+  if (ec) return fail();
+  a.reached = true;
+  a.status = res.result_int();
+  a.body = std::move(res.body());
   return a;
 }
 

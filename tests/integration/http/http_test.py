@@ -456,8 +456,35 @@ def main():
         check(reply.startswith(b"HTTP/1.1 200") and b"Connection: close" in reply, f"in-flight request completed during drain ({reply[:15]!r})")
         rc = d.proc.wait(30)
         check(rc == 0, f"exit 0 after drain (rc={rc})")
-        rc, _ = health_cli(d.port)
-        check(rc == 2, f"zuperior health exit 2 when unreachable (rc={rc})")
+        rc, out = health_cli(d.port)
+        check(rc == 2 and "unreachable (connect: Connection refused)" in out,
+              f"zuperior health exit 2 when unreachable, with a plain reason ({rc}, {out!r})")
+        check("/usr/include" not in out and "[system:" not in out, f"no Boost source location in the reason ({out!r})")
+        # --timeout bounds every step: a peer that never accepts (full backlog) and one that accepts
+        # but never answers both give exit 2 within about the timeout, not the kernel's SYN retries.
+        mute = socket.socket()
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(1)
+        full = socket.socket()
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        fillers = []
+        for _ in range(4):
+            c = socket.socket()
+            c.setblocking(False)
+            try:
+                c.connect(full.getsockname())
+            except BlockingIOError:
+                pass
+            fillers.append(c)
+        for sock, step in ((mute, "read"), (full, "connect")):
+            t0 = time.time()
+            rc, out = health_cli(sock.getsockname()[1], "--timeout", "1s")
+            took = time.time() - t0
+            check(rc == 2 and f"{step}: no answer within 1000 ms" in out and took < 5,
+                  f"zuperior health --timeout 1s against a silent peer ({step}): exit 2 in {took:.1f}s ({rc}, {out!r})")
+        for c in fillers + [mute, full]:
+            c.close()
         t0 = time.time()
         rc, _ = health_cli(d.port, "--wait", "1s")
         check(rc == 2 and time.time() - t0 > 0.8, f"zuperior health --wait: exit 2 when still unreachable after the wait ({rc})")
