@@ -54,13 +54,17 @@ class client {
   answer send(const ratelimit_probe_options& o) {
     for (int attempt = 0; attempt < 2; ++attempt) {
       beast::error_code ec;
+      const bool reused = open_;
       if (!open_) {
         asio::ip::tcp::resolver r(io_);
         auto eps = r.resolve(host_, port_, ec);
         if (ec) throw core::command_error(fmt::format("cannot resolve {}: {}", host_, ec.message()));
         stream_.expires_after(timeout_);
-        stream_.connect(eps, ec);
-        if (ec) throw core::command_error(fmt::format("cannot connect to {}: {}", base_, ec.message()));
+        ec = run([&](auto h) { stream_.async_connect(eps, h); });
+        if (ec)
+          throw core::command_error(fmt::format(
+              "cannot connect to {}: {}", base_,
+              ec == beast::error::timeout ? fmt::format("no answer within {} ms", timeout_.count()) : ec.message()));
         open_ = true;
       }
       http::request<http::string_body> req{http::string_to_verb(o.method), o.route, 11};
@@ -72,16 +76,19 @@ class client {
         req.body() = o.body;
       }
       req.prepare_payload();
-      stream_.expires_after(timeout_);
-      http::write(stream_, req, ec);
+      stream_.expires_after(timeout_);  // the write and the read together
+      ec = run([&](auto h) { http::async_write(stream_, req, h); });
       http::response<http::string_body> res;
-      if (!ec) http::read(stream_, buf_, res, ec);
+      if (!ec) ec = run([&](auto h) { http::async_read(stream_, buf_, res, h); });
       if (ec) {
         stream_.close();
         open_ = false;
         buf_.clear();
-        if (attempt == 0) continue;  // a keep-alive connection closed while idle
-        throw core::command_error(fmt::format("request to {}{} failed: {}", base_, o.route, ec.message()));
+        // A keep-alive connection the server closed while idle: once more on a new one.
+        if (attempt == 0 && reused && ec != beast::error::timeout) continue;
+        throw core::command_error(fmt::format(
+            "request to {}{} failed: {}", base_, o.route,
+            ec == beast::error::timeout ? fmt::format("no answer within {} ms", timeout_.count()) : ec.message()));
       }
       if (!res.keep_alive()) {
         stream_.close();
@@ -100,6 +107,17 @@ class client {
   }
 
  private:
+  // Runs one asynchronous step to completion: Beast's synchronous calls ignore the stream's
+  // deadline, so a deployment that accepts but never answers would hold the test forever.
+  template <class Start>
+  beast::error_code run(Start start) {
+    beast::error_code ec;
+    io_.restart();
+    start([&ec](beast::error_code e, auto&&...) { ec = e; });
+    io_.run();
+    return ec;
+  }
+
   asio::io_context io_;
   beast::tcp_stream stream_;
   beast::flat_buffer buf_;

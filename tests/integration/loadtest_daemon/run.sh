@@ -202,6 +202,32 @@ closed=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));pri
 "$bin" ratelimit test --env-file /dev/null --tier strict --url "http://127.0.0.1:$closed" >rldown.out 2>&1
 rc=$?
 [ $rc = 2 ] && ok "ratelimit test against a down target exits 2" || fail "down: exit $rc: $(cat rldown.out)"
+# A target that accepts and never answers (a wedged deployment): --timeout bounds each request.
+python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8); print(s.getsockname()[1], flush=True)
+held = []
+s.settimeout(0.2)
+end = time.time() + 20
+while time.time() < end:
+    try: held.append(s.accept())
+    except OSError: pass
+' >mute.port &
+mute_pid=$!
+for _ in $(seq 50); do [ -s mute.port ] && break; sleep 0.1; done
+mute=$(cat mute.port)
+for tier in strict websocket; do
+  start=$(date +%s.%N)
+  timeout 30 "$bin" ratelimit test --env-file /dev/null --tier "$tier" --url "http://127.0.0.1:$mute" --timeout 1s \
+    >rlmute.out 2>&1
+  rc=$?
+  took=$(python3 -c "import sys; print(round($(date +%s.%N) - $start, 1))")
+  [ $rc = 2 ] && python3 -c "import sys; sys.exit(0 if $took < 6 else 1)" &&
+    ok "ratelimit test --tier $tier --timeout 1s against a target that never answers: exit 2 in ${took}s" ||
+    fail "mute $tier: exit $rc in ${took}s: $(cat rlmute.out)"
+done
+kill "$mute_pid" 2>/dev/null || true
+wait "$mute_pid" 2>/dev/null || true
 
 if [ "$failures" != 0 ]; then
   for i in 1 2; do echo "--- serve$i.log (tail)"; tail -n 20 "serve$i.log"; done
