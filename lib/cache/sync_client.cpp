@@ -3,6 +3,10 @@
 #include <fmt/format.h>
 #include <hiredis/hiredis.h>
 
+#include <cerrno>
+#include <cstring>
+#include <string_view>
+
 #include "cache/link.hpp"
 #include "core/url.hpp"
 
@@ -28,7 +32,7 @@ std::unique_ptr<sync_client> sync_client::connect(const std::string& url, std::c
     throw error(msg);
   }
   redisSetTimeout(c, to_timeval(timeout));
-  std::unique_ptr<sync_client> client(new sync_client(c));
+  std::unique_ptr<sync_client> client(new sync_client(c, timeout));
   if (u->has_password && !u->password.empty()) {
     std::vector<std::string> args{"AUTH"};
     if (!u->user.empty()) args.push_back(u->user);
@@ -54,7 +58,12 @@ reply sync_client::command(const std::vector<std::string>& args) {
     lens.push_back(a.size());
   }
   auto* r = static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
-  if (!r) throw error(fmt::format("Redis command failed: {}", c->errstr[0] ? c->errstr : "connection lost"));
+  if (!r) {
+    // A read past the socket timeout fails with EAGAIN, which hiredis reports as strerror's text.
+    if (c->err == REDIS_ERR_IO && std::string_view(c->errstr) == std::strerror(EAGAIN))
+      throw error(fmt::format("Redis command failed: no answer within {} ms", timeout_.count()));
+    throw error(fmt::format("Redis command failed: {}", c->errstr[0] ? c->errstr : "connection lost"));
+  }
   reply out = detail::convert(r);  // shared with the asynchronous client
   freeReplyObject(r);
   return out;

@@ -39,8 +39,9 @@ class sync_client {
   void ping();
 
  private:
-  explicit sync_client(void* ctx) : ctx_(ctx) {}
+  sync_client(void* ctx, std::chrono::milliseconds timeout) : ctx_(ctx), timeout_(timeout) {}
   void* ctx_;  // redisContext*
+  std::chrono::milliseconds timeout_;
 };
 
 }  // namespace zuperior::cache
