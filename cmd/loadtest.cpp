@@ -133,10 +133,13 @@ runner setup_loadtest(CLI::App& sub) {
     std::fflush(stdout);
     if (!o->out.empty()) write_file(o->out, loadtest::report_json(s, r, th, o->allow_lag));
     if (!o->html.empty()) write_file(o->html, loadtest::report_html(s, r, th, o->allow_lag));
-    // Nothing answered at all: the target went away, the run says nothing about thresholds.
-    if (r.overall.requests > 0 &&
-        r.overall.errors[static_cast<int>(loadtest::error_kind::connect)] == r.overall.requests)
-      throw core::command_error(fmt::format("every request failed to connect to {}", s.target));
+    // Nothing answered at all (the target went away, or accepts and never answers): a "cannot run".
+    if (loadtest::nothing_answered(r)) {
+      const auto& e = r.overall.errors;
+      throw core::command_error(fmt::format(
+          "{} answered none of {} requests ({} failed to connect, {} timed out)", s.target, r.overall.requests,
+          e[static_cast<int>(loadtest::error_kind::connect)], e[static_cast<int>(loadtest::error_kind::timeout)]));
+    }
     return loadtest::verdict(r, th, o->allow_lag);
   };
 }

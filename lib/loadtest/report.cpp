@@ -245,7 +245,16 @@ std::vector<threshold_result> evaluate(const std::vector<threshold>& ts, const r
   return out;
 }
 
+bool nothing_answered(const run_result& r) {
+  const auto& e = r.overall.errors;
+  return r.overall.requests > 0 &&
+         e[static_cast<int>(error_kind::connect)] + e[static_cast<int>(error_kind::timeout)] == r.overall.requests;
+}
+
+std::string_view verdict_word(int verdict) { return verdict == 0 ? "PASS" : verdict == 2 ? "NO ANSWER" : "FAIL"; }
+
 int verdict(const run_result& r, const std::vector<threshold_result>& th, bool allow_lag) {
+  if (nothing_answered(r)) return 2;
   for (const auto& t : th)
     if (!t.pass) return 1;
   if (r.lagging && !allow_lag) return 1;
@@ -301,7 +310,7 @@ std::string summary_text(const scenario& s, const run_result& r, const std::vect
       o += fmt::format("    {} {:<36} actual {}\n", t.pass ? "ok  " : "FAIL", t.t.text,
                        t.actual ? format_metric_value(t.t.kind, *t.actual) : "not measured");
   }
-  o += fmt::format("\n  verdict: {}\n", verdict(r, th, allow_lag) == 0 ? "PASS" : "FAIL");
+  o += fmt::format("\n  verdict: {}\n", verdict_word(verdict(r, th, allow_lag)));
   return o;
 }
 
@@ -394,7 +403,7 @@ std::string report_html(const scenario& s, const run_result& r, const std::vecto
 .pass{color:#2a7}.fail{color:#c22}h2{margin-top:1.5em}</style></head><body>)";
   int v = verdict(r, th, allow_lag);
   o += fmt::format("<h1>{} <span class=\"{}\">{}</span></h1>", html_escape(s.name), v == 0 ? "pass" : "fail",
-                   v == 0 ? "PASS" : "FAIL");
+                   verdict_word(v));
   o += fmt::format("<p>target {} &middot; run {} &middot; {:.1f}s</p>", html_escape(s.target), html_escape(r.run_id),
                    r.elapsed_s);
   o += "<h2>HTTP latency over time (from scheduled start)</h2>" + svg_timeline(r.timeline);

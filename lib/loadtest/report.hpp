@@ -3,6 +3,7 @@
 // "zuperior.loadtest/1", documented in man/zuperior-loadtest.1) and a self-contained HTML page.
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "loadtest/runner.hpp"
@@ -30,7 +31,12 @@ std::string report_json(const scenario& s, const run_result& r, const std::vecto
 /// The HTML report: one file, inline SVG, no external assets.
 std::string report_html(const scenario& s, const run_result& r, const std::vector<threshold_result>& th,
                         bool allow_lag);
-/// The exit code: 0 every threshold met (and no unexcused lag), 1 otherwise.
+/// True when HTTP requests were sent and not one got an answer (each failed to connect or timed
+/// out): the target went away or is wedged, and the run says nothing about its thresholds.
+bool nothing_answered(const run_result& r);
+/// The exit code: 0 every threshold met (and no unexcused lag), 1 otherwise, 2 when nothing answered.
 int verdict(const run_result& r, const std::vector<threshold_result>& th, bool allow_lag);
+/// The verdict's word: PASS, FAIL or NO ANSWER.
+std::string_view verdict_word(int verdict);
 
 }  // namespace zuperior::loadtest

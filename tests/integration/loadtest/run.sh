@@ -75,6 +75,27 @@ grep -q "FAIL http.p99<1us" impossible.out || fail "impossible: threshold not re
 closed=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 lt down 2 --url "http://127.0.0.1:$closed/" --rate 10 --duration 1s -q
 grep -q "cannot connect to target" down.err || fail "down: message: $(cat down.err)"
+# A target that accepts connections and never answers: nothing was measured, so exit 2 too, with
+# the verdict NO ANSWER in the summary and the reports (it used to read PASS with no thresholds).
+python3 -c '
+import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64); print(s.getsockname()[1], flush=True)
+held = []
+s.settimeout(0.2)
+end = time.time() + 30
+while time.time() < end:
+    try: held.append(s.accept())
+    except OSError: pass
+' >mute.port &
+mute_pid=$!
+for _ in $(seq 50); do [ -s mute.port ] && break; sleep 0.1; done
+lt mute 2 --url "http://127.0.0.1:$(cat mute.port)/" --rate 10 --duration 1s --out mute.json
+grep -q "answered none of .* requests (0 failed to connect, .* timed out)" mute.err || fail "mute: message: $(cat mute.err)"
+grep -q "verdict: NO ANSWER" mute.out || fail "mute: verdict: $(tail -3 mute.out)"
+python3 -c 'import json,sys; r=json.load(open("mute.json")); sys.exit(0 if r["exit_code"] == 2 and not r["passed"] else 1)' ||
+  fail "mute: report.json does not say exit 2"
+kill "$mute_pid" 2>/dev/null
+wait "$mute_pid" 2>/dev/null
 lt noflags 2
 lt badthreshold 2 --url "$base/" --rate 1 --duration 1s --threshold 'http.p42<1ms'
 cat >bad.yaml <<'YAML'
