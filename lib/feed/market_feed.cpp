@@ -140,7 +140,10 @@ void market_feed::start() {
                   impl_->client->command({"SET", impl_->client->key("balance:" + u->account), u->json, "EX", ttl}),
                   net::detached);
   });
-  spdlog::info("market feed: subscribed to {}{}", m.feed == "redis" ? m.channel + " and " : "", m.account_channel);
+  // The subscriptions are made once the pub/sub connection is up ("redis[pubsub]: connected"), and
+  // again after every reconnect: this line cannot claim them yet.
+  spdlog::info("market feed: listening on {}{} (Redis pub/sub)", m.feed == "redis" ? m.channel + " and " : "",
+               m.account_channel);
 }
 
 void market_feed::stop() {
