@@ -145,16 +145,7 @@ assert p['postgresql']['latency_ms'] >= 0
   expect probe_down "probe redis"
   expect_not probe_down "$dbpass"
   # A Redis that accepts and never answers: the probe ends at --probe-timeout and says so.
-  python3 -c '
-import socket, time
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8); print(s.getsockname()[1], flush=True)
-held = []
-s.settimeout(0.2)
-end = time.time() + 15
-while time.time() < end:
-    try: held.append(s.accept())
-    except OSError: pass
-' >mute.port &
+  python3 "$src/tests/integration/common/mute_server.py" 15 >mute.port &
   mute_pid=$!
   for _ in $(seq 50); do [ -s mute.port ] && break; sleep 0.1; done
   extra_env=(JWT_SECRET="$secret" DATABASE_URL="$DATABASE_URL" REDIS_URL="redis://127.0.0.1:$(cat mute.port)/0")

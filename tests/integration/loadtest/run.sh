@@ -77,16 +77,7 @@ lt down 2 --url "http://127.0.0.1:$closed/" --rate 10 --duration 1s -q
 grep -q "cannot connect to target" down.err || fail "down: message: $(cat down.err)"
 # A target that accepts connections and never answers: nothing was measured, so exit 2 too, with
 # the verdict NO ANSWER in the summary and the reports (it used to read PASS with no thresholds).
-python3 -c '
-import socket, time
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64); print(s.getsockname()[1], flush=True)
-held = []
-s.settimeout(0.2)
-end = time.time() + 30
-while time.time() < end:
-    try: held.append(s.accept())
-    except OSError: pass
-' >mute.port &
+python3 "$src/tests/integration/common/mute_server.py" 30 >mute.port &
 mute_pid=$!
 for _ in $(seq 50); do [ -s mute.port ] && break; sleep 0.1; done
 lt mute 2 --url "http://127.0.0.1:$(cat mute.port)/" --rate 10 --duration 1s --out mute.json

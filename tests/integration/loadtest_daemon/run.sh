@@ -203,16 +203,7 @@ closed=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));pri
 rc=$?
 [ $rc = 2 ] && ok "ratelimit test against a down target exits 2" || fail "down: exit $rc: $(cat rldown.out)"
 # A target that accepts and never answers (a wedged deployment): --timeout bounds each request.
-python3 -c '
-import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8); print(s.getsockname()[1], flush=True)
-held = []
-s.settimeout(0.2)
-end = time.time() + 20
-while time.time() < end:
-    try: held.append(s.accept())
-    except OSError: pass
-' >mute.port &
+python3 "$src/tests/integration/common/mute_server.py" 20 >mute.port &
 mute_pid=$!
 for _ in $(seq 50); do [ -s mute.port ] && break; sleep 0.1; done
 mute=$(cat mute.port)
