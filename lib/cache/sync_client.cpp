@@ -4,8 +4,6 @@
 #include <hiredis/hiredis.h>
 
 #include <cerrno>
-#include <cstring>
-#include <string_view>
 
 #include "cache/link.hpp"
 #include "core/url.hpp"
@@ -59,8 +57,9 @@ reply sync_client::command(const std::vector<std::string>& args) {
   }
   auto* r = static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
   if (!r) {
-    // A read past the socket timeout fails with EAGAIN, which hiredis reports as strerror's text.
-    if (c->err == REDIS_ERR_IO && std::string_view(c->errstr) == std::strerror(EAGAIN))
+    // A read past the socket timeout fails with EAGAIN (hiredis leaves errno as the read set it).
+    const int err = errno;
+    if (c->err == REDIS_ERR_IO && (err == EAGAIN || err == EWOULDBLOCK))
       throw error(fmt::format("Redis command failed: no answer within {} ms", timeout_.count()));
     throw error(fmt::format("Redis command failed: {}", c->errstr[0] ? c->errstr : "connection lost"));
   }

@@ -119,8 +119,6 @@ class builder {
   }
 };
 
-std::string mark_line_text(const YAML::Mark& m) { return m.is_null() ? "" : std::to_string(m.line + 1); }
-
 void load_yaml(builder& b, const std::string& file, bool required) {
   std::error_code ec;
   if (!std::filesystem::exists(file, ec)) {

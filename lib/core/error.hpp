@@ -10,7 +10,7 @@ enum exit_code : int { exit_ok = 0, exit_failed = 1, exit_usage = 2 };
 /// A control-plane error that ends the command with one line and an exit code.
 class command_error : public std::runtime_error {
  public:
-  command_error(std::string message, int code = exit_usage) : std::runtime_error(std::move(message)), code_(code) {}
+  command_error(const std::string& message, int code = exit_usage) : std::runtime_error(message), code_(code) {}
   /// The process exit code this error maps to.
   int code() const noexcept { return code_; }
 

@@ -12,8 +12,8 @@ namespace zuperior::db {
 /// A failed database operation: the server's message plus its SQLSTATE when there is one.
 class error : public std::runtime_error {
  public:
-  error(std::string message, std::string sqlstate = {}, std::string statement = {})
-      : std::runtime_error(std::move(message)), sqlstate_(std::move(sqlstate)), statement_(std::move(statement)) {}
+  error(const std::string& message, std::string sqlstate = {}, std::string statement = {})
+      : std::runtime_error(message), sqlstate_(std::move(sqlstate)), statement_(std::move(statement)) {}
   /// Five-character SQLSTATE ("" for connection failures).
   const std::string& sqlstate() const noexcept { return sqlstate_; }
   /// The statement that failed, if any.
