@@ -4,11 +4,11 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <system_error>
 
 #include "config/dotenv.hpp"
 #include "config/schema.hpp"
@@ -326,10 +326,11 @@ std::vector<std::pair<std::string, std::string>> process_environment() {
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw core::command_error(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+  if (!in) throw core::command_error(fmt::format("cannot read {}: {}", path, std::generic_category().message(errno)));
   std::ostringstream ss;
   ss << in.rdbuf();
-  if (in.bad()) throw core::command_error(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+  if (in.bad())
+    throw core::command_error(fmt::format("cannot read {}: {}", path, std::generic_category().message(errno)));
   return ss.str();
 }
 
@@ -352,7 +353,7 @@ void load_symbols_file(builder& b) {
     std::string why = !regular && !ec   ? "is not a regular file"
                       : ec              ? fmt::format("cannot be read: {}", ec.message())
                       : size > max_size ? "is larger than 1 MiB"
-                                        : fmt::format("cannot be read: {}", std::strerror(errno));
+                                        : fmt::format("cannot be read: {}", std::generic_category().message(errno));
     b.add_error(path_spec, path_from, fmt::format("{} {}", path, why),
                 "point MARKET_DATA_SYMBOLS_PATH at a readable file of symbols, one a line", path);
     return;

@@ -581,11 +581,12 @@ server::server(const config::server_settings& settings, std::shared_ptr<const ro
 
 server::~server() { stop(); }
 
-void server::mount(std::string prefix, std::shared_ptr<takeover_handler> handler) {
+void server::mount(const std::string& prefix, const std::shared_ptr<takeover_handler>& handler) {
   for (auto& w : impl_->workers) w->mounts.push_back({prefix, handler});
 }
 
-void server::mount(std::string prefix, const std::function<std::shared_ptr<takeover_handler>(std::size_t)>& factory) {
+void server::mount(const std::string& prefix,
+                   const std::function<std::shared_ptr<takeover_handler>(std::size_t)>& factory) {
   for (auto& w : impl_->workers) w->mounts.push_back({prefix, factory(w->index)});
 }
 

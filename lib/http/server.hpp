@@ -53,9 +53,9 @@ class server {
   server& operator=(const server&) = delete;
 
   /// Hands every request whose path starts with `prefix` to one shared `handler` (called from all workers).
-  void mount(std::string prefix, std::shared_ptr<takeover_handler> handler);
+  void mount(const std::string& prefix, const std::shared_ptr<takeover_handler>& handler);
   /// Same, with one handler instance per worker built by `factory(worker_index)`.
-  void mount(std::string prefix, const std::function<std::shared_ptr<takeover_handler>(std::size_t)>& factory);
+  void mount(const std::string& prefix, const std::function<std::shared_ptr<takeover_handler>(std::size_t)>& factory);
 
   /// Number of workers.
   std::size_t worker_count() const noexcept;
