@@ -21,6 +21,7 @@
 #include "core/error.hpp"
 #include "core/units.hpp"
 #include "core/url.hpp"
+#include "net/run_step.hpp"
 
 namespace zuperior::cmd {
 namespace {
@@ -44,8 +45,8 @@ struct answer {
   std::string body;
 };
 
-// One GET, every step under the same deadline (Beast's synchronous calls ignore tcp_stream's, so
-// the steps run asynchronously on a private io_context). Failures read "connect: Connection
+// One GET, every step under the same deadline (net::run_step: Beast's synchronous calls ignore
+// tcp_stream's). Failures read "connect: Connection
 // refused", not the exception text, which in Boost 1.81 carries a source file and line.
 answer fetch(const core::url& u, const std::string& target, std::chrono::milliseconds timeout) {
   answer a;
@@ -63,8 +64,7 @@ answer fetch(const core::url& u, const std::string& target, std::chrono::millise
   if (ec) return fail();
   stream.expires_after(timeout);  // the whole exchange: connect, write and read
   step = "connect";
-  stream.async_connect(results, [&](beast::error_code e, const net::ip::tcp::endpoint&) { ec = e; });
-  ioc.run();
+  ec = zuperior::net::run_step(ioc, [&](auto h) { stream.async_connect(results, h); });
   if (ec) return fail();
   bhttp::request<bhttp::string_body> req{bhttp::verb::get, target, 11};
   req.set(bhttp::field::host, u.port ? fmt::format("{}:{}", u.host, *u.port) : u.host);
@@ -72,16 +72,12 @@ answer fetch(const core::url& u, const std::string& target, std::chrono::millise
   req.set(bhttp::field::accept, "application/json");
   req.keep_alive(false);
   step = "write";
-  ioc.restart();
-  bhttp::async_write(stream, req, [&](beast::error_code e, std::size_t) { ec = e; });
-  ioc.run();
+  ec = zuperior::net::run_step(ioc, [&](auto h) { bhttp::async_write(stream, req, h); });
   if (ec) return fail();
   step = "read";
-  ioc.restart();
   beast::flat_buffer buffer;
   bhttp::response<bhttp::string_body> res;
-  bhttp::async_read(stream, buffer, res, [&](beast::error_code e, std::size_t) { ec = e; });
-  ioc.run();
+  ec = zuperior::net::run_step(ioc, [&](auto h) { bhttp::async_read(stream, buffer, res, h); });
   if (ec) return fail();
   a.reached = true;
   a.status = res.result_int();

@@ -17,6 +17,7 @@
 
 #include "core/error.hpp"
 #include "core/url.hpp"
+#include "net/run_step.hpp"
 
 namespace zuperior::loadtest {
 namespace {
@@ -60,7 +61,7 @@ class client {
         auto eps = r.resolve(host_, port_, ec);
         if (ec) throw core::command_error(fmt::format("cannot resolve {}: {}", host_, ec.message()));
         stream_.expires_after(timeout_);
-        ec = run([&](auto h) { stream_.async_connect(eps, h); });
+        ec = net::run_step(io_, [&](auto h) { stream_.async_connect(eps, h); });
         if (ec)
           throw core::command_error(fmt::format(
               "cannot connect to {}: {}", base_,
@@ -77,9 +78,9 @@ class client {
       }
       req.prepare_payload();
       stream_.expires_after(timeout_);  // the write and the read together
-      ec = run([&](auto h) { http::async_write(stream_, req, h); });
+      ec = net::run_step(io_, [&](auto h) { http::async_write(stream_, req, h); });
       http::response<http::string_body> res;
-      if (!ec) ec = run([&](auto h) { http::async_read(stream_, buf_, res, h); });
+      if (!ec) ec = net::run_step(io_, [&](auto h) { http::async_read(stream_, buf_, res, h); });
       if (ec) {
         stream_.close();
         open_ = false;
@@ -107,17 +108,6 @@ class client {
   }
 
  private:
-  // Runs one asynchronous step to completion: Beast's synchronous calls ignore the stream's
-  // deadline, so a deployment that accepts but never answers would hold the test forever.
-  template <class Start>
-  beast::error_code run(Start start) {
-    beast::error_code ec;
-    io_.restart();
-    start([&ec](beast::error_code e, auto&&...) { ec = e; });
-    io_.run();
-    return ec;
-  }
-
   asio::io_context io_;
   beast::tcp_stream stream_;
   beast::flat_buffer buf_;
