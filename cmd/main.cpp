@@ -30,6 +30,20 @@ bool is_command(std::string_view name) {
   return false;
 }
 
+// "zuperior ratelimit inspect": the words of the deepest subcommand the parser got to, so a usage
+// error points at the help that describes the failing options.
+std::string command_path(const CLI::App& app) {
+  std::string path = app.get_name();
+  const CLI::App* at = &app;
+  for (;;) {
+    const auto subs = at->get_subcommands();
+    if (subs.empty()) return path;
+    at = subs.front();
+    path += ' ';
+    path += at->get_name();
+  }
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"zuperior — the Zuperior trading terminal's backend daemon and operations toolkit", "zuperior"};
   app.set_version_flag("--version", fmt::format("zuperior {}", core::version()));
@@ -55,7 +69,7 @@ int run(int argc, char** argv) {
     std::string message = e.what();
     // CLI11 calls an unknown first word "A subcommand is required"; name it instead.
     if (argc > 1 && argv[1][0] != '-' && !is_command(argv[1])) message = fmt::format("unknown command '{}'", argv[1]);
-    std::fprintf(stderr, "zuperior: %s\nRun 'zuperior --help' for usage.\n", message.c_str());
+    std::fprintf(stderr, "zuperior: %s\nRun '%s --help' for usage.\n", message.c_str(), command_path(app).c_str());
     return core::exit_usage;
   }
   for (auto& [sub, r] : runners)

@@ -127,6 +127,13 @@ assert set(a)==set(b)
 " || fail "shipped yaml does not equal the defaults"
 
 # 7. --probe against the real services, and against a closed port.
+# A usage error is exit 2 and points at the help of the command that was being parsed.
+extra_env=()
+run usage 2 --config /dev/null --no-such-flag
+grep -q "Run 'zuperior envcheck --help' for usage" usage.err || fail "usage: $(cat usage.err)"
+env -i PATH="$PATH" "$bin" ratelimit inspect ip:127.0.0.1 >usage2.out 2>usage2.err
+grep -q "Run 'zuperior ratelimit inspect --help' for usage" usage2.err || fail "usage2: $(cat usage2.err)"
+
 if [ -n "${DATABASE_URL:-}" ] && [ -n "${REDIS_URL:-}" ]; then
   extra_env=(JWT_SECRET="$secret" DATABASE_URL="$DATABASE_URL" REDIS_URL="$REDIS_URL")
   run probe 0 --config /dev/null --env-file /dev/null --probe --format json
