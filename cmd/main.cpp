@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "zuperior: %s\n", e.what());
     return e.code();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "zuperior: %s\n", e.what());
+    std::fprintf(stderr, "zuperior: %s\n", zuperior::core::error_text(e).c_str());
     return zuperior::core::exit_usage;
   }
 }

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "cache/link.hpp"
+#include "core/error.hpp"
 #include "metrics/counter.hpp"
 
 namespace zuperior::cache {
@@ -66,7 +67,7 @@ void push_cb(redisAsyncContext*, void* r, void* priv) {
   try {
     (*fn)(channel, payload);
   } catch (const std::exception& e) {
-    spdlog::error("redis pub/sub handler for {} failed: {}", channel, e.what());
+    spdlog::error("redis pub/sub handler for {} failed: {}", channel, core::error_text(e));
   }
 }
 

@@ -1,4 +1,5 @@
 #pragma once
+#include <exception>
 #include <stdexcept>
 #include <string>
 
@@ -17,5 +18,10 @@ class command_error : public std::runtime_error {
  private:
   int code_;
 };
+
+/// An exception's text for a log line or an error message: what() itself, except that a
+/// boost::system::system_error loses the "[category:value at file:line in function]" Boost 1.81
+/// appends, which is for the developer's debugger, not the operator's log.
+std::string error_text(const std::exception& e);
 
 }  // namespace zuperior::core

@@ -3,6 +3,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include "core/error.hpp"
 
 namespace zuperior::health {
 
@@ -56,7 +57,7 @@ struct checker::impl {
         c.p();
       } catch (const std::exception& e) {
         ok = false;
-        err = e.what();
+        err = core::error_text(e);
       } catch (...) {
         ok = false;
         err = "unknown failure";

@@ -261,7 +261,7 @@ net::awaitable<bool> takeover(server::impl& S, worker& w, const mount_point& m, 
   try {
     keep = co_await m.handler->handle(stream, buffer, std::move(req), info);
   } catch (const std::exception& e) {
-    spdlog::error("[{}] takeover handler for {} failed: {}", rid, m.prefix, e.what());
+    spdlog::error("[{}] takeover handler for {} failed: {}", rid, m.prefix, core::error_text(e));
     keep = false;
   }
   S.in_flight.fetch_sub(1, std::memory_order_relaxed);
@@ -474,7 +474,7 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
           res = co_await (*found)(ctx);
         } catch (const std::exception& e) {
           spdlog::error("[{}] {} {} failed: {}", ctx.request_id, std::string_view(req.method_string()), ctx.route,
-                        e.what());
+                        core::error_text(e));
           res = error_response(req, errc::internal, "");
         }
       }
@@ -502,7 +502,7 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
       }
     }
   } catch (const std::exception& e) {
-    spdlog::error("connection from {} failed: {}", peer, e.what());
+    spdlog::error("connection from {} failed: {}", peer, core::error_text(e));
   }
   if (lingering && stream.socket().is_open()) {
     co_await lingering_close(stream);
@@ -626,7 +626,7 @@ void server::start() {
           wp->ioc.run();
           return;
         } catch (const std::exception& e) {
-          spdlog::error("worker {}: {}", wp->index, e.what());
+          spdlog::error("worker {}: {}", wp->index, core::error_text(e));
         }
       }
     });

@@ -1,0 +1,26 @@
+#include <boost/system/system_error.hpp>
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <stdexcept>
+
+#include "core/error.hpp"
+
+using zuperior::core::error_text;
+
+TEST_CASE("error_text drops the source location Boost puts in a system_error's text") {
+  static constexpr boost::source_location here = BOOST_CURRENT_LOCATION;
+  const boost::system::error_code ec(ECONNREFUSED, boost::system::system_category(), &here);
+  const boost::system::system_error with_prefix(ec, "connect");
+  REQUIRE(std::string(with_prefix.what()).find("error_test.cpp") != std::string::npos);  // what Boost does
+  CHECK(error_text(with_prefix) == "connect: " + ec.message());
+  const boost::system::system_error bare(ec);
+  CHECK(error_text(bare) == ec.message());
+  const boost::system::error_code plain(ETIMEDOUT, boost::system::system_category());
+  const boost::system::system_error no_location(plain, "read");
+  CHECK(error_text(no_location) == "read: " + plain.message());
+}
+
+TEST_CASE("error_text leaves other exceptions' text alone") {
+  CHECK(error_text(std::runtime_error("pool timeout [after 5 s]")) == "pool timeout [after 5 s]");
+  CHECK(error_text(zuperior::core::command_error("bad flag")) == "bad flag");
+}
