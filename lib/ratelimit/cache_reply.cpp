@@ -1,19 +1,22 @@
 #include "ratelimit/cache_reply.hpp"
 
+#include <utility>
+
 namespace zuperior::ratelimit {
 
-store_reply to_store_reply(const cache::reply& r) {
+store_reply to_store_reply(cache::reply r) {
   store_reply out;
   switch (r.kind) {
     case cache::reply::type::error:
       out.state = store_reply::status::error_reply;
-      out.text = r.text;
+      out.text = std::move(r.text);
       return out;
     case cache::reply::type::array:
       out.state = store_reply::status::ok;
       out.is_array = true;
+      out.integers.reserve(r.elements.size());
       for (std::size_t i = 0; i < r.elements.size(); ++i) {
-        const auto& e = r.elements[i];
+        auto& e = r.elements[i];
         if (e.kind == cache::reply::type::integer && !out.read) {
           out.integers.push_back(e.integer);
           continue;
@@ -24,7 +27,7 @@ store_reply to_store_reply(const cache::reply& r) {
           out.read = true;
         } else if (last && e.kind == cache::reply::type::string) {
           out.read = true;
-          out.value = e.text;
+          out.value = std::move(e.text);
         } else {
           out.is_array = false;
           out.integers.clear();
@@ -40,7 +43,7 @@ store_reply to_store_reply(const cache::reply& r) {
       return out;
     default:
       out.state = store_reply::status::ok;
-      out.text = r.text;
+      out.text = std::move(r.text);
       return out;
   }
 }

@@ -6,6 +6,6 @@ namespace zuperior::ratelimit {
 
 /// A cache::reply as the limiter sees it (an array of integers, optionally ending with the string or
 /// nil the script read; a string; or an error reply).
-store_reply to_store_reply(const cache::reply& r);
+store_reply to_store_reply(cache::reply r);
 
 }  // namespace zuperior::ratelimit

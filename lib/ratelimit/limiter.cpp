@@ -143,21 +143,25 @@ boost::asio::awaitable<limiter::checked> limiter::check_and_get(tier t, std::str
     co_return out;
   }
   const bool with_key = !key.empty();
-  std::vector<std::string> args;
-  args.reserve(8);
-  args.emplace_back("EVALSHA");
-  args.emplace_back(script_sha1());
-  args.emplace_back(with_key ? "2" : "1");
-  args.emplace_back(redis_key(t, identifier));
-  if (with_key) args.push_back(std::move(key));
-  args.emplace_back(std::to_string(ts.limit));
-  args.emplace_back(std::to_string(ts.window.count()));
-  args.emplace_back(std::to_string(cost));
-  auto r = co_await redis_->command(args);
+  // Built afresh for the rare retry, so the common case hands its only copy to the store.
+  auto make_args = [&] {
+    std::vector<std::string> args;
+    args.reserve(8);
+    args.emplace_back("EVALSHA");
+    args.emplace_back(script_sha1());
+    args.emplace_back(with_key ? "2" : "1");
+    args.emplace_back(redis_key(t, identifier));
+    if (with_key) args.push_back(key);
+    args.emplace_back(std::to_string(ts.limit));
+    args.emplace_back(std::to_string(ts.window.count()));
+    args.emplace_back(std::to_string(cost));
+    return args;
+  };
+  auto r = co_await redis_->command(make_args());
   if (r.state == store_reply::status::error_reply && r.text.rfind("NOSCRIPT", 0) == 0) {
     // Redis restarted or SCRIPT FLUSH: load once more and retry.
     count_failure(noscript);
-    if (co_await load_script()) r = co_await redis_->command(std::move(args));
+    if (co_await load_script()) r = co_await redis_->command(make_args());
   }
   if (r.state == store_reply::status::ok && r.is_array && r.integers.size() == 5) {
     window_state st;
