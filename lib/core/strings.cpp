@@ -77,4 +77,26 @@ void append_number(std::string& out, std::int64_t v) {
   out.append(buf, r.ptr);
 }
 
+std::string one_line(std::string_view s) {
+  s = trim(s);
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    if (s[i] == '\n' || s[i] == '\r' || s[i] == ' ' || s[i] == '\t') {
+      std::size_t j = i;
+      bool line_break = false;
+      for (; j < s.size() && (s[j] == '\n' || s[j] == '\r' || s[j] == ' ' || s[j] == '\t'); ++j)
+        line_break = line_break || s[j] == '\n' || s[j] == '\r';
+      if (line_break)
+        out += ' ';
+      else
+        out.append(s.substr(i, j - i));
+      i = j;
+    } else {
+      out += s[i++];
+    }
+  }
+  return out;
+}
+
 }  // namespace zuperior::core

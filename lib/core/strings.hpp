@@ -16,6 +16,10 @@ std::string to_lower(std::string_view s);
 bool iequals(std::string_view a, std::string_view b);
 /// `s` quoted and escaped as a JSON string would be, for one-line messages.
 std::string quote(std::string_view s);
+/// `s` trimmed, with every run of whitespace that contains a line break replaced by one space: a
+/// library's multi-line message (libpq's "...failed: Connection refused\n\tIs the server running...")
+/// as one log line.
+std::string one_line(std::string_view s);
 /// Appends the decimal digits of `v` to `out` (no locale, no allocation beyond `out`'s growth).
 void append_number(std::string& out, std::int64_t v);
 

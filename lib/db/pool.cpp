@@ -22,6 +22,7 @@
 
 #include "config/settings.hpp"
 #include "core/redact.hpp"
+#include "core/strings.hpp"
 #include "db/conninfo.hpp"
 #include "metrics/registry.hpp"
 
@@ -66,8 +67,7 @@ std::string clean_message(const std::exception& e) {
   std::string msg = e.what();
   // pqxx appends the query text; the statement is not repeated in results or logs.
   if (auto pos = msg.find("\nQuery was:"); pos != std::string::npos) msg.resize(pos);
-  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-  return core::redact_url(msg);
+  return core::redact_url(core::one_line(msg));  // libpq's DETAIL/HINT lines: one log line
 }
 
 result to_result(const pqxx::result& r) {
@@ -211,7 +211,7 @@ bool open_slot(detail::pool_shared& sh, pool_slot& s, query_result& out) {
     std::lock_guard<std::mutex> lock(sh.down_mu);
     if (clock::now() < sh.down_until) {
       out.ec = pool_errc::unavailable;
-      out.message = "the database is unavailable (the last connection attempt failed)";
+      out.message = "the last connection attempt failed moments ago";
       return false;
     }
   }

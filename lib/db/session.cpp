@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "core/redact.hpp"
+#include "core/strings.hpp"
 #include "db/conninfo.hpp"
 
 namespace zuperior::db {
@@ -55,9 +56,7 @@ std::unique_ptr<session> session::connect(const std::string& database_url, std::
   try {
     p->conn = std::make_unique<pqxx::connection>(libpq_url(database_url, connect_timeout));
   } catch (const std::exception& e) {
-    std::string msg = e.what();
-    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
-    throw error(core::redact_url(msg));
+    throw error(core::redact_url(core::one_line(e.what())));  // libpq's "\n\tIs the server running": one line
   }
   p->collector = std::make_unique<notice_collector>(*p->conn, p->notices);
   return std::unique_ptr<session>(new session(std::move(p)));

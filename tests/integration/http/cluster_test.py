@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Data access of `zuperior serve` across instances, started by run.sh after http_test.py:
 (a) PostgreSQL refused or silent → the database routes answer 503 within a bound, never hang,
-    /livez stays 200 and /apis/health reports degraded;
+    /livez stays 200 and /apis/health reports degraded; PostgreSQL going away under a running
+    daemon (every connection cut, then refused) and coming back → 503 while away, then served
+    again and healthy without a restart, the outage logged one line per event;
 (b) two daemons sharing one Redis: the strict tier's limit holds for the pair (exactly `limit`
     successes in total), with rate-limit headers on every answer;
 (c) the GET /apis/accounts read-through cache: the second read is a hit (also from the other
@@ -115,6 +117,123 @@ def database_down(token):
         if d.proc.poll() is None:
             d.proc.kill()
         hung.close()
+
+
+class PgProxy:
+    """A TCP relay in front of the suite's PostgreSQL that can go away (every relayed connection
+    cut, new ones refused) and come back on the same port: a database restart or failover as the
+    daemon sees it, without disturbing the PostgreSQL other tests share."""
+
+    def __init__(self, target_port):
+        self.target = ("127.0.0.1", target_port)
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self.conns = []
+        self.lock = threading.Lock()
+        self.listener = None
+        self.up()
+
+    def up(self):
+        ls = socket.socket()
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(("127.0.0.1", self.port))
+        ls.listen(64)
+        self.listener = ls
+        threading.Thread(target=self._accept, args=(ls,), daemon=True).start()
+
+    def down(self):
+        ls, self.listener = self.listener, None
+        try:
+            ls.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone would not
+        except OSError:
+            pass
+        ls.close()
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            c.close()
+
+    def _accept(self, ls):
+        while True:
+            try:
+                client, _ = ls.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            with self.lock:
+                self.conns += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        try:
+            b.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+
+def database_restart(token):
+    pg_port = int(re.search(r"@[^:/]+:(\d+)/", h.DB_URL).group(1))
+    proxy = PgProxy(pg_port)
+    url = re.sub(r"@([^:/]+):\d+/", f"@\\1:{proxy.port}/", h.DB_URL, count=1)
+    sep = "&" if "?" in url else "?"
+    d = h.Daemon("restart", {"DATABASE_URL": f"{url}{sep}connection_limit=4&pool_timeout=2&connect_timeout=2",
+                             "ZUPERIOR_MARKET_ACCOUNTS_TTL": "0"})
+    try:
+        st, _, _, _ = timed(d, "GET", "/apis/auth/me", headers=bearer(token))
+        h.check(st == 200, f"PostgreSQL restart: served through the relay before ({st})")
+        proxy.down()
+        codes, worst = [], 0.0
+        for _ in range(4):
+            st, _, _, took = timed(d, "GET", "/apis/auth/me", headers=bearer(token))
+            codes.append(st)
+            worst = max(worst, took)
+        h.check(codes == [503] * 4 and worst < 3, f"PostgreSQL restart: 503 while it is away, quickly ({codes}, slowest {worst:.2f}s)")
+        st, body = h.wait_health(d, False)
+        h.check(st == 503 and body["checks"]["database"] == "unhealthy", f"PostgreSQL restart: health degraded while away ({st})")
+        # The first failed check may see the cut connection; the next ones see the refusal, which
+        # libpq words over two lines.
+        deadline, err = time.time() + 8, ""
+        while time.time() < deadline and "refused" not in err:
+            err = d.request("GET", "/apis/health")[2]["details"]["database"].get("error", "")
+            time.sleep(0.2)
+        h.check("refused" in err and "\n" not in err, f"PostgreSQL restart: the health error is the refusal, on one line ({err!r})")
+        proxy.up()
+        deadline, st = time.time() + 15, None
+        while time.time() < deadline:
+            st, _, _, _ = timed(d, "GET", "/apis/auth/me", headers=bearer(token))
+            if st == 200:
+                break
+            time.sleep(0.2)
+        h.check(st == 200, f"PostgreSQL restart: served again once it is back, same daemon ({st})")
+        st, body = h.wait_health(d, True)
+        h.check(st == 200, f"PostgreSQL restart: health back to healthy ({st})")
+        h.check(d.stop() == 0, "PostgreSQL restart: daemon exits 0 on SIGTERM")
+        with open(d.log_path) as f:
+            log = f.read()
+        stray = [line for line in log.splitlines() if line and not re.match(r"\d{4}-\d\d-\d\dT", line)]
+        h.check(not stray, f"PostgreSQL restart: every log line is one timestamped line ({stray[:2]})")
+        h.check("unavailable (the database is unavailable" not in log, "PostgreSQL restart: the refusal is not worded twice")
+        h.check("connected again" in log, "PostgreSQL restart: the pool logs that it connected again")
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+        proxy.down()
 
 
 def pool_exhausted(token):
@@ -277,6 +396,7 @@ def main():
         token = body["token"]
         a.stop()
         database_down(token)
+        database_restart(token)
         pool_exhausted(token)
         shared_limits()
         accounts_cache(redis)
@@ -285,7 +405,7 @@ def main():
             redis.terminate()
     print(f"{h.checks - len(h.failures)}/{h.checks} checks passed")
     if h.failures:
-        for name in ("refused", "silent", "exhausted", "limits-a", "limits-b", "cache-a", "cache-b"):
+        for name in ("refused", "silent", "restart", "exhausted", "limits-a", "limits-b", "cache-a", "cache-b"):
             try:
                 with open(f"{h.WORK}/{name}.log") as f:
                     print(f"--- {name} log (tail) ---")
