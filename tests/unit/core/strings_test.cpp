@@ -25,10 +25,11 @@ TEST_CASE("append_number appends the decimal digits after what is there") {
 
 TEST_CASE("one_line folds a multi-line library message into one log line") {
   using zuperior::core::one_line;
-  CHECK(one_line("connection to server at \"127.0.0.1\", port 5432 failed: Connection refused\n\tIs the server running "
-                 "on that host and accepting TCP/IP connections?\n") ==
-        "connection to server at \"127.0.0.1\", port 5432 failed: Connection refused Is the server running on that host "
-        "and accepting TCP/IP connections?");
+  CHECK(
+      one_line("connection to server at \"127.0.0.1\", port 5432 failed: Connection refused\n\tIs the server running "
+               "on that host and accepting TCP/IP connections?\n") ==
+      "connection to server at \"127.0.0.1\", port 5432 failed: Connection refused Is the server running on that host "
+      "and accepting TCP/IP connections?");
   CHECK(one_line("ERROR:  duplicate key\r\nDETAIL:  Key (email)=(a) already exists.") ==
         "ERROR:  duplicate key DETAIL:  Key (email)=(a) already exists.");
   CHECK(one_line("two  spaces\tand a tab stay") == "two  spaces\tand a tab stay");
