@@ -104,7 +104,8 @@ response db_fail(const request_context& ctx, const db::query_result& q, std::str
                  q.message.empty() ? std::string() : " (" + q.message + ")");
     return fail(ctx, errc::unavailable, "Database unavailable");
   }
-  spdlog::error("[{}] {}: {} {} {}", ctx.request_id, ctx.route, q.ec.message(), q.sqlstate, q.message);
+  spdlog::error("[{}] {}: {} (SQLSTATE {}: {})", ctx.request_id, ctx.route, q.ec.message(),
+                q.sqlstate.empty() ? "-" : q.sqlstate, q.message);
   return fail(ctx, errc::internal);
 }
 
@@ -147,7 +148,7 @@ awaitable<void> activity(services& s, const request_context& ctx, std::string us
   std::vector<db::param> params{new_uuid(),    std::move(user_id), std::move(action),
                                 ctx.client_ip, user_agent(ctx),    db::param{}};
   auto q = co_await exec(s.db, st_activity, std::move(params));
-  if (!q) spdlog::warn("[{}] ActivityLog row not written: {} {}", ctx.request_id, q.ec.message(), q.message);
+  if (!q) spdlog::warn("[{}] ActivityLog row not written: {} ({})", ctx.request_id, q.ec.message(), q.message);
 }
 
 // The limit of `t` for `identifier`; nullopt when allowed (headers go into `last`).
@@ -469,7 +470,7 @@ awaitable<std::optional<bool>> owns_account(db::pool& pool, std::string user_id,
   auto q = co_await exec(&pool, st_owns_account, std::move(params));
   std::optional<bool> owner;
   if (!q)
-    spdlog::warn("account ownership check failed: {} {}", q.ec.message(), q.message);
+    spdlog::warn("account ownership check failed: {} ({})", q.ec.message(), q.message);
   else
     owner = !q.value.rows.empty();
   co_return owner;
