@@ -63,8 +63,12 @@ for i in 1 2; do
   pids+=($!)
   ports+=("$port")
 done
-# A third instance on the simulated feed (what scripts/dev runs): 20 ticks a second per symbol.
+# A third instance on the simulated feed (what scripts/dev runs): 20 ticks a second per symbol. Its
+# PostgreSQL is unreachable (nothing listens on that port): the feed must not need it, and an
+# account subscription there must be refused at once, not hang.
 sim_port="$(free_port)"
+dead_db_port="$(free_port)"
+DATABASE_URL="postgresql://nobody:x@127.0.0.1:$dead_db_port/none?connect_timeout=2" \
 ZUPERIOR_MARKET_FEED=sim ZUPERIOR_MARKET_SIM_RATE=20 "$ZUPERIOR_BIN" serve --env-file /dev/null --host 127.0.0.1 \
   --port "$sim_port" --workers 1 >"$work/serve-sim.log" 2>&1 &
 pids+=($!)

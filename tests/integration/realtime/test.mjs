@@ -230,6 +230,17 @@ async function main() {
     const unknown = await emitAck(s, "subscribe:market", ["NOTLISTED"]);
     check("sim feed: a symbol outside market.symbols is refused", unknown?.ok === false && /unknown symbol/.test(unknown.error),
       JSON.stringify(unknown));
+    // This daemon's PostgreSQL is unreachable: the ownership check cannot run, so the subscription
+    // is refused with a reason to retry, at once; the socket and its market feed carry on.
+    const t0 = Date.now();
+    const account = await emitAck(s, "subscribe:account", "1001");
+    check("database unreachable: subscribe:account is refused as unavailable, quickly",
+      account?.ok === false && /unavailable/.test(account.error) && Date.now() - t0 < 3000,
+      `${JSON.stringify(account)} after ${Date.now() - t0} ms`);
+    const before = got.length;
+    await until(() => got.length >= before + 2, 5000);
+    check("database unreachable: the socket stays up and ticks keep coming", s.connected && got.length >= before + 2,
+      `${s.connected} ${got.length - before}`);
     s.close();
   }
 
