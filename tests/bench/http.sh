@@ -6,8 +6,8 @@
 #   PERF_DIR (unset; when set, `perf record -g` profiles the daemon during each route into DIR/<route>.data),
 #   PERF_CALLGRAPH (perf's call-graph option, default "-g"; e.g. "--call-graph dwarf" for callers in libc),
 #   CALIBRATE (default 1: when nginx is installed, the same wrk run against nginx answering a fixed
-#   200 with 2 workers, printed last: the ceiling of loopback HTTP on this machine, which differs
-#   between machines far more than our own figures do).
+#   200 with 2 workers, printed last with its CPU per request: the ceiling of loopback HTTP on this
+#   machine, which differs between machines far more than our own figures do).
 # Starts its own throwaway PostgreSQL and Redis (scripts/lib/services.sh), migrates, registers a
 # user with one MT5 account and reads /apis/accounts with its JWT: an authenticated, rate-limited
 # (standard tier, in Redis) read served from the Redis cache after the first request. The tiers are
@@ -122,10 +122,16 @@ http {
 NGX
     nginx -c "$ngx_dir/nginx.conf"
     sleep 0.3
+    ngx_workers="$(pgrep -P "$(cat "$ngx_dir/nginx.pid")" | tr '\n' ' ')"
+    ngx_ticks() { local t=0 w; for w in $ngx_workers; do t=$((t + $(cpu_ticks "$w"))); done; echo "$t"; }
+    before="$(ngx_ticks)"
     out="$(wrk -t"$threads" -c"$conns" -d"$duration" --latency "http://127.0.0.1:$ngx_port/")"
-    printf 'calibration: nginx (%s workers, fixed 200) %s req/s, p50 %s, p99 %s on this machine\n' "$workers" \
+    after="$(ngx_ticks)"
+    total="$(awk '/requests in/ {print $1}' <<<"$out")"
+    cpu_us="$(awk -v a="$after" -v b="$before" -v hz="$hz" -v n="$total" 'BEGIN { if (n > 0) printf "%.1f", (a - b) / hz * 1e6 / n; else print "-" }')"
+    printf 'calibration: nginx (%s workers, fixed 200) %s req/s, p50 %s, p99 %s, cpu/req %sus on this machine\n' "$workers" \
       "$(awk '/Requests\/sec/ {print $2}' <<<"$out")" "$(awk '$1=="50%" {print $2}' <<<"$out")" \
-      "$(awk '$1=="99%" {print $2}' <<<"$out")"
+      "$(awk '$1=="99%" {print $2}' <<<"$out")" "$cpu_us"
   else
     echo "calibration: nginx is not installed (apt-get install nginx-light) - no machine ceiling printed"
   fi
