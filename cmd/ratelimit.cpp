@@ -1,6 +1,7 @@
 // zuperior ratelimit: `test` proves what a running deployment enforces; `inspect` and `reset`
 // show or clear one identifier's state in Redis (keys from lib/ratelimit's own key function).
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -26,7 +27,7 @@ namespace {
 
 struct ratelimit_options {
   config_options config;
-  std::string url, urls, tier = "standard", route, method, body, timeout = "5s";
+  std::string url, urls, tier = "standard", route, method, body, timeout = "5s", format = "text";
   std::vector<std::string> headers;
   std::uint32_t tolerance = 0;
   bool no_wait = false;
@@ -60,11 +61,66 @@ std::chrono::milliseconds timeout_of(const ratelimit_options& o) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
 }
 
-int print_verdict(const loadtest::probe_result& r, const char* unit) {
+bool json_output(const ratelimit_options& o) {
+  if (o.format != "text" && o.format != "json")
+    throw core::command_error(fmt::format("--format \"{}\" is not text or json", o.format));
+  return o.format == "json";
+}
+
+// What is being tested, printed first: one line of text, or the report's opening fields in JSON.
+struct test_header {
+  std::string tier, target, who;  // target: "POST /apis/auth/login" or the Socket.IO path
+  std::uint32_t limit = 0;
+  std::chrono::milliseconds window{0};
+  std::vector<std::string> urls;
+};
+
+int print_verdict(const ratelimit_options& o, const test_header& h, const loadtest::probe_result& r, const char* unit) {
+  const int code = r.passed() ? core::exit_ok : core::exit_failed;
+  if (json_output(o)) {
+    nlohmann::json checks = nlohmann::json::array();
+    for (const auto& c : r.checks) checks.push_back({{"name", c.name}, {"pass", c.pass}, {"detail", c.detail}});
+    nlohmann::json out{{"tier", h.tier},
+                       {"limit", h.limit},
+                       {"window_ms", h.window.count()},
+                       {"target", h.target},
+                       {"urls", h.urls},
+                       {"checks", std::move(checks)},
+                       {"allowed", r.allowed},
+                       {"sent", r.sent},
+                       {"unit", unit},
+                       {"verdict", r.passed() ? "PASS" : "FAIL"},
+                       {"exit_code", code}};
+    if (!h.who.empty()) out["as"] = h.who;
+    std::puts(out.dump(2).c_str());
+    return code;
+  }
   for (const auto& c : r.checks)
     std::printf("  %s  %s: %s\n", c.pass ? "ok  " : "FAIL", c.name.c_str(), c.detail.c_str());
   std::printf("verdict: %s (%u %s sent)\n", r.passed() ? "PASS" : "FAIL", r.sent, unit);
-  return r.passed() ? core::exit_ok : core::exit_failed;
+  return code;
+}
+
+// Runs a probe; with --format json a failure to run (exit 2) is a JSON report too, so a CI step
+// that parses stdout always has something to parse.
+template <typename Probe>
+int run_probe(const ratelimit_options& o, const test_header& h, const char* unit, Probe&& probe) {
+  const bool json = json_output(o);
+  if (!json) {
+    std::printf("ratelimit test: tier %s (%u per %s), %s on %zu instance(s)%s\n", h.tier.c_str(), h.limit,
+                core::format_duration(std::chrono::duration_cast<std::chrono::microseconds>(h.window)).c_str(),
+                h.target.c_str(), h.urls.size(), h.who.empty() ? "" : (" as " + h.who).c_str());
+    return print_verdict(o, h, probe(), unit);
+  }
+  try {
+    return print_verdict(o, h, probe(), unit);
+  } catch (const core::command_error& e) {
+    nlohmann::json out{{"tier", h.tier},     {"limit", h.limit},     {"window_ms", h.window.count()},
+                       {"target", h.target}, {"urls", h.urls},       {"verdict", "ERROR"},
+                       {"error", e.what()},  {"exit_code", e.code()}};
+    std::puts(out.dump(2).c_str());
+    return e.code();
+  }
 }
 
 // The caller's token (-H "Authorization: Bearer ...") or one minted with the configured JWT_SECRET
@@ -101,13 +157,14 @@ int run_ws_test(const ratelimit_options& o, const config::settings& s) {
   p.max_violations = s.realtime.max_violations;
   p.tolerance = o.tolerance;
   p.timeout = timeout_of(o);
-  std::string who;
-  p.token = bearer_token(o, s, "websocket", who);
-  std::printf(
-      "ratelimit test: tier websocket (%u events per %s, disconnect after %u refused), %s on %zu instance(s) as %s\n",
-      p.limit, core::format_duration(std::chrono::duration_cast<std::chrono::microseconds>(p.window)).c_str(),
-      p.max_violations, p.path.c_str(), p.urls.size(), who.c_str());
-  return print_verdict(loadtest::run_ws_ratelimit_probe(p), "events");
+  test_header h{.tier = "websocket",
+                .target = fmt::format("Socket.IO events at {} (disconnect after {} refused)", p.path, p.max_violations),
+                .who = {},
+                .limit = p.limit,
+                .window = std::chrono::duration_cast<std::chrono::milliseconds>(p.window),
+                .urls = p.urls};
+  p.token = bearer_token(o, s, "websocket", h.who);
+  return run_probe(o, h, "events", [&] { return loadtest::run_ws_ratelimit_probe(p); });
 }
 
 int run_test(const ratelimit_options& o) {
@@ -148,10 +205,13 @@ int run_test(const ratelimit_options& o) {
   p.tolerance = o.tolerance;
   p.wait_retry = !o.no_wait;
   p.timeout = timeout_of(o);
-  std::printf("ratelimit test: tier %s (%u per %s), %s %s on %zu instance(s)%s\n", o.tier.c_str(), p.limit,
-              core::format_duration(std::chrono::duration_cast<std::chrono::microseconds>(p.window)).c_str(),
-              p.method.c_str(), p.route.c_str(), p.urls.size(), who.empty() ? "" : (" as " + who).c_str());
-  return print_verdict(loadtest::run_ratelimit_probe(p), "requests");
+  test_header h{.tier = o.tier,
+                .target = p.method + " " + p.route,
+                .who = who,
+                .limit = p.limit,
+                .window = std::chrono::duration_cast<std::chrono::milliseconds>(p.window),
+                .urls = p.urls};
+  return run_probe(o, h, "requests", [&] { return loadtest::run_ratelimit_probe(p); });
 }
 
 struct redis_target {
@@ -184,9 +244,19 @@ int run_inspect(const ratelimit_options& o) {
   auto pttl = r.client->command({"PTTL", r.key});
   auto now = r.client->command({"TIME"});
   if (h.kind == cache::reply::type::error) throw core::command_error(fmt::format("Redis: {}", h.text));
-  std::printf("key       %s\n", r.key.c_str());
+  const bool json = json_output(o);
   if (h.elements.empty()) {
-    std::printf("state     none (the identifier has no requests counted: all %u allowed)\n", r.tier.limit);
+    if (json)
+      std::puts(nlohmann::json{{"key", r.key},
+                               {"limit", r.tier.limit},
+                               {"window_ms", r.tier.window.count()},
+                               {"state", nullptr},
+                               {"next", {{"allowed", true}, {"remaining", r.tier.limit}}}}
+                    .dump(2)
+                    .c_str());
+    else
+      std::printf("key       %s\nstate     none (the identifier has no requests counted: all %u allowed)\n",
+                  r.key.c_str(), r.tier.limit);
     return core::exit_ok;
   }
   ratelimit::window_state st;
@@ -208,6 +278,21 @@ int run_inspect(const ratelimit_options& o) {
   auto copy = st;
   bool allowed = ratelimit::step(copy, r.tier.limit, r.tier.window.count(), 1, now_ms);
   auto d = ratelimit::describe(copy, allowed, r.tier.limit, r.tier.window.count(), 1, now_ms);
+  if (json) {
+    nlohmann::json next{
+        {"allowed", allowed}, {"remaining", allowed ? d.remaining : 0}, {"reset_after_ms", d.reset_after.count()}};
+    if (!allowed) next["retry_after_ms"] = d.retry_after.count();
+    std::puts(nlohmann::json{{"key", r.key},
+                             {"limit", r.tier.limit},
+                             {"window_ms", r.tier.window.count()},
+                             {"state", {{"window", st.window}, {"current", st.current}, {"previous", st.previous}}},
+                             {"next", std::move(next)},
+                             {"ttl_ms", pttl.integer}}
+                  .dump(2)
+                  .c_str());
+    return core::exit_ok;
+  }
+  std::printf("key       %s\n", r.key.c_str());
   std::printf("window    %lld (current %u, previous %u)\n", static_cast<long long>(st.window), st.current, st.previous);
   std::printf("limit     %u per %lldms\n", r.tier.limit, static_cast<long long>(r.tier.window.count()));
   std::printf("next      %s, remaining %u, window resets in %lldms%s\n", allowed ? "allowed" : "LIMITED",
@@ -221,6 +306,10 @@ int run_reset(const ratelimit_options& o) {
   auto r = open_redis(o);
   auto del = r.client->command({"DEL", r.key});
   if (del.kind == cache::reply::type::error) throw core::command_error(fmt::format("Redis: {}", del.text));
+  if (json_output(o)) {
+    std::puts(nlohmann::json{{"key", r.key}, {"cleared", del.integer > 0}}.dump(2).c_str());
+    return core::exit_ok;
+  }
   std::printf("%s %s\n", del.integer ? "cleared" : "nothing to clear at", r.key.c_str());
   std::printf(
       "note: daemons running on their local fallback (Redis was down) keep their own counts until the window ends\n");
@@ -246,12 +335,15 @@ runner setup_ratelimit(CLI::App& sub) {
   test->add_option("--tolerance", o->tolerance, "Extra allowed requests accepted")->capture_default_str();
   test->add_flag("--no-wait", o->no_wait, "Skip waiting Retry-After to check a later request succeeds");
   test->add_option("--timeout", o->timeout, "Per-request timeout")->capture_default_str();
+  test->add_option("--format", o->format, "text or json (the checks and the verdict as one JSON object)")
+      ->capture_default_str();
   auto* inspect = sub.add_subcommand("inspect", "Show one identifier's rate-limit state in Redis");
   auto* reset = sub.add_subcommand("reset", "Clear one identifier's rate-limit state in Redis");
   for (auto* c : {inspect, reset}) {
     c->fallthrough();
     c->add_option("--tier", o->tier, "strict|standard|generous|websocket")->required();
     c->add_option("identifier", o->identifier, "ip:<address> or user:<id>")->required();
+    c->add_option("--format", o->format, "text or json")->capture_default_str();
   }
   return [o, test, inspect, reset]() -> int {
     if (test->parsed()) return run_test(*o);

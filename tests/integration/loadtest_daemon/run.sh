@@ -146,6 +146,15 @@ rc=$?
 # inspect shows the state it left; reset clears it.
 "$bin" ratelimit inspect --tier strict --env-file /dev/null ip:127.0.0.1 >inspect.out 2>&1
 grep -q "limit     5 per 3000ms" inspect.out && ok "ratelimit inspect shows the tier" || fail "inspect: $(cat inspect.out)"
+"$bin" ratelimit inspect --tier strict --env-file /dev/null --format json ip:127.0.0.1 >inspect.json 2>&1
+python3 -c "
+import json; r = json.load(open('inspect.json'))
+assert r['key'].endswith('strict:ip:127.0.0.1') and r['limit'] == 5 and r['window_ms'] == 3000, r
+assert r['state']['current'] + r['state']['previous'] >= 5 and r['ttl_ms'] > 0, r
+" && ok "ratelimit inspect --format json: the key, the tier and the counts" || fail "inspect json: $(cat inspect.json)"
+"$bin" ratelimit reset --tier strict --env-file /dev/null --format json ip:127.0.0.1 >reset.json 2>&1
+python3 -c "import json; r = json.load(open('reset.json')); assert r['cleared'] is True, r" &&
+  ok "ratelimit reset --format json says it cleared the key" || fail "reset json: $(cat reset.json)"
 rl_reset
 "$bin" ratelimit inspect --tier strict --env-file /dev/null ip:127.0.0.1 >inspect2.out 2>&1
 grep -q "state     none" inspect2.out && ok "ratelimit reset clears the identifier" || fail "reset: $(cat inspect2.out)"
@@ -162,6 +171,16 @@ ZUPERIOR_RATELIMIT_STRICT=8/3s timeout 60 "$bin" ratelimit test --env-file /dev/
 rc=$?
 [ $rc = 1 ] && grep -q "FAIL" rlbad.out && ok "a limit other than the expected one fails (exit 1)" ||
   fail "misconfigured: exit $rc: $(cat rlbad.out)"
+rl_reset
+ZUPERIOR_RATELIMIT_STRICT=8/3s timeout 60 "$bin" ratelimit test --env-file /dev/null --tier strict --url "$u1" \
+  --format json --no-wait >rlbad.json 2>rlbad.err
+rc=$?
+[ $rc = 1 ] && python3 -c "
+import json; r = json.load(open('rlbad.json'))
+assert r['verdict'] == 'FAIL' and r['exit_code'] == 1 and r['limit'] == 8 and r['allowed'] == 5, r
+assert r['target'] == 'POST /apis/auth/login' and r['urls'] and any(not c['pass'] for c in r['checks']), r
+" && ok "ratelimit test --format json: the failed check and the verdict as JSON (exit 1)" ||
+  fail "misconfigured json: exit $rc: $(cat rlbad.json rlbad.err)"
 
 # 5. The other HTTP tiers: standard per (minted) user on /apis/auth/me, generous per address on
 #    /apis/time (the smoke run used that address's window: reset it first).
@@ -202,6 +221,13 @@ closed=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));pri
 "$bin" ratelimit test --env-file /dev/null --tier strict --url "http://127.0.0.1:$closed" >rldown.out 2>&1
 rc=$?
 [ $rc = 2 ] && ok "ratelimit test against a down target exits 2" || fail "down: exit $rc: $(cat rldown.out)"
+"$bin" ratelimit test --env-file /dev/null --tier strict --url "http://127.0.0.1:$closed" --format json >rldown.json 2>&1
+rc=$?
+[ $rc = 2 ] && python3 -c "
+import json; r = json.load(open('rldown.json'))
+assert r['verdict'] == 'ERROR' and r['exit_code'] == 2 and 'refused' in r['error'], r
+" && ok "ratelimit test --format json against a down target: JSON with verdict ERROR, exit 2" ||
+  fail "down json: exit $rc: $(cat rldown.json)"
 # A target that accepts and never answers (a wedged deployment): --timeout bounds each request.
 python3 "$src/tests/integration/common/mute_server.py" 20 >mute.port &
 mute_pid=$!
