@@ -125,7 +125,7 @@ struct pool_slot {
 };
 
 struct pool_job {
-  explicit pool_job(asio::any_io_executor e) : ex(e), timer(e) {}
+  explicit pool_job(const asio::any_io_executor& e) : ex(e), timer(e) {}
   asio::any_io_executor ex;
   asio::steady_timer timer;  // used on `ex` only: the completion post cancels it
   std::function<query_result(void*)> work;
@@ -397,7 +397,7 @@ result tx::exec_prepared(const std::string& name, const std::vector<param>& para
 
 pool::pool(pool_options opts) : opts_(std::move(opts)) {}
 
-std::shared_ptr<pool> pool::create(pool_options opts) {
+std::shared_ptr<pool> pool::create(const pool_options& opts) {
   if (opts.size == 0 || opts.size > 1000) throw std::invalid_argument("database pool size must be 1..1000");
   if (opts.url.empty()) throw std::invalid_argument("database URL is empty");
   std::shared_ptr<pool> p(new pool(opts));

@@ -108,7 +108,7 @@ struct pool_stats {
 class pool : public std::enable_shared_from_this<pool> {
  public:
   /// Starts the threads (connections open lazily); throws std::invalid_argument on a bad size/URL.
-  static std::shared_ptr<pool> create(pool_options opts);
+  static std::shared_ptr<pool> create(const pool_options& opts);
   ~pool();
   pool(const pool&) = delete;
   pool& operator=(const pool&) = delete;
