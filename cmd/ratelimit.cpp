@@ -61,11 +61,7 @@ std::chrono::milliseconds timeout_of(const ratelimit_options& o) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
 }
 
-bool json_output(const ratelimit_options& o) {
-  if (o.format != "text" && o.format != "json")
-    throw core::command_error(fmt::format("--format \"{}\" is not text or json", o.format));
-  return o.format == "json";
-}
+bool json_output(const ratelimit_options& o) { return o.format == "json"; }
 
 // What is being tested, printed first: one line of text, or the report's opening fields in JSON.
 struct test_header {
@@ -75,23 +71,26 @@ struct test_header {
   std::vector<std::string> urls;
 };
 
+// The fields every JSON report of `test` opens with, run or not.
+nlohmann::json header_json(const test_header& h) {
+  nlohmann::json out{
+      {"tier", h.tier}, {"limit", h.limit}, {"window_ms", h.window.count()}, {"target", h.target}, {"urls", h.urls}};
+  if (!h.who.empty()) out["as"] = h.who;
+  return out;
+}
+
 int print_verdict(const ratelimit_options& o, const test_header& h, const loadtest::probe_result& r, const char* unit) {
   const int code = r.passed() ? core::exit_ok : core::exit_failed;
   if (json_output(o)) {
     nlohmann::json checks = nlohmann::json::array();
     for (const auto& c : r.checks) checks.push_back({{"name", c.name}, {"pass", c.pass}, {"detail", c.detail}});
-    nlohmann::json out{{"tier", h.tier},
-                       {"limit", h.limit},
-                       {"window_ms", h.window.count()},
-                       {"target", h.target},
-                       {"urls", h.urls},
-                       {"checks", std::move(checks)},
-                       {"allowed", r.allowed},
-                       {"sent", r.sent},
-                       {"unit", unit},
-                       {"verdict", r.passed() ? "PASS" : "FAIL"},
-                       {"exit_code", code}};
-    if (!h.who.empty()) out["as"] = h.who;
+    nlohmann::json out = header_json(h);
+    out["checks"] = std::move(checks);
+    out["allowed"] = r.allowed;
+    out["sent"] = r.sent;
+    out["unit"] = unit;
+    out["verdict"] = r.passed() ? "PASS" : "FAIL";
+    out["exit_code"] = code;
     std::puts(out.dump(2).c_str());
     return code;
   }
@@ -115,9 +114,10 @@ int run_probe(const ratelimit_options& o, const test_header& h, const char* unit
   try {
     return print_verdict(o, h, probe(), unit);
   } catch (const core::command_error& e) {
-    nlohmann::json out{{"tier", h.tier},     {"limit", h.limit},     {"window_ms", h.window.count()},
-                       {"target", h.target}, {"urls", h.urls},       {"verdict", "ERROR"},
-                       {"error", e.what()},  {"exit_code", e.code()}};
+    nlohmann::json out = header_json(h);
+    out["verdict"] = "ERROR";
+    out["error"] = e.what();
+    out["exit_code"] = e.code();
     std::puts(out.dump(2).c_str());
     return e.code();
   }
@@ -125,8 +125,9 @@ int run_probe(const ratelimit_options& o, const test_header& h, const char* unit
 
 // The caller's token (-H "Authorization: Bearer ...") or one minted with the configured JWT_SECRET
 // for a new user id, so the identifier (user:ID) starts with an empty window. `who` says which.
-std::string bearer_token(const ratelimit_options& o, const config::settings& s, std::string_view tier,
+std::string bearer_token(const ratelimit_options& o, const config::loaded_config& cfg, std::string_view tier,
                          std::string& who) {
+  const auto& s = cfg.values;
   for (const auto& h : o.headers) {
     auto colon = h.find(':');
     if (colon == std::string::npos) continue;
@@ -136,9 +137,16 @@ std::string bearer_token(const ratelimit_options& o, const config::settings& s, 
       return std::string(core::trim(value.substr(7)));
     }
   }
-  if (s.auth.jwt_secret.empty())
+  if (s.auth.jwt_secret.empty()) {
+    // Set but refused by validation (too short, a placeholder): say why rather than "set it".
+    for (const auto& d : cfg.problems)
+      if (d.key == "auth.jwt_secret" && d.severity == config::diagnostic::level::error)
+        throw core::command_error(fmt::format(
+            "the {} tier is per user and JWT_SECRET cannot mint a token: {} (or give -H \"Authorization: Bearer ...\")",
+            tier, d.message));
     throw core::command_error(fmt::format(
         "the {} tier is per user: set JWT_SECRET (to mint a token) or give -H \"Authorization: Bearer ...\"", tier));
+  }
   auto codec = auth::jwt_codec::from_settings(s.auth);
   auto sub = fmt::format("ratelimit-test-{:x}", std::chrono::steady_clock::now().time_since_epoch().count());
   who = "minted user " + sub;
@@ -148,7 +156,8 @@ std::string bearer_token(const ratelimit_options& o, const config::settings& s, 
 // The websocket tier counts inbound Socket.IO events per user. The token is the caller's
 // (-H "Authorization: Bearer ...") or, by default, one minted with the configured JWT_SECRET for a
 // fresh user id, so every run starts from an empty window.
-int run_ws_test(const ratelimit_options& o, const config::settings& s) {
+int run_ws_test(const ratelimit_options& o, const config::loaded_config& cfg) {
+  const auto& s = cfg.values;
   loadtest::ws_probe_options p;
   p.urls = target_urls(o);
   p.path = s.realtime.path;
@@ -163,14 +172,14 @@ int run_ws_test(const ratelimit_options& o, const config::settings& s) {
                 .limit = p.limit,
                 .window = std::chrono::duration_cast<std::chrono::milliseconds>(p.window),
                 .urls = p.urls};
-  p.token = bearer_token(o, s, "websocket", h.who);
+  p.token = bearer_token(o, cfg, "websocket", h.who);
   return run_probe(o, h, "events", [&] { return loadtest::run_ws_ratelimit_probe(p); });
 }
 
 int run_test(const ratelimit_options& o) {
   auto t = tier_of(o.tier);
   auto cfg = o.config.load();
-  if (t == ratelimit::tier::websocket) return run_ws_test(o, cfg.values);
+  if (t == ratelimit::tier::websocket) return run_ws_test(o, cfg);
   const auto& ts = ratelimit::tier_settings(cfg.values.ratelimit, t);
   loadtest::ratelimit_probe_options p;
   p.urls = target_urls(o);
@@ -187,7 +196,7 @@ int run_test(const ratelimit_options& o) {
   } else if (t == ratelimit::tier::standard && o.route.empty()) {
     p.route = "/apis/auth/me";
     p.method = "GET";
-    p.headers.emplace_back("Authorization", "Bearer " + bearer_token(o, cfg.values, "standard", who));
+    p.headers.emplace_back("Authorization", "Bearer " + bearer_token(o, cfg, "standard", who));
   } else {
     p.route = "/apis/time";
     p.method = "GET";
@@ -336,6 +345,7 @@ runner setup_ratelimit(CLI::App& sub) {
   test->add_flag("--no-wait", o->no_wait, "Skip waiting Retry-After to check a later request succeeds");
   test->add_option("--timeout", o->timeout, "Per-request timeout")->capture_default_str();
   test->add_option("--format", o->format, "text or json (the checks and the verdict as one JSON object)")
+      ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   auto* inspect = sub.add_subcommand("inspect", "Show one identifier's rate-limit state in Redis");
   auto* reset = sub.add_subcommand("reset", "Clear one identifier's rate-limit state in Redis");
@@ -343,7 +353,7 @@ runner setup_ratelimit(CLI::App& sub) {
     c->fallthrough();
     c->add_option("--tier", o->tier, "strict|standard|generous|websocket")->required();
     c->add_option("identifier", o->identifier, "ip:<address> or user:<id>")->required();
-    c->add_option("--format", o->format, "text or json")->capture_default_str();
+    c->add_option("--format", o->format, "text or json")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
   }
   return [o, test, inspect, reset]() -> int {
     if (test->parsed()) return run_test(*o);

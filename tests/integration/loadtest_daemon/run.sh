@@ -216,6 +216,12 @@ rc=$?
 [ $rc = 2 ] && grep -q "refused" rlwsforged.out && ok "websocket tier: a refused token exits 2" ||
   fail "websocket forged: exit $rc: $(cat rlwsforged.out)"
 
+# A JWT_SECRET that validation refuses is named as the reason, not reported as missing.
+JWT_SECRET=short "$bin" ratelimit test --env-file /dev/null --tier standard --url "$u1" >rlshort.out 2>&1
+rc=$?
+[ $rc = 2 ] && grep -q "JWT_SECRET cannot mint a token: must be at least 32 characters" rlshort.out &&
+  ok "ratelimit test: a refused JWT_SECRET is named with its reason (exit 2)" || fail "short secret: exit $rc: $(cat rlshort.out)"
+
 # 7. A target that is down: exit 2.
 closed=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 "$bin" ratelimit test --env-file /dev/null --tier strict --url "http://127.0.0.1:$closed" >rldown.out 2>&1
