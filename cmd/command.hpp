@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "config/loader.hpp"
 
 namespace CLI {
@@ -36,6 +38,10 @@ struct config_options {
 
 /// Throws command_error (exit 2) listing the configuration errors when there are any; warnings are logged.
 void require_valid(const config::loaded_config& cfg, const std::vector<std::string>& required_keys = {});
+
+/// Prints `j` indented, then a newline, to stdout. Bytes that are not UTF-8 (a .env or a migration
+/// file can hold anything) become U+FFFD instead of aborting the report.
+void print_json(const nlohmann::json& j);
 
 runner setup_envcheck(CLI::App& sub);
 runner setup_migrate(CLI::App& sub);

@@ -100,7 +100,7 @@ int run_envcheck(const envcheck_options& o) {
   config::check_policy(cfg);
   if (o.print_config) {
     if (o.format == "json")
-      std::puts(config::render_config_json(cfg).dump(2).c_str());
+      print_json(config::render_config_json(cfg));
     else if (o.format == "yaml")
       std::fputs(config::render_config_yaml(cfg).c_str(), stdout);
     else
@@ -118,7 +118,7 @@ int run_envcheck(const envcheck_options& o) {
     probes.push_back(probe_open_files(cfg.values));
   }
   if (o.format == "json")
-    std::puts(config::render_report_json(cfg, probes).dump(2).c_str());
+    print_json(config::render_report_json(cfg, probes));
   else
     std::fputs(config::render_report_text(cfg, probes).c_str(), stdout);
   return config::report_ok(cfg, probes) ? core::exit_ok : core::exit_failed;

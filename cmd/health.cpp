@@ -111,7 +111,7 @@ void print(const health_options& o, const std::string& url, const answer& a) {
                                : (code == 0 ? "healthy"
                                   : parsed  ? body.value("status", "unhealthy")
                                             : "unhealthy");
-    std::puts(out.dump(2).c_str());
+    print_json(out);
     return;
   }
   if (!a.reached) {

@@ -128,7 +128,7 @@ int run_status(const migrate_options& o) {
       rows.push_back(entry_json(r));
       counts[std::string(mg::to_string(r.st))] = counts.value(std::string(mg::to_string(r.st)), 0) + 1;
     }
-    std::puts(json{{"migrations", rows}, {"counts", counts}, {"ok", bad == 0}}.dump(2).c_str());
+    print_json(json{{"migrations", rows}, {"counts", counts}, {"ok", bad == 0}});
   } else {
     std::puts(fmt::format("{:<8} {:<13} {:<36} {:<24} {}", "VERSION", "STATE", "FILE", "APPLIED AT", "NOTE").c_str());
     for (const auto& r : status)
@@ -156,7 +156,7 @@ int run_up(const migrate_options& o) {
                    {"statements", d.statements},
                    {"resumed_from", d.resumed_from},
                    {"execution_ms", d.execution_ms}});
-    std::puts(json{{"applied", a}, {"total_ms", total}, {"ok", true}}.dump(2).c_str());
+    print_json(json{{"applied", a}, {"total_ms", total}, {"ok", true}});
   } else if (done.empty()) {
     std::puts("nothing to apply: the database is up to date");
   } else {
@@ -196,7 +196,7 @@ int run_plan(const migrate_options& o) {
                    {"statements", stmts}});
   }
   if (o.format == "json") {
-    std::puts(json{{"plan", out}}.dump(2).c_str());
+    print_json(json{{"plan", out}});
     return core::exit_ok;
   }
   if (steps.empty()) std::puts("nothing to apply: the database is up to date");
@@ -270,8 +270,7 @@ int run_lint(const migrate_options& o) {
                    {"severity", std::string(mg::to_string(f.level))},
                    {"message", f.message},
                    {"safer", f.safer}});
-    std::puts(
-        json{{"findings", a}, {"files", c.files.size()}, {"fail_on", o.fail_on}, {"ok", failing == 0}}.dump(2).c_str());
+    print_json(json{{"findings", a}, {"files", c.files.size()}, {"fail_on", o.fail_on}, {"ok", failing == 0}});
   } else {
     for (const auto& f : findings)
       std::puts(fmt::format("{}:{}: {} [{}] {}\n    safer: {}", f.file, f.line, mg::to_string(f.level), f.rule,
@@ -292,7 +291,7 @@ int run_baseline(const migrate_options& o) {
   mg::runner db(c.ro);
   auto recorded = db.baseline(c.files, *v);
   if (o.format == "json")
-    std::puts(json{{"baselined", recorded}, {"ok", true}}.dump(2).c_str());
+    print_json(json{{"baselined", recorded}, {"ok", true}});
   else
     std::puts(fmt::format("baselined {} migration{} up to version {} (recorded as applied, not run)", recorded.size(),
                           recorded.size() == 1 ? "" : "s", *v)
@@ -305,7 +304,7 @@ int run_repair(const migrate_options& o) {
   mg::runner db(c.ro);
   auto changes = db.repair(c.files);
   if (o.format == "json") {
-    std::puts(json{{"changes", changes}, {"ok", true}}.dump(2).c_str());
+    print_json(json{{"changes", changes}, {"ok", true}});
   } else {
     for (const auto& l : changes) std::puts(l.c_str());
     if (changes.empty()) std::puts("nothing to repair");
@@ -319,8 +318,7 @@ int guarded(int (*fn)(const migrate_options&), const migrate_options& o) {
     return fn(o);
   } catch (const mg::error& e) {
     std::fprintf(stderr, "zuperior: %s\n%s", e.what(), e.details().c_str());
-    if (o.format == "json")
-      std::puts(json{{"ok", false}, {"error", e.what()}, {"details", e.details()}}.dump(2).c_str());
+    if (o.format == "json") print_json(json{{"ok", false}, {"error", e.what()}, {"details", e.details()}});
     return e.code();
   }
 }

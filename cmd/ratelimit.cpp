@@ -91,7 +91,7 @@ int print_verdict(const ratelimit_options& o, const test_header& h, const loadte
     out["unit"] = unit;
     out["verdict"] = r.passed() ? "PASS" : "FAIL";
     out["exit_code"] = code;
-    std::puts(out.dump(2).c_str());
+    print_json(out);
     return code;
   }
   for (const auto& c : r.checks)
@@ -118,7 +118,7 @@ int run_probe(const ratelimit_options& o, const test_header& h, const char* unit
     out["verdict"] = "ERROR";
     out["error"] = e.what();
     out["exit_code"] = e.code();
-    std::puts(out.dump(2).c_str());
+    print_json(out);
     return e.code();
   }
 }
@@ -256,13 +256,11 @@ int run_inspect(const ratelimit_options& o) {
   const bool json = json_output(o);
   if (h.elements.empty()) {
     if (json)
-      std::puts(nlohmann::json{{"key", r.key},
-                               {"limit", r.tier.limit},
-                               {"window_ms", r.tier.window.count()},
-                               {"state", nullptr},
-                               {"next", {{"allowed", true}, {"remaining", r.tier.limit}}}}
-                    .dump(2)
-                    .c_str());
+      print_json(nlohmann::json{{"key", r.key},
+                                {"limit", r.tier.limit},
+                                {"window_ms", r.tier.window.count()},
+                                {"state", nullptr},
+                                {"next", {{"allowed", true}, {"remaining", r.tier.limit}}}});
     else
       std::printf("key       %s\nstate     none (the identifier has no requests counted: all %u allowed)\n",
                   r.key.c_str(), r.tier.limit);
@@ -291,14 +289,12 @@ int run_inspect(const ratelimit_options& o) {
     nlohmann::json next{
         {"allowed", allowed}, {"remaining", allowed ? d.remaining : 0}, {"reset_after_ms", d.reset_after.count()}};
     if (!allowed) next["retry_after_ms"] = d.retry_after.count();
-    std::puts(nlohmann::json{{"key", r.key},
-                             {"limit", r.tier.limit},
-                             {"window_ms", r.tier.window.count()},
-                             {"state", {{"window", st.window}, {"current", st.current}, {"previous", st.previous}}},
-                             {"next", std::move(next)},
-                             {"ttl_ms", pttl.integer}}
-                  .dump(2)
-                  .c_str());
+    print_json(nlohmann::json{{"key", r.key},
+                              {"limit", r.tier.limit},
+                              {"window_ms", r.tier.window.count()},
+                              {"state", {{"window", st.window}, {"current", st.current}, {"previous", st.previous}}},
+                              {"next", std::move(next)},
+                              {"ttl_ms", pttl.integer}});
     return core::exit_ok;
   }
   std::printf("key       %s\n", r.key.c_str());
@@ -316,7 +312,7 @@ int run_reset(const ratelimit_options& o) {
   auto del = r.client->command({"DEL", r.key});
   if (del.kind == cache::reply::type::error) throw core::command_error(fmt::format("Redis: {}", del.text));
   if (json_output(o)) {
-    std::puts(nlohmann::json{{"key", r.key}, {"cleared", del.integer > 0}}.dump(2).c_str());
+    print_json(nlohmann::json{{"key", r.key}, {"cleared", del.integer > 0}});
     return core::exit_ok;
   }
   std::printf("%s %s\n", del.integer ? "cleared" : "nothing to clear at", r.key.c_str());

@@ -391,7 +391,7 @@ std::string report_json(const scenario& s, const run_result& r, const std::vecto
                              {"ws_connected", p.ws_connected},
                              {"delivery_p99_us", p.delivery_p99}});
   j["notes"] = r.notes;
-  return j.dump(2) + "\n";
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";  // server text may be any bytes
 }
 
 std::string report_html(const scenario& s, const run_result& r, const std::vector<threshold_result>& th,

@@ -127,6 +127,17 @@ assert set(a)==set(b)
 " || fail "shipped yaml does not equal the defaults"
 
 # 7. --probe against the real services, and against a closed port.
+# A .env holding bytes that are not UTF-8: the JSON report is still valid JSON (U+FFFD in place of
+# the bad bytes), exit 1, the bad line named. Before, the report aborted with nlohmann's exit 2.
+printf 'NODE_ENV=development\nBAD\xff\xfeNAME=1\nJWT_SECRET=%s\n' "$secret" >latin.env
+extra_env=(DATABASE_URL="postgresql://u:p@127.0.0.1:5432/db")
+run latin 1 --config /dev/null --env-file latin.env --format json
+python3 -c "
+import json; r = json.load(open('latin.out', encoding='utf-8'))
+bad = [p for p in r['problems'] if p['source'].get('line') == 2]
+assert bad and chr(0xfffd) in bad[0]['message'] and bad[0]['source']['file'].endswith('latin.env'), r['problems']
+" || fail "latin: not valid JSON naming line 2: $(head -c 400 latin.out latin.err)"
+
 # A usage error is exit 2 and points at the help of the command that was being parsed.
 extra_env=()
 run usage 2 --config /dev/null --no-such-flag
