@@ -85,10 +85,20 @@ answer fetch(const core::url& u, const std::string& target, std::chrono::millise
   return a;
 }
 
-// 0 healthy, 1 unhealthy/degraded, 2 unreachable.
+// 0 healthy (HTTP 200 and a body whose status is "healthy"), 1 unhealthy/degraded or an answer
+// that is not a health report, 2 unreachable.
 int verdict(const answer& a) {
   if (!a.reached) return core::exit_usage;
-  return a.status == 200 ? core::exit_ok : core::exit_failed;
+  if (a.status != 200) return core::exit_failed;
+  const auto body = nlohmann::json::parse(a.body, nullptr, false);
+  const bool healthy = body.is_object() && body.contains("status") && body["status"] == "healthy";
+  return healthy ? core::exit_ok : core::exit_failed;
+}
+
+// A field of the daemon's answer as text: strings as they are, anything else as JSON. The answer
+// may come from something that is not our daemon, so no field's type is taken on trust.
+std::string text_of(const nlohmann::json& v) {
+  return v.is_string() ? v.get<std::string>() : v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 void print(const health_options& o, const std::string& url, const answer& a) {
@@ -98,8 +108,7 @@ void print(const health_options& o, const std::string& url, const answer& a) {
     body = nlohmann::json::parse(a.body, nullptr, false);
     parsed = !body.is_discarded() && body.is_object();
   }
-  int code = verdict(a);
-  if (a.reached && !parsed && code == 0) code = core::exit_failed;
+  const int code = verdict(a);
   if (o.format == "json") {
     nlohmann::json out;
     out["url"] = url;
@@ -107,10 +116,14 @@ void print(const health_options& o, const std::string& url, const answer& a) {
     if (!a.reached) out["error"] = a.error;
     if (a.reached) out["httpStatus"] = a.status;
     if (parsed) out["health"] = body;
-    out["status"] = !a.reached ? "unreachable"
-                               : (code == 0 ? "healthy"
-                                  : parsed  ? body.value("status", "unhealthy")
-                                            : "unhealthy");
+    // The verdict in a word: the body's own word when it names a problem ("degraded"), else ours.
+    std::string status = code == 0 ? "healthy" : "unhealthy";
+    if (!a.reached)
+      status = "unreachable";
+    else if (code != 0 && parsed && body.contains("status") && body["status"].is_string() &&
+             body["status"] != "healthy")
+      status = body["status"].get<std::string>();
+    out["status"] = status;
     print_json(out);
     return;
   }
@@ -118,7 +131,8 @@ void print(const health_options& o, const std::string& url, const answer& a) {
     std::printf("%s: unreachable (%s)\n", url.c_str(), a.error.c_str());
     return;
   }
-  std::string overall = parsed ? body.value("status", "?") : fmt::format("HTTP {}", a.status);
+  std::string overall =
+      !parsed ? fmt::format("HTTP {}", a.status) : (body.contains("status") ? text_of(body["status"]) : "?");
   std::printf("%-10s %s (HTTP %u)\n", "status", overall.c_str(), a.status);
   if (!parsed) return;
   if (body.contains("checks") && body["checks"].is_object()) {
@@ -126,15 +140,15 @@ void print(const health_options& o, const std::string& url, const answer& a) {
       std::string extra;
       if (body.contains("details") && body["details"].contains(name)) {
         const auto& d = body["details"][name];
-        if (d.contains("ageMs")) extra += fmt::format("  age {}ms", d["ageMs"].get<long long>());
-        if (d.contains("latencyMs")) extra += fmt::format("  latency {:.2f}ms", d["latencyMs"].get<double>());
-        if (d.contains("error")) extra += "  " + d["error"].get<std::string>();
+        if (d.contains("ageMs") && d["ageMs"].is_number()) extra += fmt::format("  age {}ms", d["ageMs"].get<double>());
+        if (d.contains("latencyMs") && d["latencyMs"].is_number())
+          extra += fmt::format("  latency {:.2f}ms", d["latencyMs"].get<double>());
+        if (d.contains("error")) extra += "  " + text_of(d["error"]);
       }
-      std::printf("%-10s %s%s\n", name.c_str(), v.is_string() ? v.get<std::string>().c_str() : v.dump().c_str(),
-                  extra.c_str());
+      std::printf("%-10s %s%s\n", name.c_str(), text_of(v).c_str(), extra.c_str());
     }
   }
-  if (body.contains("timestamp")) std::printf("%-10s %s\n", "timestamp", body["timestamp"].dump().c_str());
+  if (body.contains("timestamp")) std::printf("%-10s %s\n", "timestamp", text_of(body["timestamp"]).c_str());
 }
 
 int run_health(const health_options& o) {
@@ -167,12 +181,7 @@ int run_health(const health_options& o) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
   print(o, url, a);
-  int code = verdict(a);
-  if (code == 0) {
-    auto body = nlohmann::json::parse(a.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object() || body.value("status", "") != "healthy") code = core::exit_failed;
-  }
-  return code;
+  return verdict(a);
 }
 
 }  // namespace

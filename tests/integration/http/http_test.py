@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 BIN = os.environ["ZUPERIOR_BIN"]
@@ -488,6 +489,32 @@ def main():
         t0 = time.time()
         rc, _ = health_cli(d.port, "--wait", "1s")
         check(rc == 2 and time.time() - t0 > 0.8, f"zuperior health --wait: exit 2 when still unreachable after the wait ({rc})")
+
+        # Something that is not our daemon answers with the fields' types all wrong: `health` reports
+        # what it got (by HTTP status) and never dies on the body.
+        odd = json.dumps({"status": 5, "checks": {"database": ["x"], "redis": "healthy"},
+                          "details": {"database": {"ageMs": "old", "latencyMs": None, "error": {"code": 7}}, "redis": 3},
+                          "timestamp": 12}).encode()
+        for status, want in ((200, 1), (503, 1)):  # 200 without status "healthy" is not healthy
+            impostor = socket.socket()
+            impostor.bind(("127.0.0.1", 0))
+            impostor.listen(4)
+
+            def answer_once(ls=impostor, code=status):
+                c, _ = ls.accept()
+                c.recv(65536)
+                c.sendall(f"HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {len(odd)}\r\n"
+                          f"Connection: close\r\n\r\n".encode() + odd)
+                c.close()
+
+            for fmt in ("text", "json"):
+                server = threading.Thread(target=answer_once, daemon=True)
+                server.start()
+                rc, out = health_cli(impostor.getsockname()[1], "--timeout", "2s", "--format", fmt)
+                server.join(5)
+                sane = "json.exception" not in out and ("database" in out if fmt == "text" else json.loads(out)["httpStatus"] == status)
+                check(rc == want and sane, f"zuperior health --format {fmt}: a body of the wrong types, HTTP {status}: exit {want}, no crash ({rc}, {out!r})")
+            impostor.close()
 
         # PostgreSQL unreachable: 503 quickly, liveness still 200
         dead = socket.socket()
