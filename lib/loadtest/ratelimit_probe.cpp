@@ -241,8 +241,9 @@ probe_result run_ratelimit_probe(const ratelimit_probe_options& o) {
 
   // 4. The 429 body has the seed's shape.
   auto j = nlohmann::json::parse(first429->body, nullptr, false);
-  bool body_ok = !j.is_discarded() && j.is_object() && j.value("success", true) == false && j.contains("message") &&
-                 j["message"].is_string() && j.contains("retryAfter") && j["retryAfter"].is_number();
+  bool body_ok = !j.is_discarded() && j.is_object() && j.contains("success") && j["success"] == false &&
+                 j.contains("message") && j["message"].is_string() && j.contains("retryAfter") &&
+                 j["retryAfter"].is_number();
   check("429 body is {\"success\":false,\"message\":…,\"retryAfter\":…}", body_ok,
         body_ok ? "ok" : fmt::format("got {}", first429->body.substr(0, 200)));
 

@@ -122,9 +122,11 @@ ack_kind read_ack(sio_connection& c, std::uint64_t id, std::string& detail) {
     if (m->rfind(prefix, 0) != 0 || m->size() == prefix.size() || (*m)[prefix.size()] != '[') continue;
     json args = json::parse(m->substr(prefix.size()), nullptr, false);
     if (args.is_discarded() || !args.is_array() || args.empty() || !args[0].is_object()) return ack_kind::accepted;
+    // The deployment's answer: no field's type is taken on trust (json::value() would throw).
     const auto& body = args[0];
-    if (body.value("ok", true)) return ack_kind::accepted;
-    std::string err = body.value("error", std::string());
+    if (!body.contains("ok") || body["ok"] != false) return ack_kind::accepted;
+    const auto e = body.find("error");
+    std::string err = e == body.end() ? std::string() : e->is_string() ? e->get<std::string>() : e->dump();
     if (err == rate_limit_error) return ack_kind::limited;
     detail = err;
     return ack_kind::other;

@@ -222,6 +222,46 @@ rc=$?
 [ $rc = 2 ] && grep -q "JWT_SECRET cannot mint a token: must be at least 32 characters" rlshort.out &&
   ok "ratelimit test: a refused JWT_SECRET is named with its reason (exit 2)" || fail "short secret: exit $rc: $(cat rlshort.out)"
 
+# A deployment whose 429 body has the seed's fields with the wrong types: the body check fails
+# (exit 1) and says what came; the probe does not die on the types (it used to exit 2 with
+# nlohmann's type_error).
+cat >impostor.py <<'PY'
+import http.server, json, sys, time
+count = 0
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        global count
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        count += 1
+        ok = count <= 5
+        body = b'{"success":true}' if ok else json.dumps({"success": "no", "message": 5, "retryAfter": "x"}).encode()
+        self.send_response(200 if ok else 429)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-RateLimit-Limit", "5")
+        self.send_header("X-RateLimit-Remaining", str(max(0, 5 - count)))
+        self.send_header("X-RateLimit-Reset", str(int(time.time() * 1000) + 3000))
+        if not ok:
+            self.send_header("Retry-After", "1")
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+PY
+python3 impostor.py >impostor.port &
+impostor_pid=$!
+for _ in $(seq 50); do [ -s impostor.port ] && break; sleep 0.1; done
+timeout 30 "$bin" ratelimit test --env-file /dev/null --tier strict --url "http://127.0.0.1:$(cat impostor.port)" --no-wait \
+  >rlimpostor.out 2>&1
+rc=$?
+kill "$impostor_pid" 2>/dev/null; wait "$impostor_pid" 2>/dev/null
+[ $rc = 1 ] && grep -q 'FAIL  429 body' rlimpostor.out && ! grep -q "json.exception" rlimpostor.out &&
+  ok "ratelimit test: a 429 body with the wrong field types fails the body check (exit 1), no crash" ||
+  fail "impostor: exit $rc: $(cat rlimpostor.out)"
+
 # 7. A target that is down: exit 2.
 closed=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 "$bin" ratelimit test --env-file /dev/null --tier strict --url "http://127.0.0.1:$closed" >rldown.out 2>&1
