@@ -42,12 +42,12 @@ struct answer {
   bool reached = false;
   std::string error;  // when not reached
   unsigned status = 0;
-  std::string body;
+  nlohmann::json body;  // the answer parsed once; discarded or not an object when it is not JSON
 };
 
 // One GET, every step under the same deadline (net::run_step: Beast's synchronous calls ignore
-// tcp_stream's). Failures read "connect: Connection
-// refused", not the exception text, which in Boost 1.81 carries a source file and line.
+// tcp_stream's). A failure names its step ("connect: Connection refused", "read: no answer within
+// 1000 ms"), not Boost's exception text, which in 1.81 carries a source file and line.
 answer fetch(const core::url& u, const std::string& target, std::chrono::milliseconds timeout) {
   answer a;
   net::io_context ioc;
@@ -56,8 +56,7 @@ answer fetch(const core::url& u, const std::string& target, std::chrono::millise
   beast::error_code ec;
   std::string_view step = "resolve";
   const auto fail = [&] {
-    a.error = ec == beast::error::timeout ? fmt::format("{}: no answer within {} ms", step, timeout.count())
-                                          : fmt::format("{}: {}", step, ec.message());
+    a.error = fmt::format("{}: {}", step, zuperior::net::failure_text(ec, timeout));
     return a;
   };
   const auto results = resolver.resolve(u.host, std::to_string(u.port.value_or(80)), ec);
@@ -81,7 +80,7 @@ answer fetch(const core::url& u, const std::string& target, std::chrono::millise
   if (ec) return fail();
   a.reached = true;
   a.status = res.result_int();
-  a.body = std::move(res.body());
+  a.body = nlohmann::json::parse(res.body(), nullptr, false);
   return a;
 }
 
@@ -90,7 +89,7 @@ answer fetch(const core::url& u, const std::string& target, std::chrono::millise
 int verdict(const answer& a) {
   if (!a.reached) return core::exit_usage;
   if (a.status != 200) return core::exit_failed;
-  const auto body = nlohmann::json::parse(a.body, nullptr, false);
+  const auto& body = a.body;
   const bool healthy = body.is_object() && body.contains("status") && body["status"] == "healthy";
   return healthy ? core::exit_ok : core::exit_failed;
 }
@@ -102,12 +101,8 @@ std::string text_of(const nlohmann::json& v) {
 }
 
 void print(const health_options& o, const std::string& url, const answer& a) {
-  nlohmann::json body;
-  bool parsed = false;
-  if (a.reached) {
-    body = nlohmann::json::parse(a.body, nullptr, false);
-    parsed = !body.is_discarded() && body.is_object();
-  }
+  const auto& body = a.body;
+  const bool parsed = a.reached && body.is_object();
   const int code = verdict(a);
   if (o.format == "json") {
     nlohmann::json out;

@@ -63,9 +63,7 @@ class client {
         stream_.expires_after(timeout_);
         ec = net::run_step(io_, [&](auto h) { stream_.async_connect(eps, h); });
         if (ec)
-          throw core::command_error(fmt::format(
-              "cannot connect to {}: {}", base_,
-              ec == beast::error::timeout ? fmt::format("no answer within {} ms", timeout_.count()) : ec.message()));
+          throw core::command_error(fmt::format("cannot connect to {}: {}", base_, net::failure_text(ec, timeout_)));
         open_ = true;
       }
       http::request<http::string_body> req{http::string_to_verb(o.method), o.route, 11};
@@ -87,9 +85,8 @@ class client {
         buf_.clear();
         // A keep-alive connection the server closed while idle: once more on a new one.
         if (attempt == 0 && reused && ec != beast::error::timeout) continue;
-        throw core::command_error(fmt::format(
-            "request to {}{} failed: {}", base_, o.route,
-            ec == beast::error::timeout ? fmt::format("no answer within {} ms", timeout_.count()) : ec.message()));
+        throw core::command_error(
+            fmt::format("request to {}{} failed: {}", base_, o.route, net::failure_text(ec, timeout_)));
       }
       if (!res.keep_alive()) {
         stream_.close();
