@@ -145,11 +145,12 @@ class PgProxy:
 
     def down(self):
         ls, self.listener = self.listener, None
-        try:
-            ls.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone would not
-        except OSError:
-            pass
-        ls.close()
+        if ls is not None:  # already down (a failed check, then the cleanup)
+            try:
+                ls.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone would not
+            except OSError:
+                pass
+            ls.close()
         with self.lock:
             conns, self.conns = self.conns, []
         for c in conns:
