@@ -299,11 +299,12 @@ int run(const options& opts) {
       if (opts.reload) {
         try {
           auto fresh = opts.reload();
+          // Logging first: a request that already sees the new tiers is logged by the new rules.
           if (log::set_level(fresh.log.level)) spdlog::info("reloaded: log level {}", fresh.log.level);
-          limits.reload(fresh.ratelimit);
-          rt.reload(fresh);
           if (log_access.exchange(fresh.log.access_log) != fresh.log.access_log)
             spdlog::info("reloaded: access log {}", fresh.log.access_log ? "on" : "off");
+          limits.reload(fresh.ratelimit);
+          rt.reload(fresh);
           spdlog::info("reloaded: rate-limit tiers and the real-time connect rate");
         } catch (const std::exception& e) {
           spdlog::error("reload failed, keeping the running configuration: {}", e.what());

@@ -218,7 +218,7 @@ link::~link() {
     redisAsyncFree(ac_);
     ac_ = nullptr;
   }
-  if (ready_ && metrics_.connected) metrics_.connected->dec();
+  if (ready() && metrics_.connected) metrics_.connected->dec();
 }
 
 void link::start() {
@@ -247,8 +247,8 @@ void link::drop(const char* why) {
 
 void link::context_gone() {
   ac_ = nullptr;
-  if (ready_) {
-    ready_ = false;
+  if (ready()) {
+    ready_.store(false, std::memory_order_relaxed);
     if (metrics_.connected) metrics_.connected->dec();
     if (on_down) on_down();
   }
@@ -258,12 +258,12 @@ void link::context_gone() {
 asio::awaitable<bool> link::wait_ready(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   asio::steady_timer t(ex_);
-  while (!ready_ && !stopped_ && std::chrono::steady_clock::now() < deadline) {
+  while (!ready() && !stopped_ && std::chrono::steady_clock::now() < deadline) {
     t.expires_after(10ms);
     boost::system::error_code ec;
     co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
-  co_return ready_;
+  co_return ready();
 }
 
 asio::awaitable<bool> link::connect_once(std::string* failure) {
@@ -347,7 +347,7 @@ asio::awaitable<void> link::run() {
       else
         spdlog::info("redis[{}]: connected to {}:{}", opts_.name, ep_.host, ep_.port);
       attempt = 0;
-      ready_ = true;
+      ready_.store(true, std::memory_order_relaxed);
       last_activity = std::chrono::steady_clock::now();
       stats_->connects.fetch_add(1, std::memory_order_relaxed);
       if (metrics_.connects) metrics_.connects->inc();

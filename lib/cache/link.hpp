@@ -4,6 +4,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -59,7 +60,8 @@ metric_refs register_metrics(const std::string& client_name);
 
 struct io_watch;
 
-/// One Redis connection on one executor. All members are used on that executor only.
+/// One Redis connection on one executor. All members are used on that executor only, except ready(),
+/// which health checks and metrics read from other threads.
 class link : public std::enable_shared_from_this<link> {
  public:
   link(boost::asio::any_io_executor ex, client_options opts, endpoint ep, std::shared_ptr<client_stats> stats);
@@ -74,10 +76,10 @@ class link : public std::enable_shared_from_this<link> {
   /// Closes the current connection so that the loop reconnects (after backoff).
   void drop(const char* why);
   /// Up, authenticated, selected.
-  bool ready() const noexcept { return ready_; }
+  bool ready() const noexcept { return ready_.load(std::memory_order_relaxed); }
   bool stopped() const noexcept { return stopped_; }
   /// The live context, or nullptr.
-  redisAsyncContext* context() const noexcept { return ready_ ? ac_ : nullptr; }
+  redisAsyncContext* context() const noexcept { return ready() ? ac_ : nullptr; }
   /// Polls ready() until `timeout`.
   boost::asio::awaitable<bool> wait_ready(std::chrono::milliseconds timeout);
 
@@ -108,7 +110,7 @@ class link : public std::enable_shared_from_this<link> {
   boost::asio::steady_timer wake_;
   redisAsyncContext* ac_ = nullptr;
   std::shared_ptr<io_watch> watch_;
-  bool ready_ = false;
+  std::atomic<bool> ready_{false};  // written on the executor only
   bool stopped_ = false;
   bool started_ = false;
 };

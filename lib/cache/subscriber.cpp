@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -22,7 +23,9 @@ namespace detail {
 struct sub_state {
   std::unordered_map<std::string, std::shared_ptr<subscriber::handler>> channels;
   std::unordered_map<std::string, std::shared_ptr<subscriber::handler>> patterns;
-  int unconfirmed = 0;  // SUBSCRIBE/PSUBSCRIBE confirmations still expected on this connection
+  // SUBSCRIBE/PSUBSCRIBE confirmations still expected on this connection. Changed on the executor
+  // only; atomic because connected() is read by health checks and metrics on other threads.
+  std::atomic<int> unconfirmed{0};
   client_stats* stats = nullptr;
   metrics::counter* messages = nullptr;
 };
@@ -56,7 +59,7 @@ void push_cb(redisAsyncContext*, void* r, void* priv) {
     payload = text(rep->element[3]);
     if (auto it = st->patterns.find(std::string(text(rep->element[1]))); it != st->patterns.end()) fn = it->second;
   } else if (kind == "subscribe" || kind == "psubscribe") {
-    if (st->unconfirmed > 0) --st->unconfirmed;
+    if (st->unconfirmed.load(std::memory_order_relaxed) > 0) st->unconfirmed.fetch_sub(1, std::memory_order_relaxed);
     return;
   } else {
     return;
@@ -82,7 +85,7 @@ void send(redisAsyncContext* ac, sub_state* st, const char* verb, const std::vec
   }
   if (redisAsyncCommandArgv(ac, push_cb, st, static_cast<int>(argv.size()), argv.data(), lens.data()) == REDIS_OK &&
       expect_confirm)
-    st->unconfirmed += static_cast<int>(names.size());
+    st->unconfirmed.fetch_add(static_cast<int>(names.size()), std::memory_order_relaxed);
 }
 
 std::vector<std::string> keys_of(const std::unordered_map<std::string, std::shared_ptr<subscriber::handler>>& m) {
@@ -107,11 +110,11 @@ std::shared_ptr<subscriber> subscriber::create(asio::any_io_executor ex, client_
   s->state_->messages = s->link_->metrics().messages;
   // Every (re)connection subscribes to everything registered so far.
   s->link_->on_ready = [st = s->state_](redisAsyncContext* ac) {
-    st->unconfirmed = 0;
+    st->unconfirmed.store(0, std::memory_order_relaxed);
     send(ac, st.get(), "SUBSCRIBE", keys_of(st->channels), true);
     send(ac, st.get(), "PSUBSCRIBE", keys_of(st->patterns), true);
   };
-  s->link_->on_down = [st = s->state_] { st->unconfirmed = 0; };
+  s->link_->on_down = [st = s->state_] { st->unconfirmed.store(0, std::memory_order_relaxed); };
   return s;
 }
 
@@ -172,6 +175,8 @@ asio::awaitable<bool> subscriber::wait_connected(std::chrono::milliseconds timeo
   co_return connected();
 }
 
-bool subscriber::connected() const noexcept { return link_->ready() && state_->unconfirmed == 0; }
+bool subscriber::connected() const noexcept {
+  return link_->ready() && state_->unconfirmed.load(std::memory_order_relaxed) == 0;
+}
 
 }  // namespace zuperior::cache
