@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -51,6 +52,7 @@ loadtest::scenario build(const loadtest_options& o) {
     http_step st;
     st.name = o.method + " " + (u->path.empty() ? "/" : u->path);
     st.method = o.method;
+    std::transform(st.method.begin(), st.method.end(), st.method.begin(), ::toupper);
     std::string path = (u->path.empty() ? "/" : u->path) + (u->query_text.empty() ? "" : "?" + u->query_text);
     st.path = text_template(path);
     if (!o.expect.empty()) st.expect = o.expect;
@@ -61,7 +63,9 @@ loadtest::scenario build(const loadtest_options& o) {
       s.http.model = load_model::closed;
       s.http.duration = d;
     } else {
-      if (o.rate <= 0) throw core::command_error("--url needs --rate N (requests per second), or --closed");
+      // NaN compares false: "!(rate > 0)" refuses it with the rest.
+      if (!(o.rate > 0)) throw core::command_error("--url needs --rate N (requests per second), or --closed");
+      if (o.rate > 10'000'000) throw core::command_error("--rate must be at most 10000000 (requests per second)");
       s.http.phases.push_back({d, o.rate, o.rate});
     }
   } else {
@@ -133,13 +137,10 @@ runner setup_loadtest(CLI::App& sub) {
     std::fflush(stdout);
     if (!o->out.empty()) write_file(o->out, loadtest::report_json(s, r, th, o->allow_lag));
     if (!o->html.empty()) write_file(o->html, loadtest::report_html(s, r, th, o->allow_lag));
-    // Nothing answered at all (the target went away, or accepts and never answers): a "cannot run".
-    if (loadtest::nothing_answered(r)) {
-      const auto& e = r.overall.errors;
-      throw core::command_error(fmt::format(
-          "{} answered none of {} requests ({} failed to connect, {} timed out)", s.target, r.overall.requests,
-          e[static_cast<int>(loadtest::error_kind::connect)], e[static_cast<int>(loadtest::error_kind::timeout)]));
-    }
+    // Nothing answered at all (the target went away, accepts and never answers, or answers with
+    // something that is not HTTP or Socket.IO): a "cannot run".
+    if (loadtest::nothing_answered(r))
+      throw core::command_error(fmt::format("{} {}", s.target, loadtest::nothing_answered_why(r)));
     return loadtest::verdict(r, th, o->allow_lag);
   };
 }

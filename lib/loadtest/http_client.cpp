@@ -102,13 +102,25 @@ void build_request(const shared_state& sh, const http_step& step, const template
   }
 }
 
-// One request on `c` (connecting first when needed); the body is kept only when `body_out`.
-asio::awaitable<outcome> perform(thread_context& t, http_conn& c, const http_step& step, std::string* body_out) {
+// One request on `c` (connecting first when needed), over by `until` at the latest; the body is
+// kept only when `body_out`.
+asio::awaitable<outcome> perform(thread_context& t, http_conn& c, const http_step& step, std::string* body_out,
+                                 clock::time_point until = clock::time_point::max()) {
   const auto& sh = *t.shared;
   const auto timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(sh.sc->http.timeout);
   for (int attempt = 0; attempt < 2; ++attempt) {
     const bool reused = c.open;
-    c.stream.expires_after(timeout);
+    // Bytes waiting on an idle connection answer nothing we asked (a server sending two responses
+    // to one request): they would be taken for this request's answer.
+    if (reused) {
+      boost::system::error_code aec;
+      if (c.buf.size() > 0 || c.stream.socket().available(aec) > 0) {
+        c.stream.close();
+        c.open = false;
+        co_return outcome{false, error_kind::protocol, 0};
+      }
+    }
+    c.stream.expires_at(std::min(clock::now() + timeout, until));
     if (!c.open) {
       auto [ec, ep] = co_await c.stream.async_connect(sh.endpoints, nothrow);
       if (ec) {
@@ -120,22 +132,30 @@ asio::awaitable<outcome> perform(thread_context& t, http_conn& c, const http_ste
       c.buf.clear();
     }
     auto [wec, wn] = co_await asio::async_write(c.stream, asio::buffer(c.req), nothrow);
-    if (!wec) {
+    // Interim answers (100 Continue, 103 Early Hints) precede the real one: read past a few of them,
+    // or the real answer would be taken for the next request's.
+    for (int interim = 0; !wec; ++interim) {
       http::response_parser<http::string_body> parser;
       parser.body_limit(16 << 20);
+      // The answer to HEAD carries the GET's Content-Length and no body.
+      parser.skip(step.method == "HEAD");
       auto [rec, rn] = co_await http::async_read(c.stream, c.buf, parser, nothrow);
-      if (!rec) {
-        auto& res = parser.get();
-        unsigned status = res.result_int();
-        if (!parser.keep_alive()) {
-          c.stream.close();
-          c.open = false;
-        }
-        if (body_out) *body_out = std::move(res.body());
-        bool ok = expected_status(step, status);
-        co_return outcome{ok, error_kind::status, status};
+      if (rec) {
+        wec = rec;
+        break;
       }
-      wec = rec;
+      auto& res = parser.get();
+      unsigned status = res.result_int();
+      if (status >= 100 && status < 200 && status != 101 && interim < 8) continue;
+      // A status outside 200-599 here (000, 042, 101 without an upgrade asked, 999) is not an answer.
+      if (status < 200 || status > 599) break;
+      if (!parser.keep_alive()) {
+        c.stream.close();
+        c.open = false;
+      }
+      if (body_out) *body_out = std::move(res.body());
+      bool ok = expected_status(step, status);
+      co_return outcome{ok, error_kind::status, status};
     }
     c.stream.close();
     c.open = false;
@@ -159,8 +179,10 @@ void account(step_stats& s, const outcome& o, std::uint64_t latency_us) {
     ++s.errors[static_cast<int>(o.kind)];
 }
 
-// Reads a dotted JSON path ("token", "data.token") from a response body.
-std::optional<std::string> extract_field(const std::string& body, const std::string& path) {
+// Reads a dotted JSON path ("token", "data.token") from a response body. The value goes into
+// later requests (headers, paths, the Socket.IO auth), so only text without control characters or
+// a number is taken, and a token must be text; anything else fails the step.
+std::optional<std::string> extract_field(const std::string& body, const std::string& var, const std::string& path) {
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded()) return std::nullopt;
   const nlohmann::json* cur = &j;
@@ -173,8 +195,15 @@ std::optional<std::string> extract_field(const std::string& body, const std::str
     if (dot == std::string::npos) break;
     pos = dot + 1;
   }
-  if (cur->is_string()) return cur->get<std::string>();
-  return cur->dump();
+  if (cur->is_string()) {
+    const auto& text = cur->get_ref<const std::string&>();
+    if (std::any_of(text.begin(), text.end(),
+                    [](char ch) { return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f; }))
+      return std::nullopt;
+    return text;
+  }
+  if (cur->is_number() && var != "token") return cur->dump();
+  return std::nullopt;
 }
 
 asio::awaitable<void> setup_connection(thread_context& t, std::shared_ptr<std::uint64_t> next_vu) {
@@ -184,9 +213,9 @@ asio::awaitable<void> setup_connection(thread_context& t, std::shared_ptr<std::u
   std::string body;
   for (;;) {
     std::uint64_t vu = (*next_vu)++ * sh.threads + t.index;
-    if (vu >= sh.vus.size() || sh.stop) break;
+    if (vu >= sh.vus.size() || sh.stop || clock::now() >= sh.setup_deadline) break;
     auto& state = sh.vus[vu];
-    for (std::size_t i = 0; i < h.setup.size(); ++i) {
+    for (std::size_t i = 0; i < h.setup.size() && clock::now() < sh.setup_deadline; ++i) {
       const auto& step = h.setup[i];
       template_context ctx;
       ctx.vu = vu;
@@ -197,10 +226,10 @@ asio::awaitable<void> setup_connection(thread_context& t, std::shared_ptr<std::u
       build_request(sh, step, ctx, state, c);
       auto begin = clock::now();
       body.clear();
-      auto o = co_await perform(t, c, step, step.extract.empty() ? nullptr : &body);
+      auto o = co_await perform(t, c, step, step.extract.empty() ? nullptr : &body, sh.setup_deadline);
       if (o.ok)
         for (const auto& [var, field] : step.extract) {
-          if (auto v = extract_field(body, field)) {
+          if (auto v = extract_field(body, var, field)) {
             state.vars.emplace_back(var, std::move(*v));
           } else {
             o.ok = false;

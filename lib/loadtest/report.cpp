@@ -231,6 +231,7 @@ std::optional<double> metric_value(const run_result& r, const std::string& metri
   if (st == "out_of_order") return static_cast<double>(w.out_of_order);
   if (st == "received") return static_cast<double>(w.received);
   if (st == "missing_events") return static_cast<double>(w.missing_events);
+  if (st == "protocol_errors") return static_cast<double>(w.protocol_errors);
   if (st == "messages_per_s") return r.elapsed_s > 0 ? static_cast<double>(w.received) / r.elapsed_s : 0.0;
   return std::nullopt;
 }
@@ -245,10 +246,52 @@ std::vector<threshold_result> evaluate(const std::vector<threshold>& ts, const r
   return out;
 }
 
-bool nothing_answered(const run_result& r) {
+namespace {
+
+bool no_http_answer(const run_result& r) {
   const auto& e = r.overall.errors;
-  return r.overall.requests > 0 &&
-         e[static_cast<int>(error_kind::connect)] + e[static_cast<int>(error_kind::timeout)] == r.overall.requests;
+  return r.overall.requests > 0 && e[static_cast<int>(error_kind::connect)] + e[static_cast<int>(error_kind::timeout)] +
+                                           e[static_cast<int>(error_kind::protocol)] ==
+                                       r.overall.requests;
+}
+
+// Not one virtual user got through the setup (a login that never hands out a token): the load
+// ran without what the setup was for.
+bool no_setup(const run_result& r) {
+  return !r.setup_steps.empty() && r.setup_steps.front().second.requests > 0 && r.setup_steps.back().second.ok == 0;
+}
+
+bool no_socketio_answer(const run_result& r) {
+  const auto& w = r.ws;
+  return r.ws_enabled && w.attempted > 0 && w.connected == 0 && !w.connect_error_kinds.contains("refused");
+}
+
+}  // namespace
+
+bool nothing_answered(const run_result& r) { return no_http_answer(r) || no_setup(r) || no_socketio_answer(r); }
+
+std::string nothing_answered_why(const run_result& r) {
+  std::string why;
+  if (no_http_answer(r)) {
+    const auto& e = r.overall.errors;
+    why = fmt::format("answered none of {} requests ({} failed to connect, {} timed out, {} broken answers)",
+                      r.overall.requests, e[static_cast<int>(error_kind::connect)],
+                      e[static_cast<int>(error_kind::timeout)], e[static_cast<int>(error_kind::protocol)]);
+  }
+  if (no_setup(r)) {
+    std::string failed;
+    for (const auto& [name, st] : r.setup_steps)
+      if (st.error_count()) failed += fmt::format(", {} failed {} times", name, st.error_count());
+    why += fmt::format("{}let none of {} virtual users through the setup{}", why.empty() ? "" : "; ",
+                       r.setup_steps.front().second.requests, failed);
+  }
+  if (no_socketio_answer(r)) {
+    std::string kinds;
+    for (const auto& [k, v] : r.ws.connect_error_kinds)
+      kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", v, k);
+    why += fmt::format("{}answered none of {} Socket.IO connects ({})", why.empty() ? "" : "; ", r.ws.attempted, kinds);
+  }
+  return why;
 }
 
 std::string_view verdict_word(int verdict) { return verdict == 0 ? "PASS" : verdict == 2 ? "NO ANSWER" : "FAIL"; }
@@ -296,6 +339,8 @@ std::string summary_text(const scenario& s, const run_result& r, const std::vect
                        r.published, w.delivered, ms(w.delivery.percentile(0.5)), ms(w.delivery.percentile(0.99)),
                        ms(w.delivery.percentile(0.999)), ms(w.delivery.max()), w.lost, w.out_of_order);
     if (w.missing_events) o += fmt::format("  {} client(s) missed an expected event\n", w.missing_events);
+    if (w.protocol_errors)
+      o += fmt::format("  {} frame(s) or packet(s) from the server were not Socket.IO\n", w.protocol_errors);
   }
   for (const auto& n : r.notes) o += fmt::format("  note: {}\n", n);
   o += fmt::format("\n  generator: lag p99 {} max {}", ms(r.generator.lag.percentile(0.99)), ms(r.generator.lag.max()));
@@ -354,6 +399,7 @@ std::string report_json(const scenario& s, const run_result& r, const std::vecto
           {"messages_per_s", r.elapsed_s > 0 ? static_cast<double>(w.received) / r.elapsed_s : 0.0},
           {"events", w.events},
           {"missing_events", w.missing_events},
+          {"protocol_errors", w.protocol_errors},
           {"delivery",
            {{"published", r.published},
             {"publish_errors", r.publish_errors},

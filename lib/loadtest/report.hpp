@@ -31,9 +31,13 @@ std::string report_json(const scenario& s, const run_result& r, const std::vecto
 /// The HTML report: one file, inline SVG, no external assets.
 std::string report_html(const scenario& s, const run_result& r, const std::vector<threshold_result>& th,
                         bool allow_lag);
-/// True when HTTP requests were sent and not one got an answer (each failed to connect or timed
-/// out): the target went away or is wedged, and the run says nothing about its thresholds.
+/// True when HTTP requests were sent and not one got an HTTP answer (each failed to connect, timed
+/// out or got bytes that are not HTTP), no virtual user got through the setup steps, or Socket.IO
+/// clients tried and not one got its CONNECT answered (accepted or refused): the target went away,
+/// is wedged or is something else, and the run says nothing about its thresholds.
 bool nothing_answered(const run_result& r);
+/// What nothing_answered found, for the error line ("answered none of 10 requests (…)").
+std::string nothing_answered_why(const run_result& r);
 /// The exit code: 0 every threshold met (and no unexcused lag), 1 otherwise, 2 when nothing answered.
 int verdict(const run_result& r, const std::vector<threshold_result>& th, bool allow_lag);
 /// The verdict's word: PASS, FAIL or NO ANSWER.

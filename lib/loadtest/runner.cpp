@@ -165,8 +165,11 @@ run_result run(const scenario& s, const run_options& opt) {
     auto begin = clock::now();
     if (opt.progress) std::fprintf(stderr, "setup: %u virtual users, %zu steps each\n", vus, s.http.setup.size());
     auto limit = std::chrono::duration_cast<clock::duration>(s.http.timeout * 4 + std::chrono::seconds(30));
+    // Every setup request ends by the deadline, so no setup step is left to run into the load (where
+    // it would write a user's variables while other threads read them).
+    sh.setup_deadline = begin + limit;
     for (auto& t : threads) detail::spawn_http_setup(*t);
-    auto ts = run_threads([&](thread_context& t) { t.io.run_for(limit); });
+    auto ts = run_threads([&](thread_context& t) { t.io.run_for(limit + std::chrono::seconds(2)); });
     for (auto& th : ts) th.join();
     r.setup_s = std::chrono::duration<double>(clock::now() - begin).count();
     for (auto& t : threads) t->io.restart();

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -21,6 +22,11 @@
 namespace zuperior::loadtest {
 
 namespace {
+
+// The longest duration a scenario may name: beyond it a run is a typo, and the clock arithmetic
+// (nanoseconds since boot) would overflow a few hundred years out.
+constexpr std::chrono::microseconds longest = std::chrono::hours(24 * 30);
+const std::set<std::string> methods{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"};
 
 std::string join_lines(const std::vector<std::string>& v) {
   std::string out;
@@ -80,7 +86,7 @@ class reader {
     double v = 0;
     const auto& s = n.Scalar();
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || p != s.data() + s.size()) {
+    if (ec != std::errc() || p != s.data() + s.size() || !std::isfinite(v)) {
       problem(n, fmt::format("{} must be a number, got \"{}\"", what, s));
       return std::nullopt;
     }
@@ -109,7 +115,20 @@ class reader {
       problem(n, fmt::format("{} \"{}\" is not a duration (e.g. 10s, 250ms, 1m)", what, n.Scalar()));
       return std::nullopt;
     }
+    if (*d > longest) {
+      problem(n, fmt::format("{} \"{}\" is longer than 30d", what, n.Scalar()));
+      return std::nullopt;
+    }
     return *d;
+  }
+  // A wait that must be able to end well: more than zero.
+  std::optional<std::chrono::microseconds> timeout(const YAML::Node& n, const std::string& what) {
+    auto d = duration(n, what);
+    if (d && d->count() == 0) {
+      problem(n, fmt::format("{} must be more than 0", what));
+      return std::nullopt;
+    }
+    return d;
   }
   std::optional<bool> boolean(const YAML::Node& n, const std::string& what) {
     bool b = false;
@@ -195,7 +214,6 @@ http_step parse_step(reader& r, const YAML::Node& n, const std::string& where, c
   if (n["method"]) {
     s.method = core::to_lower(r.str(n["method"], where + ".method"));
     std::transform(s.method.begin(), s.method.end(), s.method.begin(), ::toupper);
-    static const std::set<std::string> methods{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"};
     if (!methods.count(s.method))
       r.problem(n["method"], fmt::format("{}.method \"{}\" is not an HTTP method", where, s.method));
   }
@@ -279,7 +297,7 @@ void parse_http(reader& r, const YAML::Node& n, scenario& sc) {
     if (auto v = r.uint(c, "http.connections", 1, 100'000)) h.connections = *v;
   }
   if (auto t = n["timeout"]) {
-    if (auto v = r.duration(t, "http.timeout")) h.timeout = *v;
+    if (auto v = r.timeout(t, "http.timeout")) h.timeout = *v;
   }
   if (auto t = n["think"]) {
     if (auto v = r.duration(t, "http.think")) h.think = *v;
@@ -386,7 +404,7 @@ void parse_socketio(reader& r, const YAML::Node& n, scenario& sc) {
   if (auto v = n["hold"])
     if (auto x = r.duration(v, "socketio.hold")) s.hold = *x;
   if (auto v = n["connect_timeout"])
-    if (auto x = r.duration(v, "socketio.connect_timeout")) s.connect_timeout = *x;
+    if (auto x = r.timeout(v, "socketio.connect_timeout")) s.connect_timeout = *x;
   if (auto v = n["auth"])
     if (auto x = r.boolean(v, "socketio.auth")) s.auth = *x;
   if (auto v = n["delivery_event"]) s.delivery_event = r.str(v, "socketio.delivery_event");
@@ -418,7 +436,7 @@ void parse_socketio(reader& r, const YAML::Node& n, scenario& sc) {
         if (auto a = x["ack"])
           if (auto b = r.boolean(a, where + ".ack")) em.ack = *b;
         if (auto a = x["ack_timeout"])
-          if (auto d = r.duration(a, where + ".ack_timeout")) em.ack_timeout = *d;
+          if (auto d = r.timeout(a, where + ".ack_timeout")) em.ack_timeout = *d;
         s.emit.push_back(std::move(em));
       }
     }
@@ -596,6 +614,31 @@ void validate(const scenario& s) {
   if (s.target.empty()) p.push_back(fmt::format("{}: no target (set target: http://host:port or --url)", where));
   if (!s.http.enabled && !s.socketio.enabled)
     p.push_back(fmt::format("{}: nothing to do (give http and/or socketio)", where));
+  // The ranges the file parser enforces, again for what flags (--rate, --connections …) set.
+  if (s.threads < 1 || s.threads > 64) p.push_back(fmt::format("{}: threads must be between 1 and 64", where));
+  if (s.http.enabled) {
+    const auto& h = s.http;
+    for (const auto& ph : h.phases)
+      if (!(ph.from >= 0 && ph.from <= 10'000'000 && ph.to >= 0 && ph.to <= 10'000'000))
+        p.push_back(fmt::format("{}: an HTTP rate must be between 0 and 10000000 per second", where));
+    if (h.connections < 1 || h.connections > 100'000)
+      p.push_back(fmt::format("{}: http connections must be between 1 and 100000", where));
+    if (h.timeout.count() <= 0 || h.timeout > longest)
+      p.push_back(fmt::format("{}: the HTTP timeout must be more than 0 and at most 30d", where));
+    for (const auto* list : {&h.setup, &h.steps})
+      for (const auto& st : *list) {
+        if (!methods.count(st.method))
+          p.push_back(fmt::format("{}: step \"{}\": method \"{}\" is not an HTTP method", where, st.name, st.method));
+        for (auto status : st.expect)
+          if (status < 100 || status > 599)
+            p.push_back(
+                fmt::format("{}: step \"{}\": expected status {} is not between 100 and 599", where, st.name, status));
+      }
+  }
+  if (p.empty() && (s.duration() > longest || s.grace > longest))
+    p.push_back(fmt::format("{}: the run (duration and grace) must be at most 30d each", where));
+  if (p.empty() && s.http.enabled && s.http.model == load_model::open && schedule(s.http.phases).total() == 0)
+    p.push_back(fmt::format("{}: the HTTP rate and duration schedule no request (rate × duration < 1)", where));
   if (s.publisher.enabled && s.publisher.redis_url.empty())
     p.push_back(fmt::format("{}: publisher needs a Redis URL (publisher.redis or --redis); none is assumed", where));
   if (!p.empty()) throw scenario_error(p);

@@ -8,10 +8,16 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/websocket/stream.hpp>
+#include <boost/beast/websocket/detail/hybi13.hpp>
+#include <boost/beast/websocket/error.hpp>
 
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "loadtest/worker.hpp"
 
@@ -42,11 +48,13 @@ std::optional<std::int64_t> find_int(std::string_view s, std::string_view quoted
   while (p < s.size() && (s[p] == ' ' || s[p] == ':')) ++p;
   std::int64_t v = 0;
   auto [end, ec] = std::from_chars(s.data() + p, s.data() + s.size(), v);
-  if (ec != std::errc()) {
-    // A float ts (seconds or ms with a fraction) is read as its integer part.
+  if (ec != std::errc() || (end < s.data() + s.size() && (*end == '.' || *end == 'e' || *end == 'E'))) {
+    // A float ts (seconds or ms with a fraction) is read as its integer part; 1e300 is no integer.
     double d = 0;
     auto [e2, ec2] = std::from_chars(s.data() + p, s.data() + s.size(), d);
     if (ec2 != std::errc()) return std::nullopt;
+    if (!(std::fabs(d) < 9e18))  // out of range (or NaN): pinned, so that it reads as the nonsense it is
+      return d > 0 ? std::numeric_limits<std::int64_t>::max() : std::numeric_limits<std::int64_t>::min();
     return static_cast<std::int64_t>(d);
   }
   return v;
@@ -63,47 +71,68 @@ std::string_view find_str(std::string_view s, std::string_view quoted_key) {
   return s.substr(p + 1, e - p - 1);
 }
 
-// After the handshake, frames are parsed straight off the TCP stream (a server's frames are
-// unmasked): one read takes every message that arrived, without Beast's per-message read machinery
-// (the receive loop is the generator's hot path; its cost decides how many messages/s one core
-// can check). Nothing is read through Beast after the switch, so no bytes are left behind there;
-// fragmented messages (which Socket.IO servers do not send) would be seen frame by frame.
+// A server's frame larger than this is refused (as Beast's read_message_max would): the buffer
+// grows only with bytes that arrived, never with the length a frame header announces.
+constexpr std::uint64_t max_frame = 16 << 20;
+
+// Every frame is parsed straight off the TCP stream (a server's frames are unmasked): one read
+// takes every message that arrived, without Beast's per-message read machinery (the receive loop
+// is the generator's hot path; its cost decides how many messages/s one core can check). The
+// upgrade is read by hand too, so that frames arriving with the 101 or with any other frame stay
+// in this one buffer; fragmented messages (which Socket.IO servers do not send) would be seen
+// frame by frame.
 struct raw_frames {
   std::string in = std::string(2048, '\0');
-  std::size_t have = 0, pos = 0, need = 0;
+  std::size_t have = 0, pos = 0;
+  int opcode = 0;    // of the last frame returned: 1 text, 2 binary
+  bool bad = false;  // the server sent a frame no WebSocket server may send
 
-  // The next complete frame at `pos`: opcode and payload; false when more bytes are needed.
-  bool parse(int& opcode, std::string_view& out) {
-    if (have - pos < 2) return false;
+  enum class result { frame, more, bad };
+
+  // The next complete frame at `pos`: opcode and payload.
+  result parse(int& opcode, std::string_view& out) {
+    if (have - pos < 2) return result::more;
     const auto* p = reinterpret_cast<const unsigned char*>(in.data() + pos);
     opcode = p[0] & 0x0f;
+    // Reserved bits (no extension was negotiated) or an opcode RFC 6455 does not define.
+    if ((p[0] & 0x70) != 0 || (opcode > 2 && opcode < 8) || opcode > 10) return result::bad;
     std::uint64_t len = p[1] & 0x7f;
     std::size_t hl = 2;
     if (len == 126) {
-      if (have - pos < 4) return false;
+      if (have - pos < 4) return result::more;
       len = (std::uint64_t{p[2]} << 8) | p[3];
       hl = 4;
     } else if (len == 127) {
-      if (have - pos < 10) return false;
+      if (have - pos < 10) return result::more;
       len = 0;
       for (int i = 0; i < 8; ++i) len = (len << 8) | p[2 + i];
       hl = 10;
     }
+    if (len > max_frame) return result::bad;
     if (p[1] & 0x80) hl += 4;  // masked (never from a server): the key is skipped, data left as is
-    if (have - pos < hl + len) {
-      need = hl + static_cast<std::size_t>(len);
-      return false;
-    }
+    if (have - pos < hl + len) return result::more;
     out = std::string_view(in.data() + pos + hl, static_cast<std::size_t>(len));
     pos += hl + static_cast<std::size_t>(len);
-    return true;
+    return result::frame;
   }
 
-  // The payload of the next text or binary frame; a close frame ends it with `closed`.
+  // Bytes that arrived before the frames were read here (behind the 101).
+  void append(asio::const_buffer b) {
+    if (in.size() < have + b.size()) in.resize(have + b.size());
+    std::memcpy(in.data() + have, b.data(), b.size());
+    have += b.size();
+  }
+
+  // The payload of the next text or binary frame; a close frame ends it with `closed`, an invalid
+  // one with `bad` set.
   asio::awaitable<beast::error_code> next(beast::tcp_stream& s, std::string_view& out) {
     for (;;) {
-      int opcode = 0;
-      if (parse(opcode, out)) {
+      auto r = parse(opcode, out);
+      if (r == result::bad) {
+        bad = true;
+        co_return beast::error_code(websocket::error::bad_frame_payload);
+      }
+      if (r == result::frame) {
         if (opcode == 8) co_return beast::error_code(websocket::error::closed);
         if (opcode >= 8) continue;  // ping/pong: Socket.IO uses its own packets
         co_return beast::error_code{};
@@ -113,7 +142,6 @@ struct raw_frames {
         have -= pos;
         pos = 0;
       }
-      if (in.size() < need) in.resize(need);
       if (have == in.size()) in.resize(in.size() * 2);
       auto [ec, n] = co_await s.async_read_some(asio::buffer(in.data() + have, in.size() - have), nothrow);
       if (ec) co_return ec;
@@ -121,6 +149,79 @@ struct raw_frames {
     }
   }
 };
+
+// A client frame (text, or close when `opcode` is 8), masked as RFC 6455 requires of clients.
+asio::awaitable<beast::error_code> write_frame(beast::tcp_stream& s, std::mt19937_64& rng, std::string_view payload,
+                                               int opcode = 1) {
+  std::string f;
+  f.reserve(payload.size() + 14);
+  f += static_cast<char>(0x80 | opcode);
+  if (payload.size() < 126) {
+    f += static_cast<char>(0x80 | payload.size());
+  } else if (payload.size() < 65536) {
+    f += static_cast<char>(0x80 | 126);
+    f += static_cast<char>(payload.size() >> 8);
+    f += static_cast<char>(payload.size() & 0xff);
+  } else {
+    f += static_cast<char>(0x80 | 127);
+    for (int i = 7; i >= 0; --i) f += static_cast<char>((static_cast<std::uint64_t>(payload.size()) >> (8 * i)) & 0xff);
+  }
+  const auto key = static_cast<std::uint32_t>(rng());
+  char mask[4];
+  std::memcpy(mask, &key, 4);
+  f.append(mask, 4);
+  for (std::size_t i = 0; i < payload.size(); ++i) f += static_cast<char>(payload[i] ^ mask[i % 4]);
+  auto [ec, n] = co_await asio::async_write(s, asio::buffer(f), nothrow);
+  co_return ec;
+}
+
+// The WebSocket upgrade; "" when the server switched protocols properly, else the connect error kind.
+// Bytes behind the 101 go to `frames`.
+asio::awaitable<const char*> upgrade(beast::tcp_stream& s, const shared_state& sh, const std::string& target,
+                                     raw_frames& frames) {
+  websocket::detail::sec_ws_key_type key;
+  websocket::detail::make_sec_ws_key(key);
+  bhttp::request<bhttp::empty_body> req{bhttp::verb::get, target, 11};
+  req.set(bhttp::field::host, sh.host_header);
+  req.set(bhttp::field::upgrade, "websocket");
+  req.set(bhttp::field::connection, "Upgrade");
+  req.set(bhttp::field::sec_websocket_key, beast::string_view(key.data(), key.size()));
+  req.set(bhttp::field::sec_websocket_version, "13");
+  auto [wec, wn] = co_await bhttp::async_write(s, req, nothrow);
+  if (wec) co_return wec == beast::error::timeout ? "timeout" : "connect";
+  beast::flat_buffer buf;
+  bhttp::response_parser<bhttp::empty_body> parser;
+  auto [rec, rn] = co_await bhttp::async_read_header(s, buf, parser, nothrow);
+  if (rec) co_return rec == beast::error::timeout ? "timeout" : "handshake";
+  const auto& res = parser.get();
+  websocket::detail::sec_ws_accept_type accept;
+  websocket::detail::make_sec_ws_accept(accept, beast::string_view(key.data(), key.size()));
+  if (res.result() != bhttp::status::switching_protocols || !beast::iequals(res[bhttp::field::upgrade], "websocket") ||
+      res[bhttp::field::sec_websocket_accept] != beast::string_view(accept.data(), accept.size()))
+    co_return "handshake";
+  frames.append(buf.data());
+  co_return "";
+}
+
+// The sid of an Engine.IO open packet (0{"sid":"…","pingInterval":N,"pingTimeout":N,…}), nullopt
+// when it is not one. The sid goes into the polling URLs: plain URL-safe text only.
+std::optional<std::string> open_sid(std::string_view packet) {
+  if (!packet.starts_with('0')) return std::nullopt;
+  auto j = nlohmann::json::parse(packet.substr(1), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  auto sid = j.find("sid");
+  if (sid == j.end() || !sid->is_string() || sid->get_ref<const std::string&>().empty()) return std::nullopt;
+  for (const char* field : {"pingInterval", "pingTimeout"}) {
+    auto v = j.find(field);
+    if (v == j.end() || !v->is_number_unsigned()) return std::nullopt;
+  }
+  const auto& text = sid->get_ref<const std::string&>();
+  if (!std::all_of(text.begin(), text.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '~';
+      }))
+    return std::nullopt;
+  return text;
+}
 
 struct symbol_track {
   std::uint64_t base = 0;  // publisher seq when the subscription was confirmed
@@ -153,9 +254,16 @@ void take_base(thread_context& t, client_state& cs) {
 void on_delivery(thread_context& t, sio_pool& pool, client_state& cs, std::string_view payload) {
   const auto& pub = t.shared->sc->publisher.symbols;
   auto ts = find_int(payload, "\"ts\"");
+  auto seq = find_int(payload, "\"seq\"");
+  const auto now = epoch_us();
+  // A ts from the future (the publisher and the clients share a clock) or a seq below the
+  // publisher's first: not a tick anybody published.
+  if ((ts && (*ts <= 0 || *ts > now)) || (seq && *seq <= 0)) {
+    ++t.ws.protocol_errors;
+    return;
+  }
   if (ts) {
-    auto lat = epoch_us() - *ts;
-    auto v = lat < 0 ? 0 : static_cast<std::uint64_t>(lat);
+    auto v = static_cast<std::uint64_t>(now - *ts);
     t.ws.delivery.record(v);
     t.interval_delivery.record(v);
     ++t.ws.delivered;
@@ -163,7 +271,6 @@ void on_delivery(thread_context& t, sio_pool& pool, client_state& cs, std::strin
     pool.noted_no_ts = true;
     t.notes.push_back("delivery events carry no ts: delivery latency not measured");
   }
-  auto seq = find_int(payload, "\"seq\"");
   if (!seq) {
     if (!pool.noted_no_seq && t.shared->sc->publisher.enabled) {
       pool.noted_no_seq = true;
@@ -196,14 +303,31 @@ void on_delivery(thread_context& t, sio_pool& pool, client_state& cs, std::strin
 
 enum class packet_action { none, pong, closed };
 
-// One Engine.IO packet received after the connect (either transport): counts, delivery, acks.
+void count_received(thread_context& t) {
+  ++t.ws.received;
+  ++t.interval_ws_received;
+  t.shared->live.ws_received.fetch_add(1, std::memory_order_relaxed);
+}
+
+// An Engine.IO packet type (0-6), and for a message (4) a Socket.IO one (0-6); "b…" is binary
+// data over polling.
+bool known_packet(std::string_view f) {
+  if (f.empty()) return false;
+  if (f[0] == 'b') return true;
+  if (f[0] < '0' || f[0] > '6') return false;
+  return f[0] != '4' || (f.size() > 1 && f[1] >= '0' && f[1] <= '6');
+}
+
+// One Engine.IO text packet received after the connect (either transport): counts, delivery, acks.
 packet_action on_packet(thread_context& t, sio_pool& pool, client_state& cs, clock::duration ack_timeout,
                         std::string_view f) {
   auto& sh = *t.shared;
   const auto& so = sh.sc->socketio;
-  ++t.ws.received;
-  ++t.interval_ws_received;
-  sh.live.ws_received.fetch_add(1, std::memory_order_relaxed);
+  if (!known_packet(f)) {
+    ++t.ws.protocol_errors;
+    return packet_action::none;
+  }
+  count_received(t);
   if (f == "2") return packet_action::pong;
   if (f.starts_with("42")) {
     // 42["name",…] (an optional ack id would precede the '['; servers rarely ask clients).
@@ -270,7 +394,8 @@ std::string connect_packet(const shared_state& sh, std::size_t vu) {
   std::string out = "40";
   if (sh.sc->socketio.auth) {
     for (const auto& [k, v] : sh.vus[vu].vars)
-      if (k == "token") out += "{\"token\":\"" + v + "\"}";
+      if (k == "token")
+        out += nlohmann::json{{"token", v}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   return out;
 }
@@ -353,52 +478,39 @@ asio::awaitable<void> client(thread_context& t, std::shared_ptr<sio_pool> pool, 
   if (!due) co_return;
   // Clients stay until the publisher's last ticks had time to arrive, then leave.
   const auto leave_at = sh.end + (sh.deadline - sh.end) / 2;
-  websocket::stream<beast::tcp_stream> ws(t.io);
+  beast::tcp_stream s(t.io);
   auto fail = [&t](const char* kind) { connect_failed(t, kind); };
-  auto& lowest = beast::get_lowest_layer(ws);
-  lowest.expires_after(std::chrono::duration_cast<clock::duration>(so.connect_timeout));
-  auto [cec, ep] = co_await lowest.async_connect(sh.endpoints, nothrow);
+  s.expires_after(std::chrono::duration_cast<clock::duration>(so.connect_timeout));
+  auto [cec, ep] = co_await s.async_connect(sh.endpoints, nothrow);
   if (cec) {
     fail(cec == beast::error::timeout ? "timeout" : "connect");
     co_return;
   }
-  lowest.socket().set_option(asio::ip::tcp::no_delay(true));
-  websocket::permessage_deflate pmd;
-  pmd.client_enable = false;
-  ws.set_option(pmd);
-  ws.read_message_max(4 << 20);
-  std::string target = so.path + "?EIO=4&transport=websocket";
-  auto [hec] = co_await ws.async_handshake(sh.host_header, target, nothrow);
-  if (hec) {
-    fail(hec == beast::error::timeout ? "timeout" : "handshake");
+  s.socket().set_option(asio::ip::tcp::no_delay(true));
+  raw_frames frames;
+  if (const char* why = co_await upgrade(s, sh, so.path + "?EIO=4&transport=websocket", frames); *why) {
+    fail(why);
     co_return;
   }
-  beast::flat_buffer buf;
-  std::string out;
+  std::string_view f;
   // Engine.IO open, then the Socket.IO CONNECT to the default namespace.
-  auto [oec, on] = co_await ws.async_read(buf, nothrow);
-  if (oec || buf.size() == 0 || static_cast<const char*>(buf.data().data())[0] != '0') {
+  if (auto oec = co_await frames.next(s, f); oec || !open_sid(f)) {
     fail(oec == beast::error::timeout ? "timeout" : "protocol");
     co_return;
   }
-  buf.consume(buf.size());
   const auto vu = index % sh.vus.size();
-  out = connect_packet(sh, vu);
-  ws.text(true);
-  if (auto [wec, wn] = co_await ws.async_write(asio::buffer(out), nothrow); wec) {
-    fail("protocol");
+  if (auto wec = co_await write_frame(s, t.rng, connect_packet(sh, vu)); wec) {
+    fail(wec == beast::error::timeout ? "timeout" : "protocol");
     co_return;
   }
   for (;;) {
-    auto [rec, rn] = co_await ws.async_read(buf, nothrow);
+    auto rec = co_await frames.next(s, f);
     if (rec) {
       fail(rec == beast::error::timeout ? "timeout" : "protocol");
       co_return;
     }
-    std::string_view f(static_cast<const char*>(buf.data().data()), buf.size());
     if (f == "2") {  // a ping before the connect answer
-      buf.consume(buf.size());
-      co_await ws.async_write(asio::buffer(std::string_view("3")), nothrow);
+      co_await write_frame(s, t.rng, "3");
       continue;
     }
     if (f.starts_with("40")) break;
@@ -409,27 +521,29 @@ asio::awaitable<void> client(thread_context& t, std::shared_ptr<sio_pool> pool, 
     fail("protocol");
     co_return;
   }
-  buf.consume(buf.size());
   client_state cs = count_connected(t, intended);
   for (auto& packet : emit_packets(t, cs, vu, index))
-    if (auto [wec, wn] = co_await ws.async_write(asio::buffer(packet), nothrow); wec) break;
+    if (auto wec = co_await write_frame(s, t.rng, packet); wec) break;
   if (cs.pending_acks.empty()) take_base(t, cs);
 
-  lowest.expires_at(leave_at);
+  s.expires_at(leave_at);
   const auto ack_timeout = so.emit.empty() ? clock::duration::zero()
                                            : std::chrono::duration_cast<clock::duration>(so.emit.front().ack_timeout);
   bool server_closed = false;
-  raw_frames frames;
   for (;;) {
-    std::string_view f;
-    auto rec = co_await frames.next(lowest, f);
+    auto rec = co_await frames.next(s, f);
     if (rec) {
       server_closed = rec != beast::error::timeout && clock::now() < leave_at;
+      if (frames.bad) ++t.ws.protocol_errors;
       break;
+    }
+    if (frames.opcode == 2) {  // binary data (attachments): counted, not read
+      count_received(t);
+      continue;
     }
     switch (on_packet(t, *pool, cs, ack_timeout, f)) {
       case packet_action::pong:
-        co_await ws.async_write(asio::buffer(std::string_view("3")), nothrow);
+        co_await write_frame(s, t.rng, "3");
         break;
       case packet_action::closed:
         server_closed = true;
@@ -440,8 +554,13 @@ asio::awaitable<void> client(thread_context& t, std::shared_ptr<sio_pool> pool, 
     if (server_closed) break;
   }
   settle(t, cs, server_closed);
-  lowest.expires_after(std::chrono::seconds(1));
-  co_await ws.async_close(websocket::close_code::normal, nothrow);
+  // Leave cleanly: a close frame, and the server's answer to it (briefly).
+  s.expires_after(std::chrono::seconds(1));
+  if (frames.bad) co_return;
+  const char normal[] = {0x03, static_cast<char>(0xe8)};  // 1000
+  if (auto wec = co_await write_frame(s, t.rng, std::string_view(normal, 2), 8); wec) co_return;
+  while (!co_await frames.next(s, f)) {
+  }
 }
 
 // ---- HTTP long-polling transport ----
@@ -532,16 +651,17 @@ asio::awaitable<void> polling_client(thread_context& t, std::shared_ptr<sio_pool
   const char* why = "protocol";
   const std::string base = so.path + "?EIO=4&transport=polling";
   auto open = co_await poll_request(sh, get, bhttp::verb::get, base, {}, connect_by, why);
-  if (!open || open->empty() || (*open)[0] != '0') {
-    fail(open ? "protocol" : why);
+  if (!open) {
+    fail(why);
     co_return;
   }
-  const std::string sid(find_str(*open, "\"sid\""));
-  if (sid.empty()) {
+  auto packets = split_payload(*open);
+  auto sid = packets.empty() ? std::nullopt : open_sid(packets.front());
+  if (!sid) {
     fail("protocol");
     co_return;
   }
-  const std::string target = base + "&sid=" + sid;
+  const std::string target = base + "&sid=" + *sid;
   const auto vu = index % sh.vus.size();
   auto sent = co_await poll_request(sh, post, bhttp::verb::post, target, connect_packet(sh, vu), connect_by, why);
   if (!sent) {

@@ -29,6 +29,7 @@ void ws_stats::merge(const ws_stats& o) {
   out_of_order += o.out_of_order;
   duplicates += o.duplicates;
   missing_events += o.missing_events;
+  protocol_errors += o.protocol_errors;
   for (const auto& [k, v] : o.events) events[k] += v;
   for (const auto& [k, v] : o.connect_error_kinds) connect_error_kinds[k] += v;
 }

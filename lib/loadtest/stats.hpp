@@ -40,7 +40,8 @@ struct ws_stats {
   std::uint64_t received = 0;   // all events
   std::uint64_t delivered = 0;  // delivery events with a ts
   std::uint64_t lost = 0, out_of_order = 0, duplicates = 0;
-  std::uint64_t missing_events = 0;                          // clients that saw fewer than an expected event's min
+  std::uint64_t missing_events = 0;   // clients that saw fewer than an expected event's min
+  std::uint64_t protocol_errors = 0;  // frames or packets from the server after the connect that are not Socket.IO
   std::map<std::string, std::uint64_t> events;               // received by name
   std::map<std::string, std::uint64_t> connect_error_kinds;  // by short reason
 

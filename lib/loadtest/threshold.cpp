@@ -26,7 +26,7 @@ bool is_latency_stat(std::string_view s) {
 struct family_rule {
   std::string_view prefix;  // "http", "ws.delivery", …
   bool latency;             // offers latency stats
-  std::array<std::pair<std::string_view, metric_kind>, 8> extra;
+  std::array<std::pair<std::string_view, metric_kind>, 9> extra;
 };
 
 // The metrics a run reports; anything else is an error at parse time, not a silent pass.
@@ -50,7 +50,8 @@ const family_rule families[] = {
        {"out_of_order", metric_kind::count},
        {"received", metric_kind::count},
        {"messages_per_s", metric_kind::rate},
-       {"missing_events", metric_kind::count}}}},
+       {"missing_events", metric_kind::count},
+       {"protocol_errors", metric_kind::count}}}},
     {"ws.connect", true, {}},
     {"ws.delivery", true, {{{"lost_ratio", metric_kind::ratio}}}},
     {"ws.ack", true, {{{"timeouts", metric_kind::count}, {"errors", metric_kind::count}}}},

@@ -34,9 +34,10 @@ struct shared_state {
   std::string host_header;
   boost::asio::ip::tcp::resolver::results_type endpoints;
   std::vector<vu_state> vus;
-  clock::time_point start;     // load start
-  clock::time_point end;       // no new work after this
-  clock::time_point deadline;  // hard stop: end + grace
+  clock::time_point start;                                      // load start
+  clock::time_point end;                                        // no new work after this
+  clock::time_point deadline;                                   // hard stop: end + grace
+  clock::time_point setup_deadline = clock::time_point::max();  // setup requests end by then
   live_counters live;
   std::unique_ptr<timeline_collector> timeline;
   unsigned threads = 1;

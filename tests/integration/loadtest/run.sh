@@ -2,7 +2,8 @@
 # loadtest end to end against a stand-in target (node: a few HTTP routes + stock socket.io fed by
 # Redis pub/sub): quick runs, exit codes 0/1/2, JSON and HTML reports, coordinated-omission
 # correction on a slow route, per-user login tokens, Socket.IO acks and delivery/loss of real ticks
-# published into the throwaway Redis; the shipped scenarios parse. The runs against the real daemon
+# published into the throwaway Redis; hostile and broken targets (impostor_server.py) and hostile
+# scenario files; the shipped scenarios parse. The runs against the real daemon
 # are in tests/integration/loadtest_daemon.
 set -uo pipefail
 bin="${ZUPERIOR_BIN:?}"
@@ -81,7 +82,7 @@ python3 "$src/tests/integration/common/mute_server.py" 30 >mute.port &
 mute_pid=$!
 for _ in $(seq 50); do [ -s mute.port ] && break; sleep 0.1; done
 lt mute 2 --url "http://127.0.0.1:$(cat mute.port)/" --rate 10 --duration 1s --out mute.json
-grep -q "answered none of .* requests (0 failed to connect, .* timed out)" mute.err || fail "mute: message: $(cat mute.err)"
+grep -q "answered none of .* requests (0 failed to connect, .* timed out, 0 broken answers)" mute.err || fail "mute: message: $(cat mute.err)"
 grep -q "verdict: NO ANSWER" mute.out || fail "mute: verdict: $(tail -3 mute.out)"
 python3 -c 'import json,sys; r=json.load(open("mute.json")); sys.exit(0 if r["exit_code"] == 2 and not r["passed"] else 1)' ||
   fail "mute: report.json does not say exit 2"
@@ -113,6 +114,12 @@ assert l["p50"] > 300000, l      # a naive (service-time) measurement would say 
 assert l["max"] > 900000, l
 assert r["generator"]["lag_us"]["p99"] < 10000, r["generator"]
 PY
+
+# HEAD: the answer has the GET's Content-Length and no body (every HEAD used to time out).
+lt head 0 --url "$base/apis/time" --method HEAD --rate 10 --duration 1s --out head.json -q
+python3 -c "
+import json; o=json.load(open('head.json'))['http']['overall']; assert o['ok'] == 10, o
+" || fail "head: $(head -c 600 head.json)"
 
 # 5. Closed model.
 lt closedmodel 0 --url "$base/livez" --closed --duration 1s --connections 2 --out closed.json -q
@@ -199,7 +206,131 @@ import json; r=json.load(open('silent.json')); w=r['ws']
 assert w['missing_events'] == 30, w['missing_events']
 " || fail "silent: missing events not counted"
 
-# 8. The shipped smoke scenario parses.
+# 8. Hostile and broken targets (tests/integration/loadtest/impostor_server.py): every bad answer
+#    is an error in the report, nothing crashes, and a run with no valid answer is not a PASS.
+# impostor MODE: starts one, sets $imp to its base URL.
+impostor() {
+  rm -f "imp-$1.port"
+  python3 "$here/impostor_server.py" "$1" 30 >"imp-$1.port" &
+  pids+=($!)
+  for _ in $(seq 50); do [ -s "imp-$1.port" ] && break; sleep 0.1; done
+  imp="http://127.0.0.1:$(cat "imp-$1.port")"
+}
+# report FILE PYTHON-EXPR: the JSON report is valid and EXPR (over r) holds.
+report() { python3 -c "import json,sys; r=json.load(open('$1')); sys.exit(0 if ($2) else 1)" 2>/dev/null; }
+# Answers that are not HTTP (garbage, a status 000, a 20 MB head, a 40 MB body, a body cut short, a
+# bad chunk size, a reset) are protocol errors, and a run with nothing else exits 2 (it read PASS).
+# A reset may come while connecting on a busy machine: a connect error then.
+for mode in garbage status0 huge_header huge_body short_body bad_chunk reset; do
+  impostor "$mode"
+  lt "imp-$mode" 2 --url "$imp/x" --rate 5 --duration 1s --connections 2 --out "imp-$mode.json" -q
+  grep -Eq "answered none of 5 requests \([0-9] failed to connect, 0 timed out, [0-9] broken answers\)" \
+    "imp-$mode.err" || fail "imp-$mode: message: $(cat "imp-$mode.err")"
+  report "imp-$mode.json" 'r["exit_code"] == 2 and r["http"]["overall"]["errors"]["protocol"] >= 1 and
+    r["http"]["overall"]["errors"]["protocol"] + r["http"]["overall"]["errors"]["connect"] == 5 and
+    (r["http"]["overall"]["errors"]["connect"] == 0 or "'"$mode"'" == "reset")' ||
+    fail "imp-$mode: report: $(head -c 600 "imp-$mode.json")"
+done
+# 103 Early Hints before the 200 is not the answer (it was counted as a status error, and the 200 was
+# taken for the next request's answer); a server answering twice to one request is caught.
+impostor interim_ok
+lt imp-interim 0 --url "$imp/x" --rate 10 --duration 1s --connections 1 --out imp-interim.json -q
+report imp-interim.json 'r["http"]["overall"]["ok"] == 10 and r["http"]["overall"]["status_classes"]["2xx"] == 10' ||
+  fail "imp-interim: $(head -c 600 imp-interim.json)"
+impostor double
+lt imp-double 0 --url "$imp/x" --rate 10 --duration 1s --connections 1 --out imp-double.json -q
+report imp-double.json 'r["http"]["overall"]["errors"]["protocol"] >= 4' || fail "imp-double: $(head -c 600 imp-double.json)"
+# A login whose token is null, a number, an object, text with CR LF (it went into the next requests'
+# headers) or 100,000 nested arrays (a crash) fails the setup step: no user gets through, exit 2.
+cat >login.yaml <<'YAML'
+name: login
+target: http://127.0.0.1:1
+http:
+  connections: 2
+  vus: 3
+  rate: 5
+  duration: 1s
+  setup:
+    - name: login
+      method: POST
+      path: /apis/auth/login
+      body: {email: "{{email}}", password: "x"}
+      extract: {token: token}
+  steps:
+    - {name: me, path: /apis/auth/me}
+YAML
+for mode in login_null login_number login_object login_crlf login_deep; do
+  impostor "$mode"
+  lt "imp-$mode" 2 --scenario login.yaml --target "$imp" --out "imp-$mode.json" -q
+  grep -q "let none of 3 virtual users through the setup, login failed 3 times" "imp-$mode.err" ||
+    fail "imp-$mode: message: $(cat "imp-$mode.err")"
+  report "imp-$mode.json" 'r["http"]["setup"]["login"]["errors"]["protocol"] == 3' ||
+    fail "imp-$mode: report: $(head -c 600 "imp-$mode.json")"
+done
+# Broken Engine.IO/Socket.IO.
+cat >sio.yaml <<'YAML'
+name: sio
+target: http://127.0.0.1:1
+grace: 1s
+socketio:
+  connections: 3
+  connect_rate: 20
+  hold: 1500ms
+  connect_timeout: 2s
+  emit:
+    - {event: "subscribe:market", args: [[EURUSD]], ack: true, ack_timeout: 1s}
+  expect:
+    - {event: market:update, min: 3}
+YAML
+# sio MODE RC PYTHON-EXPR
+sio() {
+  impostor "$1"
+  lt "imp-$1" "$2" --scenario sio.yaml --target "$imp" --out "imp-$1.json" -q
+  report "imp-$1.json" "$3" || fail "imp-$1: $(head -c 800 "imp-$1.json")"
+}
+# The upgrade refused, an open packet that is not JSON or whose sid/pingInterval have the wrong types
+# (they were taken as connected): no client connects, so exit 2 (it read PASS).
+sio sio_refused 2 'r["ws"]["connect_error_kinds"] == {"handshake": 3}'
+sio sio_bad_open 2 'r["ws"]["connect_error_kinds"] == {"protocol": 3} and r["ws"]["connected"] == 0'
+sio sio_bad_types 2 'r["ws"]["connect_error_kinds"] == {"protocol": 3} and r["ws"]["connected"] == 0'
+# A frame header announcing 2^64-1 bytes (a crash) or 1 GiB (allocated at once, per client), and text
+# frames that are not Engine.IO packets: protocol errors, the first two drop the client.
+sio sio_huge_len 0 'r["ws"]["protocol_errors"] == 3 and r["ws"]["disconnects"] == 3'
+sio sio_big_len 0 'r["ws"]["protocol_errors"] == 3 and r["ws"]["disconnects"] == 3'
+sio sio_junk 0 'r["ws"]["protocol_errors"] == 9 and r["ws"]["events"] == {}'
+# Ticks nobody published (a ts in the future or out of range, a seq below 1) are protocol errors, not
+# deliveries (a future ts was recorded as 0 µs).
+sio sio_forged 0 'r["ws"]["protocol_errors"] == 9 and r["ws"]["delivery"]["delivered"] == 0'
+# Frames that arrive together with the CONNECT answer are all read (they were left in Beast's
+# buffer: events lost, a close frame unseen).
+sio sio_together 0 'r["ws"]["events"] == {"market:update": 9} and r["ws"]["missing_events"] == 0'
+grep -q "not Socket.IO" imp-sio_junk.out || fail "imp-sio_junk: summary: $(cat imp-sio_junk.out)"
+
+# 9. Hostile scenario files and flags: each a clear exit 2 before any load.
+scen() {  # scen NAME EXPECTED-MESSAGE YAML-LINES...
+  local name="$1" want="$2"
+  shift 2
+  printf '%s\n' "target: $base" "$@" >"$name.yaml"
+  lt "$name" 2 --scenario "$name.yaml"
+  grep -qF "$want" "$name.err" || fail "$name: message: $(cat "$name.err")"
+}
+scen nanrate 'nanrate.yaml:3: http.rate must be a number, got "nan"' http: '  rate: nan' '  duration: 1s' '  steps: [{path: /}]'
+scen nanconnect 'nanconnect.yaml:4: socketio.connect_rate must be a number, got "nan"' socketio: '  connections: 2' \
+  '  connect_rate: nan'
+scen longrun 'longrun.yaml:4: http.duration "3000000d" is longer than 30d' http: '  rate: 1' '  duration: 3000000d' \
+  '  steps: [{path: /}]'
+scen longhold 'longhold.yaml:4: socketio.hold "3000000d" is longer than 30d' socketio: '  connections: 2' \
+  '  hold: 3000000d'
+scen notimeout 'notimeout.yaml:4: http.timeout must be more than 0' http: '  rate: 1' '  timeout: 0s' '  duration: 1s' \
+  '  steps: [{path: /}]'
+scen norequest 'the HTTP rate and duration schedule no request' http: '  rate: 0.5' '  duration: 1s' '  steps: [{path: /}]'
+lt flag-nan 2 --url "$base/apis/time" --rate nan --duration 1s
+lt flag-conns 2 --url "$base/apis/time" --rate 5 --duration 1s --connections 4000000000
+grep -q "http connections must be between 1 and 100000" flag-conns.err || fail "flag-conns: $(cat flag-conns.err)"
+lt flag-long 2 --url "$base/apis/time" --rate 5 --duration 3000000d
+grep -q "at most 30d" flag-long.err || fail "flag-long: $(cat flag-long.err)"
+
+# 10. The shipped smoke scenario parses.
 "$bin" loadtest --scenario "$src/configs/loadtest/smoke.yaml" --redis "$redis" --target "http://127.0.0.1:$closed" >smoke_parse.out 2>&1
 [ $? = 2 ] && grep -q "cannot connect" smoke_parse.out || fail "smoke.yaml: $(cat smoke_parse.out)"
 "$bin" loadtest --scenario "$src/configs/loadtest/10k-users.yaml" --redis "$redis" --target "http://127.0.0.1:$closed" >tenk_parse.out 2>&1
