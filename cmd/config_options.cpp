@@ -1,6 +1,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
@@ -84,7 +85,11 @@ void require_valid(const config::loaded_config& cfg, const std::vector<std::stri
   for (const auto& key : required_keys) {
     const auto* spec = config::find_key(key);
     auto it = cfg.texts.find(key);
-    if (spec && (it == cfg.texts.end() || it->second.empty())) {
+    // Validation may already have said so (JWT_SECRET is validated as well as required).
+    const bool said = std::any_of(cfg.problems.begin(), cfg.problems.end(), [&key](const config::diagnostic& d) {
+      return d.key == key && d.severity == config::diagnostic::level::error;
+    });
+    if (spec && !said && (it == cfg.texts.end() || it->second.empty())) {
       ++n;
       if (n <= 5)
         errors += fmt::format("\n  {} is not set", spec->aliases.empty() ? spec->env_name() : spec->aliases.front());

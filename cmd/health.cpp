@@ -90,7 +90,9 @@ int verdict(const answer& a) {
   if (!a.reached) return core::exit_usage;
   if (a.status != 200) return core::exit_failed;
   const auto& body = a.body;
-  const bool healthy = body.is_object() && body.contains("status") && body["status"] == "healthy";
+  // The daemon's words at HTTP 200: /apis/health "healthy", /readyz "ready", /livez "ok".
+  const bool healthy = body.is_object() && body.contains("status") &&
+                       (body["status"] == "healthy" || body["status"] == "ready" || body["status"] == "ok");
   return healthy ? core::exit_ok : core::exit_failed;
 }
 

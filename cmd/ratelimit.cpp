@@ -128,9 +128,9 @@ int run_probe(const ratelimit_options& o, const test_header& h, const char* unit
 std::string bearer_token(const ratelimit_options& o, const config::loaded_config& cfg, std::string_view tier,
                          std::string& who) {
   const auto& s = cfg.values;
-  for (const auto& h : o.headers) {
+  for (std::string_view h : o.headers) {
     auto colon = h.find(':');
-    if (colon == std::string::npos) continue;
+    if (colon == std::string_view::npos) continue;
     auto value = core::trim(h.substr(colon + 1));
     if (core::iequals(core::trim(h.substr(0, colon)), "Authorization") && value.substr(0, 7) == "Bearer ") {
       who = "the token given";
@@ -207,9 +207,9 @@ int run_test(const ratelimit_options& o) {
   for (const auto& h : o.headers) {
     auto colon = h.find(':');
     if (colon == std::string::npos) throw core::command_error(fmt::format("--header \"{}\" is not NAME: VALUE", h));
-    std::string name(core::trim(h.substr(0, colon)));
+    std::string name(core::trim(std::string_view(h).substr(0, colon)));
     if (!who.empty() && core::iequals(name, "Authorization")) continue;  // already taken as the token
-    p.headers.emplace_back(std::move(name), std::string(core::trim(h.substr(colon + 1))));
+    p.headers.emplace_back(std::move(name), std::string(core::trim(std::string_view(h).substr(colon + 1))));
   }
   p.tolerance = o.tolerance;
   p.wait_retry = !o.no_wait;
@@ -352,7 +352,22 @@ runner setup_ratelimit(CLI::App& sub) {
     c->add_option("--format", o->format, "text or json")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
   }
   return [o, test, inspect, reset]() -> int {
-    if (test->parsed()) return run_test(*o);
+    if (test->parsed()) {
+      if (!json_output(*o)) return run_test(*o);
+      // CI parsing stdout gets one JSON object even when the test cannot start (no token to be
+      // had, a bad URL, a configuration that does not load); run_probe answers the later failures.
+      auto error_json = [&o](const std::string& why, int code) {
+        print_json(nlohmann::json{{"tier", o->tier}, {"verdict", "ERROR"}, {"error", why}, {"exit_code", code}});
+        return code;
+      };
+      try {
+        return run_test(*o);
+      } catch (const core::command_error& e) {
+        return error_json(e.what(), e.code());
+      } catch (const std::exception& e) {
+        return error_json(core::error_text(e), core::exit_usage);
+      }
+    }
     if (inspect->parsed()) return run_inspect(*o);
     if (reset->parsed()) return run_reset(*o);
     throw core::command_error("ratelimit needs test, inspect or reset");

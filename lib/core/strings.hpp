@@ -8,6 +8,8 @@ namespace zuperior::core {
 
 /// `s` without leading and trailing ASCII whitespace.
 std::string_view trim(std::string_view s);
+/// A view into a temporary would dangle (`trim(str.substr(1))` on a std::string): not allowed.
+std::string_view trim(std::string&&) = delete;
 /// `s` split at every `sep`; empty pieces are kept unless `skip_empty`.
 std::vector<std::string> split(std::string_view s, char sep, bool skip_empty = false);
 /// ASCII lower-case copy.

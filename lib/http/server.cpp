@@ -602,6 +602,18 @@ void server::start() {
   auto& S = *impl_;
   auto addr = resolve_host(S.s.host);
   std::uint16_t port = S.s.port;
+  if (port != 0 && S.workers.size() > 1) {
+    // With SO_REUSEPORT (an accept queue per worker) a second daemon started on this port would
+    // join the first one's group and quietly take part of its traffic. A plain bind first refuses a
+    // port that something already listens on.
+    beast::error_code ec;
+    tcp::acceptor probe(S.workers.front()->ioc);
+    tcp::endpoint ep(addr, port);
+    probe.open(ep.protocol(), ec);
+    if (!ec) probe.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) probe.bind(ep, ec);
+    if (ec) throw core::command_error(fmt::format("cannot listen on {}:{}: {}", S.s.host, port, ec.message()));
+  }
   for (auto& w : S.workers) {
     beast::error_code ec;
     tcp::endpoint ep(addr, port);

@@ -47,24 +47,30 @@ def start_redis():
     raise RuntimeError("redis-server did not start")
 
 
+def daemon_env(extra_env=None):
+    """The suite's daemon environment: its databases, secret and limits, no stray ZUPERIOR_*."""
+    env = dict(os.environ)
+    for k in list(env):
+        if k.startswith("ZUPERIOR_") and k not in ("ZUPERIOR_BIN",):
+            del env[k]
+    env.update({
+        "DATABASE_URL": DB_URL,
+        "REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/0",
+        "JWT_SECRET": SECRET,
+        "NODE_ENV": "test",
+        "ZUPERIOR_SERVER_TRUSTED_PROXIES": "127.0.0.1",
+        "ZUPERIOR_SERVER_MAX_BODY_SIZE": "64KiB",
+        "ZUPERIOR_SERVER_MAX_HEADER_SIZE": "8KiB",
+        "ZUPERIOR_AUTH_BCRYPT_COST": "4",
+        "ZUPERIOR_SERVER_CORS_ORIGINS": "http://app.example",
+    })
+    env.update(extra_env or {})
+    return env
+
+
 class Daemon:
     def __init__(self, name, extra_env=None, args=(), config="/dev/null"):
-        env = dict(os.environ)
-        for k in list(env):
-            if k.startswith("ZUPERIOR_") and k not in ("ZUPERIOR_BIN",):
-                del env[k]
-        env.update({
-            "DATABASE_URL": DB_URL,
-            "REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/0",
-            "JWT_SECRET": SECRET,
-            "NODE_ENV": "test",
-            "ZUPERIOR_SERVER_TRUSTED_PROXIES": "127.0.0.1",
-            "ZUPERIOR_SERVER_MAX_BODY_SIZE": "64KiB",
-            "ZUPERIOR_SERVER_MAX_HEADER_SIZE": "8KiB",
-            "ZUPERIOR_AUTH_BCRYPT_COST": "4",
-            "ZUPERIOR_SERVER_CORS_ORIGINS": "http://app.example",
-        })
-        env.update(extra_env or {})
+        env = daemon_env(extra_env)
         self.log_path = os.path.join(WORK, f"{name}.log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([BIN, "serve", "--port", "0", "--workers", "2", "--env-file", "/dev/null",
@@ -222,6 +228,25 @@ def main():
         check(h.get("x-request-id") == "trace-abc.123", "client X-Request-Id honoured")
         rc, out = health_cli(d.port)
         check(rc == 0 and "healthy" in out, f"zuperior health exit 0 when healthy (rc={rc})")
+        # The man page offers asking the probes by path: their own words at 200 are healthy too.
+        for path, word in (("/readyz", "ready"), ("/livez", "ok")):
+            r = subprocess.run([BIN, "health", "--url", f"http://127.0.0.1:{d.port}{path}", "--env-file", "/dev/null",
+                                "--config", "/dev/null"], capture_output=True, text=True, timeout=30)
+            check(r.returncode == 0 and word in r.stdout, f"zuperior health --url ...{path} exit 0 ({r.returncode} {r.stdout!r})")
+        # A second daemon on a port in use exits 2. Its workers' SO_REUSEPORT used to let it join the
+        # first one's listeners and silently take part of their connections.
+        r = subprocess.run([BIN, "serve", "--port", str(d.port), "--workers", "2", "--env-file", "/dev/null",
+                            "--config", "/dev/null"], env=daemon_env(), cwd=WORK, capture_output=True, text=True,
+                           timeout=30)
+        check(r.returncode == 2 and "Address already in use" in r.stdout + r.stderr,
+              f"serve on a port in use exits 2 ({r.returncode} {(r.stdout + r.stderr)[-300:]!r})")
+        # A required key that validation also refuses is one error, said once (it was listed twice).
+        env = daemon_env()
+        del env["JWT_SECRET"]
+        r = subprocess.run([BIN, "serve", "--port", "0", "--env-file", "/dev/null", "--config", "/dev/null"], env=env,
+                           cwd=WORK, capture_output=True, text=True, timeout=30)
+        check(r.returncode == 2 and r.stderr.count("JWT_SECRET is not set") == 1 and "(1 error;" in r.stderr,
+              f"serve without JWT_SECRET: exit 2, said once ({r.returncode} {r.stderr[-300:]!r})")
         rc, out = health_cli(d.port, "--format", "json")
         check(rc == 0 and json.loads(out)["status"] == "healthy", "zuperior health --format json")
 

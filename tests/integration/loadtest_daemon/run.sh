@@ -221,6 +221,29 @@ JWT_SECRET=short "$bin" ratelimit test --env-file /dev/null --tier standard --ur
 rc=$?
 [ $rc = 2 ] && grep -q "JWT_SECRET cannot mint a token: must be at least 32 characters" rlshort.out &&
   ok "ratelimit test: a refused JWT_SECRET is named with its reason (exit 2)" || fail "short secret: exit $rc: $(cat rlshort.out)"
+# A token given with -H is the one used, with no JWT_SECRET at hand (it was read through a dangling
+# view: the run said "set JWT_SECRET", or with a secret minted another user's token).
+given=$(python3 -c '
+import base64, hashlib, hmac, json, os, time
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+body = b64(json.dumps({"sub": "rl-given-%d" % os.getpid(), "iat": int(time.time()), "exp": int(time.time()) + 600}).encode())
+sig = hmac.new(os.environ["JWT_SECRET"].encode(), (head + "." + body).encode(), hashlib.sha256).digest()
+print(head + "." + body + "." + b64(sig))')
+env -u JWT_SECRET timeout 60 "$bin" ratelimit test --env-file /dev/null --tier standard --url "$u1" \
+  -H "Authorization: Bearer $given" >rlgiven.out 2>&1
+rc=$?
+[ $rc = 0 ] && grep -q "as the token given" rlgiven.out && ok "ratelimit test -H 'Authorization: Bearer ...' uses that token" ||
+  fail "given token: exit $rc: $(cat rlgiven.out)"
+# No token to be had, --format json: still one JSON object on stdout (verdict ERROR, exit 2).
+env -u JWT_SECRET "$bin" ratelimit test --env-file /dev/null --tier standard --url "$u1" --format json \
+  >rlnotoken.json 2>rlnotoken.err
+rc=$?
+[ $rc = 2 ] && python3 -c "
+import json; r = json.load(open('rlnotoken.json'))
+assert r['verdict'] == 'ERROR' and r['exit_code'] == 2 and 'JWT_SECRET' in r['error'] and r['tier'] == 'standard', r
+" && ok "ratelimit test --format json without a token: JSON with verdict ERROR, exit 2" ||
+  fail "no token json: exit $rc: $(cat rlnotoken.json rlnotoken.err)"
 
 # A deployment whose 429 body has the seed's fields with the wrong types: the body check fails
 # (exit 1) and says what came; the probe does not die on the types (it used to exit 2 with
