@@ -579,7 +579,16 @@ server::server(const config::server_settings& settings, std::shared_ptr<const ro
   }
 }
 
-server::~server() { stop(); }
+server::~server() {
+  stop();
+  // A handler mounted on every worker (the real-time server) holds objects bound to each worker's
+  // io_context: it lets go of worker i's before that io_context goes, not when the last worker's
+  // mount releases the handler, after the others' io_contexts are gone.
+  for (auto& w : impl_->workers) {
+    for (auto& m : w->mounts) m.handler->release_worker(w->index);
+    w.reset();
+  }
+}
 
 void server::mount(const std::string& prefix, const std::shared_ptr<takeover_handler>& handler) {
   for (auto& w : impl_->workers) w->mounts.push_back({prefix, handler});

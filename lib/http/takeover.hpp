@@ -40,6 +40,9 @@ class takeover_handler {
   /// Handles `req`; returns true to keep serving HTTP on the connection, false when it consumed or closed it.
   virtual boost::asio::awaitable<bool> handle(boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer,
                                               request req, const connection_info& info) = 0;
+  /// The server has stopped and is about to destroy worker `worker`'s io_context: drop everything
+  /// bound to it (timers, sockets) now, while it still exists. Called once per worker, in order.
+  virtual void release_worker(std::size_t worker) {}
 };
 
 }  // namespace zuperior::http

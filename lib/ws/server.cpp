@@ -259,6 +259,15 @@ server::server(server_options options, std::vector<net::any_io_executor> workers
 
 server::~server() = default;
 
+void server::release_worker(std::size_t worker) {
+  if (worker >= impl_->workers.size()) return;
+  auto& w = *impl_->workers[worker];
+  w.rooms.clear();
+  w.dirty.clear();
+  w.flushing.clear();
+  w.sessions.clear();
+}
+
 net::awaitable<bool> server::handle(beast::tcp_stream& stream, beast::flat_buffer& buffer, http::request req,
                                     const http::connection_info& info) {
   (void)buffer;

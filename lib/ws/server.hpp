@@ -150,6 +150,8 @@ class server : public http::takeover_handler, public std::enable_shared_from_thi
   void broadcast_many(std::vector<room_frame> frames);
   /// Sends a Socket.IO DISCONNECT and closes every session (SIGTERM); returns once all workers did it.
   void shutdown();
+  /// Drops worker `worker`'s sessions and rooms (its io_context is about to be destroyed).
+  void release_worker(std::size_t worker) override;
 
   /// Live counters.
   server_stats& stats() { return stats_; }
