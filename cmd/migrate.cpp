@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <optional>
 
@@ -236,11 +237,17 @@ int run_lint(const migrate_options& o) {
     } catch (const mg::error&) {
     }
     for (const auto& path : o.lint_files) {
+      // A file named on the command line that is not there is a run that could not start (exit 2),
+      // like a missing --dir, not a lint finding.
+      std::error_code ec;
+      if (std::filesystem::is_directory(path, ec))
+        throw mg::error(fmt::format("cannot read {}: it is a directory (name .sql files, or use --dir)", path), "",
+                        core::exit_usage);
       std::string content;
       try {
         content = config::read_file(path);
-      } catch (const std::exception& e) {
-        throw mg::error(fmt::format("{}: cannot read the file", path));
+      } catch (const core::command_error& e) {
+        throw mg::error(e.what(), "", core::exit_usage);
       }
       auto slash = path.find_last_of('/');
       auto m = mg::parse_migration(slash == std::string::npos ? path : path.substr(slash + 1), content, path);

@@ -211,6 +211,7 @@ std::optional<double> metric_value(const run_result& r, const std::string& metri
   if (metric.starts_with("ws.delivery.")) {
     auto st = stat_after("ws.delivery.");
     if (st == "lost_ratio") {
+      if (!w.loss_measured()) return std::nullopt;
       auto total = w.delivered + w.lost;
       return total ? static_cast<double>(w.lost) / static_cast<double>(total) : 0.0;
     }
@@ -227,8 +228,11 @@ std::optional<double> metric_value(const run_result& r, const std::string& metri
   if (st == "connect_errors") return static_cast<double>(w.connect_errors);
   if (st == "connected") return static_cast<double>(w.connected);
   if (st == "disconnects") return static_cast<double>(w.disconnects);
-  if (st == "lost") return static_cast<double>(w.lost);
-  if (st == "out_of_order") return static_cast<double>(w.out_of_order);
+  // Loss and order come from the ticks' seq: a server that drops it leaves them unmeasured, not 0.
+  if (st == "lost" || st == "out_of_order") {
+    if (!w.loss_measured()) return std::nullopt;
+    return static_cast<double>(st == "lost" ? w.lost : w.out_of_order);
+  }
   if (st == "received") return static_cast<double>(w.received);
   if (st == "missing_events") return static_cast<double>(w.missing_events);
   if (st == "protocol_errors") return static_cast<double>(w.protocol_errors);
@@ -335,9 +339,11 @@ std::string summary_text(const scenario& s, const run_result& r, const std::vect
     for (const auto& [k, v] : w.events) o += fmt::format(", {} {}", v, k);
     o += "\n";
     if (r.published || w.delivered)
-      o += fmt::format("  published {} ticks; delivered {}: p50 {} p99 {} p99.9 {} max {}; lost {}, out of order {}\n",
-                       r.published, w.delivered, ms(w.delivery.percentile(0.5)), ms(w.delivery.percentile(0.99)),
-                       ms(w.delivery.percentile(0.999)), ms(w.delivery.max()), w.lost, w.out_of_order);
+      o += fmt::format("  published {} ticks; delivered {}: p50 {} p99 {} p99.9 {} max {}; {}\n", r.published,
+                       w.delivered, ms(w.delivery.percentile(0.5)), ms(w.delivery.percentile(0.99)),
+                       ms(w.delivery.percentile(0.999)), ms(w.delivery.max()),
+                       w.loss_measured() ? fmt::format("lost {}, out of order {}", w.lost, w.out_of_order)
+                                         : std::string("loss and ordering not measured (no tick carried a seq)"));
     if (w.missing_events) o += fmt::format("  {} client(s) missed an expected event\n", w.missing_events);
     if (w.protocol_errors)
       o += fmt::format("  {} frame(s) or packet(s) from the server were not Socket.IO\n", w.protocol_errors);
@@ -387,6 +393,7 @@ std::string report_json(const scenario& s, const run_result& r, const std::vecto
   json ws = nullptr;
   if (r.ws_enabled) {
     const auto& w = r.ws;
+    auto if_measured = [&](std::uint64_t n) { return w.loss_measured() ? json(n) : json(nullptr); };
     ws = {{"attempted", w.attempted},
           {"connected", w.connected},
           {"connect_errors", w.connect_errors},
@@ -404,9 +411,9 @@ std::string report_json(const scenario& s, const run_result& r, const std::vecto
            {{"published", r.published},
             {"publish_errors", r.publish_errors},
             {"delivered", w.delivered},
-            {"lost", w.lost},
-            {"out_of_order", w.out_of_order},
-            {"duplicates", w.duplicates},
+            {"lost", if_measured(w.lost)},
+            {"out_of_order", if_measured(w.out_of_order)},
+            {"duplicates", if_measured(w.duplicates)},
             {"latency_us", latency_json(w.delivery)}}}};
   }
   j["ws"] = ws;

@@ -278,6 +278,7 @@ void on_delivery(thread_context& t, sio_pool& pool, client_state& cs, std::strin
     }
     return;
   }
+  ++t.ws.sequenced;
   auto sym = find_str(payload, "\"symbol\"");
   std::size_t idx = 0;
   while (idx < pub.size() && pub[idx] != sym) ++idx;

@@ -25,6 +25,7 @@ void ws_stats::merge(const ws_stats& o) {
   ack_errors += o.ack_errors;
   received += o.received;
   delivered += o.delivered;
+  sequenced += o.sequenced;
   lost += o.lost;
   out_of_order += o.out_of_order;
   duplicates += o.duplicates;

@@ -39,6 +39,7 @@ struct ws_stats {
   std::uint64_t acks = 0, ack_timeouts = 0, ack_errors = 0;
   std::uint64_t received = 0;   // all events
   std::uint64_t delivered = 0;  // delivery events with a ts
+  std::uint64_t sequenced = 0;  // delivery events with a seq: without one, loss and order are not measured
   std::uint64_t lost = 0, out_of_order = 0, duplicates = 0;
   std::uint64_t missing_events = 0;   // clients that saw fewer than an expected event's min
   std::uint64_t protocol_errors = 0;  // frames or packets from the server after the connect that are not Socket.IO
@@ -47,6 +48,8 @@ struct ws_stats {
 
   /// Adds another thread's numbers.
   void merge(const ws_stats& o);
+  /// True when some delivery event carried a seq, so lost, out_of_order and duplicates mean something.
+  bool loss_measured() const noexcept { return sequenced > 0; }
 };
 
 /// The generator's own health.

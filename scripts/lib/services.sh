@@ -91,7 +91,15 @@ services_stop() {
     as_pg_user "$bin/pg_ctl" -D "$dir/pg" -m immediate -w stop >/dev/null 2>&1 || true
   fi
   if [ -f "$dir/redis/redis.pid" ]; then
-    kill "$(cat "$dir/redis/redis.pid")" 2>/dev/null || true
+    local rpid
+    rpid="$(cat "$dir/redis/redis.pid")"
+    kill "$rpid" 2>/dev/null || true
+    # Stopped means gone, as PostgreSQL's `pg_ctl -w stop` is: wait up to 5 s for Redis to exit (a
+    # zombie its parent has not reaped yet has exited).
+    for _ in $(seq 50); do
+      case "$(ps -o stat= -p "$rpid" 2>/dev/null)" in "" | Z*) break ;; esac
+      sleep 0.1
+    done
     rm -f "$dir/redis/redis.pid"
   fi
 }

@@ -30,6 +30,9 @@ lt() {
   [ "$rc" = "$want" ] || fail "$name: exit $rc, wanted $want: $(tail -c 1500 "$name.out" "$name.err")"
 }
 
+# report FILE PYTHON-EXPR: the JSON report is valid and EXPR (over r) holds.
+report() { python3 -c "import json,sys; r=json.load(open('$1')); sys.exit(0 if ($2) else 1)" 2>/dev/null; }
+
 redis="${ZUPERIOR_TEST_REDIS_URL:-${REDIS_URL:-}}"
 [ -n "$redis" ] || { echo "FAIL: no ZUPERIOR_TEST_REDIS_URL: run through scripts/test"; exit 1; }
 [ -d "$here/node_modules/socket.io" ] || (cd "$here" && npm install --no-audit --no-fund >/dev/null 2>&1) ||
@@ -197,6 +200,30 @@ assert w["events"]["market:update"] == d["delivered"]
 PY
 grep -q "Socket.IO delivery latency" full.html || fail "full.html lacks the delivery plot"
 
+# 6b. The same run against a server whose ticks carry no seq: delivery latency is measured (ts),
+#     loss and ordering are not, so thresholds on them fail as "not measured" and the report has
+#     null for them (ws.lost==0 passed with "actual 0").
+DROP_SEQ=1 node "$here/stand_in_server.js" "$work/noseq.port" "$redis" "$channel-noseq" >node-noseq.log 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [ -s noseq.port ] && break; sleep 0.1; done
+if [ -s noseq.port ]; then
+  sed -e "s|^target: .*|target: http://127.0.0.1:$(cat noseq.port)|" -e "s|channel: \"$channel\"|channel: \"$channel-noseq\"|" \
+    -e 's|^  - ws.out_of_order==0|&\n  - ws.delivery.lost_ratio<1%|' full.yaml >noseq.yaml
+  lt noseq 1 --scenario noseq.yaml --redis "$redis" --out noseq.json
+  for m in 'ws.lost==0' 'ws.out_of_order==0' 'ws.delivery.lost_ratio<1%'; do
+    grep -Eq "FAIL $m +actual not measured" noseq.out || fail "noseq: $m not failed as not measured: $(grep -F "$m" noseq.out)"
+  done
+  grep -Eq "ok +ws.delivery.p99<500ms" noseq.out || fail "noseq: delivery latency not measured: $(cat noseq.out)"
+  grep -q "loss and ordering not measured" noseq.out || fail "noseq: summary: $(cat noseq.out)"
+  report noseq.json 'r["exit_code"] == 1 and r["ws"]["delivery"]["delivered"] > 30 * 50 and
+    [r["ws"]["delivery"][k] for k in ("lost", "out_of_order", "duplicates")] == [None] * 3 and
+    all(t["actual"] is None and not t["passed"] for t in r["thresholds"] if t["metric"] in
+        ("ws.lost", "ws.out_of_order", "ws.delivery.lost_ratio"))' ||
+    fail "noseq: report: $(python3 -c 'import json,sys; print(json.load(open("noseq.json"))["ws"]["delivery"])' 2>&1)"
+else
+  fail "noseq: stand-in server did not start: $(cat node-noseq.log)"
+fi
+
 # 7. An expected event that never comes is counted per client (ticks go to a channel the
 #    stand-in does not read), and the run fails.
 sed -e "s|channel: \"$channel\"|channel: \"$channel-elsewhere\"|" -e 's|- ws.missing_events==0|- ws.received>0|' full.yaml >silent.yaml
@@ -216,8 +243,6 @@ impostor() {
   for _ in $(seq 50); do [ -s "imp-$1.port" ] && break; sleep 0.1; done
   imp="http://127.0.0.1:$(cat "imp-$1.port")"
 }
-# report FILE PYTHON-EXPR: the JSON report is valid and EXPR (over r) holds.
-report() { python3 -c "import json,sys; r=json.load(open('$1')); sys.exit(0 if ($2) else 1)" 2>/dev/null; }
 # Answers that are not HTTP (garbage, a status 000, a 20 MB head, a 40 MB body, a body cut short, a
 # bad chunk size, a reset) are protocol errors, and a run with nothing else exits 2 (it read PASS).
 # A reset may come while connecting on a busy machine: a connect error then.

@@ -1,6 +1,7 @@
 // A stand-in for `zuperior serve` while it is being written: a few HTTP routes and a Socket.IO
 // endpoint (the stock `socket.io` package) that forwards Redis market ticks to market:<SYMBOL> rooms.
 // Usage: node stand_in_server.js PORT_FILE [REDIS_URL [CHANNEL]]
+// DROP_SEQ=1 forwards ticks without their seq, like a server (or the simulated feed) that has none.
 const http = require("http");
 const { Server } = require("socket.io");
 const fs = require("fs");
@@ -58,6 +59,7 @@ async function main() {
     await sub.subscribe(channel, (message) => {
       try {
         const tick = JSON.parse(message);
+        if (process.env.DROP_SEQ) delete tick.seq;
         io.to("market:" + tick.symbol).emit("market:update", tick);
       } catch {}
     });

@@ -274,6 +274,23 @@ mig lint_warn "$db1" "$shipped" lint "$work/0098_warn.sql" --fail-on error
 want_rc lint_warn 0
 mig lint_warn2 "$db1" "$shipped" lint "$work/0098_warn.sql" --fail-on warning
 want_rc lint_warn2 1
+# A file named on the command line that is missing, unreadable or a directory cannot be linted:
+# exit 2 like a missing --dir (it was 1, the code of a finding), with the reason.
+mig lint_missing "$db1" "$shipped" lint --fail-on error "$work/missing.sql"
+want_rc lint_missing 2
+has lint_missing "cannot read $work/missing.sql: No such file or directory"
+mig lint_missing_json "$db1" "$shipped" lint "$work/0098_warn.sql" "$work/missing.sql" --format json
+want_rc lint_missing_json 2
+python3 -c "import json; j=json.load(open('lint_missing_json.out')); assert j['ok'] is False and 'missing.sql' in j['error'], j" ||
+  fail "lint_missing_json: $(head -c 600 lint_missing_json.out)"
+ln -s /nonexistent/file 0097_gone.sql
+mig lint_dangling "$db1" "$shipped" lint "$work/0097_gone.sql"
+want_rc lint_dangling 2
+has lint_dangling "cannot read $work/0097_gone.sql"
+mkdir 0096_dir.sql
+mig lint_isdir "$db1" "$shipped" lint "$work/0096_dir.sql"
+want_rc lint_isdir 2
+has lint_isdir "it is a directory"
 
 # 11. Bad migration files and directories give clear errors.
 mkdir nover && printf 'SELECT 1;\n' > nover/users.sql
