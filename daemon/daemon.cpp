@@ -241,6 +241,13 @@ int run(const options& opts) {
   hooks.on_in_flight = [&hm](int d) { hm.on_in_flight(d); };
   hooks.on_rejected = [&hm](bool per_ip) { hm.on_rejected(per_ip); };
   http::server server(s.server, routes, hooks);
+  // The accounts caches (below) hold the workers' Redis clients, whose destructors post to the
+  // workers' event loops: they must go while `server` exists, on every way out (a port in use makes
+  // server.start() throw). `svc` is declared before `server` and would release them after it.
+  struct drop_caches {
+    api::services& svc;
+    ~drop_caches() { svc.caches.clear(); }
+  } drop_caches_first{svc};
 
   // redis + limiter: one pipelined async connection per worker, on the worker's own event loop.
   redis_limits limits(s, server.worker_executors());
@@ -335,10 +342,7 @@ int run(const options& opts) {
   ctl.run();
 
   // stop in reverse
-  // The accounts caches hold the workers' Redis clients, whose destructors post to the worker's
-  // event loop: they must go while `server` (the owner of those loops) exists. `svc` is declared
-  // before `server` and would otherwise release them after it (heap-use-after-free under ASan).
-  svc.caches.clear();
+  svc.caches.clear();  // while the workers still run (see drop_caches)
   if (invalidation) invalidation->stop();
   limits.stop();
   server.stop();
