@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -52,7 +53,8 @@ loadtest::scenario build(const loadtest_options& o) {
     http_step st;
     st.name = o.method + " " + (u->path.empty() ? "/" : u->path);
     st.method = o.method;
-    std::transform(st.method.begin(), st.method.end(), st.method.begin(), ::toupper);
+    std::transform(st.method.begin(), st.method.end(), st.method.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
     std::string path = (u->path.empty() ? "/" : u->path) + (u->query_text.empty() ? "" : "?" + u->query_text);
     st.path = text_template(path);
     if (!o.expect.empty()) st.expect = o.expect;

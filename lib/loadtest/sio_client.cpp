@@ -89,8 +89,8 @@ struct raw_frames {
 
   enum class result { frame, more, bad };
 
-  // The next complete frame at `pos`: opcode and payload.
-  result parse(int& opcode, std::string_view& out) {
+  // The next complete frame at `pos`: its payload, and its opcode in `opcode`.
+  result parse(std::string_view& out) {
     if (have - pos < 2) return result::more;
     const auto* p = reinterpret_cast<const unsigned char*>(in.data() + pos);
     opcode = p[0] & 0x0f;
@@ -127,7 +127,7 @@ struct raw_frames {
   // one with `bad` set.
   asio::awaitable<beast::error_code> next(beast::tcp_stream& s, std::string_view& out) {
     for (;;) {
-      auto r = parse(opcode, out);
+      auto r = parse(out);
       if (r == result::bad) {
         bad = true;
         co_return beast::error_code(websocket::error::bad_frame_payload);
