@@ -339,12 +339,7 @@ packet_action on_packet(thread_context& t, sio_pool& pool, client_state& cs, clo
       for (auto& [ev, n] : cs.expect_counts)
         if (ev == name) ++n;
       if (name == so.delivery_event) on_delivery(t, pool, cs, f.substr(q2 + 1));
-      // Counting by name allocates only for a new name.
-      auto it = t.ws.events.find(std::string(name));
-      if (it == t.ws.events.end())
-        t.ws.events.emplace(std::string(name), 1);
-      else
-        ++it->second;
+      t.ws.count_event(name);  // allocates only for a new name
     }
   } else if (f.starts_with("43")) {
     unsigned id = 0;

@@ -31,8 +31,20 @@ void ws_stats::merge(const ws_stats& o) {
   duplicates += o.duplicates;
   missing_events += o.missing_events;
   protocol_errors += o.protocol_errors;
-  for (const auto& [k, v] : o.events) events[k] += v;
+  for (const auto& [k, v] : o.events) count_event(k, v);
   for (const auto& [k, v] : o.connect_error_kinds) connect_error_kinds[k] += v;
+}
+
+void ws_stats::count_event(std::string_view name, std::uint64_t n) {
+  auto it = events.find(name);
+  if (it != events.end()) {
+    it->second += n;
+    return;
+  }
+  const bool printable = std::all_of(name.begin(), name.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+  if (name.empty() || name.size() > max_event_name || !printable || events.size() >= max_event_names)
+    name = other_events;
+  events[std::string(name)] += n;
 }
 
 void generator_stats::merge(const generator_stats& o) {

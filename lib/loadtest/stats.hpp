@@ -43,9 +43,17 @@ struct ws_stats {
   std::uint64_t lost = 0, out_of_order = 0, duplicates = 0;
   std::uint64_t missing_events = 0;   // clients that saw fewer than an expected event's min
   std::uint64_t protocol_errors = 0;  // frames or packets from the server after the connect that are not Socket.IO
-  std::map<std::string, std::uint64_t> events;               // received by name
+  std::map<std::string, std::uint64_t, std::less<>> events;  // received by name (see count_event)
   std::map<std::string, std::uint64_t> connect_error_kinds;  // by short reason
 
+  /// Distinct event names kept in `events`; names past it, longer than max_event_name or not
+  /// printable ASCII count under other_events, so a hostile server cannot grow the report without
+  /// bound or put control characters into the terminal.
+  static constexpr std::size_t max_event_names = 32;
+  static constexpr std::size_t max_event_name = 64;
+  static constexpr std::string_view other_events = "(other)";
+  /// Counts `n` events of one name.
+  void count_event(std::string_view name, std::uint64_t n = 1);
   /// Adds another thread's numbers.
   void merge(const ws_stats& o);
   /// True when some delivery event carried a seq, so lost, out_of_order and duplicates mean something.

@@ -4,7 +4,7 @@
 zuperior_packages=(
   build-essential cmake ninja-build ccache pkg-config git python3
   libboost1.81-all-dev libpqxx-dev libhiredis-dev nlohmann-json3-dev libyaml-cpp-dev
-  libspdlog-dev libfmt-dev catch2 libcli11-dev libssl-dev libcrypt-dev
+  libspdlog-dev libfmt-dev catch2 libcli11-dev libssl-dev libcrypt-dev libjemalloc-dev
   postgresql postgresql-client redis-server redis-tools
   clang-format nodejs npm curl procps
 )
