@@ -36,6 +36,8 @@ status status_of(errc e) noexcept {
       return status::service_unavailable;
     case errc::timeout:
       return status::gateway_timeout;
+    case errc::not_implemented:
+      return status::not_implemented;
   }
   return status::internal_server_error;
 }
@@ -72,6 +74,8 @@ std::string_view default_message(errc e) noexcept {
       return "Service unavailable";
     case errc::timeout:
       return "Upstream timeout";
+    case errc::not_implemented:
+      return "Transfer-Encoding not implemented";
   }
   return "Internal server error";
 }

@@ -25,6 +25,7 @@ enum class errc {
   internal,                // 500
   unavailable,             // 503 (dependency down, pool timeout, connection cap, draining)
   timeout,                 // 504 upstream deadline
+  not_implemented,         // 501 (a transfer coding we do not decode)
 };
 
 /// One field's validation failure.

@@ -36,6 +36,7 @@
 #include "http/client_ip.hpp"
 #include "http/cors.hpp"
 #include "http/error.hpp"
+#include "http/framing.hpp"
 #include "http/target.hpp"
 
 namespace zuperior::http {
@@ -401,6 +402,28 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
           break;
         }
       }
+      // RFC 9112 6.1: chunked is the only transfer coding decoded here, and it must come last. A
+      // body of unknown length ("identity", or chunked not last) is a 400 and a close before any
+      // of it is read: the bytes could otherwise be taken for the next request (the smuggling
+      // pattern, when a proxy in front frames them differently). A coding before chunked (gzip)
+      // is a 501, and an HTTP/1.0 request with any Transfer-Encoding has faulty framing (400).
+      std::optional<errc> framing;
+      if (!ec) {
+        const auto& h = parser.get();
+        if (auto [first_te, end_te] = h.equal_range(bhttp::field::transfer_encoding); first_te != end_te) {
+          std::string list;
+          for (auto it = first_te; it != end_te; ++it) {
+            if (!list.empty()) list += ',';
+            list.append(it->value().data(), it->value().size());
+          }
+          auto kind = classify_transfer_encoding(true, list);
+          if (h.version() < 11 || kind == transfer_coding::bad)
+            framing = errc::bad_request;
+          else if (kind == transfer_coding::unsupported)
+            framing = errc::not_implemented;
+          if (framing) ec = bhttp::error::bad_transfer_encoding;
+        }
+      }
       if (!ec && !parser.is_done()) {
         auto expect = parser.get()[bhttp::field::expect];
         if (core::iequals(expect, "100-continue")) {
@@ -429,7 +452,8 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
         const bool began = parser.got_some();
         const bool answer = began && (ec == beast::error::timeout || ec == bhttp::error::partial_message);
         if (is_quiet_end(ec) && !answer) break;
-        errc kind = ec == beast::error::timeout           ? errc::request_timeout
+        errc kind = framing                               ? *framing
+                    : ec == beast::error::timeout         ? errc::request_timeout
                     : ec == bhttp::error::partial_message ? errc::bad_request
                                                           : parse_error_kind(ec);
         auto res = early_response(kind);

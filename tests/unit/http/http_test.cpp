@@ -11,6 +11,7 @@
 #include "http/client_ip.hpp"
 #include "http/cors.hpp"
 #include "http/error.hpp"
+#include "http/framing.hpp"
 #include "http/message.hpp"
 #include "http/target.hpp"
 
@@ -218,4 +219,23 @@ TEST_CASE("origin_form: absolute-form targets lose scheme and authority, others 
   CHECK(http::origin_form("://x/y") == "://x/y");
   CHECK(http::origin_form("ht tp://x/y") == "ht tp://x/y");
   CHECK(http::origin_form("") == "");
+}
+
+TEST_CASE("classify_transfer_encoding: only a single, final chunked is decoded (RFC 9112 6.1)") {
+  using http::classify_transfer_encoding;
+  using tc = http::transfer_coding;
+  CHECK(classify_transfer_encoding(false, "") == tc::none);
+  CHECK(classify_transfer_encoding(true, "chunked") == tc::chunked);
+  CHECK(classify_transfer_encoding(true, " Chunked\t") == tc::chunked);
+  CHECK(classify_transfer_encoding(true, ", ,chunked,") == tc::chunked);  // empty list elements are ignored
+  CHECK(classify_transfer_encoding(true, "gzip, chunked") == tc::unsupported);
+  CHECK(classify_transfer_encoding(true, "gzip,chunked") == tc::unsupported);  // two fields, joined
+  // The body's length is unknown: chunked not last, absent, doubled, with a parameter, or no value.
+  CHECK(classify_transfer_encoding(true, "identity") == tc::bad);
+  CHECK(classify_transfer_encoding(true, "chunked, gzip") == tc::bad);
+  CHECK(classify_transfer_encoding(true, "chunked, chunked") == tc::bad);
+  CHECK(classify_transfer_encoding(true, "chunked;x=1") == tc::bad);
+  CHECK(classify_transfer_encoding(true, "chunkedx") == tc::bad);
+  CHECK(classify_transfer_encoding(true, "") == tc::bad);
+  CHECK(classify_transfer_encoding(true, " , ") == tc::bad);
 }
