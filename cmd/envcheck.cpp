@@ -86,7 +86,7 @@ config::probe_result probe_open_files(const config::settings& s) {
   p.warning = true;
   rlimit rl{};
   getrlimit(RLIMIT_NOFILE, &rl);
-  auto target = static_cast<rlim_t>(s.server.max_connections) + s.database.pool_size + 64;
+  auto target = static_cast<rlim_t>(s.open_files_needed());
   auto show = [](rlim_t v) { return v == RLIM_INFINITY ? std::string("unlimited") : std::to_string(v); };
   p.detail = fmt::format("soft {} hard {}, needed {} (server.max_connections + pool + 64)", show(rl.rlim_cur),
                          show(rl.rlim_max), target);

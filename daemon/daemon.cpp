@@ -38,8 +38,10 @@ namespace {
 namespace net = boost::asio;
 using namespace std::chrono_literals;
 
-// Thousands of sockets need more descriptors than the usual soft limit of 1024.
-void raise_nofile_limit() {
+// Thousands of sockets need more descriptors than the usual soft limit of 1024. A limit still below
+// what the connection cap needs is said at start: past it accept fails (and the cap's 503 never
+// comes), which an operator would otherwise first see as a stream of accept warnings under load.
+void raise_nofile_limit(const config::settings& s) {
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
   if (rl.rlim_cur < rl.rlim_max) {
@@ -47,6 +49,12 @@ void raise_nofile_limit() {
     rl.rlim_cur = rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &rl) == 0) spdlog::info("open files limit raised from {} to {}", before, rl.rlim_cur);
   }
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < s.open_files_needed())
+    spdlog::warn(
+        "open files limit {} is below the {} that server.max_connections ({}) needs with the pool and 64 "
+        "spare: accept will fail before the connection cap answers 503; raise the hard limit (LimitNOFILE=, "
+        "ulimit -Hn) or lower server.max_connections",
+        rl.rlim_cur, s.open_files_needed(), s.server.max_connections);
 }
 
 // Per-route request metrics; children are cached per thread so the hot path takes no lock.
@@ -62,7 +70,10 @@ class http_metrics {
         in_flight_(r.add_gauge("zuperior_http_in_flight_requests", "Requests being processed").get()),
         connections_(r.add_gauge("zuperior_http_open_connections", "Open HTTP connections").get()),
         rejected_(r.add_counter("zuperior_http_rejected_connections_total",
-                                "Connections refused at accept because a cap was reached", {"cap"})) {}
+                                "Connections refused at accept because a cap was reached", {"cap"})),
+        accept_errors_(r.add_counter("zuperior_http_accept_errors_total",
+                                     "Failed accepts (out of descriptors or similar), each retried after 50 ms")
+                           .get()) {}
 
   void on_request(const http::request_record& rec) {
     static constexpr const char* classes[] = {"1xx", "1xx", "2xx", "3xx", "4xx", "5xx"};
@@ -99,6 +110,7 @@ class http_metrics {
   void on_connection(int d) { connections_.inc(d); }
   void on_in_flight(int d) { in_flight_.inc(d); }
   void on_rejected(bool per_ip) { rejected_.labels({per_ip ? "per_ip" : "total"}).inc(); }
+  void on_accept_error() { accept_errors_.inc(); }
 
  private:
   metrics::counter_family& requests_;
@@ -107,6 +119,7 @@ class http_metrics {
   metrics::gauge& in_flight_;
   metrics::gauge& connections_;
   metrics::counter_family& rejected_;
+  metrics::counter& accept_errors_;
 };
 
 void access_log(const http::request_record& r) {
@@ -128,7 +141,7 @@ void access_log(const http::request_record& r) {
 
 int run(const options& opts) {
   const config::settings& s = opts.settings;
-  raise_nofile_limit();
+  raise_nofile_limit(s);
 
   // metrics
   auto& registry = metrics::default_registry();
@@ -240,6 +253,7 @@ int run(const options& opts) {
   hooks.on_connection = [&hm](int d) { hm.on_connection(d); };
   hooks.on_in_flight = [&hm](int d) { hm.on_in_flight(d); };
   hooks.on_rejected = [&hm](bool per_ip) { hm.on_rejected(per_ip); };
+  hooks.on_accept_error = [&hm] { hm.on_accept_error(); };
   http::server server(s.server, routes, hooks);
   // The accounts caches (below) hold the workers' Redis clients, whose destructors post to the
   // workers' event loops: they must go while `server` exists, on every way out (a port in use makes

@@ -140,6 +140,9 @@ struct settings {
 
   /// The Redis URL in effect (redis.url, or one built from host/port/password/db).
   std::string redis_url() const;
+  /// Descriptors `serve` needs at its connection cap: server.max_connections, the pool, and 64 for
+  /// Redis, listeners, logs and the rest. Below it, accept fails before the cap can answer 503.
+  std::uint64_t open_files_needed() const { return std::uint64_t{server.max_connections} + database.pool_size + 64; }
 };
 
 }  // namespace zuperior::config

@@ -103,6 +103,39 @@ struct server::impl {
     proxies = std::move(*p);
   }
 
+  // Failed accepts (out of descriptors or similar), said in the log at most every 10 s for the
+  // whole server with how many there were since: each listener retries every 50 ms, which would
+  // otherwise log 20 lines a second per worker for as long as it lasts.
+  std::mutex accept_mu;
+  std::atomic<std::uint64_t> accept_unreported{0};
+  std::chrono::steady_clock::time_point accept_reported{};  // guarded by accept_mu
+
+  void accept_failed(const boost::system::error_code& ec) {
+    if (hooks.on_accept_error) hooks.on_accept_error();
+    std::lock_guard lock(accept_mu);
+    const auto n = accept_unreported.fetch_add(1, std::memory_order_relaxed) + 1;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - accept_reported < std::chrono::seconds(10)) return;
+    if (n == 1)
+      spdlog::warn("accept failed: {} (retrying every 50 ms)", ec.message());
+    else
+      spdlog::warn("accept failed {} times in the last {} s: {} (retrying every 50 ms)", n,
+                   std::chrono::duration_cast<std::chrono::seconds>(now - accept_reported).count(), ec.message());
+    accept_reported = now;
+    accept_unreported.store(0, std::memory_order_relaxed);
+  }
+  // After an accept succeeds: the failures not yet said, once the 10 s have passed.
+  void accept_succeeded() {
+    if (accept_unreported.load(std::memory_order_relaxed) == 0) return;  // the usual case: no lock
+    std::lock_guard lock(accept_mu);
+    const auto now = std::chrono::steady_clock::now();
+    const auto n = accept_unreported.load(std::memory_order_relaxed);
+    if (n == 0 || now - accept_reported < std::chrono::seconds(10)) return;
+    spdlog::warn("accepting again; {} more failed accepts since the last report", n);
+    accept_reported = now;
+    accept_unreported.store(0, std::memory_order_relaxed);
+  }
+
   void release_ip(const std::string& ip) {
     std::lock_guard lock(ip_mu);
     auto it = per_ip.find(ip);
@@ -544,11 +577,12 @@ net::awaitable<void> accept_loop(server::impl& S, worker& w) {
     if (ec) {
       if (ec == net::error::operation_aborted || !w.acceptor->is_open()) co_return;
       // Out of descriptors or similar: pause instead of spinning.
-      spdlog::warn("accept failed: {}", ec.message());
+      S.accept_failed(ec);
       backoff.expires_after(std::chrono::milliseconds(50));
       co_await backoff.async_wait(use_tuple);
       continue;
     }
+    S.accept_succeeded();
     beast::error_code oec;
     sock.set_option(tcp::no_delay(true), oec);
     auto ep = sock.remote_endpoint(oec);

@@ -41,6 +41,8 @@ struct server_hooks {
   std::function<void(bool per_ip)> on_rejected;
   /// +1 when a request starts, -1 when it ends.
   std::function<void(int)> on_in_flight;
+  /// An accept failed (out of descriptors or similar); the listener retries after 50 ms.
+  std::function<void()> on_accept_error;
 };
 
 /// The HTTP server. Construct, mount and add routes, then start(); stop in reverse.

@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import select
 import signal
 import socket
@@ -69,13 +70,14 @@ def daemon_env(extra_env=None):
 
 
 class Daemon:
-    def __init__(self, name, extra_env=None, args=(), config="/dev/null"):
+    def __init__(self, name, extra_env=None, args=(), config="/dev/null", nofile=None):
         env = daemon_env(extra_env)
+        limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
         self.log_path = os.path.join(WORK, f"{name}.log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([BIN, "serve", "--port", "0", "--workers", "2", "--env-file", "/dev/null",
                                       "--config", config, *args], stdout=self.log, stderr=subprocess.STDOUT,
-                                     env=env, cwd=WORK)
+                                     env=env, cwd=WORK, preexec_fn=limit)
         self.port = None
         deadline = time.time() + 20
         while time.time() < deadline and self.port is None:
@@ -150,6 +152,44 @@ def jwt(payload, secret=SECRET):
     body = b64(json.dumps(payload).encode())
     sig = hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
     return f"{head}.{body}.{b64(sig)}"
+
+
+def out_of_descriptors():
+    """A hard open-files limit below what server.max_connections needs: said at start; when accept
+    fails for want of descriptors the log says so once per 10 s (it said it 20 times a second per
+    worker), /metrics counts it, and the daemon serves again once connections close."""
+    d = Daemon("nofile", nofile=64)
+    try:
+        with open(d.log_path) as f:
+            start_log = f.read()
+        check(re.search(r"open files limit 64 is below the \d+ that server.max_connections", start_log),
+              "a hard open-files limit below the connection cap's needs is warned about at start")
+        held = []
+        for _ in range(120):
+            try:
+                held.append(socket.create_connection(("127.0.0.1", d.port), 2))
+            except OSError:
+                break
+        time.sleep(3)  # 60 retries per listener at 50 ms
+        with open(d.log_path) as f:
+            said = [ln for ln in f if "accept failed" in ln]
+        for h in held:
+            h.close()
+        check(len(said) == 1 and "Too many open files" in said[0],
+              f"out of descriptors for 3 s: one log line, not one per retry ({len(said)} lines)")
+        st = None
+        deadline = time.time() + 5
+        while time.time() < deadline and st != 200:
+            try:
+                st, _, _, raw = d.request("GET", "/metrics", timeout=2)
+            except OSError:
+                time.sleep(0.2)
+        m = re.search(rb"\nzuperior_http_accept_errors_total (\d+)", raw or b"") if st == 200 else None
+        check(m and int(m.group(1)) >= 40, f"failed accepts counted in /metrics ({m.group(1) if m else None})")
+        check(d.stop() == 0, "the daemon that ran out of descriptors still drains and exits 0")
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
 
 
 def sighup_reload():
@@ -682,6 +722,7 @@ def main():
         st, _, _, _ = d2.request("GET", "/livez")
         check(st == 200, "after the held connections close, new ones are served again")
         check(d2.stop() == 0, "second daemon exits 0 on SIGTERM")
+        out_of_descriptors()
         sighup_reload()
     finally:
         for dm in [d] + ([d2] if "d2" in dir() else []):
