@@ -84,8 +84,11 @@ constexpr std::uint64_t max_frame = 16 << 20;
 struct raw_frames {
   std::string in = std::string(2048, '\0');
   std::size_t have = 0, pos = 0;
-  int opcode = 0;    // of the last frame returned: 1 text, 2 binary
-  bool bad = false;  // the server sent a frame no WebSocket server may send
+  int opcode = 0;       // of the last frame or message returned: 1 text, 2 binary
+  bool bad = false;     // the server sent a frame no WebSocket server may send
+  bool fin = true;      // of the last frame parsed
+  int message_op = 0;   // while a fragmented message is being assembled: its opcode, else 0
+  std::string message;  // the fragments so far
 
   enum class result { frame, more, bad };
 
@@ -94,8 +97,11 @@ struct raw_frames {
     if (have - pos < 2) return result::more;
     const auto* p = reinterpret_cast<const unsigned char*>(in.data() + pos);
     opcode = p[0] & 0x0f;
-    // Reserved bits (no extension was negotiated) or an opcode RFC 6455 does not define.
-    if ((p[0] & 0x70) != 0 || (opcode > 2 && opcode < 8) || opcode > 10) return result::bad;
+    fin = (p[0] & 0x80) != 0;
+    // Reserved bits (no extension was negotiated), an opcode RFC 6455 does not define, a masked
+    // frame (a client must fail the connection on one, RFC 6455 5.1), a fragmented control frame.
+    if ((p[0] & 0x70) != 0 || (opcode > 2 && opcode < 8) || opcode > 10 || (p[1] & 0x80) != 0 || (opcode >= 8 && !fin))
+      return result::bad;
     std::uint64_t len = p[1] & 0x7f;
     std::size_t hl = 2;
     if (len == 126) {
@@ -108,8 +114,7 @@ struct raw_frames {
       for (int i = 0; i < 8; ++i) len = (len << 8) | p[2 + i];
       hl = 10;
     }
-    if (len > max_frame) return result::bad;
-    if (p[1] & 0x80) hl += 4;  // masked (never from a server): the key is skipped, data left as is
+    if (len > max_frame || (opcode >= 8 && len > 125)) return result::bad;
     if (have - pos < hl + len) return result::more;
     out = std::string_view(in.data() + pos + hl, static_cast<std::size_t>(len));
     pos += hl + static_cast<std::size_t>(len);
@@ -123,8 +128,30 @@ struct raw_frames {
     have += b.size();
   }
 
-  // The payload of the next text or binary frame; a close frame ends it with `closed`, an invalid
-  // one with `bad` set.
+  // Joins a data frame to the message being assembled. True when `out` now holds a whole message
+  // (a single unfragmented frame, or the last fragment), false when more fragments must come;
+  // `bad` is set for a continuation with nothing to continue, a new message inside a fragmented
+  // one, or a message over max_frame.
+  bool assemble(std::string_view& out) {
+    if (opcode == 0) {
+      if (message_op == 0) return !(bad = true);
+      if (message.size() + out.size() > max_frame) return !(bad = true);
+      message.append(out);
+      if (!fin) return false;
+      opcode = message_op;
+      message_op = 0;
+      out = message;
+      return true;
+    }
+    if (message_op != 0) return !(bad = true);
+    if (fin) return true;
+    message_op = opcode;
+    message.assign(out);
+    return false;
+  }
+
+  // The payload of the next text or binary message (fragments joined); a close frame ends it with
+  // `closed`, an invalid one with `bad` set.
   asio::awaitable<beast::error_code> next(beast::tcp_stream& s, std::string_view& out) {
     for (;;) {
       auto r = parse(out);
@@ -135,7 +162,9 @@ struct raw_frames {
       if (r == result::frame) {
         if (opcode == 8) co_return beast::error_code(websocket::error::closed);
         if (opcode >= 8) continue;  // ping/pong: Socket.IO uses its own packets
-        co_return beast::error_code{};
+        if (assemble(out)) co_return beast::error_code{};
+        if (bad) co_return beast::error_code(websocket::error::bad_frame_payload);
+        continue;
       }
       if (pos) {
         std::memmove(in.data(), in.data() + pos, have - pos);

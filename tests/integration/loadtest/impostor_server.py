@@ -32,6 +32,12 @@ Socket.IO modes (WebSocket on /socket.io/; plain HTTP paths answer 200 {}):
   sio_junk       0.3 s after the CONNECT answer, three text frames that are not Engine.IO packets
   sio_forged     0.3 s after the CONNECT answer, three market:update ticks with a ts in the future,
                  a ts of 1e300 and a seq of -1: ticks nobody published
+  sio_fragmented 0.3 s after the CONNECT answer, three events each split into a text frame and two
+                 continuation frames, with a ping between fragments (RFC 6455 allows both)
+  sio_masked     0.3 s after the CONNECT answer, one event in a masked frame (a client must fail
+                 the connection on one, RFC 6455 5.1)
+  sio_names      0.3 s after the CONNECT answer, an event whose name holds an escape sequence, then
+                 200 events with distinct names
 """
 import base64
 import hashlib
@@ -89,6 +95,21 @@ def frame(payload, opcode=1):
     return bytes([0x80 | opcode, 127]) + struct.pack(">Q", n) + payload
 
 
+def fragments(payload, parts=3):
+    """One text message as a text frame and continuation frames (FIN only on the last), a ping between."""
+    payload = payload.encode()
+    step = -(-len(payload) // parts)
+    chunks = [payload[i:i + step] for i in range(0, len(payload), step)]
+    out = b""
+    for i, c in enumerate(chunks):
+        op = 1 if i == 0 else 0
+        fin = 0x80 if i == len(chunks) - 1 else 0
+        out += bytes([fin | op, len(c)]) + c
+        if i == 0:
+            out += bytes([0x89, 1]) + b"p"
+    return out
+
+
 def read_frame(conn, buf):
     def need(k):
         nonlocal buf
@@ -143,6 +164,10 @@ def websocket(conn, head, rest):
         frame('42["market:update",{"symbol":"EURUSD","ts":1e300,"seq":2}]') +
         frame('42["market:update",{"symbol":"EURUSD","ts":%d,"seq":-1}]' % int(time.time() * 1e6)),
     }
+    masked_payload = b'42["market:update",{"n":1}]'
+    attack["sio_fragmented"] = b"".join(fragments('42["market:update",{"n":%d}]' % i) for i in range(3))
+    attack["sio_masked"] = bytes([0x81, 0x80 | len(masked_payload)]) + b"\0\0\0\0" + masked_payload
+    attack["sio_names"] = frame('42["\x1b[2J",{}]') + b"".join(frame('42["e%d",{}]' % i) for i in range(200))
     if mode == "sio_together":
         events = b"".join(frame('42["market:update",{"n":%d}]' % i) for i in range(3))
         conn.sendall(answer + events)

@@ -330,6 +330,13 @@ sio sio_forged 0 'r["ws"]["protocol_errors"] == 9 and r["ws"]["delivery"]["deliv
 # buffer: events lost, a close frame unseen).
 sio sio_together 0 'r["ws"]["events"] == {"market:update": 9} and r["ws"]["missing_events"] == 0'
 grep -q "not Socket.IO" imp-sio_junk.out || fail "imp-sio_junk: summary: $(cat imp-sio_junk.out)"
+# A message in fragments (continuation frames, a ping between) is one event (each fragment was
+# taken for a message: events lost, protocol errors); a masked frame from a server is a protocol
+# error that drops the client (it was read as valid); 200 distinct event names and one with an
+# escape sequence keep the report to 32 names plus "(other)" (every name was kept, as sent).
+sio sio_fragmented 0 'r["ws"]["events"] == {"market:update": 9} and r["ws"]["protocol_errors"] == 0'
+sio sio_masked 0 'r["ws"]["protocol_errors"] == 3 and r["ws"]["disconnects"] == 3 and "market:update" not in r["ws"]["events"]'
+sio sio_names 0 'len(r["ws"]["events"]) == 32 and r["ws"]["events"]["(other)"] == 3 * 170 and not any("\x1b" in k for k in r["ws"]["events"])'
 
 # 9. Hostile scenario files and flags: each a clear exit 2 before any load.
 scen() {  # scen NAME EXPECTED-MESSAGE YAML-LINES...
