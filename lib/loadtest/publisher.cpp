@@ -114,6 +114,8 @@ asio::awaitable<void> publish(thread_context& t) {
       }
     }
     if (!out.empty()) {
+      for (std::size_t i = 0; i < seq.size() && i < 64; ++i)
+        sh.publisher_seq_issued[i].store(seq[i], std::memory_order_release);
       auto [wec, wn] = co_await asio::async_write(c->sock, asio::buffer(out), nothrow);
       if (wec) {
         ++t.publish_errors;

@@ -291,6 +291,20 @@ void on_delivery(thread_context& t, sio_pool& pool, client_state& cs, std::strin
     ++t.ws.protocol_errors;
     return;
   }
+  // Nor is a seq above anything our publisher has written for its symbol (it would have counted
+  // the ticks in between as lost).
+  std::string_view sym;
+  std::size_t idx = pub.size();
+  if (seq) {
+    sym = find_str(payload, "\"symbol\"");
+    idx = 0;
+    while (idx < pub.size() && pub[idx] != sym) ++idx;
+    if (t.shared->sc->publisher.enabled && idx < pub.size() && idx < 64 &&
+        static_cast<std::uint64_t>(*seq) > t.shared->publisher_seq_issued[idx].load(std::memory_order_acquire)) {
+      ++t.ws.protocol_errors;
+      return;
+    }
+  }
   if (ts) {
     auto v = static_cast<std::uint64_t>(now - *ts);
     t.ws.delivery.record(v);
@@ -308,9 +322,6 @@ void on_delivery(thread_context& t, sio_pool& pool, client_state& cs, std::strin
     return;
   }
   ++t.ws.sequenced;
-  auto sym = find_str(payload, "\"symbol\"");
-  std::size_t idx = 0;
-  while (idx < pub.size() && pub[idx] != sym) ++idx;
   if (idx >= cs.symbols.size() || !cs.base_taken) return;
   auto& tr = cs.symbols[idx];
   auto s = static_cast<std::uint64_t>(*seq);

@@ -42,6 +42,9 @@ struct shared_state {
   std::unique_ptr<timeline_collector> timeline;
   unsigned threads = 1;
   std::atomic<std::uint64_t> publisher_seq_snapshot[64] = {};  // last published seq per symbol index
+  // Last seq handed to the socket per symbol index, set before the write: a received seq above it
+  // was never published (the snapshot above trails the write, so it cannot tell).
+  std::atomic<std::uint64_t> publisher_seq_issued[64] = {};
   std::atomic<bool> stop{false};
 };
 

@@ -224,6 +224,22 @@ else
   fail "noseq: stand-in server did not start: $(cat node-noseq.log)"
 fi
 
+# 6c. A server that also sends ticks with a seq far beyond anything published: each is a protocol
+#     error, not a delivery, and not a million ticks lost (they were counted lost, then out of order).
+FORGE_SEQ=1 node "$here/stand_in_server.js" "$work/forge.port" "$redis" "$channel-forge" >node-forge.log 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [ -s forge.port ] && break; sleep 0.1; done
+if [ -s forge.port ]; then
+  sed -e "s|^target: .*|target: http://127.0.0.1:$(cat forge.port)|" -e "s|channel: \"$channel\"|channel: \"$channel-forge\"|" \
+    full.yaml >forge.yaml
+  lt forge 0 --scenario forge.yaml --redis "$redis" --out forge.json -q
+  report forge.json 'r["ws"]["protocol_errors"] > 0 and r["ws"]["delivery"]["lost"] == 0 and
+    r["ws"]["delivery"]["out_of_order"] == 0 and r["ws"]["delivery"]["delivered"] > 30 * 50' ||
+    fail "forge: report: $(python3 -c 'import json,sys; r=json.load(open("forge.json"))["ws"]; print(r["protocol_errors"], r["delivery"])' 2>&1)"
+else
+  fail "forge: stand-in server did not start: $(cat node-forge.log)"
+fi
+
 # 7. An expected event that never comes is counted per client (ticks go to a channel the
 #    stand-in does not read), and the run fails.
 sed -e "s|channel: \"$channel\"|channel: \"$channel-elsewhere\"|" -e 's|- ws.missing_events==0|- ws.received>0|' full.yaml >silent.yaml

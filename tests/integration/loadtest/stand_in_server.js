@@ -2,11 +2,14 @@
 // endpoint (the stock `socket.io` package) that forwards Redis market ticks to market:<SYMBOL> rooms.
 // Usage: node stand_in_server.js PORT_FILE [REDIS_URL [CHANNEL]]
 // DROP_SEQ=1 forwards ticks without their seq, like a server (or the simulated feed) that has none.
+// FORGE_SEQ=1 also sends, after every 50th tick, a copy whose seq is 1,000,000 ahead: a tick nobody
+// published.
 const http = require("http");
 const { Server } = require("socket.io");
 const fs = require("fs");
 
 const [portFile, redisUrl, channel = "zuperior:market"] = process.argv.slice(2);
+let forwarded = 0;
 
 const server = http.createServer((req, res) => {
   const send = (status, body) => {
@@ -61,6 +64,8 @@ async function main() {
         const tick = JSON.parse(message);
         if (process.env.DROP_SEQ) delete tick.seq;
         io.to("market:" + tick.symbol).emit("market:update", tick);
+        if (process.env.FORGE_SEQ && ++forwarded % 50 === 0)
+          io.to("market:" + tick.symbol).emit("market:update", { ...tick, seq: tick.seq + 1000000 });
       } catch {}
     });
   }
