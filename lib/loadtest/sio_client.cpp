@@ -153,6 +153,13 @@ struct raw_frames {
   // The payload of the next text or binary message (fragments joined); a close frame ends it with
   // `closed`, an invalid one with `bad` set.
   asio::awaitable<beast::error_code> next(beast::tcp_stream& s, std::string_view& out) {
+    // The caller is done with the last message: a large assembled one gives its memory back, so
+    // thousands of clients do not each keep the biggest message they ever saw.
+    if (message_op == 0 && message.capacity() > (std::size_t{64} << 10)) std::string().swap(message);
+    if (pos == have && in.size() > (std::size_t{64} << 10)) {  // the read buffer too, once it is empty
+      std::string(2048, '\0').swap(in);                        // assign() would keep the capacity
+      pos = have = 0;
+    }
     for (;;) {
       auto r = parse(out);
       if (r == result::bad) {

@@ -36,6 +36,8 @@ Socket.IO modes (WebSocket on /socket.io/; plain HTTP paths answer 200 {}):
                  continuation frames, with a ping between fragments (RFC 6455 allows both)
   sio_masked     0.3 s after the CONNECT answer, one event in a masked frame (a client must fail
                  the connection on one, RFC 6455 5.1)
+  sio_big        0.3 s after the CONNECT answer, a 2 MB "snapshot" event in two fragments, then a
+                 small event: a client must not keep 4 MB of buffers for the rest of its life
   sio_names      0.3 s after the CONNECT answer, an event whose name holds an escape sequence, then
                  200 events with distinct names
 """
@@ -84,15 +86,16 @@ def ok(body=b"{}", extra=""):
         extra.encode(), len(body), body)
 
 
-def frame(payload, opcode=1):
+def frame(payload, opcode=1, fin=True):
     if isinstance(payload, str):
         payload = payload.encode()
     n = len(payload)
+    b0 = (0x80 if fin else 0) | opcode
     if n < 126:
-        return bytes([0x80 | opcode, n]) + payload
+        return bytes([b0, n]) + payload
     if n < 65536:
-        return bytes([0x80 | opcode, 126]) + struct.pack(">H", n) + payload
-    return bytes([0x80 | opcode, 127]) + struct.pack(">Q", n) + payload
+        return bytes([b0, 126]) + struct.pack(">H", n) + payload
+    return bytes([b0, 127]) + struct.pack(">Q", n) + payload
 
 
 def fragments(payload, parts=3):
@@ -102,11 +105,9 @@ def fragments(payload, parts=3):
     chunks = [payload[i:i + step] for i in range(0, len(payload), step)]
     out = b""
     for i, c in enumerate(chunks):
-        op = 1 if i == 0 else 0
-        fin = 0x80 if i == len(chunks) - 1 else 0
-        out += bytes([fin | op, len(c)]) + c
+        out += frame(c, opcode=1 if i == 0 else 0, fin=i == len(chunks) - 1)
         if i == 0:
-            out += bytes([0x89, 1]) + b"p"
+            out += frame(b"p", opcode=9)
     return out
 
 
@@ -167,6 +168,7 @@ def websocket(conn, head, rest):
     masked_payload = b'42["market:update",{"n":1}]'
     attack["sio_fragmented"] = b"".join(fragments('42["market:update",{"n":%d}]' % i) for i in range(3))
     attack["sio_masked"] = bytes([0x81, 0x80 | len(masked_payload)]) + b"\0\0\0\0" + masked_payload
+    attack["sio_big"] = fragments('42["snapshot","%s"]' % ("x" * (2 << 20)), parts=2) + frame('42["market:update",{}]')
     attack["sio_names"] = frame('42["\x1b[2J",{}]') + b"".join(frame('42["e%d",{}]' % i) for i in range(200))
     if mode == "sio_together":
         events = b"".join(frame('42["market:update",{"n":%d}]' % i) for i in range(3))

@@ -352,6 +352,30 @@ grep -q "not Socket.IO" imp-sio_junk.out || fail "imp-sio_junk: summary: $(cat i
 # escape sequence keep the report to 32 names plus "(other)" (every name was kept, as sent).
 sio sio_fragmented 0 'r["ws"]["events"] == {"market:update": 9} and r["ws"]["protocol_errors"] == 0'
 sio sio_masked 0 'r["ws"]["protocol_errors"] == 3 and r["ws"]["disconnects"] == 3 and "market:update" not in r["ws"]["events"]'
+# A 2 MB snapshot event at connect: each client gives the buffers back once it has read it (each
+# kept ~4 MB for the rest of its life: 40 held clients kept ~160 MB). The generator's resident size is
+# read while the clients hold, 2.5 s after the last snapshot (freed pages return within a second).
+cat >big.yaml <<'YAML'
+name: big
+target: http://127.0.0.1:1
+grace: 1s
+socketio:
+  connections: 40
+  connect_rate: 20
+  hold: 6s
+  connect_timeout: 2s
+  expect:
+    - {event: snapshot, min: 1}
+YAML
+impostor sio_big
+timeout 60 "$bin" loadtest --max-lag 250ms --scenario big.yaml --target "$imp" --out imp-sio_big.json -q >/dev/null 2>&1 &
+lt_pid=$!
+sleep 5
+rss_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$lt_pid/status" 2>/dev/null || echo 0)
+wait "$lt_pid"
+report imp-sio_big.json 'r["ws"]["events"] == {"snapshot": 40, "market:update": 40} and r["ws"]["protocol_errors"] == 0' ||
+  fail "imp-sio_big: $(head -c 600 imp-sio_big.json)"
+[ "$rss_kb" -gt 0 ] && [ "$rss_kb" -lt 60000 ] || fail "imp-sio_big: generator RSS ${rss_kb} KB while holding (want < 60 MB)"
 sio sio_names 0 'len(r["ws"]["events"]) == 32 and r["ws"]["events"]["(other)"] == 3 * 170 and not any("\x1b" in k for k in r["ws"]["events"])'
 
 # 9. Hostile scenario files and flags: each a clear exit 2 before any load.
