@@ -20,6 +20,9 @@ HTTP modes (every request gets the same bad answer):
 Login modes (POST /apis/auth/login; other paths answer 200 {}):
   login_null, login_number, login_object, login_crlf, login_deep   the token is null, 42, {...},
                  a string with CR LF in it, or 100,000 nested arrays
+Socket.IO long-polling modes (every GET on /socket.io/ answers the same open packet):
+  sio_poll_bad_sid   a sid with spaces and CR LF (it goes into the polling URLs)
+  sio_poll_bad_open  an open packet that is not JSON
 Socket.IO modes (WebSocket on /socket.io/; plain HTTP paths answer 200 {}):
   sio_refused    the upgrade is answered 400
   sio_bad_open   the Engine.IO open packet is not JSON
@@ -201,6 +204,11 @@ def http_answer(conn, head):
     path = head.split(" ")[1] if " " in head else "/"
     if mode.startswith("login_"):
         return ok(LOGIN[mode]) if path.startswith("/apis/auth/login") else ok()
+    if mode.startswith("sio_poll_") and path.startswith("/socket.io/"):
+        # The long-polling handshake's open packet: a sid that would break the request line, or not JSON.
+        opening = {"sio_poll_bad_sid": '0{"sid":"a b HTTP/1.1\\r\\nX-Injected: 1","pingInterval":25000,"pingTimeout":20000}',
+                   "sio_poll_bad_open": "0{not json"}
+        return ok(opening[mode].encode())
     if mode.startswith("sio_"):
         return ok()
     if mode == "garbage":

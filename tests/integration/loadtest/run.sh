@@ -352,6 +352,15 @@ grep -q "not Socket.IO" imp-sio_junk.out || fail "imp-sio_junk: summary: $(cat i
 # escape sequence keep the report to 32 names plus "(other)" (every name was kept, as sent).
 sio sio_fragmented 0 'r["ws"]["events"] == {"market:update": 9} and r["ws"]["protocol_errors"] == 0'
 sio sio_masked 0 'r["ws"]["protocol_errors"] == 3 and r["ws"]["disconnects"] == 3 and "market:update" not in r["ws"]["events"]'
+# The same over long-polling: an open packet whose sid would break the polling URLs' request line,
+# or that is not JSON, is a protocol error before any request carries it, and nobody connects (exit 2).
+sed 's|^socketio:|&\n  transport: polling|' sio.yaml >sio-poll.yaml
+for mode in sio_poll_bad_sid sio_poll_bad_open; do
+  impostor "$mode"
+  lt "imp-$mode" 2 --scenario sio-poll.yaml --target "$imp" --out "imp-$mode.json" -q
+  report "imp-$mode.json" 'r["ws"]["connect_error_kinds"] == {"protocol": 3} and r["ws"]["connected"] == 0' ||
+    fail "imp-$mode: $(head -c 800 "imp-$mode.json")"
+done
 # A 2 MB snapshot event at connect: each client gives the buffers back once it has read it (each
 # kept ~4 MB for the rest of its life: 40 held clients kept ~160 MB). The generator's resident size is
 # read while the clients hold, 2.5 s after the last snapshot (freed pages return within a second).
