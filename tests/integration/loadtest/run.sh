@@ -323,10 +323,10 @@ socketio:
   expect:
     - {event: market:update, min: 3}
 YAML
-# sio MODE RC PYTHON-EXPR
+# sio MODE RC PYTHON-EXPR  (the scenario is $sio_scenario, default sio.yaml)
 sio() {
   impostor "$1"
-  lt "imp-$1" "$2" --scenario sio.yaml --target "$imp" --out "imp-$1.json" -q
+  lt "imp-$1" "$2" --scenario "${sio_scenario:-sio.yaml}" --target "$imp" --out "imp-$1.json" -q
   report "imp-$1.json" "$3" || fail "imp-$1: $(head -c 800 "imp-$1.json")"
 }
 # The upgrade refused, an open packet that is not JSON or whose sid/pingInterval have the wrong types
@@ -356,26 +356,13 @@ sio sio_masked 0 'r["ws"]["protocol_errors"] == 3 and r["ws"]["disconnects"] == 
 # or that is not JSON, is a protocol error before any request carries it, and nobody connects (exit 2).
 sed 's|^socketio:|&\n  transport: polling|' sio.yaml >sio-poll.yaml
 for mode in sio_poll_bad_sid sio_poll_bad_open; do
-  impostor "$mode"
-  lt "imp-$mode" 2 --scenario sio-poll.yaml --target "$imp" --out "imp-$mode.json" -q
-  report "imp-$mode.json" 'r["ws"]["connect_error_kinds"] == {"protocol": 3} and r["ws"]["connected"] == 0' ||
-    fail "imp-$mode: $(head -c 800 "imp-$mode.json")"
+  sio_scenario=sio-poll.yaml sio "$mode" 2 'r["ws"]["connect_error_kinds"] == {"protocol": 3} and r["ws"]["connected"] == 0'
 done
 # A 2 MB snapshot event at connect: each client gives the buffers back once it has read it (each
 # kept ~4 MB for the rest of its life: 40 held clients kept ~160 MB). The generator's resident size is
 # read while the clients hold, 2.5 s after the last snapshot (freed pages return within a second).
-cat >big.yaml <<'YAML'
-name: big
-target: http://127.0.0.1:1
-grace: 1s
-socketio:
-  connections: 40
-  connect_rate: 20
-  hold: 6s
-  connect_timeout: 2s
-  expect:
-    - {event: snapshot, min: 1}
-YAML
+sed -e 's/connections: 3$/connections: 40/' -e 's/hold: 1500ms/hold: 6s/' \
+  -e 's/{event: market:update, min: 3}/{event: snapshot, min: 1}/' sio.yaml >big.yaml
 impostor sio_big
 timeout 60 "$bin" loadtest --max-lag 250ms --scenario big.yaml --target "$imp" --out imp-sio_big.json -q >/dev/null 2>&1 &
 lt_pid=$!
