@@ -54,7 +54,8 @@ psql "$ZUPERIOR_TEST_DB_URL" -qtAc "INSERT INTO \"MT5Account\" (\"id\",\"account
   SELECT 'bench-acc', '500001', id FROM \"User\" WHERE email = 'bench@example.com'" >/dev/null
 curl -fsS -H "Authorization: Bearer $token" "$base/apis/accounts" >/dev/null  # fills the cache
 sleep 2.5  # first health results
-echo "zuperior serve: $workers workers on 127.0.0.1:$port; wrk -t$threads -c$conns -d$duration (same machine, $(nproc) cores)"
+echo "zuperior serve: $workers workers on 127.0.0.1:$port; wrk -t$threads -c$conns -d$duration (same machine, $(nproc) cores);" \
+  "$("$bin" --version 2>/dev/null | head -1)"
 # The daemon's own CPU per request (user+system from /proc, so the kernel's TCP work is included)
 # says what one dedicated core would serve; wrk shares the same two cores during the run.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/${1:-$pid}/stat"; }
