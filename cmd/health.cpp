@@ -21,6 +21,7 @@
 #include "core/error.hpp"
 #include "core/units.hpp"
 #include "core/url.hpp"
+#include "net/resolve_within.hpp"
 #include "net/run_step.hpp"
 
 namespace zuperior::cmd {
@@ -51,7 +52,6 @@ struct answer {
 answer fetch(const core::url& u, const std::string& target, std::chrono::milliseconds timeout) {
   answer a;
   net::io_context ioc;
-  net::ip::tcp::resolver resolver(ioc);
   beast::tcp_stream stream(ioc);
   beast::error_code ec;
   std::string_view step = "resolve";
@@ -59,9 +59,11 @@ answer fetch(const core::url& u, const std::string& target, std::chrono::millise
     a.error = fmt::format("{}: {}", step, zuperior::net::failure_text(ec, timeout));
     return a;
   };
-  const auto results = resolver.resolve(u.host, std::to_string(u.port.value_or(80)), ec);
+  // The lookup is under the same deadline: getaddrinfo itself cannot be cancelled.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto results = zuperior::net::resolve_within(u.host, std::to_string(u.port.value_or(80)), timeout, ec);
   if (ec) return fail();
-  stream.expires_after(timeout);  // the whole exchange: connect, write and read
+  stream.expires_at(deadline);  // the whole exchange: lookup, connect, write and read
   step = "connect";
   ec = zuperior::net::run_step(ioc, [&](auto h) { stream.async_connect(results, h); });
   if (ec) return fail();

@@ -2,6 +2,7 @@
 // For the command-line tools' one-connection clients (health, ratelimit test): Beast's synchronous
 // calls ignore a tcp_stream's deadline, so each step runs asynchronously on the client's own
 // io_context instead, and the stream's expiry bounds it.
+#include <boost/asio/error.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/system/error_code.hpp>
@@ -25,7 +26,8 @@ boost::system::error_code run_step(boost::asio::io_context& io, Start start) {
 /// A failed step for an operator: "no answer within N ms" when the stream's deadline ended it, else
 /// the error's message.
 inline std::string failure_text(const boost::system::error_code& ec, std::chrono::milliseconds timeout) {
-  if (ec == boost::beast::error::timeout) return "no answer within " + std::to_string(timeout.count()) + " ms";
+  if (ec == boost::beast::error::timeout || ec == boost::asio::error::timed_out)
+    return "no answer within " + std::to_string(timeout.count()) + " ms";
   return ec.message();
 }
 

@@ -584,6 +584,26 @@ def main():
                   f"zuperior health --timeout 1s against a silent peer ({step}): exit 2 in {took:.1f}s ({rc}, {out!r})")
         for c in fillers + [mute, full]:
             c.close()
+        # ...and the name lookup: getaddrinfo cannot be cancelled, and a dead resolver takes
+        # resolv.conf's timeouts (it waited them out). A stand-in getaddrinfo that sleeps 30 s,
+        # preloaded, plays the dead resolver.
+        shim_c = os.path.join(WORK, "slow_gai.c")
+        with open(shim_c, "w") as f:
+            f.write("#define _GNU_SOURCE\n#include <netdb.h>\n#include <unistd.h>\n"
+                    "int getaddrinfo(const char *n, const char *s, const struct addrinfo *h, struct addrinfo **r)"
+                    " { sleep(30); return EAI_AGAIN; }\n")
+        shim = os.path.join(WORK, "slow_gai.so")
+        if subprocess.run(["cc", "-shared", "-fPIC", "-o", shim, shim_c]).returncode == 0:
+            t0 = time.time()
+            r = subprocess.run([BIN, "health", "--url", "http://dead-resolver.invalid:1", "--timeout", "1s",
+                                "--env-file", "/dev/null", "--config", "/dev/null"], capture_output=True, text=True,
+                               timeout=30, env={**os.environ, "LD_PRELOAD": shim})
+            took = time.time() - t0
+            check(r.returncode == 2 and "resolve: no answer within 1000 ms" in r.stdout and took < 5,
+                  f"zuperior health --timeout 1s with a resolver that never answers: exit 2 in {took:.1f}s "
+                  f"({r.returncode}, {r.stdout!r})")
+        else:
+            check(False, "cc could not build the getaddrinfo stand-in")
         t0 = time.time()
         rc, _ = health_cli(d.port, "--wait", "1s")
         check(rc == 2 and time.time() - t0 > 0.8, f"zuperior health --wait: exit 2 when still unreachable after the wait ({rc})")
