@@ -7,16 +7,14 @@ namespace zuperior::http {
 
 /// What a request's Transfer-Encoding says about its body (RFC 9112 6.1).
 enum class transfer_coding {
-  none,         // no Transfer-Encoding: Content-Length (or nothing) frames the body
   chunked,      // exactly "chunked", which Beast decodes
   bad,          // chunked is not the last coding, or is applied twice: the body's length is unknown (400, close)
   unsupported,  // a coding before chunked that we do not decode, such as gzip (501, close)
 };
 
-/// Classifies the comma-separated list of all Transfer-Encoding values of a request, in order.
-/// `present` says whether the field was there at all (an empty value is not "no field").
-inline transfer_coding classify_transfer_encoding(bool present, std::string_view list) {
-  if (!present) return transfer_coding::none;
+/// Classifies the comma-separated list of all Transfer-Encoding values of a request that has the
+/// field, in order (an empty value is `bad`).
+inline transfer_coding classify_transfer_encoding(std::string_view list) {
   const auto lower_equals = [](std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
     for (std::size_t i = 0; i < a.size(); ++i) {

@@ -449,7 +449,7 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
             if (!list.empty()) list += ',';
             list.append(it->value().data(), it->value().size());
           }
-          auto kind = classify_transfer_encoding(true, list);
+          auto kind = classify_transfer_encoding(list);
           if (h.version() < 11 || kind == transfer_coding::bad)
             framing = errc::bad_request;
           else if (kind == transfer_coding::unsupported)

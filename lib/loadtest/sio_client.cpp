@@ -300,10 +300,9 @@ void on_delivery(thread_context& t, sio_pool& pool, client_state& cs, std::strin
   }
   // Nor is a seq above anything our publisher has written for its symbol (it would have counted
   // the ticks in between as lost).
-  std::string_view sym;
   std::size_t idx = pub.size();
   if (seq) {
-    sym = find_str(payload, "\"symbol\"");
+    const auto sym = find_str(payload, "\"symbol\"");
     idx = 0;
     while (idx < pub.size() && pub[idx] != sym) ++idx;
     if (t.shared->sc->publisher.enabled && idx < pub.size() && idx < 64 &&
