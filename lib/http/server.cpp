@@ -3,8 +3,12 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
+#include <cstring>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -50,6 +54,42 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 using reuse_port = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
 using steady = std::chrono::steady_clock;
+
+// Serialises zuperior start-ups on one port. The port check and the SO_REUSEPORT binds after it are
+// not one atomic step: two daemons started at the same instant could both pass the check and then
+// share the port. The lock is an abstract Unix socket named after the port (bind is atomic, the
+// kernel frees it with the process, its namespace is the network namespace's, like the port's). It
+// is held for the microseconds of check-and-bind. If it stays taken (a stranger holding the name),
+// start goes on unserialised after a few seconds, which is what it did before the lock.
+class port_start_lock {
+ public:
+  explicit port_start_lock(std::uint16_t port) {
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    auto name = fmt::format("zuperior-start-port-{}", port);
+    std::memcpy(a.sun_path + 1, name.data(), name.size());  // sun_path[0] == 0: abstract
+    auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+    const auto deadline = steady::now() + std::chrono::seconds(5);
+    for (;;) {
+      fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd_ < 0) return;
+      if (::bind(fd_, reinterpret_cast<const sockaddr*>(&a), len) == 0) return;
+      const int err = errno;
+      ::close(fd_);
+      fd_ = -1;
+      if (err != EADDRINUSE || steady::now() >= deadline) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  ~port_start_lock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  port_start_lock(const port_start_lock&) = delete;
+  port_start_lock& operator=(const port_start_lock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
 
 struct session_state {
   beast::tcp_stream* stream = nullptr;
@@ -669,7 +709,9 @@ void server::start() {
   auto& S = *impl_;
   auto addr = resolve_host(S.s.host);
   std::uint16_t port = S.s.port;
+  std::optional<port_start_lock> lock;
   if (port != 0 && S.workers.size() > 1) {
+    lock.emplace(port);
     // With SO_REUSEPORT (an accept queue per worker) a second daemon started on this port would
     // join the first one's group and quietly take part of its traffic. A plain bind first refuses a
     // port that something already listens on.

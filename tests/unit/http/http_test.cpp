@@ -1,6 +1,10 @@
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <algorithm>
 #include <boost/beast/http/write.hpp>
 #include <catch2/catch.hpp>
+#include <latch>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -13,6 +17,7 @@
 #include "http/error.hpp"
 #include "http/framing.hpp"
 #include "http/message.hpp"
+#include "http/server.hpp"
 #include "http/target.hpp"
 
 using namespace zuperior;
@@ -237,4 +242,50 @@ TEST_CASE("classify_transfer_encoding: only a single, final chunked is decoded (
   CHECK(classify_transfer_encoding("chunkedx") == tc::bad);
   CHECK(classify_transfer_encoding("") == tc::bad);
   CHECK(classify_transfer_encoding(" , ") == tc::bad);
+}
+
+namespace {
+// A port nothing listens on right now: bind port 0 on loopback, read it, close.
+std::uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+}  // namespace
+
+TEST_CASE("two servers starting at the same instant on one port: exactly one listens") {
+  // With SO_REUSEPORT the second server's workers could join the first one's listener group and
+  // quietly take part of its connections, if both passed the port check before either listened.
+  zuperior::config::server_settings s;
+  s.host = "127.0.0.1";
+  s.port = free_port();
+  s.workers = 2;
+  auto routes = std::make_shared<const http::router>();
+  int both = 0, none = 0;
+  for (int round = 0; round < 200; ++round) {
+    http::server a(s, routes), b(s, routes);
+    std::latch go(2);
+    std::atomic<int> started{0};
+    auto run = [&](http::server& srv) {
+      go.arrive_and_wait();
+      try {
+        srv.start();
+        ++started;
+      } catch (const std::exception&) {
+      }
+    };
+    std::thread ta(run, std::ref(a)), tb(run, std::ref(b));
+    ta.join();
+    tb.join();
+    both += started == 2;
+    none += started == 0;
+  }
+  CHECK(both == 0);
+  CHECK(none == 0);
 }
