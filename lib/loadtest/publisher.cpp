@@ -57,14 +57,12 @@ asio::awaitable<void> publish(thread_context& t) {
   auto u = core::parse_url(p.redis_url);
   if (!u) co_return;
   auto c = std::make_shared<pub_conn>(t.io);
-  asio::ip::tcp::resolver resolver(t.io);
-  auto [rec, eps] = co_await resolver.async_resolve(u->host, std::to_string(u->port.value_or(6379)), nothrow);
-  if (rec) {
+  if (!sh.publisher_resolve_error.empty()) {
     ++t.publish_errors;
-    t.notes.push_back(fmt::format("publisher: cannot resolve {}: {}", u->host, rec.message()));
+    t.notes.push_back(fmt::format("publisher: cannot resolve {}: {}", u->host, sh.publisher_resolve_error));
     co_return;
   }
-  auto [cec, ep] = co_await asio::async_connect(c->sock, eps, nothrow);
+  auto [cec, ep] = co_await asio::async_connect(c->sock, sh.publisher_endpoints, nothrow);
   if (cec) {
     ++t.publish_errors;
     t.notes.push_back(

@@ -17,6 +17,7 @@
 
 #include "core/error.hpp"
 #include "core/url.hpp"
+#include "net/resolve_within.hpp"
 #include "net/run_step.hpp"
 
 namespace zuperior::loadtest {
@@ -57,9 +58,8 @@ class client {
       beast::error_code ec;
       const bool reused = open_;
       if (!open_) {
-        asio::ip::tcp::resolver r(io_);
-        auto eps = r.resolve(host_, port_, ec);
-        if (ec) throw core::command_error(fmt::format("cannot resolve {}: {}", host_, ec.message()));
+        auto eps = net::resolve_within(host_, port_, timeout_, ec);
+        if (ec) throw core::command_error(fmt::format("cannot resolve {}: {}", host_, net::failure_text(ec, timeout_)));
         stream_.expires_after(timeout_);
         ec = net::run_step(io_, [&](auto h) { stream_.async_connect(eps, h); });
         if (ec)

@@ -15,6 +15,8 @@
 
 #include "core/error.hpp"
 #include "core/url.hpp"
+#include "net/resolve_within.hpp"
+#include "net/run_step.hpp"
 
 namespace zuperior::loadtest {
 namespace {
@@ -33,10 +35,9 @@ class sio_connection {
   sio_connection(const std::string& base, const ws_probe_options& o) : ws_(io_), timeout_(o.timeout), base_(base) {
     auto u = core::parse_url(base);
     if (!u || u->scheme != "http") throw core::command_error(fmt::format("\"{}\" is not an http:// URL", base));
-    asio::ip::tcp::resolver r(io_);
     beast::error_code ec;
-    auto eps = r.resolve(u->host, std::to_string(u->port.value_or(80)), ec);
-    if (ec) throw core::command_error(fmt::format("cannot resolve {}: {}", u->host, ec.message()));
+    auto eps = net::resolve_within(u->host, std::to_string(u->port.value_or(80)), timeout_, ec);
+    if (ec) throw core::command_error(fmt::format("cannot resolve {}: {}", u->host, net::failure_text(ec, timeout_)));
     ec = wait([&](auto h) { beast::get_lowest_layer(ws_).async_connect(eps, [h](auto e, auto) { h(e); }); });
     if (ec) throw core::command_error(fmt::format("cannot connect to {}: {}", base, ec.message()));
     const std::string host = u->port ? fmt::format("{}:{}", u->host, *u->port) : u->host;

@@ -19,6 +19,8 @@
 #include "auth/jwt.hpp"
 #include "core/error.hpp"
 #include "core/url.hpp"
+#include "net/resolve_within.hpp"
+#include "net/run_step.hpp"
 #include "loadtest/worker.hpp"
 
 namespace zuperior::loadtest {
@@ -44,12 +46,13 @@ target_info parse_target(const scenario& s) {
   return t;
 }
 
-asio::ip::tcp::resolver::results_type resolve(const target_info& t) {
-  asio::io_context io;
-  asio::ip::tcp::resolver r(io);
+// Under a deadline: getaddrinfo cannot be cancelled and resolv.conf's retries add up to tens of
+// seconds, longer than any timeout a CI step gives the run.
+asio::ip::tcp::resolver::results_type resolve(const target_info& t, std::chrono::milliseconds timeout) {
   boost::system::error_code ec;
-  auto res = r.resolve(t.host, t.port, ec);
-  if (ec) throw core::command_error(fmt::format("cannot resolve target host {}: {}", t.host, ec.message()));
+  auto res = net::resolve_within(t.host, t.port, timeout, ec);
+  if (ec)
+    throw core::command_error(fmt::format("cannot resolve target host {}: {}", t.host, net::failure_text(ec, timeout)));
   return res;
 }
 
@@ -109,7 +112,9 @@ void mint_tokens(const scenario& s, detail::shared_state& sh) {
 
 void preflight(const scenario& s, std::chrono::milliseconds timeout) {
   auto t = parse_target(s);
-  auto eps = resolve(t);
+  const auto started = std::chrono::steady_clock::now();
+  auto eps = resolve(t, timeout);
+  timeout -= std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
   asio::io_context io;
   asio::ip::tcp::socket sock(io);
   boost::system::error_code result = asio::error::timed_out;
@@ -132,7 +137,17 @@ run_result run(const scenario& s, const run_options& opt) {
   sh.sc = &s;
   sh.run_id = opt.run_id.empty() ? random_run_id() : opt.run_id;
   sh.host_header = target.host_header;
-  sh.endpoints = resolve(target);
+  sh.endpoints = resolve(target, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     s.socketio.enabled ? s.socketio.connect_timeout : s.http.timeout));
+  if (s.publisher.enabled) {
+    if (auto u = core::parse_url(s.publisher.redis_url)) {
+      constexpr std::chrono::milliseconds publisher_resolve_timeout{3000};
+      boost::system::error_code ec;
+      sh.publisher_endpoints =
+          net::resolve_within(u->host, std::to_string(u->port.value_or(6379)), publisher_resolve_timeout, ec);
+      if (ec) sh.publisher_resolve_error = net::failure_text(ec, publisher_resolve_timeout);
+    }
+  }
   sh.threads = std::max(1U, s.threads);
   sh.timeline = std::make_unique<timeline_collector>(sh.threads);
   unsigned vus = s.http.enabled ? s.http.vus : 1;

@@ -33,6 +33,10 @@ struct shared_state {
   std::string run_id;
   std::string host_header;
   boost::asio::ip::tcp::resolver::results_type endpoints;
+  // The publisher's Redis, looked up before the load under a deadline (an empty list and the reason
+  // when that failed): a lookup on the event loop could neither be bounded nor cancelled.
+  boost::asio::ip::tcp::resolver::results_type publisher_endpoints;
+  std::string publisher_resolve_error;
   std::vector<vu_state> vus;
   clock::time_point start;                                      // load start
   clock::time_point end;                                        // no new work after this

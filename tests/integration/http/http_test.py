@@ -589,11 +589,16 @@ def main():
         # preloaded, plays the dead resolver.
         shim_c = os.path.join(WORK, "slow_gai.c")
         with open(shim_c, "w") as f:
-            f.write("#define _GNU_SOURCE\n#include <netdb.h>\n#include <unistd.h>\n"
-                    "int getaddrinfo(const char *n, const char *s, const struct addrinfo *h, struct addrinfo **r)"
-                    " { sleep(30); return EAI_AGAIN; }\n")
+            # Names under .invalid never answer; every other lookup (address literals too) is real.
+            f.write("#define _GNU_SOURCE\n#include <dlfcn.h>\n#include <netdb.h>\n#include <string.h>\n"
+                    "#include <unistd.h>\n"
+                    "int getaddrinfo(const char *n, const char *s, const struct addrinfo *h, struct addrinfo **r) {\n"
+                    "  if (n && strstr(n, \".invalid\")) { sleep(30); return EAI_AGAIN; }\n"
+                    "  int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **) =\n"
+                    "      dlsym(RTLD_NEXT, \"getaddrinfo\");\n"
+                    "  return real(n, s, h, r);\n}\n")
         shim = os.path.join(WORK, "slow_gai.so")
-        if subprocess.run(["cc", "-shared", "-fPIC", "-o", shim, shim_c]).returncode == 0:
+        if subprocess.run(["cc", "-shared", "-fPIC", "-o", shim, shim_c, "-ldl"]).returncode == 0:
             t0 = time.time()
             r = subprocess.run([BIN, "health", "--url", "http://dead-resolver.invalid:1", "--timeout", "1s",
                                 "--env-file", "/dev/null", "--config", "/dev/null"], capture_output=True, text=True,
@@ -602,6 +607,40 @@ def main():
             check(r.returncode == 2 and "resolve: no answer within 1000 ms" in r.stdout and took < 5,
                   f"zuperior health --timeout 1s with a resolver that never answers: exit 2 in {took:.1f}s "
                   f"({r.returncode}, {r.stdout!r})")
+            # The other clients' lookups are bounded too: ratelimit test by its --timeout (both
+            # probes), loadtest by its 3 s preflight.
+            for cmd, words in ((["ratelimit", "test", "--url", "http://dead-resolver.invalid:1", "--timeout", "1s"],
+                                "no answer within 1000 ms"),
+                               (["ratelimit", "test", "--url", "http://dead-resolver.invalid:1", "--timeout", "1s",
+                                 "--tier", "websocket"], "no answer within 1000 ms"),
+                               (["loadtest", "--url", "http://dead-resolver.invalid:1/x", "--rate", "10", "--duration",
+                                 "1s"], "no answer within 3000 ms")):
+                t0 = time.time()
+                r = subprocess.run([BIN] + cmd, capture_output=True, text=True, timeout=60, cwd=WORK,
+                                   env={**daemon_env(), "LD_PRELOAD": shim})
+                took = time.time() - t0
+                check(r.returncode == 2 and "cannot resolve" in r.stderr and words in r.stderr
+                      and took < 8, f"zuperior {' '.join(cmd[:2])} with a resolver that never answers: exit 2 in "
+                      f"{took:.1f}s ({r.returncode}, {r.stderr[-200:]!r})")
+            # loadtest's tick publisher looked its Redis up on the event loop, unbounded: the run
+            # ended on time and then waited out the lookup (30 s), without a word on why no tick went.
+            scen = os.path.join(WORK, "dead_publisher.yaml")
+            target = socket.socket()  # the daemon is gone: a listener that accepts and stays mute
+            target.bind(("127.0.0.1", 0))
+            target.listen(16)
+            with open(scen, "w") as f:
+                f.write(f"name: dead-publisher\ntarget: http://127.0.0.1:{target.getsockname()[1]}\n"
+                        "socketio: {connections: 1, hold: 2s, connect_timeout: 1s}\n"
+                        "publisher: {redis: 'redis://dead-resolver.invalid:6379/0', symbols: [EURUSD], rate: 10}\n")
+            t0 = time.time()
+            r = subprocess.run([BIN, "loadtest", "-s", scen], capture_output=True, text=True, timeout=60, cwd=WORK,
+                               env={**daemon_env(), "LD_PRELOAD": shim})
+            took = time.time() - t0
+            target.close()
+            out = r.stdout + r.stderr
+            check("publisher: cannot resolve dead-resolver.invalid: no answer within 3000 ms" in out and took < 15,
+                  f"zuperior loadtest whose publisher's Redis never resolves: ends in {took:.1f}s and says why "
+                  f"({r.returncode}, {out[-300:]!r})")
         else:
             check(False, "cc could not build the getaddrinfo stand-in")
         t0 = time.time()
