@@ -17,6 +17,8 @@
 
 #include "core/url.hpp"
 #include "metrics/registry.hpp"
+#include "net/resolve_within.hpp"
+#include "net/run_step.hpp"
 
 namespace zuperior::cache::detail {
 
@@ -269,13 +271,12 @@ asio::awaitable<bool> link::wait_ready(std::chrono::milliseconds timeout) {
 asio::awaitable<bool> link::connect_once(std::string* failure) {
   std::string host = ep_.host;
   if (!core::is_ip_address(host)) {
-    // Resolve without blocking the loop (hiredis would call getaddrinfo on this thread).
-    asio::ip::tcp::resolver resolver(ex_);
-    boost::system::error_code ec;
-    auto results =
-        co_await resolver.async_resolve(host, std::to_string(ep_.port), asio::redirect_error(asio::use_awaitable, ec));
+    // Resolve without blocking the loop (hiredis would call getaddrinfo on this thread), within the
+    // connect timeout, and without a lookup thread that the loop's end would have to wait for.
+    auto [ec, results] = co_await net::co_resolve_within(host, std::to_string(ep_.port), opts_.connect_timeout);
     if (ec || results.empty()) {
-      *failure = fmt::format("cannot resolve {}: {}", host, ec ? ec.message() : "no address");
+      *failure =
+          fmt::format("cannot resolve {}: {}", host, ec ? net::failure_text(ec, opts_.connect_timeout) : "no address");
       co_return false;
     }
     host = results.begin()->endpoint().address().to_string();

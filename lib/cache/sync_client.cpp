@@ -7,6 +7,8 @@
 
 #include "cache/link.hpp"
 #include "core/url.hpp"
+#include "net/resolve_within.hpp"
+#include "net/run_step.hpp"
 
 namespace zuperior::cache {
 namespace {
@@ -21,14 +23,33 @@ std::unique_ptr<sync_client> sync_client::connect(const std::string& url, std::c
   auto u = core::parse_url(url);
   if (!u || (u->scheme != "redis" && u->scheme != "rediss")) throw error("invalid Redis URL");
   if (u->scheme == "rediss") throw error("rediss:// (TLS) is not supported by this build; use a TLS-terminating proxy");
-  redisContext* c =
-      redisConnectWithTimeout(u->host.c_str(), static_cast<int>(u->port.value_or(6379)), to_timeval(timeout));
-  if (!c) throw error("cannot allocate a Redis context");
-  if (c->err) {
-    std::string msg = fmt::format("cannot connect to Redis at {}:{}: {}", u->host, u->port.value_or(6379), c->errstr);
+  const auto port = u->port.value_or(6379);
+  // The name is looked up here, under the timeout: hiredis's own getaddrinfo is not bounded by it,
+  // and a thread stuck in a lookup holds up whoever joins it (the daemon's health checker at stop).
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  boost::system::error_code ec;
+  auto addrs = net::resolve_within(u->host, std::to_string(port), timeout, ec);
+  if (ec || addrs.empty())
+    throw error(fmt::format("cannot connect to Redis at {}:{}: cannot resolve {}: {}", u->host, port, u->host,
+                            ec ? net::failure_text(ec, timeout) : "no address"));
+  redisContext* c = nullptr;
+  std::string last_error;
+  for (const auto& a : addrs) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      last_error = fmt::format("no answer within {} ms", timeout.count());
+      break;
+    }
+    const auto ip = a.endpoint().address().to_string();
+    c = redisConnectWithTimeout(ip.c_str(), static_cast<int>(port), to_timeval(left));
+    if (!c) throw error("cannot allocate a Redis context");
+    if (!c->err) break;
+    last_error = c->errstr;
     redisFree(c);
-    throw error(msg);
+    c = nullptr;
   }
+  if (!c) throw error(fmt::format("cannot connect to Redis at {}:{}: {}", u->host, port, last_error));
   redisSetTimeout(c, to_timeval(timeout));
   std::unique_ptr<sync_client> client(new sync_client(c, timeout));
   if (u->has_password && !u->password.empty()) {

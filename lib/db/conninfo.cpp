@@ -3,9 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "core/strings.hpp"
 #include "core/url.hpp"
+#include "net/resolve_within.hpp"
+#include "net/run_step.hpp"
 
 namespace zuperior::db {
 
@@ -36,6 +39,79 @@ std::string libpq_url(const std::string& database_url, std::chrono::milliseconds
   std::string out = base + "?";
   for (size_t i = 0; i < kept.size(); ++i) out += (i ? "&" : "") + kept[i];
   return out;
+}
+
+namespace {
+
+// Where the authority's host:port sits in a postgres:// URL: [begin, end).
+struct authority_span {
+  std::size_t begin = 0, end = 0;
+};
+
+std::optional<authority_span> host_span(const std::string& url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string::npos) return std::nullopt;
+  std::size_t start = scheme + 3;
+  std::size_t stop = url.find_first_of("/?", start);
+  if (stop == std::string::npos) stop = url.size();
+  auto at = url.rfind('@', stop == 0 ? 0 : stop - 1);
+  if (at != std::string::npos && at >= start) start = at + 1;
+  return authority_span{start, stop};
+}
+
+bool has_query_key(const std::string& url, std::string_view key) {
+  auto q = url.find('?');
+  if (q == std::string::npos) return false;
+  for (const auto& pair : core::split(std::string_view(url).substr(q + 1), '&', true))
+    if (core::percent_decode(pair.substr(0, pair.find('='))) == key) return true;
+  return false;
+}
+
+}  // namespace
+
+std::optional<named_host> single_named_host(const std::string& url) {
+  auto span = host_span(url);
+  if (!span) return std::nullopt;
+  std::string_view hostport(url.data() + span->begin, span->end - span->begin);
+  if (hostport.empty() || hostport.front() == '[' || hostport.find(',') != std::string_view::npos) return std::nullopt;
+  if (has_query_key(url, "host") || has_query_key(url, "hostaddr")) return std::nullopt;
+  named_host out;
+  auto colon = hostport.find(':');
+  out.host = core::percent_decode(hostport.substr(0, colon));
+  out.port = colon == std::string_view::npos ? "5432" : std::string(hostport.substr(colon + 1));
+  if (out.host.empty() || out.host.front() == '/' || core::is_ip_address(out.host)) return std::nullopt;
+  if (out.port.empty()) out.port = "5432";
+  return out;
+}
+
+std::string pin_addresses(const std::string& url, const std::vector<std::string>& addresses) {
+  auto span = host_span(url);
+  if (!span || addresses.empty()) return url;
+  const std::string hostport = url.substr(span->begin, span->end - span->begin);
+  std::string hosts, addrs;
+  for (std::size_t i = 0; i < addresses.size(); ++i) {
+    hosts += (i ? "," : "") + hostport;
+    addrs += (i ? "," : "") + addresses[i];
+  }
+  std::string out = url.substr(0, span->begin) + hosts + url.substr(span->end);
+  out += out.find('?') == std::string::npos ? "?" : "&";
+  return out + "hostaddr=" + core::percent_encode(addrs);
+}
+
+std::string resolve_host(const std::string& url, std::chrono::milliseconds timeout) {
+  auto named = single_named_host(url);
+  if (!named) return url;
+  boost::system::error_code ec;
+  auto results = net::resolve_within(named->host, named->port, timeout, ec);
+  if (ec || results.empty())
+    throw std::runtime_error(
+        fmt::format("cannot resolve {}: {}", named->host, ec ? net::failure_text(ec, timeout) : "no address"));
+  std::vector<std::string> addresses;
+  for (const auto& r : results) {
+    auto a = r.endpoint().address().to_string();
+    if (std::find(addresses.begin(), addresses.end(), a) == addresses.end()) addresses.push_back(a);
+  }
+  return pin_addresses(url, addresses);
 }
 
 }  // namespace zuperior::db

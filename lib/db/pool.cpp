@@ -216,7 +216,7 @@ bool open_slot(detail::pool_shared& sh, pool_slot& s, query_result& out) {
     }
   }
   try {
-    auto c = std::make_unique<pqxx::connection>(sh.libpq_url);
+    auto c = std::make_unique<pqxx::connection>(resolve_host(sh.libpq_url, sh.opts.connect_timeout));
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
     c->inhibit_reactivation(true);  // we reopen ourselves, so that SET and prepares are redone

@@ -54,7 +54,8 @@ session::~session() {
 std::unique_ptr<session> session::connect(const std::string& database_url, std::chrono::milliseconds connect_timeout) {
   auto p = std::make_unique<impl>();
   try {
-    p->conn = std::make_unique<pqxx::connection>(libpq_url(database_url, connect_timeout));
+    p->conn =
+        std::make_unique<pqxx::connection>(resolve_host(libpq_url(database_url, connect_timeout), connect_timeout));
   } catch (const std::exception& e) {
     throw error(core::redact_url(core::one_line(e.what())));  // libpq's "\n\tIs the server running": one line
   }

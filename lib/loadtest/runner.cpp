@@ -19,9 +19,9 @@
 #include "auth/jwt.hpp"
 #include "core/error.hpp"
 #include "core/url.hpp"
+#include "loadtest/worker.hpp"
 #include "net/resolve_within.hpp"
 #include "net/run_step.hpp"
-#include "loadtest/worker.hpp"
 
 namespace zuperior::loadtest {
 namespace {

@@ -641,6 +641,48 @@ def main():
             check("publisher: cannot resolve dead-resolver.invalid: no answer within 3000 ms" in out and took < 15,
                   f"zuperior loadtest whose publisher's Redis never resolves: ends in {took:.1f}s and says why "
                   f"({r.returncode}, {out[-300:]!r})")
+            # serve with DATABASE_URL and REDIS_URL naming hosts that never resolve: libpq's and
+            # hiredis's own lookups ignore their connect timeouts, and a thread stuck in one held a
+            # login for 30 s and a SIGTERM for 39-57 s (the pool's and the health checker's threads
+            # are joined at stop). Now every lookup has the connect timeout, and the reason is said.
+            nodns = Daemon("nodns", {"LD_PRELOAD": shim, "REDIS_URL": "redis://dead-redis.invalid:6379/0",
+                                     "DATABASE_URL": "postgresql://x:y@dead-db.invalid:5432/none?connect_timeout=2",
+                                     "ZUPERIOR_REDIS_CONNECT_TIMEOUT": "1s"})
+            st, _, _, _ = nodns.request("GET", "/livez")
+            check(st == 200, f"names that never resolve: /livez 200 ({st})")
+            t0 = time.time()
+            st, _, body, _ = nodns.request("POST", "/apis/auth/login",
+                                           body={"email": "alice@example.com", "password": "whatever-12"}, headers=ip(92))
+            took = time.time() - t0
+            check(st == 503 and took < 5, f"database name never resolves: login 503 within the connect timeout "
+                                          f"({st}, {took:.1f}s)")
+            deadline = time.time() + 10
+            body = {}
+            while time.time() < deadline:
+                st, _, body, _ = nodns.request("GET", "/apis/health")
+                det = (body or {}).get("details", {})
+                if all("cannot resolve" in det.get(k, {}).get("error", "") for k in ("database", "redis")):
+                    break
+                time.sleep(0.3)
+            check(st == 503 and "cannot resolve dead-db.invalid: no answer within 2000 ms"
+                  in body["details"]["database"].get("error", "")
+                  and "cannot resolve dead-redis.invalid" in body["details"]["redis"].get("error", ""),
+                  f"names that never resolve: health 503 says why ({st}, {body})")
+            t0 = time.time()
+            rc = nodns.stop()
+            took = time.time() - t0
+            check(rc == 0 and took < 5, f"names that never resolve: SIGTERM exits 0 in {took:.1f}s ({rc})")
+            t0 = time.time()
+            os.makedirs(os.path.join(WORK, "no_migrations"), exist_ok=True)
+            r = subprocess.run([BIN, "migrate", "status", "--dir", "no_migrations", "--env-file", "/dev/null",
+                                "--config", "/dev/null"],
+                               capture_output=True, text=True, timeout=60, cwd=WORK,
+                               env={**daemon_env(), "LD_PRELOAD": shim,
+                                    "DATABASE_URL": "postgresql://x:y@dead-db.invalid:5432/none?connect_timeout=2"})
+            took = time.time() - t0
+            check(r.returncode == 2 and "cannot resolve dead-db.invalid" in r.stderr and took < 5,
+                  f"migrate status, database name never resolves: exit 2 in {took:.1f}s ({r.returncode}, "
+                  f"{r.stderr[-200:]!r})")
         else:
             check(False, "cc could not build the getaddrinfo stand-in")
         t0 = time.time()
