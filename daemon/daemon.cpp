@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -13,6 +14,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <ctime>
 #include <thread>
 
 #include "api/accounts_cache.hpp"
@@ -55,6 +57,13 @@ void raise_nofile_limit(const config::settings& s) {
         "spare: accept will fail before the connection cap answers 503; raise the hard limit (LimitNOFILE=, "
         "ulimit -Hn) or lower server.max_connections",
         rl.rlim_cur, s.open_files_needed(), s.server.max_connections);
+}
+
+// This process among the instances sharing one Redis: host:pid.
+std::string instance_name() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return fmt::format("{}:{}", host, getpid());
 }
 
 // Per-route request metrics; children are cached per thread so the hot path takes no lock.
@@ -202,13 +211,18 @@ int run(const options& opts) {
         std::min<std::chrono::milliseconds>(s.redis.connect_timeout, 1s));
     std::string redis_url = s.redis_url();
     auto redis_client = std::make_shared<std::unique_ptr<cache::sync_client>>();
+    // A write, not a PING: a Redis that answers but refuses writes (maxmemory with noeviction, a
+    // read-only replica, a failed save with stop-writes-on-bgsave-error) leaves every rate limit to
+    // each instance's own fallback and the cache unwritten. That is degraded, and health says why.
+    std::string health_key = fmt::format("{}health:{}", s.redis.key_prefix, instance_name());
     checker.add(
         "redis",
-        [redis_url, redis_timeout, redis_client] {
+        [redis_url, redis_timeout, redis_client, health_key] {
           auto& c = *redis_client;
           try {
             if (!c) c = cache::sync_client::connect(redis_url, redis_timeout);
-            c->ping();
+            auto r = c->command({"SET", health_key, std::to_string(std::time(nullptr)), "PX", "10000"});
+            if (r.kind == cache::reply::type::error) throw cache::error("refuses writes: " + r.text);
           } catch (...) {
             c.reset();
             throw;

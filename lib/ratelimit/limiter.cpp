@@ -2,6 +2,11 @@
 
 #include <boost/asio/use_awaitable.hpp>
 
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+
+#include "core/strings.hpp"
 #include "metrics/registry.hpp"
 #include "ratelimit/script.hpp"
 
@@ -77,8 +82,21 @@ void limiter::count(tier t, const decision& d) {
   if (auto* c = decisions_[static_cast<int>(t)][d.allowed ? 1 : 0][static_cast<int>(d.source)]) c->inc();
 }
 
-void limiter::count_failure(int reason) {
+void limiter::count_failure(int reason, std::string_view detail) {
   if (auto* c = failures_[reason]) c->inc();
+  if (reason != error_reply && reason != bad_reply) return;  // unavailable: the Redis link says it
+  // A Redis that answers but refuses the script (out of memory with noeviction, a read-only
+  // replica, a failed save with stop-writes-on-bgsave-error) is otherwise silent: said once per
+  // 10 s for the whole process, with what Redis answered.
+  static std::atomic<std::int64_t> last_ms{0};
+  const std::int64_t now = unix_ms();
+  std::int64_t last = last_ms.load(std::memory_order_relaxed);
+  if (now - last < 10'000 || !last_ms.compare_exchange_strong(last, now, std::memory_order_relaxed)) return;
+  spdlog::warn(
+      "ratelimit: Redis {} the rate-limit script ({}); deciding by the fallback (ratelimit.fallback_*) "
+      "until it accepts it; zuperior_ratelimit_redis_failures_total counts every failure",
+      reason == error_reply ? "refused" : "gave an unexpected answer to",
+      detail.empty() ? "no detail" : core::one_line(detail.substr(0, 200)));
 }
 
 decision limiter::fallback(tier t, const config::ratelimit_settings& s, std::string_view identifier,
@@ -114,7 +132,7 @@ boost::asio::awaitable<bool> limiter::load_script() {
   args.emplace_back(script_source());
   auto r = co_await redis_->command(std::move(args));
   if (r.state != store_reply::status::ok) {
-    count_failure(r.state == store_reply::status::unavailable ? unavailable : error_reply);
+    count_failure(r.state == store_reply::status::unavailable ? unavailable : error_reply, r.text);
     co_return false;
   }
   co_return r.text == script_sha1();
@@ -180,7 +198,8 @@ boost::asio::awaitable<limiter::checked> limiter::check_and_get(tier t, std::str
   }
   count_failure(r.state == store_reply::status::unavailable ? unavailable
                 : r.state == store_reply::status::ok        ? bad_reply
-                                                            : error_reply);
+                                                            : error_reply,
+                r.text);
   out.d = fallback(t, *s, identifier, cost);
   count(t, out.d);
   co_return out;

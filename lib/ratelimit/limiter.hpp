@@ -65,7 +65,7 @@ class limiter {
  private:
   decision fallback(tier t, const config::ratelimit_settings& s, std::string_view identifier, std::uint32_t cost);
   void count(tier t, const decision& d);
-  void count_failure(int reason);
+  void count_failure(int reason, std::string_view detail = {});
 
   std::atomic<std::shared_ptr<const config::ratelimit_settings>> settings_;
   std::shared_ptr<store> redis_;

@@ -527,6 +527,26 @@ def main():
         st, body = wait_health(d, True, 15)
         check(st == 200, f"Redis back: healthy again ({st})")
 
+        # Redis that answers but refuses writes (out of memory with noeviction; a read-only replica
+        # gives the same kind of error): PING said healthy while every rate limit fell back to this
+        # instance alone, and nothing was logged.
+        def redis_cli(*args):
+            return subprocess.run(["redis-cli", "-p", str(REDIS_PORT), *args], capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        redis_cli("CONFIG", "SET", "maxmemory-policy", "noeviction")
+        redis_cli("CONFIG", "SET", "maxmemory", "1")
+        codes = [d.request("GET", "/apis/accounts", headers={"Authorization": f"Bearer {token_a}"})[0] for _ in range(3)]
+        check(codes == [200] * 3, f"Redis refusing writes: requests still served, limited locally ({codes})")
+        st, body = wait_health(d, False)
+        check(st == 503 and "refuses writes: OOM" in body["details"]["redis"].get("error", ""),
+              f"Redis refusing writes: health 503 says why ({st}, {body.get('details', {}).get('redis')})")
+        with open(d.log_path) as f:
+            warned = f.read().count("ratelimit: Redis refused the rate-limit script (OOM")
+        check(warned == 1, f"Redis refusing writes: said once in the log, not per request ({warned})")
+        redis_cli("CONFIG", "SET", "maxmemory", "0")
+        st, body = wait_health(d, True, 15)
+        check(st == 200, f"Redis accepting writes again: healthy ({st})")
+
         # drain: a request half-sent when SIGTERM arrives still gets its answer, then exit 0
         s = socket.create_connection(("127.0.0.1", d.port), 5)
         payload = b'{"email":"alice@example.com","password":"Passw0rd!x"}'
