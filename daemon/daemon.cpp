@@ -195,12 +195,28 @@ int run(const options& opts) {
         "database",
         [db_url, db_timeout, db_session] {
           auto& sess = *db_session;
+          auto open = [&] {
+            sess = db::session::connect(db_url, db_timeout);
+            sess->query(fmt::format("SET statement_timeout = {}", db_timeout.count()));
+          };
+          // Not just SELECT 1: a read-only server (a standby, default_transaction_read_only)
+          // answers reads and fails every login and registration (they write).
+          constexpr const char* probe = "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'";
           try {
-            if (!sess || !sess->is_open()) {
-              sess = db::session::connect(db_url, db_timeout);
-              sess->query(fmt::format("SET statement_timeout = {}", db_timeout.count()));
+            const bool kept = sess && sess->is_open();
+            if (!kept) open();
+            db::result r;
+            try {
+              r = sess->query(probe);
+            } catch (const db::error&) {
+              if (!kept) throw;
+              // The kept session was closed by the server (a restart, pg_terminate_backend): one
+              // new connection, rather than the dead session's error as the database's health.
+              open();
+              r = sess->query(probe);
             }
-            sess->query("SELECT 1");
+            if (!r.rows.empty() && !r.rows[0].empty() && r.rows[0][0] && *r.rows[0][0] == "t")
+              throw std::runtime_error("read-only (a standby, or default_transaction_read_only): writes fail");
           } catch (...) {
             sess.reset();
             throw;

@@ -106,6 +106,15 @@ bool is_unavailable(const boost::system::error_code& ec) noexcept {
          ec == pool_errc::connection_lost || ec == pool_errc::shutting_down;
 }
 
+bool sqlstate_means_unavailable(std::string_view st) noexcept {
+  if (st.size() != 5) return false;
+  const auto cls = st.substr(0, 2);
+  return st == "25006"   // read_only_sql_transaction
+         || cls == "53"  // insufficient_resources: disk_full, out_of_memory, too_many_connections
+         || cls == "08"  // connection_exception
+         || st == "57P01" || st == "57P02" || st == "57P03";  // admin/crash shutdown, cannot_connect_now
+}
+
 pool_options pool_options::from(const config::settings& s) {
   pool_options o;
   o.url = s.database.url;
@@ -268,7 +277,9 @@ pqxx::result run_statement(detail::pool_shared& sh, pool_slot& s, pqxx::transact
 void classify(query_result& out, std::string sqlstate, std::string message) {
   out.sqlstate = std::move(sqlstate);
   out.message = std::move(message);
-  out.ec = out.sqlstate == "57014" ? pool_errc::statement_timeout : pool_errc::query_failed;
+  out.ec = out.sqlstate == "57014"                    ? pool_errc::statement_timeout
+           : sqlstate_means_unavailable(out.sqlstate) ? pool_errc::unavailable
+                                                      : pool_errc::query_failed;
 }
 
 // Runs one pool_job's work on an open connection, mapping every failure to a pool_errc.
@@ -296,6 +307,10 @@ query_result execute(detail::pool_shared& sh, pool_slot& s, pool_job& j) {
   }
   if (s.conn && !s.conn->is_open()) {
     if (out.ec == pool_errc::query_failed && out.sqlstate.empty()) out.ec = pool_errc::connection_lost;
+    drop_connection(sh, s);
+  } else if (out.sqlstate == "25006") {
+    // Read-only: this server is (or became) a standby. A new connection (its name looked up again)
+    // reaches the primary once a failover has moved the name there.
     drop_connection(sh, s);
   }
   return out;

@@ -41,6 +41,11 @@ boost::system::error_code make_error_code(pool_errc e) noexcept;
 /// True for the errors that mean "the database is not available now" (503 rather than 500).
 bool is_unavailable(const boost::system::error_code& ec) noexcept;
 
+/// True for a SQLSTATE that says the server cannot do this now, not that the statement is wrong:
+/// read-only (a standby, or default_transaction_read_only), shutting down or starting up, out of
+/// resources (disk, memory, connections), a connection failure. Such a failure is a 503, not a 500.
+bool sqlstate_means_unavailable(std::string_view sqlstate) noexcept;
+
 /// The outcome of a pooled statement (or transaction).
 struct query_result {
   boost::system::error_code ec;

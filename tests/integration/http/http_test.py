@@ -547,6 +547,41 @@ def main():
         st, body = wait_health(d, True, 15)
         check(st == 200, f"Redis accepting writes again: healthy ({st})")
 
+        # A read-only PostgreSQL (a standby after a failover, or default_transaction_read_only):
+        # SELECT 1 said healthy, and every login and registration was a 500 "Internal server error".
+        dbname = DB_URL.split("?")[0].rsplit("/", 1)[1]
+        kick = "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'zuperior'"
+        psql(f"ALTER DATABASE {dbname} SET default_transaction_read_only = on")
+        psql(kick)
+        time.sleep(0.3)
+        st, _, body, _ = d.request("POST", "/apis/auth/register", body={"email": "ro@example.com", "password": "Secret-pa-12!",
+                                                                        "name": "Ro"}, headers=ip(93))
+        st2, _, body2, _ = d.request("POST", "/apis/auth/login", body={"email": "alice@example.com", "password": pw},
+                                     headers=ip(93))
+        check(st == 503 and st2 == 503 and body["message"] == body2["message"] == "Database unavailable",
+              f"read-only database: register and login 503, not 500 ({st} {body}, {st2} {body2})")
+        deadline = time.time() + 10
+        while True:
+            st, _, body, _ = d.request("GET", "/apis/health")
+            if "read-only" in body["details"]["database"].get("error", "") or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        check(st == 503 and "read-only" in body["details"]["database"].get("error", ""),
+              f"read-only database: health 503 says why ({st}, {body.get('details', {}).get('database')})")
+        subprocess.run(["psql", DB_URL.split("?")[0], "-qtA", "-c", "SET default_transaction_read_only = off", "-c",
+                        f"ALTER DATABASE {dbname} RESET default_transaction_read_only"], check=True, capture_output=True)
+        psql(kick)
+        st, body = wait_health(d, True, 15)
+        st2, _, _, _ = d.request("POST", "/apis/auth/login", body={"email": "alice@example.com", "password": pw},
+                                 headers=ip(94))
+        check(st == 200 and st2 == 200, f"database writable again: healthy, login 200 ({st}, {st2})")
+        # The health check's own connection closed by the server (a restart, pg_terminate_backend)
+        # is not the database's health: the check reconnects once instead of reporting it.
+        psql(kick)
+        time.sleep(2.5)  # one check interval
+        st, _, body, _ = d.request("GET", "/apis/health")
+        check(st == 200, f"health check's connection terminated: still healthy ({st}, {body['details']['database']})")
+
         # drain: a request half-sent when SIGTERM arrives still gets its answer, then exit 0
         s = socket.create_connection(("127.0.0.1", d.port), 5)
         payload = b'{"email":"alice@example.com","password":"Passw0rd!x"}'

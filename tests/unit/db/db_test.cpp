@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "db/conninfo.hpp"
+#include "db/pool.hpp"
 
 using namespace zuperior;
 
@@ -46,4 +47,11 @@ TEST_CASE("resolve_host: literals and lists pass through; a name is pinned to it
   CHECK(pinned.find("@localhost:5432") != std::string::npos);
   CHECK_THROWS_WITH(db::resolve_host("postgresql://u:p@no-such-host.invalid/app", std::chrono::milliseconds(5000)),
                     Catch::Contains("cannot resolve no-such-host.invalid"));
+}
+
+TEST_CASE("sqlstate_means_unavailable: the server cannot now, versus the statement is wrong") {
+  for (const char* st : {"25006", "53100", "53200", "53300", "08006", "08001", "57P01", "57P02", "57P03"})
+    CHECK(db::sqlstate_means_unavailable(st));
+  for (const char* st : {"23505", "42P01", "42601", "22P02", "40001", "57014", "", "25", "250060"})
+    CHECK_FALSE(db::sqlstate_means_unavailable(st));
 }
