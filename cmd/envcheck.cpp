@@ -1,6 +1,7 @@
 // zuperior envcheck: the whole configuration validated, every problem in one run.
 #include <fmt/format.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -42,13 +43,14 @@ config::probe_result probe_postgres(const config::settings& s, std::chrono::mill
   auto start = clock_type::now();
   try {
     auto session = db::session::connect(s.database.url, std::min(timeout, s.database.connect_timeout));
-    session->query("SELECT 1");
+    auto read_only = session->read_only_reason();  // a query as SELECT 1 was, and whether writes work
     p.latency_ms = elapsed_ms(start);
     p.detail = "PostgreSQL " + session->server_version();
+    if (read_only) p.error = *read_only;
     auto max_conn = session->scalar("SHOW max_connections");
     if (max_conn) {
       p.detail += fmt::format(", max_connections {}", *max_conn);
-      if (std::stoul(*max_conn) < s.database.pool_size)
+      if (p.error.empty() && std::stoul(*max_conn) < s.database.pool_size)
         p.error = fmt::format("pool_size {} exceeds the server's max_connections {}", s.database.pool_size, *max_conn);
     }
     p.ok = p.error.empty();
@@ -65,7 +67,9 @@ config::probe_result probe_redis(const config::settings& s, std::chrono::millise
   auto start = clock_type::now();
   try {
     auto client = cache::sync_client::connect(s.redis_url(), std::min(timeout, s.redis.connect_timeout));
-    client->ping();
+    // A write, as the daemon's health check does (the key expires in 10 s): a Redis that answers
+    // but refuses writes would leave every rate limit to each instance alone.
+    client->write_probe(fmt::format("{}envcheck:{}", s.redis.key_prefix, getpid()));
     p.latency_ms = elapsed_ms(start);
     auto info = client->command({"INFO", "server"});
     auto pos = info.text.find("redis_version:");

@@ -100,6 +100,15 @@ int print_verdict(const ratelimit_options& o, const test_header& h, const loadte
   return code;
 }
 
+// The JSON report of a test that could not run: what is known of the test, the reason, the exit code.
+int print_error_json(nlohmann::json out, const std::string& why, int code) {
+  out["verdict"] = "ERROR";
+  out["error"] = why;
+  out["exit_code"] = code;
+  print_json(out);
+  return code;
+}
+
 // Runs a probe; with --format json a failure to run (exit 2) is a JSON report too, so a CI step
 // that parses stdout always has something to parse.
 template <typename Probe>
@@ -114,12 +123,7 @@ int run_probe(const ratelimit_options& o, const test_header& h, const char* unit
   try {
     return print_verdict(o, h, probe(), unit);
   } catch (const core::command_error& e) {
-    nlohmann::json out = header_json(h);
-    out["verdict"] = "ERROR";
-    out["error"] = e.what();
-    out["exit_code"] = e.code();
-    print_json(out);
-    return e.code();
+    return print_error_json(header_json(h), e.what(), e.code());
   }
 }
 
@@ -356,16 +360,12 @@ runner setup_ratelimit(CLI::App& sub) {
       if (!json_output(*o)) return run_test(*o);
       // CI parsing stdout gets one JSON object even when the test cannot start (no token to be
       // had, a bad URL, a configuration that does not load); run_probe answers the later failures.
-      auto error_json = [&o](const std::string& why, int code) {
-        print_json(nlohmann::json{{"tier", o->tier}, {"verdict", "ERROR"}, {"error", why}, {"exit_code", code}});
-        return code;
-      };
       try {
         return run_test(*o);
       } catch (const core::command_error& e) {
-        return error_json(e.what(), e.code());
+        return print_error_json({{"tier", o->tier}}, e.what(), e.code());
       } catch (const std::exception& e) {
-        return error_json(core::error_text(e), core::exit_usage);
+        return print_error_json({{"tier", o->tier}}, core::error_text(e), core::exit_usage);
       }
     }
     if (inspect->parsed()) return run_inspect(*o);

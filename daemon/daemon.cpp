@@ -14,7 +14,6 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
-#include <ctime>
 #include <thread>
 
 #include "api/accounts_cache.hpp"
@@ -201,22 +200,20 @@ int run(const options& opts) {
           };
           // Not just SELECT 1: a read-only server (a standby, default_transaction_read_only)
           // answers reads and fails every login and registration (they write).
-          constexpr const char* probe = "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'";
           try {
             const bool kept = sess && sess->is_open();
             if (!kept) open();
-            db::result r;
+            std::optional<std::string> read_only;
             try {
-              r = sess->query(probe);
+              read_only = sess->read_only_reason();
             } catch (const db::error&) {
               if (!kept) throw;
               // The kept session was closed by the server (a restart, pg_terminate_backend): one
               // new connection, rather than the dead session's error as the database's health.
               open();
-              r = sess->query(probe);
+              read_only = sess->read_only_reason();
             }
-            if (!r.rows.empty() && !r.rows[0].empty() && r.rows[0][0] && *r.rows[0][0] == "t")
-              throw std::runtime_error("read-only (a standby, or default_transaction_read_only): writes fail");
+            if (read_only) throw std::runtime_error(*read_only);
           } catch (...) {
             sess.reset();
             throw;
@@ -237,8 +234,7 @@ int run(const options& opts) {
           auto& c = *redis_client;
           try {
             if (!c) c = cache::sync_client::connect(redis_url, redis_timeout);
-            auto r = c->command({"SET", health_key, std::to_string(std::time(nullptr)), "PX", "10000"});
-            if (r.kind == cache::reply::type::error) throw cache::error("refuses writes: " + r.text);
+            c->write_probe(health_key);
           } catch (...) {
             c.reset();
             throw;

@@ -89,6 +89,11 @@ reply sync_client::command(const std::vector<std::string>& args) {
   return out;
 }
 
+void sync_client::write_probe(const std::string& key) {
+  auto r = command({"SET", key, "1", "PX", "10000"});
+  if (r.kind == reply::type::error) throw error("refuses writes: " + r.text);
+}
+
 void sync_client::ping() {
   auto r = command({"PING"});
   if (r.kind != reply::type::status || r.text != "PONG") throw error("unexpected PING reply: " + r.text);

@@ -37,6 +37,9 @@ class sync_client {
   reply command(const std::vector<std::string>& args);
   /// PING; throws unless the answer is PONG.
   void ping();
+  /// Writes `key` (expiring in 10 s); throws cache::error("refuses writes: ...") when Redis answers
+  /// but will not write (maxmemory with noeviction, a read-only replica, a failed save).
+  void write_probe(const std::string& key);
 
  private:
   sync_client(void* ctx, std::chrono::milliseconds timeout) : ctx_(ctx), timeout_(timeout) {}

@@ -98,6 +98,14 @@ std::optional<std::string> session::scalar(std::string_view sql, const std::vect
 }
 
 std::string session::server_version() { return scalar("SHOW server_version").value_or(""); }
+
+std::optional<std::string> session::read_only_reason() {
+  auto r = query("SELECT pg_is_in_recovery(), current_setting('transaction_read_only')");
+  if (r.rows.empty() || r.rows[0].size() < 2) return std::nullopt;
+  if (r.rows[0][0] == "t") return "read-only: a standby (in recovery); logins and registrations write";
+  if (r.rows[0][1] == "on") return "read-only: default_transaction_read_only is on; logins and registrations write";
+  return std::nullopt;
+}
 int session::backend_pid() { return impl_->conn->backendpid(); }
 bool session::is_open() const { return impl_->conn && impl_->conn->is_open(); }
 

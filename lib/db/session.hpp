@@ -54,6 +54,8 @@ class session {
   std::optional<std::string> scalar(std::string_view sql, const std::vector<param>& params = {});
   /// The server's version string ("15.18").
   std::string server_version();
+  /// Why this server takes no writes (a standby, or default_transaction_read_only), or nullopt.
+  std::optional<std::string> read_only_reason();
   /// The backend process id of this connection.
   int backend_pid();
   /// Whether the connection is still open.
