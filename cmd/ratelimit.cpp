@@ -239,7 +239,7 @@ redis_target open_redis(const ratelimit_options& o) {
   auto cfg = o.config.load();
   const auto& s = cfg.values;
   ratelimit::limiter l(s.ratelimit, nullptr, std::make_shared<ratelimit::local_limiter>(16), s.redis.key_prefix,
-                       nullptr);
+                       nullptr, s.server.ipv6_prefix);
   redis_target r;
   r.key = l.redis_key(t, o.identifier);
   r.tier = ratelimit::tier_settings(s.ratelimit, t);

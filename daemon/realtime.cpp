@@ -10,6 +10,7 @@
 #include "api/routes.hpp"
 #include "auth/jwt.hpp"
 #include "cache/async_client.hpp"
+#include "core/url.hpp"
 #include "db/pool.hpp"
 #include "feed/market_feed.hpp"
 #include "http/server.hpp"
@@ -41,6 +42,7 @@ ws::server_options base_options(const config::settings& s) {
   o.max_payload = s.realtime.max_payload;
   o.outbox_limit = s.realtime.outbox_limit;
   o.max_polling_sessions_per_ip = s.server.max_connections_per_ip;
+  o.ipv6_prefix = s.server.ipv6_prefix;
   o.cors_origins = s.server.cors_origins;
   return o;
 }
@@ -159,7 +161,9 @@ realtime::realtime(const realtime_deps& deps) : impl_(std::make_unique<impl>()) 
       return allow_event(limits, std::move(user), worker);
     };
     ws::local_limiter* cl = I.connect_limit.get();
-    checks.allow_connect = [cl](const std::string& ip) { return cl->allow(ip); };
+    checks.allow_connect = [cl, v6 = s.server.ipv6_prefix](const std::string& ip) {
+      return cl->allow(core::client_key(ip, v6));
+    };
     if (s.market.feed == "sim") {
       auto known = std::make_shared<std::unordered_set<std::string>>(s.market.symbols.begin(), s.market.symbols.end());
       checks.known_symbol = [known](const std::string& sym) { return known->count(sym) > 0; };

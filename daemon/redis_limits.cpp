@@ -47,7 +47,9 @@ redis_limits::redis_limits(const config::settings& s, const std::vector<boost::a
     auto client = cache::async_client::create(ex, opts);
     client->start();
     auto store = std::make_shared<ratelimit::cache_store>(client);
-    limiters_.push_back(std::make_unique<ratelimit::limiter>(s.ratelimit, store, local_, s.redis.key_prefix));
+    limiters_.push_back(std::make_unique<ratelimit::limiter>(s.ratelimit, store, local_, s.redis.key_prefix,
+                                                             ratelimit::limiter::default_metrics_registry(),
+                                                             s.server.ipv6_prefix));
     clients_.push_back(std::move(client));
   }
 }

@@ -119,6 +119,10 @@ std::vector<key_spec> build_schema() {
       key("server.max_connections_per_ip", k::integer, &settings::server, &server_settings::max_connections_per_ip,
           "Open connections one client address may hold; also its long-polling Socket.IO sessions.")
           .range(1, 10'000'000),
+      key("server.ipv6_prefix", k::integer, &settings::server, &server_settings::ipv6_prefix,
+          "An IPv6 client is counted by its network of this many bits (rate limits, per-client caps): "
+          "one subscriber holds a /64 or more; 128 = each address on its own.")
+          .range(32, 128),
       key("server.trusted_proxies", k::list, &settings::server, &server_settings::trusted_proxies,
           "Proxy addresses or CIDRs whose X-Forwarded-For is believed (comma-separated)."),
       key("server.cors_origins", k::list, &settings::server, &server_settings::cors_origins,

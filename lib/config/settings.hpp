@@ -35,6 +35,7 @@ struct server_settings {
   milliseconds drain_timeout{20'000};
   std::uint32_t max_connections = 20'000;
   std::uint32_t max_connections_per_ip = 2'000;
+  std::uint32_t ipv6_prefix = 64;            // an IPv6 client is counted by its /ipv6_prefix network
   std::vector<std::string> trusted_proxies;  // IPs or CIDRs
   std::vector<std::string> cors_origins;     // NEXT_PUBLIC_APP_URL
   std::string public_url;                    // NEXT_PUBLIC_API_BASE_URL

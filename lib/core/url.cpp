@@ -1,6 +1,8 @@
 #include "core/url.hpp"
 
 #include <arpa/inet.h>
+
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 
@@ -44,6 +46,26 @@ bool is_ip_address(std::string_view s) {
   std::string str(s);
   unsigned char buf[16];
   return inet_pton(AF_INET, str.c_str(), buf) == 1 || inet_pton(AF_INET6, str.c_str(), buf) == 1;
+}
+
+std::string client_key(std::string_view ip, unsigned v6_prefix) {
+  if (v6_prefix >= 128 || ip.find(':') == std::string_view::npos) return std::string(ip);
+  std::string str(ip);
+  unsigned char b[16];
+  if (inet_pton(AF_INET6, str.c_str(), b) != 1) return str;
+  char buf[INET6_ADDRSTRLEN];
+  static constexpr unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::equal(std::begin(v4_mapped), std::end(v4_mapped), b))  // an IPv4 client, counted as one
+    return inet_ntop(AF_INET, b + 12, buf, sizeof buf) ? std::string(buf) : str;
+  for (unsigned i = 0; i < 16; ++i) {
+    const unsigned bit = i * 8;
+    if (bit >= v6_prefix)
+      b[i] = 0;
+    else if (bit + 8 > v6_prefix)
+      b[i] &= static_cast<unsigned char>(0xff << (8 - (v6_prefix - bit)));
+  }
+  if (!inet_ntop(AF_INET6, b, buf, sizeof buf)) return str;
+  return std::string(buf) + "/" + std::to_string(v6_prefix);
 }
 
 bool is_host_name(std::string_view s) {

@@ -29,5 +29,10 @@ std::string percent_encode(std::string_view s);
 bool is_ip_address(std::string_view s);
 /// True when `s` is a valid DNS host name or IP address.
 bool is_host_name(std::string_view s);
+/// What one client is counted as (rate limits, per-client connection caps): an IPv4 address as it
+/// is; an IPv6 address as its /`v6_prefix` network ("2001:db8:1:2::/64"), because one subscriber
+/// gets a whole /64 or more and could otherwise take a fresh address for every request. 128 (or
+/// more) keeps the whole address; anything that is not an IPv6 literal comes back unchanged.
+std::string client_key(std::string_view ip, unsigned v6_prefix);
 
 }  // namespace zuperior::core

@@ -37,6 +37,7 @@
 
 #include "core/error.hpp"
 #include "core/strings.hpp"
+#include "core/url.hpp"
 #include "http/client_ip.hpp"
 #include "http/cors.hpp"
 #include "http/error.hpp"
@@ -205,12 +206,12 @@ namespace {
 // One accepted connection counted against server.max_connections and max_connections_per_ip.
 struct connection_slot {
   server::impl* S;
-  std::string peer;
-  connection_slot(server::impl* s, std::string p) : S(s), peer(std::move(p)) {}
+  std::string client;  // the per-client cap's key: core::client_key of the peer
+  connection_slot(server::impl* s, std::string c) : S(s), client(std::move(c)) {}
   connection_slot(const connection_slot&) = delete;
   connection_slot& operator=(const connection_slot&) = delete;
   ~connection_slot() {
-    S->release_ip(peer);
+    S->release_ip(client);
     S->conns.fetch_sub(1, std::memory_order_relaxed);
     if (S->hooks.on_connection) S->hooks.on_connection(-1);
   }
@@ -406,7 +407,7 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
   } guard{w, &st};
   // The connection's place under the caps: released when the last holder lets go (this session,
   // or the WebSocket that took the socket over).
-  auto slot = std::make_shared<connection_slot>(&S, peer);
+  auto slot = std::make_shared<connection_slot>(&S, core::client_key(peer, S.s.ipv6_prefix));
 
   bool first = true;
   bool lingering = false;
@@ -637,7 +638,7 @@ net::awaitable<void> accept_loop(server::impl& S, worker& w) {
     }
     {
       std::unique_lock lock(S.ip_mu);
-      auto& n = S.per_ip[peer];
+      auto& n = S.per_ip[core::client_key(peer, S.s.ipv6_prefix)];
       if (n >= S.s.max_connections_per_ip) {
         lock.unlock();
         if (S.hooks.on_rejected) S.hooks.on_rejected(true);

@@ -7,6 +7,7 @@
 #include <atomic>
 
 #include "core/strings.hpp"
+#include "core/url.hpp"
 #include "metrics/registry.hpp"
 #include "ratelimit/script.hpp"
 
@@ -18,7 +19,10 @@ enum failure { unavailable = 0, error_reply = 1, noscript = 2, bad_reply = 3 };
 constexpr std::array<std::string_view, 4> failure_names{"unavailable", "error_reply", "noscript", "bad_reply"};
 constexpr std::array<std::string_view, 4> source_names{"redis", "local", "open", "closed"};
 
-std::string key_identifier(std::string_view identifier) {
+// An address is counted as its client (an IPv6 client by its network); long identifiers by a hash.
+std::string key_identifier(std::string_view identifier, unsigned ipv6_prefix) {
+  if (identifier.starts_with("ip:") && identifier.find(':', 3) != std::string_view::npos)
+    return "ip:" + core::client_key(identifier.substr(3), ipv6_prefix);
   if (identifier.size() <= max_identifier_size) return std::string(identifier);
   return "sha1:" + sha1_hex(identifier);
 }
@@ -28,11 +32,13 @@ std::string key_identifier(std::string_view identifier) {
 metrics::registry* limiter::default_metrics_registry() { return &metrics::default_registry(); }
 
 limiter::limiter(const config::ratelimit_settings& settings, std::shared_ptr<store> redis,
-                 std::shared_ptr<local_limiter> local, std::string key_prefix, metrics::registry* registry)
+                 std::shared_ptr<local_limiter> local, std::string key_prefix, metrics::registry* registry,
+                 unsigned ipv6_prefix)
     : settings_(std::make_shared<const config::ratelimit_settings>(settings)),
       redis_(std::move(redis)),
       local_(local ? std::move(local) : std::make_shared<local_limiter>()),
-      key_prefix_(std::move(key_prefix)) {
+      key_prefix_(std::move(key_prefix)),
+      ipv6_prefix_(ipv6_prefix) {
   if (!registry) return;
   auto& d = registry->add_counter("zuperior_ratelimit_decisions_total",
                                   "Rate-limit decisions by tier, outcome and where they were made.",
@@ -67,14 +73,14 @@ std::string limiter::redis_key(tier t, std::string_view identifier) const {
   k += ':';
   k += to_string(t);
   k += ':';
-  k += key_identifier(identifier);
+  k += key_identifier(identifier, ipv6_prefix_);
   return k;
 }
 
-std::string limiter::local_key(tier t, std::string_view identifier) {
+std::string limiter::local_key(tier t, std::string_view identifier) const {
   std::string k(to_string(t));
   k += ':';
-  k += key_identifier(identifier);
+  k += key_identifier(identifier, ipv6_prefix_);
   return k;
 }
 

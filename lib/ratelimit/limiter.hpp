@@ -28,10 +28,11 @@ namespace zuperior::ratelimit {
 class limiter {
  public:
   /// `redis` may be null (local/open/closed only). `key_prefix` is Redis' key prefix (redis.key_prefix),
-  /// prepended to ratelimit.key_prefix. Metrics go to `registry` (nullptr: none).
+  /// prepended to ratelimit.key_prefix. Metrics go to `registry` (nullptr: none). An "ip:" identifier
+  /// is counted by core::client_key with `ipv6_prefix` (server.ipv6_prefix): an IPv6 client by its network.
   limiter(const config::ratelimit_settings& settings, std::shared_ptr<store> redis,
           std::shared_ptr<local_limiter> local, std::string key_prefix = {},
-          metrics::registry* registry = default_metrics_registry());
+          metrics::registry* registry = default_metrics_registry(), unsigned ipv6_prefix = 64);
   ~limiter();
 
   /// SCRIPT LOAD; false when Redis is unreachable or answers something else (check() loads lazily then).
@@ -57,7 +58,7 @@ class limiter {
   /// The Redis key holding `identifier`'s state in tier `t` (for `ratelimit inspect|reset`).
   std::string redis_key(tier t, std::string_view identifier) const;
   /// The local limiter's key for the same (tier and identifier).
-  static std::string local_key(tier t, std::string_view identifier);
+  std::string local_key(tier t, std::string_view identifier) const;
 
   /// The process-wide metrics registry (a function so this header needs no metrics include).
   static metrics::registry* default_metrics_registry();
@@ -71,6 +72,7 @@ class limiter {
   std::shared_ptr<store> redis_;
   std::shared_ptr<local_limiter> local_;
   std::string key_prefix_;
+  unsigned ipv6_prefix_ = 64;
   // [tier][allowed][source]
   std::array<std::array<std::array<metrics::counter*, 4>, 2>, 4> decisions_{};
   std::array<metrics::counter*, 4> failures_{};  // unavailable, error_reply, noscript, bad_reply

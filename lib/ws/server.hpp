@@ -104,6 +104,7 @@ struct server_options {
   // Long-polling sessions one client address may hold (a polling session keeps no connection open,
   // so the HTTP server's per-address connection cap does not bound them); 0 = no cap.
   std::size_t max_polling_sessions_per_ip = 2000;
+  unsigned ipv6_prefix = 64;  // an IPv6 client is counted by its network (core::client_key)
   std::vector<std::string> cors_origins;
   std::map<std::string, std::shared_ptr<app>> namespaces;  // "/" and others
 };

@@ -19,6 +19,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/url.hpp"
 #include "http/cors.hpp"
 #include "ws/eio_codec.hpp"
 #include "ws/server.hpp"
@@ -94,7 +95,7 @@ struct server::impl {
   bool take_polling_slot(const std::string& ip) {
     if (opt.max_polling_sessions_per_ip == 0) return true;
     std::lock_guard lock(polling_mu);
-    auto& n = polling_per_ip[ip];
+    auto& n = polling_per_ip[core::client_key(ip, opt.ipv6_prefix)];
     if (n >= opt.max_polling_sessions_per_ip) return false;
     ++n;
     return true;
@@ -102,7 +103,7 @@ struct server::impl {
   void release_polling_slot(const std::string& ip) {
     if (opt.max_polling_sessions_per_ip == 0) return;
     std::lock_guard lock(polling_mu);
-    auto it = polling_per_ip.find(ip);
+    auto it = polling_per_ip.find(core::client_key(ip, opt.ipv6_prefix));
     if (it != polling_per_ip.end() && --it->second == 0) polling_per_ip.erase(it);
   }
 

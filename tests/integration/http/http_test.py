@@ -486,6 +486,14 @@ def main():
               "429 has X-RateLimit-*, Retry-After and the seed's body")
         codes = [d.request("POST", "/apis/auth/login", body={"email": "victim@example.com", "password": "Wrong0rd!x"}, headers=ip(60 + i))[0] for i in range(12)]
         check(codes.count(429) == 2, f"strict tier also per e-mail across IPs ({codes})")
+        # IPv6: one subscriber holds a /64 and could take a fresh address for every attempt; the
+        # limit counts the network (server.ipv6_prefix, 64), not the address.
+        codes = [d.request("POST", "/apis/auth/login", body={"email": f"v6-{i}@example.com", "password": "Wrong0rd!x"},
+                           headers={"X-Forwarded-For": f"2001:db8:7:7::{i + 1:x}"})[0] for i in range(12)]
+        check(codes == [401] * 10 + [429, 429], f"strict tier per IPv6 /64, not per address ({codes})")
+        st = d.request("POST", "/apis/auth/login", body={"email": "v6-other@example.com", "password": "Wrong0rd!x"},
+                       headers={"X-Forwarded-For": "2001:db8:7:8::1"})[0]
+        check(st == 401, f"strict tier: the next /64 is another client ({st})")
 
         # metrics
         st, _, _, raw = d.request("GET", "/metrics")

@@ -37,6 +37,19 @@ TEST_CASE("hosts and IPs are told apart from garbage") {
   CHECK_FALSE(is_host_name(""));
 }
 
+TEST_CASE("client_key: IPv4 as is, IPv6 by its network, so fresh addresses of one subscriber count as one") {
+  CHECK(client_key("203.0.113.7", 64) == "203.0.113.7");
+  CHECK(client_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd", 64) == "2001:db8:1:2::/64");
+  CHECK(client_key("2001:db8:1:2:ffff::1", 64) == client_key("2001:db8:1:2::9", 64));
+  CHECK(client_key("2001:db8:1:3::1", 64) != client_key("2001:db8:1:2::1", 64));
+  CHECK(client_key("2001:db8:1:2ff::1", 56) == "2001:db8:1:200::/56");
+  CHECK(client_key("2001:db8:1:2ff::1", 60) == "2001:db8:1:2f0::/60");  // a prefix inside a byte
+  CHECK(client_key("2001:db8::1", 128) == "2001:db8::1");
+  CHECK(client_key("::ffff:198.51.100.1", 64) == "198.51.100.1");  // IPv4-mapped: the IPv4 client
+  CHECK(client_key("not-an-ip", 64) == "not-an-ip");
+  CHECK(client_key("2001:db8::zz", 64) == "2001:db8::zz");
+}
+
 TEST_CASE("redaction hides URL passwords, tokens and listed secrets") {
   CHECK(redact_url("postgresql://app:hunter2@db/x") == "postgresql://app:***@db/x");
   CHECK(redact_url("redis://:s3cr3t@127.0.0.1:6379") == "redis://:***@127.0.0.1:6379");

@@ -151,7 +151,14 @@ TEST_CASE("reload changes limits; disabled limits allow everything; long identif
   CHECK(run([&]() { return lim.check(tier::strict, "user:1"); }).allowed);
   const std::string long_id(5000, 'x');
   CHECK(lim.redis_key(tier::standard, long_id) == "ratelimit:standard:sha1:" + sha1_hex(long_id));
-  CHECK(limiter::local_key(tier::websocket, "ip:1") == "websocket:ip:1");
+  CHECK(lim.local_key(tier::websocket, "ip:1") == "websocket:ip:1");
+  // An IPv6 client is one client across its /64 (the default), in Redis and locally.
+  CHECK(lim.redis_key(tier::strict, "ip:2001:db8:1:2::a") == "ratelimit:strict:ip:2001:db8:1:2::/64");
+  CHECK(lim.redis_key(tier::strict, "ip:2001:db8:1:2:ffff:1:2:3") == lim.redis_key(tier::strict, "ip:2001:db8:1:2::b"));
+  CHECK(lim.local_key(tier::strict, "ip:2001:db8:1:2::a") == "strict:ip:2001:db8:1:2::/64");
+  CHECK(lim.redis_key(tier::strict, "ip:203.0.113.9") == "ratelimit:strict:ip:203.0.113.9");
+  limiter per_address(s, nullptr, nullptr, "", nullptr, 128);
+  CHECK(per_address.redis_key(tier::strict, "ip:2001:db8:1:2::a") == "ratelimit:strict:ip:2001:db8:1:2::a");
 }
 
 TEST_CASE("without a store the local limiter decides") {
