@@ -114,6 +114,18 @@ std::vector<migration> load_migrations(const std::string& dir) {
   if (ec) throw error(fmt::format("cannot list {}: {}", core::quote(dir), ec.message()), "", core::exit_usage);
   std::sort(files.begin(), files.end());
   for (const auto& p : files) {
+    // Only regular files (or links to them): reading a FIFO would wait for a writer forever, a
+    // directory or a device is no migration.
+    std::error_code st_ec;
+    const auto type = fs::status(p, st_ec).type();
+    if (type == fs::file_type::not_found)
+      throw error(fmt::format("{}: the file does not exist (a broken symbolic link?)", p.string()));
+    if (type != fs::file_type::regular)
+      throw error(fmt::format("{}: not a regular file ({}); a migration must be a file of SQL", p.string(),
+                              type == fs::file_type::directory ? "a directory"
+                              : type == fs::file_type::fifo    ? "a named pipe"
+                              : type == fs::file_type::socket  ? "a socket"
+                                                               : "a device or special file"));
     std::ifstream f(p, std::ios::binary);
     std::stringstream buf;
     if (f) buf << f.rdbuf();

@@ -308,7 +308,20 @@ has bad_empty "0001_empty.sql: the file has no SQL statements"
 mkdir unread && ln -s /nonexistent/file unread/0001_gone.sql
 mig bad_unread "$db1" unread up
 want_rc bad_unread 1
-has bad_unread "0001_gone.sql: cannot read the file"
+has bad_unread "0001_gone.sql: the file does not exist (a broken symbolic link?)"
+# A named pipe among the migrations made every command wait for a writer forever.
+mkdir fifo && cp "$shipped"/*.sql fifo/ && mkfifo fifo/9999_pipe.sql
+for sub in lint status up; do
+  timeout 20 env -i PATH="$PATH" HOME="$work" "$bin" migrate "$sub" --config /dev/null --database-url "$db1" \
+    --dir fifo >"bad_fifo_$sub.out" 2>"bad_fifo_$sub.err"
+  rc=$?
+  want_rc "bad_fifo_$sub" 1
+  has "bad_fifo_$sub" "9999_pipe.sql: not a regular file (a named pipe)"
+done
+mkdir subdir && mkdir subdir/0001_dir.sql
+mig bad_subdir "$db1" subdir status
+want_rc bad_subdir 1
+has bad_subdir "0001_dir.sql: not a regular file (a directory)"
 mkdir unterminated && printf "SELECT 'oops;\n" > unterminated/0001_q.sql
 mig bad_quote "$db1" unterminated lint
 want_rc bad_quote 1
