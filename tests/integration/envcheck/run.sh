@@ -138,6 +138,18 @@ bad = [p for p in r['problems'] if p['source'].get('line') == 2]
 assert bad and chr(0xfffd) in bad[0]['message'] and bad[0]['source']['file'].endswith('latin.env'), r['problems']
 " || fail "latin: not valid JSON naming line 2: $(head -c 400 latin.out latin.err)"
 
+# A .env or config that never ends (/dev/zero) took all the memory there was (4 GB in 10 s): now
+# an error at 16 MiB. A pipe (process substitution) is still read.
+extra_env=(JWT_SECRET="$secret" DATABASE_URL="postgresql://u:p@127.0.0.1:5432/db")
+for what in env-file config; do
+  timeout 20 env -i PATH="$PATH" "${extra_env[@]}" "$bin" envcheck --"$what" /dev/zero >"zero_$what.out" 2>"zero_$what.err"
+  rc=$?
+  [ "$rc" = 1 ] || fail "zero_$what: exit $rc, wanted 1: $(head -c 300 "zero_$what.err")"
+  expect "zero_$what" "cannot read /dev/zero: larger than 16 MiB"
+done
+env -i PATH="$PATH" "$bin" envcheck --config /dev/null --env-file <(printf 'JWT_SECRET=%s\nDATABASE_URL=postgresql://u:p@127.0.0.1:5432/db\n' "$secret") >piped.out 2>piped.err ||
+  fail "piped .env: $(head -c 600 piped.out piped.err)"
+
 # A usage error is exit 2 and points at the help of the command that was being parsed.
 extra_env=()
 run usage 2 --config /dev/null --no-such-flag
