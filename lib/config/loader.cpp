@@ -13,6 +13,7 @@
 #include "config/dotenv.hpp"
 #include "config/schema.hpp"
 #include "core/error.hpp"
+#include "core/file.hpp"
 #include "core/strings.hpp"
 #include "core/url.hpp"
 
@@ -324,24 +325,7 @@ std::vector<std::pair<std::string, std::string>> process_environment() {
   return out;
 }
 
-std::string read_file(const std::string& path, std::size_t max_bytes) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw core::command_error(fmt::format("cannot read {}: {}", path, std::generic_category().message(errno)));
-  // Read in pieces up to the cap: a pipe (--env-file <(...)) still works, and a source that never
-  // ends (/dev/zero, a runaway generator) is an error instead of all the memory there is.
-  std::string out;
-  char chunk[64 << 10];
-  while (in) {
-    in.read(chunk, sizeof chunk);
-    out.append(chunk, static_cast<std::size_t>(in.gcount()));
-    if (out.size() > max_bytes)
-      throw core::command_error(
-          fmt::format("cannot read {}: larger than {} MiB, which no such file should be", path, max_bytes >> 20));
-  }
-  if (in.bad())
-    throw core::command_error(fmt::format("cannot read {}: {}", path, std::generic_category().message(errno)));
-  return out;
-}
+std::string read_file(const std::string& path, std::size_t max_bytes) { return core::read_file(path, max_bytes); }
 
 // market.symbols_path (the seed's MARKET_DATA_SYMBOLS_PATH): one symbol a line, blank lines and
 // '#' comments ignored. The list replaces market.symbols; every bad line is reported with its number.

@@ -15,6 +15,8 @@
 #include <set>
 #include <sstream>
 
+#include "core/error.hpp"
+#include "core/file.hpp"
 #include "core/strings.hpp"
 #include "core/units.hpp"
 #include "core/url.hpp"
@@ -600,12 +602,13 @@ scenario parse_scenario(const std::string& text, const std::string& file) {
 }
 
 scenario load_scenario(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw scenario_error({fmt::format("{}: cannot read the scenario file", path)});
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto sc = parse_scenario(ss.str(), path);
-  return sc;
+  std::string text;
+  try {
+    text = core::read_file(path, std::size_t{16} << 20);
+  } catch (const core::command_error& e) {
+    throw scenario_error({fmt::format("{}: cannot read the scenario file ({})", path, e.what())});
+  }
+  return parse_scenario(text, path);
 }
 
 void validate(const scenario& s) {

@@ -3,7 +3,12 @@
 #include <cerrno>
 #include <stdexcept>
 
+#include <unistd.h>
+
+#include <cstdlib>
+
 #include "core/error.hpp"
+#include "core/file.hpp"
 
 using zuperior::core::error_text;
 
@@ -23,4 +28,18 @@ TEST_CASE("error_text drops the source location Boost puts in a system_error's t
 TEST_CASE("error_text leaves other exceptions' text alone") {
   CHECK(error_text(std::runtime_error("pool timeout [after 5 s]")) == "pool timeout [after 5 s]");
   CHECK(error_text(zuperior::core::command_error("bad flag")) == "bad flag");
+}
+
+TEST_CASE("read_file: whole files and pipes up to the cap; an endless source is an error, not all the memory") {
+  char path[] = "/tmp/zuperior-read-file-XXXXXX";
+  int fd = ::mkstemp(path);
+  REQUIRE(fd >= 0);
+  REQUIRE(::write(fd, "KEY=value\n", 10) == 10);
+  ::close(fd);
+  CHECK(zuperior::core::read_file(path, 100) == "KEY=value\n");
+  CHECK_THROWS_WITH(zuperior::core::read_file(path, 5), Catch::Contains("larger than"));
+  ::unlink(path);
+  CHECK_THROWS_WITH(zuperior::core::read_file("/dev/zero", std::size_t{1} << 20),
+                    Catch::Contains("cannot read /dev/zero: larger than 1 MiB"));
+  CHECK_THROWS_WITH(zuperior::core::read_file("/nonexistent/x", 100), Catch::Contains("No such file"));
 }

@@ -203,3 +203,8 @@ TEST_CASE("templates render per virtual user without surprises") {
   CHECK_THROWS_WITH(text_template("{{vu"), Catch::Contains("unclosed"));
   CHECK_THROWS_WITH(text_template("{{token}}"), Catch::Contains("unknown template variable"));
 }
+
+TEST_CASE("a scenario path that never ends (/dev/zero) is an error, not all the memory there is") {
+  CHECK_THROWS_WITH(load_scenario("/dev/zero"), Catch::Contains("/dev/zero: cannot read the scenario file") &&
+                                                    Catch::Contains("larger than 16 MiB"));
+}
