@@ -302,6 +302,7 @@ std::string_view verdict_word(int verdict) { return verdict == 0 ? "PASS" : verd
 
 int verdict(const run_result& r, const std::vector<threshold_result>& th, bool allow_lag) {
   if (nothing_answered(r)) return 2;
+  if (!r.failures.empty()) return 1;
   for (const auto& t : th)
     if (!t.pass) return 1;
   if (r.lagging && !allow_lag) return 1;
@@ -355,6 +356,7 @@ std::string summary_text(const scenario& s, const run_result& r, const std::vect
   o += "\n";
   for (const auto& why : r.lag_reasons)
     o += fmt::format("  GENERATOR LAGGED: {}{}\n", why, allow_lag ? " (allowed by --allow-lag)" : "");
+  for (const auto& why : r.failures) o += fmt::format("  RUN FAILED: {}\n", why);
   if (!th.empty()) {
     o += "\n  thresholds\n";
     for (const auto& t : th)
@@ -423,6 +425,7 @@ std::string report_json(const scenario& s, const run_result& r, const std::vecto
                     {"not_started", r.generator.not_started},
                     {"lagging", r.lagging},
                     {"reasons", r.lag_reasons}};
+  j["failures"] = r.failures;
   j["thresholds"] = json::array();
   for (const auto& t : th)
     j["thresholds"].push_back({{"expression", t.t.text},

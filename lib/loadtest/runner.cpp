@@ -295,7 +295,10 @@ run_result run(const scenario& s, const run_options& opt) {
     r.lag_reasons.push_back(fmt::format("{} of {} scheduled requests were never started before the deadline",
                                         r.generator.not_started, r.generator.scheduled));
   }
-  if (s.publisher.enabled && s.publisher.rate > 0) {
+  if (s.publisher.enabled && r.publish_errors > 0)
+    r.failures.push_back(fmt::format("the tick publisher failed ({} error(s), see the notes): it sent {} ticks",
+                                     r.publish_errors, r.published));
+  if (s.publisher.enabled && s.publisher.rate > 0 && r.publish_errors == 0) {  // else not the generator's lag
     double publish_s = std::chrono::duration<double>(s.duration() - s.publisher.delay).count();
     double want = publish_s * s.publisher.rate;
     if (want > 10 && static_cast<double>(r.published) < want * 0.9) {

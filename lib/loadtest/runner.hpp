@@ -37,6 +37,9 @@ struct run_result {
   std::vector<timeline_point> timeline;
   bool lagging = false;
   std::vector<std::string> lag_reasons;
+  // The run did not do what the scenario asks, through no fault of the target (e.g. its publisher
+  // could not reach Redis): a failure even with --allow-lag.
+  std::vector<std::string> failures;
   std::vector<std::string> notes;  // e.g. "payload carries no seq: loss counted by totals"
 };
 

@@ -701,7 +701,8 @@ def main():
             took = time.time() - t0
             target.close()
             out = r.stdout + r.stderr
-            check("publisher: cannot resolve dead-resolver.invalid: no answer within 3000 ms" in out and took < 15,
+            check("publisher: cannot resolve dead-resolver.invalid: no answer within 3000 ms" in out and took < 15
+                  and "RUN FAILED: the tick publisher failed" in out and "GENERATOR LAGGED" not in out,
                   f"zuperior loadtest whose publisher's Redis never resolves: ends in {took:.1f}s and says why "
                   f"({r.returncode}, {out[-300:]!r})")
             # serve with DATABASE_URL and REDIS_URL naming hosts that never resolve: libpq's and

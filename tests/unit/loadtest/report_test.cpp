@@ -63,3 +63,16 @@ TEST_CASE("loss and ordering are measured once a tick carried a seq") {
   CHECK(j["ws"]["delivery"]["out_of_order"] == 2);
   CHECK(j["ws"]["delivery"]["duplicates"] == 0);
 }
+
+TEST_CASE("a run that could not do what the scenario asks fails even with --allow-lag, and says so") {
+  auto r = ws_run();
+  scenario s;
+  auto th = evaluate({parse_threshold("ws.delivery.p99<1s")}, r);
+  REQUIRE(verdict(r, th, true) == 0);
+  r.failures.push_back("the tick publisher failed (1 error(s), see the notes): it sent 0 ticks");
+  CHECK(verdict(r, th, true) == 1);
+  CHECK(verdict(r, th, false) == 1);
+  auto text = summary_text(s, r, th, true);
+  CHECK_THAT(text, Catch::Contains("RUN FAILED: the tick publisher failed") && !Catch::Contains("GENERATOR LAGGED"));
+  CHECK(nlohmann::json::parse(report_json(s, r, th, true))["failures"].size() == 1);
+}
