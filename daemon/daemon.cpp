@@ -149,6 +149,10 @@ void access_log(const http::request_record& r) {
 
 int run(const options& opts) {
   const config::settings& s = opts.settings;
+  // The log goes to stdout/stderr, often a pipe (| tee, a container's log driver, logger). When its
+  // reader goes away the next log line raised SIGPIPE and killed the daemon (exit 141); a lost log
+  // must not stop the service. Sockets already write with MSG_NOSIGNAL.
+  std::signal(SIGPIPE, SIG_IGN);
   raise_nofile_limit(s);
 
   // metrics

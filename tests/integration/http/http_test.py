@@ -192,6 +192,42 @@ def out_of_descriptors():
             d.proc.kill()
 
 
+def log_reader_gone():
+    """serve's log is often a pipe (| tee, a container's log driver): when its reader went away, the
+    next log line raised SIGPIPE and killed the daemon (exit 141). A lost log must not stop it."""
+    p = subprocess.Popen([BIN, "serve", "--port", "0", "--workers", "2", "--env-file", "/dev/null", "--config",
+                          "/dev/null"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=daemon_env(), cwd=WORK)
+    port = None
+    deadline = time.time() + 20
+    while port is None and time.time() < deadline:
+        line = p.stdout.readline().decode(errors="replace")
+        if not line:
+            break
+        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        if m:
+            port = int(m.group(1))
+    p.stdout.close()  # the reader goes away; every request below logs a line into the broken pipe
+    codes = []
+    if port:
+        for _ in range(3):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                c.request("GET", "/apis/time")
+                codes.append(c.getresponse().status)
+                c.close()
+            except OSError as e:
+                codes.append(str(e))
+    alive = p.poll() is None
+    p.send_signal(signal.SIGTERM)
+    try:
+        rc = p.wait(30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = -9
+    check(port is not None and codes == [200] * 3 and alive and rc == 0,
+          f"log pipe closed: still serving, exit 0 on SIGTERM (codes {codes}, alive {alive}, rc {rc})")
+
+
 def sighup_reload():
     """SIGHUP re-reads the files and applies the reloadable keys (rate-limit tiers, the access log)
     while serving; a broken file is refused and the running configuration kept."""
@@ -888,6 +924,7 @@ def main():
         check(st == 200, "after the held connections close, new ones are served again")
         check(d2.stop() == 0, "second daemon exits 0 on SIGTERM")
         out_of_descriptors()
+        log_reader_gone()
         sighup_reload()
     finally:
         for dm in [d] + ([d2] if "d2" in dir() else []):
