@@ -10,6 +10,7 @@
 
 #include "command.hpp"
 #include "core/error.hpp"
+#include "core/file.hpp"
 #include "core/strings.hpp"
 #include "core/units.hpp"
 #include "migrate/error.hpp"
@@ -245,7 +246,7 @@ int run_lint(const migrate_options& o) {
                         core::exit_usage);
       std::string content;
       try {
-        content = config::read_file(path, std::size_t{1} << 30);  // data migrations can be large
+        content = core::read_file(path, std::size_t{1} << 30);  // data migrations can be large
       } catch (const core::command_error& e) {
         throw mg::error(e.what(), "", core::exit_usage);
       }

@@ -38,7 +38,7 @@ std::unique_ptr<sync_client> sync_client::connect(const std::string& url, std::c
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
-      last_error = fmt::format("no answer within {} ms", timeout.count());
+      last_error = net::failure_text(boost::asio::error::timed_out, timeout);
       break;
     }
     const auto ip = a.endpoint().address().to_string();

@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <sstream>
 #include <system_error>
 
 #include "config/dotenv.hpp"
@@ -131,7 +130,7 @@ void load_yaml(builder& b, const std::string& file, bool required) {
   }
   std::string text;
   try {
-    text = read_file(file);
+    text = core::read_file(file, core::max_config_file_bytes);
   } catch (const std::exception& e) {
     b.add_file_problem(diagnostic::level::error, {source::kind::yaml, file, 0, ""}, e.what(),
                        "check the file's permissions");
@@ -223,7 +222,7 @@ void load_env_file(builder& b, const std::string& file, bool required) {
   }
   std::string text;
   try {
-    text = read_file(file);
+    text = core::read_file(file, core::max_config_file_bytes);
   } catch (const std::exception& e) {
     b.add_file_problem(diagnostic::level::error, {source::kind::env_file, file, 0, ""}, e.what(),
                        "check the file's permissions");
@@ -324,8 +323,6 @@ std::vector<std::pair<std::string, std::string>> process_environment() {
   }
   return out;
 }
-
-std::string read_file(const std::string& path, std::size_t max_bytes) { return core::read_file(path, max_bytes); }
 
 // market.symbols_path (the seed's MARKET_DATA_SYMBOLS_PATH): one symbol a line, blank lines and
 // '#' comments ignored. The list replaces market.symbols; every bad line is reported with its number.

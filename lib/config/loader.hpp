@@ -1,5 +1,4 @@
 #pragma once
-#include <cstddef>
 #include <map>
 #include <string>
 #include <utility>
@@ -43,8 +42,5 @@ struct loaded_config {
 loaded_config load(const load_options& options);
 /// The current process environment as name/value pairs.
 std::vector<std::pair<std::string, std::string>> process_environment();
-/// Reads a whole file (or pipe) of at most `max_bytes`; throws core::command_error when it cannot
-/// or when it is larger.
-std::string read_file(const std::string& path, std::size_t max_bytes = std::size_t{16} << 20);
 
 }  // namespace zuperior::config

@@ -394,7 +394,7 @@ bool is_quiet_end(const beast::error_code& ec) {
          ec == bhttp::error::partial_message;
 }
 
-net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::string peer) {
+net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::string peer, std::string client) {
   beast::tcp_stream stream(std::move(sock));
   beast::flat_buffer buffer;
   std::string out;  // the answer's wire form, reused across keep-alive requests
@@ -407,7 +407,7 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
   } guard{w, &st};
   // The connection's place under the caps: released when the last holder lets go (this session,
   // or the WebSocket that took the socket over).
-  auto slot = std::make_shared<connection_slot>(&S, core::client_key(peer, S.s.ipv6_prefix));
+  auto slot = std::make_shared<connection_slot>(&S, std::move(client));
 
   bool first = true;
   bool lingering = false;
@@ -636,9 +636,10 @@ net::awaitable<void> accept_loop(server::impl& S, worker& w) {
       net::co_spawn(w.ioc, reject_connection(std::move(sock)), net::detached);
       continue;
     }
+    std::string client = core::client_key(peer, S.s.ipv6_prefix);  // what the per-client cap counts
     {
       std::unique_lock lock(S.ip_mu);
-      auto& n = S.per_ip[core::client_key(peer, S.s.ipv6_prefix)];
+      auto& n = S.per_ip[client];
       if (n >= S.s.max_connections_per_ip) {
         lock.unlock();
         if (S.hooks.on_rejected) S.hooks.on_rejected(true);
@@ -649,7 +650,7 @@ net::awaitable<void> accept_loop(server::impl& S, worker& w) {
     }
     S.conns.fetch_add(1, std::memory_order_relaxed);
     if (S.hooks.on_connection) S.hooks.on_connection(1);
-    net::co_spawn(w.ioc, session(S, w, std::move(sock), std::move(peer)), net::detached);
+    net::co_spawn(w.ioc, session(S, w, std::move(sock), std::move(peer), std::move(client)), net::detached);
   }
 }
 

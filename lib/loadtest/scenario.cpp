@@ -9,11 +9,9 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "core/error.hpp"
 #include "core/file.hpp"
@@ -604,7 +602,7 @@ scenario parse_scenario(const std::string& text, const std::string& file) {
 scenario load_scenario(const std::string& path) {
   std::string text;
   try {
-    text = core::read_file(path, std::size_t{16} << 20);
+    text = core::read_file(path, core::max_config_file_bytes);
   } catch (const core::command_error& e) {
     throw scenario_error({fmt::format("{}: cannot read the scenario file ({})", path, e.what())});
   }

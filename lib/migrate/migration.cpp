@@ -120,7 +120,7 @@ std::vector<migration> load_migrations(const std::string& dir) {
     const auto type = fs::status(p, st_ec).type();
     if (type == fs::file_type::not_found)
       throw error(fmt::format("{}: the file does not exist (a broken symbolic link?)", p.string()));
-    if (type != fs::file_type::regular)
+    if (!st_ec && type != fs::file_type::regular)  // a status it cannot get: the read below says why
       throw error(fmt::format("{}: not a regular file ({}); a migration must be a file of SQL", p.string(),
                               type == fs::file_type::directory ? "a directory"
                               : type == fs::file_type::fifo    ? "a named pipe"

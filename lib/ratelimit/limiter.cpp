@@ -21,10 +21,11 @@ constexpr std::array<std::string_view, 4> source_names{"redis", "local", "open",
 
 // An address is counted as its client (an IPv6 client by its network); long identifiers by a hash.
 std::string key_identifier(std::string_view identifier, unsigned ipv6_prefix) {
-  if (identifier.starts_with("ip:") && identifier.find(':', 3) != std::string_view::npos)
-    return "ip:" + core::client_key(identifier.substr(3), ipv6_prefix);
-  if (identifier.size() <= max_identifier_size) return std::string(identifier);
-  return "sha1:" + sha1_hex(identifier);
+  std::string id = identifier.starts_with("ip:") && identifier.find(':', 3) != std::string_view::npos
+                       ? "ip:" + core::client_key(identifier.substr(3), ipv6_prefix)
+                       : std::string(identifier);
+  if (id.size() <= max_identifier_size) return id;
+  return "sha1:" + sha1_hex(id);
 }
 
 }  // namespace

@@ -94,16 +94,18 @@ struct server::impl {
 
   bool take_polling_slot(const std::string& ip) {
     if (opt.max_polling_sessions_per_ip == 0) return true;
+    auto client = core::client_key(ip, opt.ipv6_prefix);
     std::lock_guard lock(polling_mu);
-    auto& n = polling_per_ip[core::client_key(ip, opt.ipv6_prefix)];
+    auto& n = polling_per_ip[client];
     if (n >= opt.max_polling_sessions_per_ip) return false;
     ++n;
     return true;
   }
   void release_polling_slot(const std::string& ip) {
     if (opt.max_polling_sessions_per_ip == 0) return;
+    const auto client = core::client_key(ip, opt.ipv6_prefix);
     std::lock_guard lock(polling_mu);
-    auto it = polling_per_ip.find(core::client_key(ip, opt.ipv6_prefix));
+    auto it = polling_per_ip.find(client);
     if (it != polling_per_ip.end() && --it->second == 0) polling_per_ip.erase(it);
   }
 

@@ -157,6 +157,8 @@ TEST_CASE("reload changes limits; disabled limits allow everything; long identif
   CHECK(lim.redis_key(tier::strict, "ip:2001:db8:1:2:ffff:1:2:3") == lim.redis_key(tier::strict, "ip:2001:db8:1:2::b"));
   CHECK(lim.local_key(tier::strict, "ip:2001:db8:1:2::a") == "strict:ip:2001:db8:1:2::/64");
   CHECK(lim.redis_key(tier::strict, "ip:203.0.113.9") == "ratelimit:strict:ip:203.0.113.9");
+  const std::string long_ip = "ip:" + std::string(300, ':');  // not an address: still bounded by a hash
+  CHECK(lim.redis_key(tier::strict, long_ip) == "ratelimit:strict:sha1:" + sha1_hex(long_ip));
   limiter per_address(s, nullptr, nullptr, "", nullptr, 128);
   CHECK(per_address.redis_key(tier::strict, "ip:2001:db8:1:2::a") == "ratelimit:strict:ip:2001:db8:1:2::a");
 }
