@@ -213,7 +213,9 @@ bool stale(pqxx::connection& c) {
   return ::poll(&p, 1, 0) != 0;
 }
 
-bool open_slot(detail::pool_shared& sh, pool_slot& s, query_result& out) {
+// True when the slot has a usable connection; `opened` says whether it was opened just now.
+bool open_slot(detail::pool_shared& sh, pool_slot& s, query_result& out, bool& opened) {
+  opened = false;
   if (s.conn && s.conn->is_open() && !stale(*s.conn)) return true;
   drop_connection(sh, s);
   {
@@ -239,6 +241,7 @@ bool open_slot(detail::pool_shared& sh, pool_slot& s, query_result& out) {
     if (sh.connect_failures > 0) spdlog::info("db pool: connected again after {} failure(s)", sh.connect_failures);
     sh.connect_failures = 0;
     sh.down_until = {};
+    opened = true;
     return true;
   } catch (const std::exception& e) {
     out.ec = pool_errc::unavailable;
@@ -282,10 +285,9 @@ void classify(query_result& out, std::string sqlstate, std::string message) {
                                                       : pool_errc::query_failed;
 }
 
-// Runs one pool_job's work on an open connection, mapping every failure to a pool_errc.
-query_result execute(detail::pool_shared& sh, pool_slot& s, pool_job& j) {
+// Runs one pool_job's work on the slot's open connection, mapping every failure to a pool_errc.
+query_result execute_once(detail::pool_shared& sh, pool_slot& s, pool_job& j) {
   query_result out;
-  if (!open_slot(sh, s, out)) return out;
   try {
     out = j.work(&s);
   } catch (const pqxx::broken_connection& e) {
@@ -308,12 +310,27 @@ query_result execute(detail::pool_shared& sh, pool_slot& s, pool_job& j) {
   if (s.conn && !s.conn->is_open()) {
     if (out.ec == pool_errc::query_failed && out.sqlstate.empty()) out.ec = pool_errc::connection_lost;
     drop_connection(sh, s);
-  } else if (out.sqlstate == "25006") {
-    // Read-only: this server is (or became) a standby. A new connection (its name looked up again)
-    // reaches the primary once a failover has moved the name there.
-    drop_connection(sh, s);
   }
   return out;
+}
+
+// Runs one pool_job: opens the slot's connection if need be, then the work.
+query_result execute(detail::pool_shared& sh, pool_slot& s, pool_job& j) {
+  for (;;) {
+    query_result out;
+    bool opened = false;
+    if (!open_slot(sh, s, out, opened)) return out;
+    out = execute_once(sh, s, j);
+    if (out.sqlstate != "25006") return out;
+    // Read-only: this server is (or became) a standby, or was read-only when this connection was
+    // made. A new connection (its name looked up again) reaches the primary once a failover has
+    // moved the name there, or sees the setting as it is now. Nothing was written (the write was
+    // refused, so the transaction rolled back), so a connection that predates this job gets the
+    // job once more on a new one: the clients of a failover see no error for stale connections.
+    drop_connection(sh, s);
+    if (opened) return out;
+    spdlog::info("db pool: a pooled connection is read-only; retrying on a new connection");
+  }
 }
 
 void complete(const std::shared_ptr<pool_job>& j) {

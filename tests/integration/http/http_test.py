@@ -612,8 +612,27 @@ def main():
             time.sleep(0.2)
         check(st == 503 and "read-only" in body["details"]["database"].get("error", ""),
               f"read-only database: health 503 says why ({st}, {body.get('details', {}).get('database')})")
+        # Reads still work, and leave read-only connections in the pool (one per pool thread that ran one).
+        bob = {"Authorization": f"Bearer {b['token']}"}
+        ro_reads = [None] * 16
+        def read_me(i):
+            ro_reads[i] = d.request("GET", "/apis/auth/me", headers=bob)[0]
+        readers = [threading.Thread(target=read_me, args=(i,)) for i in range(16)]
+        for t in readers:
+            t.start()
+        for t in readers:
+            t.join()
+        check(ro_reads == [200] * 16, f"read-only database: reads still served ({ro_reads})")
         subprocess.run(["psql", DB_URL.split("?")[0], "-qtA", "-c", "SET default_transaction_read_only = off", "-c",
                         f"ALTER DATABASE {dbname} RESET default_transaction_read_only"], check=True, capture_output=True)
+        # Writable again (a failover's end), the old connections not kicked: a write that meets a
+        # read-only connection is run again on a new one, so no client sees the stale connections.
+        writes = [d.request("POST", "/apis/auth/register", body={"email": f"after-ro-{i}@example.com", "password": pw},
+                            headers={"X-Forwarded-For": f"198.51.100.{i + 1}"})[0] for i in range(20)]
+        check(writes == [201] * 20, f"database writable again: no write fails on a stale read-only connection ({writes})")
+        with open(d.log_path) as f:
+            retried = f.read().count("a pooled connection is read-only; retrying on a new connection")
+        check(1 <= retried <= 16, f"each stale read-only connection retried once and replaced ({retried} retries)")
         psql(kick)
         st, body = wait_health(d, True, 15)
         st2, _, _, _ = d.request("POST", "/apis/auth/login", body={"email": "alice@example.com", "password": pw},
