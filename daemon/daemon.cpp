@@ -19,6 +19,7 @@
 #include "api/accounts_cache.hpp"
 #include "api/blocking.hpp"
 #include "api/limits.hpp"
+#include "api/revocations.hpp"
 #include "api/routes.hpp"
 #include "auth/cookie.hpp"
 #include "auth/jwt.hpp"
@@ -290,7 +291,10 @@ int run(const options& opts) {
   // server.start() throw). `svc` is declared before `server` and would release them after it.
   struct drop_caches {
     api::services& svc;
-    ~drop_caches() { svc.caches.clear(); }
+    ~drop_caches() {
+      svc.caches.clear();
+      svc.redis.clear();
+    }
   } drop_caches_first{svc};
 
   // redis + limiter: one pipelined async connection per worker, on the worker's own event loop.
@@ -306,11 +310,18 @@ int run(const options& opts) {
         limits.client(0)->get_executor(), cache::client_options::from(s), s.market.account_channel, limits.client(0),
         api::fence_for(s.database.statement_timeout));
   }
-  realtime rt({&s, &server, db_pool.get(), &jwt, &limits, &registry});  // mounts /socket.io/ before start
+  // logout: revoked tokens, refused by every instance (a set in Redis, announced on pub/sub, held
+  // in memory so that checking a token costs nothing).
+  api::revocations revoked(limits.client(0)->get_executor(), cache::client_options::from(s), limits.client(0),
+                           &registry);
+  svc.revoked = &revoked;
+  for (std::size_t i = 0; i < server.worker_count(); ++i) svc.redis.push_back(limits.client(i));
+  realtime rt({&s, &server, db_pool.get(), &jwt, &limits, &registry, &revoked});  // mounts /socket.io/ before start
 
   // listeners
   server.start();
   if (invalidation) invalidation->start();
+  revoked.start();
   rt.start();
   // The bus check reads `rt`: its thread must be joined before `rt` goes, on every way out.
   struct stop_checks {
@@ -387,7 +398,9 @@ int run(const options& opts) {
 
   // stop in reverse
   svc.caches.clear();  // while the workers still run (see drop_caches)
+  svc.redis.clear();
   if (invalidation) invalidation->stop();
+  revoked.stop();
   limits.stop();
   server.stop();
   db_pool->stop();

@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "api/limits.hpp"
+#include "api/revocations.hpp"
 #include "api/routes.hpp"
 #include "auth/jwt.hpp"
 #include "cache/async_client.hpp"
@@ -135,9 +136,10 @@ realtime::realtime(const realtime_deps& deps) : impl_(std::make_unique<impl>()) 
 
     ws::market_checks checks;
     const auth::jwt_codec* jwt = deps.jwt;
-    checks.authenticate = [jwt](const std::string& token) -> std::optional<std::string> {
+    const api::revocations* revoked = deps.revoked;
+    checks.authenticate = [jwt, revoked](const std::string& token) -> std::optional<std::string> {
       auto r = jwt->verify(token);
-      if (!r) return std::nullopt;
+      if (!r || (revoked && revoked->revoked(r.value.jti))) return std::nullopt;
       return r.value.sub;
     };
     // The account-owner check is a prepared statement on the PostgreSQL pool (within its

@@ -12,6 +12,7 @@ class server;
 }
 namespace zuperior::api {
 class limiter;
+class revocations;
 }  // namespace zuperior::api
 namespace zuperior::db {
 class pool;
@@ -33,6 +34,7 @@ struct realtime_deps {
   const auth::jwt_codec* jwt = nullptr;
   api::limiter* limits = nullptr;  // the rate limits (the websocket tier counts inbound events)
   metrics::registry* registry = nullptr;
+  const api::revocations* revoked = nullptr;  // logged-out tokens, refused at CONNECT
 };
 
 /// The Socket.IO endpoint, its feed and metrics.

@@ -13,6 +13,7 @@
 #include "api/accounts_cache.hpp"
 #include "api/blocking.hpp"
 #include "api/limits.hpp"
+#include "api/revocations.hpp"
 #include "api/routes.hpp"
 #include "auth/cookie.hpp"
 #include "auth/jwt.hpp"
@@ -175,6 +176,10 @@ std::optional<response> authenticate(services& s, request_context& ctx) {
     spdlog::debug("[{}] token refused: {}", ctx.request_id, auth::to_string(v.error));
     return fail(ctx, errc::unauthorized, "Invalid or expired token");
   }
+  if (s.revoked && s.revoked->revoked(v.value.jti)) {
+    spdlog::debug("[{}] token refused: logged out", ctx.request_id);
+    return fail(ctx, errc::unauthorized, "Invalid or expired token");
+  }
   ctx.user_id = v.value.sub;
   ctx.identity = "user:" + ctx.user_id;
   return std::nullopt;
@@ -309,17 +314,26 @@ awaitable<response> login_route(services& s, request_context& ctx) {
 }
 
 awaitable<response> logout_route(services& s, request_context& ctx) {
-  // Logging out always succeeds and clears the cookie; a valid token also leaves an audit row and
-  // makes the user (not the address) the rate-limit identifier.
+  // Logging out always succeeds and clears the cookie; a valid token is also revoked (refused by
+  // every instance until it expires), leaves an audit row and makes the user (not the address) the
+  // rate-limit identifier.
   auto token = auth::request_token(ctx.req[field::field::authorization], ctx.req[field::field::cookie], s.cookie->name);
+  auth::claims claims;
   if (token) {
-    if (auto v = s.jwt->verify(*token)) {
-      ctx.user_id = v.value.sub;
+    if (auto v = s.jwt->verify(*token); v && !(s.revoked && s.revoked->revoked(v.value.jti))) {
+      claims = std::move(v.value);
+      ctx.user_id = claims.sub;
       ctx.identity = "user:" + ctx.user_id;
     }
   }
   decision rl;
   if (auto r = co_await limit(s, ctx, tier::standard, ctx.identity, rl)) co_return std::move(*r);
+  if (s.revoked && !claims.jti.empty()) {
+    auto client = ctx.worker < s.redis.size() ? s.redis[ctx.worker] : nullptr;
+    const std::int64_t until = claims.exp + s.jwt->leeway().count();
+    std::string jti = claims.jti;
+    co_await s.revoked->revoke(std::move(client), std::move(jti), until);
+  }
   if (!ctx.user_id.empty()) co_await activity(s, ctx, ctx.user_id, "logout");
   auto res = http::json_response(ctx.req, http::status::ok, "{\"success\":true,\"message\":\"Logged out\"}");
   res.set(field::field::set_cookie, auth::clear_cookie_header(*s.cookie));

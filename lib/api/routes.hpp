@@ -29,12 +29,14 @@ class pool;
 }
 namespace zuperior::cache {
 class cache;
-}
+class async_client;
+}  // namespace zuperior::cache
 
 namespace zuperior::api {
 
 class blocking_pool;
 class limiter;
+class revocations;
 
 /// What the handlers use; owned by the daemon, outliving the server.
 struct services {
@@ -46,7 +48,10 @@ struct services {
   blocking_pool* cpu = nullptr;              // bcrypt: CPU work kept off the network threads
   const auth::jwt_codec* jwt = nullptr;
   const auth::cookie_options* cookie = nullptr;
-  limiter* limits = nullptr;  // null: no rate limiting
+  limiter* limits = nullptr;       // null: no rate limiting
+  revocations* revoked = nullptr;  // logged-out tokens; null: logout only clears the cookie
+  /// Each worker's own Redis connection (index = request_context::worker), for logouts.
+  std::vector<std::shared_ptr<cache::async_client>> redis;
   /// One cache per worker (index = request_context::worker), each on that worker's Redis
   /// connection; empty: nothing is cached.
   std::vector<std::shared_ptr<cache::cache>> caches;

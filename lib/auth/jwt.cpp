@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include <array>
 #include <atomic>
@@ -174,7 +175,12 @@ std::string jwt_codec::issue(std::string_view sub, std::string_view email) const
 }
 
 std::string jwt_codec::issue(std::string_view sub, std::string_view email, std::int64_t now) const {
-  json payload = {{"sub", sub}, {"iat", now}, {"exp", now + ttl_.count()}};
+  unsigned char id[16];
+  if (RAND_bytes(id, sizeof id) != 1) throw std::runtime_error("jwt: no random bytes for jti");
+  json payload = {{"sub", sub},
+                  {"iat", now},
+                  {"exp", now + ttl_.count()},
+                  {"jti", base64url_encode(std::string_view(reinterpret_cast<const char*>(id), sizeof id))}};
   if (!email.empty()) payload["email"] = email;
   std::string token(issued_header);
   token += '.';
@@ -264,12 +270,18 @@ verify_result jwt_codec::verify(std::string_view token, std::int64_t now) const 
     if (!it->is_string()) return fail(jwt_error::bad_claims);
     email = it->get<std::string>();
   }
+  std::string jti;
+  if (auto it = payload->find("jti"); it != payload->end() && !it->is_null()) {
+    if (!it->is_string() || it->get_ref<const std::string&>().size() > max_jti_size) return fail(jwt_error::bad_claims);
+    jti = it->get<std::string>();
+  }
   if (auto e = check_times(*exp, nbf, iat); e != jwt_error::none) return fail(e);
 
   r.value.sub = sub_it->get<std::string>();
   r.value.iat = iat;
   r.value.exp = *exp;
   r.value.email = std::move(email);
+  r.value.jti = std::move(jti);
   slot.codec_id = keys_->id;
   slot.signature = expected;
   slot.value = r.value;

@@ -17,6 +17,7 @@ struct claims {
   std::int64_t iat = 0;  // seconds since the epoch
   std::int64_t exp = 0;  // seconds since the epoch
   std::string email;     // empty when absent
+  std::string jti;       // the token's own id (every token we issue has one); empty when absent
 };
 
 /// Why a token was refused (never shown to clients beyond a generic 401; fine for logs and metrics).
@@ -46,6 +47,8 @@ struct verify_result {
 
 /// Tokens longer than this are refused before any decoding work.
 inline constexpr std::size_t max_token_size = 8192;
+/// A `jti` longer than this is a bad claim (it names a Redis entry when the token is revoked).
+inline constexpr std::size_t max_jti_size = 128;
 
 /// HS256 JSON Web Tokens: issue and verify. Only HS256 is accepted, `exp` and `sub` are required,
 /// the signature is compared in constant time. Thread-safe; cheap enough for network threads.
@@ -59,7 +62,8 @@ class jwt_codec {
   jwt_codec(jwt_codec&&) noexcept;
   jwt_codec& operator=(jwt_codec&&) noexcept;
 
-  /// A token for `sub` (and `email` when not empty) valid from now for ttl().
+  /// A token for `sub` (and `email` when not empty) valid from now for ttl(), with a random `jti`
+  /// (128 bits) so that it can be revoked alone.
   std::string issue(std::string_view sub, std::string_view email = {}) const;
   /// Same with an explicit issue time (seconds since the epoch), for tests.
   std::string issue(std::string_view sub, std::string_view email, std::int64_t now) const;
@@ -69,6 +73,8 @@ class jwt_codec {
   verify_result verify(std::string_view token, std::int64_t now) const;
   /// Token lifetime.
   std::chrono::seconds ttl() const { return ttl_; }
+  /// Clock skew tolerated: a token is accepted until exp + leeway().
+  std::chrono::seconds leeway() const { return leeway_; }
 
  private:
   struct keys;

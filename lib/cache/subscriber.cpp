@@ -26,6 +26,9 @@ struct sub_state {
   // SUBSCRIBE/PSUBSCRIBE confirmations still expected on this connection. Changed on the executor
   // only; atomic because connected() is read by health checks and metrics on other threads.
   std::atomic<int> unconfirmed{0};
+  // Set by on_ready until this connection's subscriptions are all confirmed (then on_subscribed runs).
+  bool resubscribing = false;
+  std::function<void()> on_subscribed;
   client_stats* stats = nullptr;
   metrics::counter* messages = nullptr;
 };
@@ -60,6 +63,10 @@ void push_cb(redisAsyncContext*, void* r, void* priv) {
     if (auto it = st->patterns.find(std::string(text(rep->element[1]))); it != st->patterns.end()) fn = it->second;
   } else if (kind == "subscribe" || kind == "psubscribe") {
     if (st->unconfirmed.load(std::memory_order_relaxed) > 0) st->unconfirmed.fetch_sub(1, std::memory_order_relaxed);
+    if (st->resubscribing && st->unconfirmed.load(std::memory_order_relaxed) == 0) {
+      st->resubscribing = false;
+      if (st->on_subscribed) st->on_subscribed();
+    }
     return;
   } else {
     return;
@@ -113,8 +120,13 @@ std::shared_ptr<subscriber> subscriber::create(asio::any_io_executor ex, client_
     st->unconfirmed.store(0, std::memory_order_relaxed);
     send(ac, st.get(), "SUBSCRIBE", keys_of(st->channels), true);
     send(ac, st.get(), "PSUBSCRIBE", keys_of(st->patterns), true);
+    st->resubscribing = st->unconfirmed.load(std::memory_order_relaxed) > 0;
+    if (!st->resubscribing && st->on_subscribed) st->on_subscribed();
   };
-  s->link_->on_down = [st = s->state_] { st->unconfirmed.store(0, std::memory_order_relaxed); };
+  s->link_->on_down = [st = s->state_] {
+    st->unconfirmed.store(0, std::memory_order_relaxed);
+    st->resubscribing = false;
+  };
   return s;
 }
 
@@ -128,6 +140,10 @@ void subscriber::start() {
 
 void subscriber::stop() {
   asio::dispatch(ex_, [l = link_] { l->stop(); });
+}
+
+void subscriber::on_subscribed(std::function<void()> fn) {
+  asio::dispatch(ex_, [st = state_, fn = std::move(fn)]() mutable { st->on_subscribed = std::move(fn); });
 }
 
 void subscriber::subscribe(const std::vector<std::string>& channels, handler fn) {

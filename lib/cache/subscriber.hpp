@@ -36,6 +36,10 @@ class subscriber : public std::enable_shared_from_this<subscriber> {
   void subscribe(const std::vector<std::string>& channels, handler fn);
   /// Subscribes to glob patterns (PSUBSCRIBE); `fn` receives the concrete channel.
   void psubscribe(const std::vector<std::string>& patterns, handler fn);
+  /// `fn` runs on the subscriber's loop each time a connection (the first, or one after a
+  /// reconnect) has every subscription confirmed: messages published while it was down are lost,
+  /// so this is where state kept elsewhere is read again. Set it before start().
+  void on_subscribed(std::function<void()> fn);
   /// Stops delivering these channels.
   void unsubscribe(const std::vector<std::string>& channels);
   /// Stops delivering these patterns.

@@ -315,6 +315,56 @@ def shared_limits():
                 d.proc.kill()
 
 
+def logout_everywhere():
+    """A logout on one instance revokes the token on all of them, also on one started later and on
+    one whose pub/sub link missed the announcement."""
+    a = h.Daemon("revoke-a")
+    b = h.Daemon("revoke-b")
+    c = None
+    try:
+        pw = "Passw0rd!x"
+        st, _, reg, _ = a.request("POST", "/apis/auth/register", body={"email": "erin@example.com", "password": pw}, headers=h.ip(140))
+        h.check(st == 201, f"revoke: user registered ({st})")
+        t1, uid = reg["token"], reg["user"]["id"]
+        st, _, body, _ = b.request("POST", "/apis/auth/login", body={"email": "erin@example.com", "password": pw}, headers=h.ip(141))
+        t2 = body["token"] if st == 200 else ""
+        h.check(st == 200 and b.request("GET", "/apis/auth/me", headers=bearer(t1))[0] == 200, "revoke: both tokens work on both instances")
+        st, _, _, _ = a.request("POST", "/apis/auth/logout", headers=bearer(t1))
+        on_a = a.request("GET", "/apis/auth/me", headers=bearer(t1))[0]
+        on_b = 200
+        for _ in range(30):
+            on_b = b.request("GET", "/apis/auth/me", headers=bearer(t1))[0]
+            if on_b == 401:
+                break
+            time.sleep(0.1)
+        h.check(st == 200 and on_a == 401 and on_b == 401, f"revoke: logged out on A, refused by A and B ({st}, {on_a}, {on_b})")
+        h.check(b.request("GET", "/apis/auth/me", headers=bearer(t2))[0] == 200, "revoke: the user's other token still works on B")
+        c = h.Daemon("revoke-c")
+        h.check(c.request("GET", "/apis/auth/me", headers=bearer(t1))[0] == 401
+                and c.request("GET", "/apis/auth/me", headers=bearer(t2))[0] == 200,
+                "revoke: an instance started after the logout refuses the token (read from Redis at start)")
+
+        # A revocation whose announcement B missed (its pub/sub link was down): in the set only. B
+        # holds revocations in memory (no Redis round trip per request), so it learns of this one
+        # when its link comes back and it reads the set again.
+        now = int(time.time())
+        t3 = h.jwt({"sub": uid, "iat": now, "exp": now + 600, "jti": "missed-while-away"})
+        h.check(b.request("GET", "/apis/auth/me", headers=bearer(t3))[0] == 200, "revoke: a forged-jti token (well signed) works")
+        subprocess.run(REDIS + ["ZADD", "revoked-tokens", str(now + 630), "missed-while-away"], check=True, capture_output=True)
+        subprocess.run(REDIS + ["CLIENT", "KILL", "TYPE", "pubsub"], check=True, capture_output=True)
+        st3 = 200
+        for _ in range(50):
+            st3 = b.request("GET", "/apis/auth/me", headers=bearer(t3))[0]
+            if st3 == 401:
+                break
+            time.sleep(0.1)
+        h.check(st3 == 401, f"revoke: after its pub/sub link reconnects, B reads the set again and refuses it ({st3})")
+    finally:
+        for d in (a, b, c):
+            if d and d.proc.poll() is None:
+                d.proc.kill()
+
+
 def accounts_cache(redis):
     # statement_timeout 2 s: a dropped answer is fenced (not re-stored) for 2 s + 2 s.
     env = {"ZUPERIOR_DATABASE_STATEMENT_TIMEOUT": "2s"}
@@ -400,13 +450,15 @@ def main():
         database_restart(token)
         pool_exhausted(token)
         shared_limits()
+        logout_everywhere()
         accounts_cache(redis)
     finally:
         if redis.poll() is None:
             redis.terminate()
     print(f"{h.checks - len(h.failures)}/{h.checks} checks passed")
     if h.failures:
-        for name in ("refused", "silent", "restart", "exhausted", "limits-a", "limits-b", "cache-a", "cache-b"):
+        for name in ("refused", "silent", "restart", "exhausted", "limits-a", "limits-b", "revoke-a", "revoke-b", "revoke-c",
+                     "cache-a", "cache-b"):
             try:
                 with open(f"{h.WORK}/{name}.log") as f:
                     print(f"--- {name} log (tail) ---")

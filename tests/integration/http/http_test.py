@@ -507,8 +507,27 @@ def main():
         check(st == 403, f"inactive user 403 ({st})")
         actions = psql(f"SELECT string_agg(\"action\", ',' ORDER BY \"createdAt\") FROM \"ActivityLog\" WHERE \"userId\"='{id_a}'")
         check(actions.startswith("register") and "login" in actions and "login_failed" in actions, f"ActivityLog rows ({actions})")
+        st, _, other, _ = d.request("POST", "/apis/auth/login", body={"email": "alice@example.com", "password": pw}, headers=ip(8))
+        token_a2 = other["token"] if st == 200 else ""
+        check(st == 200 and token_a2 != token_a, f"a second login gives another token ({st})")
         st, h, _, _ = d.request("POST", "/apis/auth/logout", headers={"Authorization": f"Bearer {token_a}"})
         check(st == 200 and "max-age=0" in h.get("set-cookie", "").lower(), "logout clears the cookie")
+        # Logout revokes the token itself, not only the cookie: a copy of it is refused from then on
+        # (a stolen token no longer outlives the session), while the user's other tokens still work.
+        st, _, _, _ = d.request("GET", "/apis/auth/me", headers={"Authorization": f"Bearer {token_a}"})
+        st2, _, _, _ = d.request("GET", "/apis/accounts", headers={"Cookie": f"token={token_a}"})
+        check(st == 401 and st2 == 401, f"the logged-out token is refused: me and accounts 401 ({st}, {st2})")
+        st, _, me, _ = d.request("GET", "/apis/auth/me", headers={"Authorization": f"Bearer {token_a2}"})
+        check(st == 200 and me["user"]["email"] == "alice@example.com", f"the user's other token still works ({st})")
+        st, _, _, _ = d.request("POST", "/apis/auth/logout", headers={"Authorization": f"Bearer {token_a}"})
+        check(st == 200, f"logging out twice is fine ({st})")
+        jti = json.loads(base64.urlsafe_b64decode(token_a.split(".")[1] + "=="))["jti"]
+        score = subprocess.run(["redis-cli", "-p", str(REDIS_PORT), "ZSCORE", "revoked-tokens", jti], capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+        exp = json.loads(base64.urlsafe_b64decode(token_a.split(".")[1] + "=="))["exp"]
+        check(score and int(float(score)) == exp + 30, f"the revocation is kept in Redis until the token expires (+ leeway) ({score}, exp {exp})")
+        revoked_gauge = [l for l in d.request("GET", "/metrics")[3].decode().splitlines() if l.startswith("zuperior_auth_revoked_tokens ")]
+        check(revoked_gauge == ["zuperior_auth_revoked_tokens 1"], f"revoked tokens in /metrics ({revoked_gauge})")
 
         # strict limit: exactly 10 per window per IP, then 429 with headers and the seed's body
         codes, last = [], None
@@ -579,7 +598,7 @@ def main():
                                   timeout=10).stdout.strip()
         redis_cli("CONFIG", "SET", "maxmemory-policy", "noeviction")
         redis_cli("CONFIG", "SET", "maxmemory", "1")
-        codes = [d.request("GET", "/apis/accounts", headers={"Authorization": f"Bearer {token_a}"})[0] for _ in range(3)]
+        codes = [d.request("GET", "/apis/accounts", headers={"Authorization": f"Bearer {token_a2}"})[0] for _ in range(3)]
         check(codes == [200] * 3, f"Redis refusing writes: requests still served, limited locally ({codes})")
         st, body = wait_health(d, False)
         check(st == 503 and "refuses writes: OOM" in body["details"]["redis"].get("error", ""),

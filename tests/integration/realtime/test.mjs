@@ -13,10 +13,10 @@ const secret = process.env.JWT_SECRET;
 const url = (i = 0) => `http://127.0.0.1:${ports[i]}`;
 
 const b64u = (b) => Buffer.from(b).toString("base64url");
-function token(sub, expOffset = 3600, key = secret) {
+function token(sub, expOffset = 3600, key = secret, extra = {}) {
   const h = b64u(JSON.stringify({ alg: "HS256", typ: "JWT" }));
   const now = Math.floor(Date.now() / 1000);
-  const p = b64u(JSON.stringify({ sub, iat: now, exp: now + expOffset }));
+  const p = b64u(JSON.stringify({ sub, iat: now, exp: now + expOffset, ...extra }));
   const sig = createHmac("sha256", key).update(`${h}.${p}`).digest("base64url");
   return `${h}.${p}.${sig}`;
 }
@@ -125,6 +125,27 @@ async function main() {
     const r = await connected(s);
     check("token cookie accepted", r === "ok", r);
     s.close();
+  }
+  {
+    // A token logged out on one instance is refused at CONNECT by the other (over either transport).
+    const t = token("user-a", 3600, secret, { jti: `rt-logout-${process.pid}` });
+    const before = connect({ transports: ["websocket"], auth: { token: t } }, 1);
+    check("a token with a jti connects before its logout", (await connected(before)) === "ok");
+    before.close();
+    const res = await fetch(`${url(0)}/apis/auth/logout`, { method: "POST", headers: { Authorization: `Bearer ${t}` } });
+    check("logout on instance 0", res.status === 200, String(res.status));
+    let r = "ok";
+    for (let i = 0; i < 20 && r === "ok"; i++) {
+      const s = connect({ transports: ["websocket"], auth: { token: t } }, 1);
+      r = await connected(s);
+      s.close();
+      if (r === "ok") await sleep(100);
+    }
+    check("the logged-out token is refused by instance 1 (websocket)", /invalid token/.test(r), r);
+    const p = connect({ transports: ["polling"], extraHeaders: { Cookie: `token=${t}` } }, 1);
+    r = await connected(p);
+    check("the logged-out token is refused by instance 1 (polling, cookie)", /invalid token/.test(r), r);
+    p.close();
   }
 
   // --- accounts

@@ -54,6 +54,29 @@ TEST_CASE("issued tokens verify and carry the claims") {
   CHECK(c.verify(c.issue("u", "", now), now).value.email.empty());
 }
 
+TEST_CASE("every issued token has its own jti, so one can be revoked alone") {
+  auto c = codec();
+  const auto a = c.issue("u", "", now), b = c.issue("u", "", now);  // same user, same second
+  CHECK(a != b);
+  auto ra = c.verify(a, now), rb = c.verify(b, now);
+  REQUIRE(ra);
+  REQUIRE(rb);
+  CHECK(ra.value.jti.size() == 22);  // 128 random bits, base64url
+  CHECK(ra.value.jti != rb.value.jti);
+  // Tokens without one (the Node application's, other issuers') still verify, with an empty jti.
+  auto r = c.verify(forge(hs256, payload(now + 10)), now);
+  REQUIRE(r);
+  CHECK(r.value.jti.empty());
+  auto with = [&](const std::string& jti) {
+    return c.verify(forge(hs256, R"({"sub":"u","exp":)" + std::to_string(now + 10) + R"(,"jti":)" + jti + "}"), now);
+  };
+  CHECK(with("\"abc\"").value.jti == "abc");
+  CHECK(with("null").value.jti.empty());
+  CHECK(with("42").error == jwt_error::bad_claims);
+  CHECK(with("\"" + std::string(max_jti_size, 'x') + "\"").value.jti.size() == max_jti_size);
+  CHECK(with("\"" + std::string(max_jti_size + 1, 'x') + "\"").error == jwt_error::bad_claims);
+}
+
 TEST_CASE("tokens of the existing Node application (jsonwebtoken) verify") {
   const std::string node =
       "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLTEiLCJlbWFpbCI6ImFAYi5jIiwiaWF0IjoxNzk1NTQ4NzUyLCJleHAi"

@@ -1,0 +1,140 @@
+#include "api/revocations.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <charconv>
+#include <optional>
+
+#include "auth/jwt.hpp"
+#include "cache/async_client.hpp"
+#include "cache/subscriber.hpp"
+#include "metrics/registry.hpp"
+
+namespace zuperior::api {
+
+namespace net = boost::asio;
+
+namespace {
+
+// KEYS[1] the set (also the channel); ARGV: jti, until (epoch seconds), now. One round trip: the
+// id is stored, ids past their expiry leave the set, every instance hears of it.
+constexpr const char* revoke_script =
+    "redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1]) "
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3]) "
+    "redis.call('PUBLISH', KEYS[1], ARGV[2] .. ' ' .. ARGV[1]) "
+    "return 1";
+
+constexpr std::size_t load_page = 10'000;
+
+std::optional<std::int64_t> parse_int(std::string_view s) {
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+struct revocations::state {
+  net::any_io_executor ex;
+  std::string key;  // prefixed; also the channel's name
+  std::shared_ptr<cache::async_client> client;
+  auth::revocation_list list;
+  state(net::any_io_executor e, std::string k, std::shared_ptr<cache::async_client> c)
+      : ex(e), key(std::move(k)), client(std::move(c)) {}
+};
+
+namespace {
+
+// Reads the whole set (the ids not yet expired) into memory.
+net::awaitable<void> load(std::shared_ptr<revocations::state> st) {
+  const auto now = auth::unix_now();
+  std::size_t loaded = 0;
+  for (std::size_t offset = 0;; offset += load_page) {
+    std::vector<std::string> cmd{"ZRANGEBYSCORE", st->key, std::to_string(now),    "+inf",
+                                 "WITHSCORES",    "LIMIT", std::to_string(offset), std::to_string(load_page)};
+    auto r = co_await st->client->command(std::move(cmd));
+    if (!r || r.value.kind != cache::reply::type::array) {
+      spdlog::warn(
+          "revoked tokens: cannot read {} from Redis ({}); logouts on other instances are known here only "
+          "as they are published",
+          st->key,
+          r                      ? "unexpected reply"
+          : r.value.text.empty() ? r.ec.message()
+                                 : r.value.text);
+      co_return;
+    }
+    const auto& e = r.value.elements;
+    for (std::size_t i = 0; i + 1 < e.size(); i += 2) {
+      auto until = parse_int(e[i + 1].text);  // scores are whole seconds
+      if (until && !e[i].text.empty() && e[i].text.size() <= auth::max_jti_size && st->list.add(e[i].text, *until, now))
+        ++loaded;
+    }
+    if (e.size() < 2 * load_page) break;
+  }
+  spdlog::debug("revoked tokens: {} read from Redis", loaded);
+}
+
+}  // namespace
+
+revocations::revocations(net::any_io_executor ex, const cache::client_options& opts,
+                         std::shared_ptr<cache::async_client> client, metrics::registry* registry)
+    : state_(std::make_shared<state>(ex, opts.key_prefix + std::string(revoked_tokens_key), std::move(client))) {
+  auto o = opts;
+  o.name = "revocations";
+  sub_ = cache::subscriber::create(ex, o);
+  if (registry) {
+    std::weak_ptr<state> w = state_;
+    registry->add_callback_gauge("zuperior_auth_revoked_tokens", "Logged-out tokens refused until they expire.", [w] {
+      auto st = w.lock();
+      return st ? static_cast<double>(st->list.size()) : 0.0;
+    });
+  }
+}
+
+revocations::~revocations() { stop(); }
+
+bool revocations::revoked(std::string_view jti) const { return state_->list.contains(jti); }
+
+const auth::revocation_list& revocations::list() const { return state_->list; }
+
+void revocations::start() {
+  auto st = state_;
+  sub_->subscribe({st->key}, [st](std::string_view, std::string_view payload) {
+    // "<until> <jti>"
+    auto sp = payload.find(' ');
+    if (sp == std::string_view::npos) return;
+    auto until = parse_int(payload.substr(0, sp));
+    auto jti = payload.substr(sp + 1);
+    if (!until || jti.empty() || jti.size() > auth::max_jti_size) return;
+    st->list.add(jti, *until, auth::unix_now());
+  });
+  sub_->on_subscribed([st] { net::co_spawn(st->ex, load(st), net::detached); });
+  sub_->start();
+}
+
+void revocations::stop() {
+  if (sub_) sub_->stop();
+}
+
+net::awaitable<bool> revocations::revoke(std::shared_ptr<cache::async_client> client, std::string jti,
+                                         std::int64_t until) {
+  const auto now = auth::unix_now();
+  if (!state_->list.add(jti, until, now))
+    spdlog::warn("revoked tokens: {} held in memory, the most kept; this token stays valid until it expires",
+                 state_->list.size());
+  if (!client) co_return false;
+  std::vector<std::string> cmd{
+      "EVAL", revoke_script, "1", state_->key, jti, std::to_string(until), std::to_string(now)};
+  auto r = co_await client->command(std::move(cmd));
+  if (!r) {
+    spdlog::warn("logout: the token is refused here, but Redis did not record it for the other instances: {}",
+                 r.value.text.empty() ? r.ec.message() : r.value.text);
+    co_return false;
+  }
+  co_return true;
+}
+
+}  // namespace zuperior::api

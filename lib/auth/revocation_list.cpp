@@ -1,0 +1,38 @@
+#include "auth/revocation_list.hpp"
+
+#include <mutex>
+
+namespace zuperior::auth {
+
+bool revocation_list::add(std::string_view jti, std::int64_t until, std::int64_t now) {
+  if (jti.empty()) return false;
+  std::unique_lock lock(mu_);
+  if (auto it = ids_.find(jti); it != ids_.end()) {
+    if (until > it->second) it->second = until;
+    return true;
+  }
+  if (ids_.size() >= max_ || now >= last_prune_ + 60) {
+    last_prune_ = now;
+    std::erase_if(ids_, [now](const auto& e) { return e.second <= now; });
+    size_.store(ids_.size(), std::memory_order_relaxed);
+    if (ids_.size() >= max_) return false;
+  }
+  ids_.emplace(std::string(jti), until);
+  size_.store(ids_.size(), std::memory_order_relaxed);
+  return true;
+}
+
+bool revocation_list::contains(std::string_view jti) const {
+  if (jti.empty() || size_.load(std::memory_order_relaxed) == 0) return false;
+  std::shared_lock lock(mu_);
+  return ids_.find(jti) != ids_.end();
+}
+
+std::size_t revocation_list::prune(std::int64_t now) {
+  std::unique_lock lock(mu_);
+  auto n = std::erase_if(ids_, [now](const auto& e) { return e.second <= now; });
+  size_.store(ids_.size(), std::memory_order_relaxed);
+  return n;
+}
+
+}  // namespace zuperior::auth
