@@ -355,6 +355,8 @@ awaitable<response> me_route(services& s, request_context& ctx) {
     res = db_fail(ctx, q);
   else if (q.value.rows.empty())
     res = fail(ctx, errc::unauthorized, "Invalid or expired token");
+  else if (!q.value.rows[0][7] || *q.value.rows[0][7] != "active")  // suspended since the token was issued
+    res = fail(ctx, errc::forbidden, "Account is not active");
   else
     res = http::json_response(ctx.req, http::status::ok,
                               json{{"success", true}, {"user", user_json(q.value.rows[0])}}.dump());
@@ -362,23 +364,27 @@ awaitable<response> me_route(services& s, request_context& ctx) {
   co_return res;
 }
 
+// The accounts of st_accounts' rows (column 0 is the user's status; a row without an account id is
+// the user without accounts).
 json accounts_json(const db::result& r) {
   json list = json::array();
   auto num = [](const std::optional<std::string>& v) { return v ? json(std::stod(*v)) : json(nullptr); };
-  for (const auto& row : r.rows)
-    list.push_back({{"id", opt(row[0])},
-                    {"accountId", opt(row[1])},
-                    {"accountType", opt(row[2])},
-                    {"group", opt(row[3])},
-                    {"leverage", row[4] ? json(std::stoll(*row[4])) : json(nullptr)},
-                    {"currency", opt(row[5])},
-                    {"balance", num(row[6])},
-                    {"equity", num(row[7])},
-                    {"margin", num(row[8])},
-                    {"freeMargin", num(row[9])},
-                    {"marginLevel", num(row[10])},
-                    {"status", opt(row[11])},
-                    {"createdAt", opt(row[12])}});
+  for (const auto& row : r.rows) {
+    if (!row[1]) continue;
+    list.push_back({{"id", opt(row[1])},
+                    {"accountId", opt(row[2])},
+                    {"accountType", opt(row[3])},
+                    {"group", opt(row[4])},
+                    {"leverage", row[5] ? json(std::stoll(*row[5])) : json(nullptr)},
+                    {"currency", opt(row[6])},
+                    {"balance", num(row[7])},
+                    {"equity", num(row[8])},
+                    {"margin", num(row[9])},
+                    {"freeMargin", num(row[10])},
+                    {"marginLevel", num(row[11])},
+                    {"status", opt(row[12])},
+                    {"createdAt", opt(row[13])}});
+  }
   return list;
 }
 
@@ -390,12 +396,16 @@ awaitable<response> accounts_from_db(services& s, request_context& ctx, cache::c
   auto q = co_await exec(s.db, st_accounts, std::move(params));
   if (!q) {
     res = db_fail(ctx, q);
+  } else if (q.value.rows.empty()) {
+    res = fail(ctx, errc::unauthorized, "Invalid or expired token");  // the user is gone
+  } else if (!q.value.rows[0][0] || *q.value.rows[0][0] != "active") {
+    res = fail(ctx, errc::forbidden, "Account is not active");
   } else {
     std::string body = json{{"success", true}, {"accounts", accounts_json(q.value)}}.dump();
     if (c) {
       std::vector<std::string> ids;
       for (const auto& row : q.value.rows)
-        if (row[1]) ids.push_back(*row[1]);
+        if (row[2]) ids.push_back(*row[2]);
       auto client = c->client();
       auto stored = co_await store_accounts(client, ctx.user_id, body, std::move(ids), s.accounts_ttl);
       if (!stored) spdlog::debug("[{}] accounts answer not cached (Redis unavailable)", ctx.request_id);
@@ -471,12 +481,17 @@ void prepare_statements(db::pool& pool) {
                fmt::format("INSERT INTO \"ActivityLog\" ({}) VALUES ($1, $2, $2, $3, 'User', $2, $4, $5, $6)",
                            activity_columns));
   pool.prepare(st_user_by_id, fmt::format("SELECT {} FROM \"User\" WHERE \"id\" = $1", user_columns));
+  // The user's status first (no row: no such user; an account-less user gives one row of NULLs):
+  // a suspended user's token must not read the accounts.
   pool.prepare(st_accounts,
-               "SELECT \"id\", \"accountId\", \"accountType\", \"group\", \"leverage\", \"currency\", \"balance\", "
-               "\"equity\", \"margin\", \"freeMargin\", \"marginLevel\", \"status\", "
-               "to_char(\"createdAt\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
-               "FROM \"MT5Account\" WHERE \"userId\" = $1 ORDER BY \"createdAt\", \"accountId\"");
-  pool.prepare(st_owns_account, "SELECT 1 FROM \"MT5Account\" WHERE \"accountId\" = $1 AND \"userId\" = $2");
+               "SELECT u.\"status\", m.\"id\", m.\"accountId\", m.\"accountType\", m.\"group\", m.\"leverage\", "
+               "m.\"currency\", m.\"balance\", m.\"equity\", m.\"margin\", m.\"freeMargin\", m.\"marginLevel\", "
+               "m.\"status\", to_char(m.\"createdAt\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
+               "FROM \"User\" u LEFT JOIN \"MT5Account\" m ON m.\"userId\" = u.\"id\" WHERE u.\"id\" = $1 "
+               "ORDER BY m.\"createdAt\", m.\"accountId\"");
+  pool.prepare(st_owns_account,
+               "SELECT 1 FROM \"MT5Account\" m JOIN \"User\" u ON u.\"id\" = m.\"userId\" WHERE m.\"accountId\" = $1 "
+               "AND m.\"userId\" = $2 AND u.\"status\" = 'active'");
 }
 
 awaitable<std::optional<bool>> owns_account(db::pool& pool, std::string user_id, std::string account_id) {

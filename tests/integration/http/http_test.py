@@ -505,6 +505,11 @@ def main():
         psql(f"UPDATE \"User\" SET \"status\"='suspended' WHERE \"id\"='{id_b}'")
         st, _, _, _ = d.request("POST", "/apis/auth/login", body={"email": "bob@example.com", "password": pw}, headers=ip(7))
         check(st == 403, f"inactive user 403 ({st})")
+        # The tokens a user got before being suspended no longer read anything.
+        st, _, body, _ = d.request("GET", "/apis/auth/me", headers={"Authorization": f"Bearer {b['token']}"})
+        st2, _, body2, _ = d.request("GET", "/apis/accounts", headers={"Authorization": f"Bearer {b['token']}"})
+        check(st == 403 and st2 == 403 and body["message"] == body2["message"] == "Account is not active",
+              f"a suspended user's token: me and accounts 403 ({st}, {st2})")
         actions = psql(f"SELECT string_agg(\"action\", ',' ORDER BY \"createdAt\") FROM \"ActivityLog\" WHERE \"userId\"='{id_a}'")
         check(actions.startswith("register") and "login" in actions and "login_failed" in actions, f"ActivityLog rows ({actions})")
         st, _, other, _ = d.request("POST", "/apis/auth/login", body={"email": "alice@example.com", "password": pw}, headers=ip(8))
@@ -632,7 +637,7 @@ def main():
         check(st == 503 and "read-only" in body["details"]["database"].get("error", ""),
               f"read-only database: health 503 says why ({st}, {body.get('details', {}).get('database')})")
         # Reads still work, and leave read-only connections in the pool (one per pool thread that ran one).
-        bob = {"Authorization": f"Bearer {b['token']}"}
+        bob = {"Authorization": f"Bearer {token_a2}"}  # (Bob is suspended by now)
         ro_reads = [None] * 16
         def read_me(i):
             ro_reads[i] = d.request("GET", "/apis/auth/me", headers=bob)[0]

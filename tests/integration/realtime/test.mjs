@@ -179,6 +179,20 @@ async function main() {
     check("account update delivered to the owner only for its account",
       updates.length === 2 && updates[1].balance === 1234.5, JSON.stringify(updates));
     check("account update stored as balance:<id>", JSON.parse(redis("GET", "balance:1001")).balance === 1234.5);
+    {
+      // A suspended user's socket may not subscribe to its own account any more.
+      const psql = (sql) => execFileSync("psql", [process.env.DATABASE_URL.split("?")[0], "-qtAc", sql]);
+      const b = connect({ transports: ["websocket"], auth: { token: tokB } });
+      await connected(b);
+      psql(`UPDATE "User" SET "status" = 'suspended' WHERE "id" = 'user-b'`);
+      const r = await emitAck(b, "subscribe:account", "2002");
+      psql(`UPDATE "User" SET "status" = 'active' WHERE "id" = 'user-b'`);
+      const again = await emitAck(b, "subscribe:account", "2002");
+      check("a suspended user's own account refused, allowed once active again",
+        r && r.ok === false && again && again.ok === true, JSON.stringify([r, again]));
+      b.emit("unsubscribe:account", "2002");
+      b.close();
+    }
     const bad = await emitAck(a, "subscribe:market", ["EUR USD"]);
     check("invalid symbol refused", bad && bad.ok === false, JSON.stringify(bad));
     const many = await emitAck(a, "subscribe:market", Array.from({ length: 101 }, (_, i) => `S${i}`));
