@@ -4,6 +4,9 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <charconv>
 #include <optional>
 
@@ -48,8 +51,8 @@ struct revocations::state {
 
 namespace {
 
-// Reads the whole set (the ids not yet expired) into memory.
-net::awaitable<void> load(std::shared_ptr<revocations::state> st) {
+// Reads the whole set (the ids not yet expired) into memory; false when Redis did not answer.
+net::awaitable<bool> load_once(const std::shared_ptr<revocations::state>& st, std::string& error) {
   const auto now = auth::unix_now();
   std::size_t loaded = 0;
   for (std::size_t offset = 0;; offset += load_page) {
@@ -57,14 +60,8 @@ net::awaitable<void> load(std::shared_ptr<revocations::state> st) {
                                  "WITHSCORES",    "LIMIT", std::to_string(offset), std::to_string(load_page)};
     auto r = co_await st->client->command(std::move(cmd));
     if (!r || r.value.kind != cache::reply::type::array) {
-      spdlog::warn(
-          "revoked tokens: cannot read {} from Redis ({}); logouts on other instances are known here only "
-          "as they are published",
-          st->key,
-          r                      ? "unexpected reply"
-          : r.value.text.empty() ? r.ec.message()
-                                 : r.value.text);
-      co_return;
+      error = r ? "unexpected reply" : r.value.text.empty() ? r.ec.message() : r.value.text;
+      co_return false;
     }
     const auto& e = r.value.elements;
     for (std::size_t i = 0; i + 1 < e.size(); i += 2) {
@@ -75,6 +72,29 @@ net::awaitable<void> load(std::shared_ptr<revocations::state> st) {
     if (e.size() < 2 * load_page) break;
   }
   spdlog::debug("revoked tokens: {} read from Redis", loaded);
+  co_return true;
+}
+
+// load_once() after the pub/sub link (re)connected. The command connection may come up a moment
+// later than the pub/sub one (both start together): it is waited for, and a failed read retried.
+net::awaitable<void> load(std::shared_ptr<revocations::state> st) {
+  std::string error = "not connected";
+  net::steady_timer pause(st->ex);
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    if (attempt > 0) {
+      pause.expires_after(std::chrono::seconds(1));
+      boost::system::error_code ec;
+      co_await pause.async_wait(net::redirect_error(net::use_awaitable, ec));
+    }
+    const bool up = co_await st->client->wait_connected(std::chrono::seconds(2));
+    if (!up) continue;
+    const bool done = co_await load_once(st, error);
+    if (done) co_return;
+  }
+  spdlog::warn(
+      "revoked tokens: cannot read {} from Redis ({}); logouts on other instances are known here only as "
+      "they are announced",
+      st->key, error);
 }
 
 }  // namespace
