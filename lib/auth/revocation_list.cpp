@@ -7,7 +7,8 @@ namespace zuperior::auth {
 bool revocation_list::add(std::string_view jti, std::int64_t until, std::int64_t now) {
   if (jti.empty()) return false;
   std::unique_lock lock(mu_);
-  if (auto it = ids_.find(jti); it != ids_.end()) {
+  const auto k = key(jti);
+  if (auto it = ids_.find(k); it != ids_.end()) {
     if (until > it->second) it->second = until;
     return true;
   }
@@ -17,7 +18,7 @@ bool revocation_list::add(std::string_view jti, std::int64_t until, std::int64_t
     size_.store(ids_.size(), std::memory_order_relaxed);
     if (ids_.size() >= max_) return false;
   }
-  ids_.emplace(std::string(jti), until);
+  ids_.emplace(k, until);
   size_.store(ids_.size(), std::memory_order_relaxed);
   return true;
 }
@@ -25,7 +26,7 @@ bool revocation_list::add(std::string_view jti, std::int64_t until, std::int64_t
 bool revocation_list::contains(std::string_view jti) const {
   if (jti.empty() || size_.load(std::memory_order_relaxed) == 0) return false;
   std::shared_lock lock(mu_);
-  return ids_.find(jti) != ids_.end();
+  return ids_.find(key(jti)) != ids_.end();
 }
 
 std::size_t revocation_list::prune(std::int64_t now) {

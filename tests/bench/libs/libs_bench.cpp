@@ -10,6 +10,7 @@
 
 #include "auth/jwt.hpp"
 #include "auth/password.hpp"
+#include "auth/revocation_list.hpp"
 #include "metrics/registry.hpp"
 #include "ratelimit/local_limiter.hpp"
 #include "validate/seed_schemas.hpp"
@@ -19,7 +20,17 @@ using clk = std::chrono::steady_clock;
 
 namespace {
 
-std::atomic<std::uint64_t> sink{0};  // keeps results alive so the optimiser cannot drop the work
+std::atomic<std::uint64_t> sink{0};
+
+// Resident memory of this process, KiB.
+long rss_kib() {
+  long pages = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return resident * 4;
+}  // keeps results alive so the optimiser cannot drop the work
 
 // Runs `op(thread, i)` for about `seconds` on `threads` threads; prints total ops/s.
 void bench(const char* name, int threads, double seconds, const std::function<void(int, std::uint64_t)>& op) {
@@ -75,6 +86,22 @@ int main(int argc, char** argv) {
   bench("jwt verify (bad signature)", 1, secs,
         [&](int, std::uint64_t) { sink += jwt.verify(bad).error != auth::jwt_error::none; });
   bench("jwt issue", 1, secs, [&](int, std::uint64_t) { sink += jwt.issue("clx0user000000000000000001").size(); });
+
+  // --- revoked tokens (checked on every authenticated request and Socket.IO CONNECT)
+  {
+    auth::revocation_list none;
+    bench("revocation check, empty list", 2, secs, [&](int, std::uint64_t) { sink += none.contains(token); });
+    auth::revocation_list full;
+    const long rss_before = rss_kib();
+    for (int i = 0; i < 1'000'000; ++i) full.add("jti-" + std::to_string(i) + "-0123456789abcdef", 2'000'000'000, 0);
+    const long rss_after = rss_kib();
+    std::printf("%-52s %12.0f bytes per revoked id (1,000,000 held)\n", "revocation list memory",
+                (rss_after - rss_before) * 1024.0 / 1'000'000);
+    bench("revocation check, 1M revoked, a valid token", 1, secs,
+          [&](int, std::uint64_t) { sink += full.contains(token); });
+    bench("revocation check, 1M revoked, a valid token", 2, secs,
+          [&](int, std::uint64_t) { sink += full.contains(token); });
+  }
 
   // --- bcrypt (slow by design)
   const std::string h10 = auth::hash_password("Passw0rd!", 10);
