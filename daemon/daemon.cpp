@@ -321,6 +321,7 @@ int run(const options& opts) {
   // listeners
   server.start();
   if (invalidation) invalidation->start();
+  revoked.on_revoked(rt.revocation_handler());
   revoked.start();
   rt.start();
   // The bus check reads `rt`: its thread must be joined before `rt` goes, on every way out.

@@ -137,10 +137,10 @@ realtime::realtime(const realtime_deps& deps) : impl_(std::make_unique<impl>()) 
     ws::market_checks checks;
     const auth::jwt_codec* jwt = deps.jwt;
     const api::revocations* revoked = deps.revoked;
-    checks.authenticate = [jwt, revoked](const std::string& token) -> std::optional<std::string> {
+    checks.authenticate = [jwt, revoked](const std::string& token) -> std::optional<ws::token_identity> {
       auto r = jwt->verify(token);
       if (!r || (revoked && revoked->revoked(r.value.jti))) return std::nullopt;
-      return r.value.sub;
+      return ws::token_identity{std::move(r.value.sub), std::move(r.value.jti)};
     };
     // The account-owner check is a prepared statement on the PostgreSQL pool (within its
     // connection_limit); without a pool it cannot be checked (refused, as "unavailable").
@@ -201,6 +201,16 @@ void realtime::shutdown() {
 }
 
 bool realtime::bus_connected() const { return impl_->feed->bus_connected(); }
+
+std::function<void(std::string_view)> realtime::revocation_handler() const {
+  // Weak: the handler may be called by the revocation listener while this object goes away.
+  std::weak_ptr<ws::server> w = impl_->sio;
+  return [w](std::string_view jti) {
+    auto sio = w.lock();
+    if (!sio || jti.empty()) return;
+    sio->disconnect_if([id = std::string(jti)](const ws::socket& s) { return s.token_id == id; });
+  };
+}
 
 void realtime::reload(const config::settings& fresh) {
   if (impl_->connect_limit)

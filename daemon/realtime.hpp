@@ -3,7 +3,9 @@
 // JWT, the database, Redis and the rate limiter, the market feed (lib/feed), and their metrics.
 // Build it after the http::server and before server.start(); start() after the listeners,
 // shutdown() first on SIGTERM.
+#include <functional>
 #include <memory>
+#include <string_view>
 
 #include "config/settings.hpp"
 
@@ -49,6 +51,8 @@ class realtime {
   void shutdown();
   /// True while the pub/sub connection is up (for /apis/health).
   bool bus_connected() const;
+  /// For api::revocations::on_revoked: disconnects the sockets that connected with a revoked token.
+  std::function<void(std::string_view jti)> revocation_handler() const;
   /// Applies the reloadable real-time keys of `fresh` (SIGHUP): realtime.connect_rate.
   void reload(const config::settings& fresh);
 

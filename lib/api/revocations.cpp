@@ -45,6 +45,14 @@ struct revocations::state {
   std::string key;  // prefixed; also the channel's name
   std::shared_ptr<cache::async_client> client;
   auth::revocation_list list;
+  std::function<void(std::string_view)> on_revoked;
+  // Adds one id; tells on_revoked when it is new here.
+  bool add(std::string_view jti, std::int64_t until, std::int64_t now) {
+    const bool fresh = !list.contains(jti);
+    if (!list.add(jti, until, now)) return false;
+    if (fresh && on_revoked) on_revoked(jti);
+    return true;
+  }
   state(net::any_io_executor e, std::string k, std::shared_ptr<cache::async_client> c)
       : ex(e), key(std::move(k)), client(std::move(c)) {}
 };
@@ -66,7 +74,7 @@ net::awaitable<bool> load_once(const std::shared_ptr<revocations::state>& st, st
     const auto& e = r.value.elements;
     for (std::size_t i = 0; i + 1 < e.size(); i += 2) {
       auto until = parse_int(e[i + 1].text);  // scores are whole seconds
-      if (until && !e[i].text.empty() && e[i].text.size() <= auth::max_jti_size && st->list.add(e[i].text, *until, now))
+      if (until && !e[i].text.empty() && e[i].text.size() <= auth::max_jti_size && st->add(e[i].text, *until, now))
         ++loaded;
     }
     if (e.size() < 2 * load_page) break;
@@ -120,6 +128,8 @@ bool revocations::revoked(std::string_view jti) const { return state_->list.cont
 
 const auth::revocation_list& revocations::list() const { return state_->list; }
 
+void revocations::on_revoked(std::function<void(std::string_view jti)> fn) { state_->on_revoked = std::move(fn); }
+
 void revocations::start() {
   auto st = state_;
   sub_->subscribe({st->key}, [st](std::string_view, std::string_view payload) {
@@ -129,7 +139,7 @@ void revocations::start() {
     auto until = parse_int(payload.substr(0, sp));
     auto jti = payload.substr(sp + 1);
     if (!until || jti.empty() || jti.size() > auth::max_jti_size) return;
-    st->list.add(jti, *until, auth::unix_now());
+    st->add(jti, *until, auth::unix_now());
   });
   sub_->on_subscribed([st] { net::co_spawn(st->ex, load(st), net::detached); });
   sub_->start();
@@ -142,7 +152,7 @@ void revocations::stop() {
 net::awaitable<bool> revocations::revoke(std::shared_ptr<cache::async_client> client, std::string jti,
                                          std::int64_t until) {
   const auto now = auth::unix_now();
-  if (!state_->list.add(jti, until, now))
+  if (!state_->add(jti, until, now))
     spdlog::warn("revoked tokens: {} held in memory, the most kept; this token stays valid until it expires",
                  state_->list.size());
   if (!client) co_return false;

@@ -8,6 +8,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -36,6 +37,10 @@ class revocations {
   ~revocations();
   revocations(const revocations&) = delete;
   revocations& operator=(const revocations&) = delete;
+  /// `fn` is told of each id newly revoked here (a logout on this instance, one announced by
+  /// another, one read from the set after a reconnect), on the thread that learnt of it: the
+  /// real-time layer disconnects the sockets that connected with that token. Set before start().
+  void on_revoked(std::function<void(std::string_view jti)> fn);
   /// Subscribes and loads the set in the background (again after each reconnect).
   void start();
   /// Closes the pub/sub link. Idempotent.

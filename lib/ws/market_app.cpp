@@ -45,7 +45,8 @@ boost::asio::awaitable<std::optional<std::string>> market_app::on_connect(std::s
   if (token.empty()) co_return "Authentication error: token missing";
   auto user = checks_.authenticate ? checks_.authenticate(token) : std::nullopt;
   if (!user) co_return "Authentication error: invalid token";
-  s->user_id = *user;
+  s->user_id = std::move(user->user);
+  s->token_id = std::move(user->token_id);
   co_return std::nullopt;
 }
 

@@ -10,10 +10,16 @@
 
 namespace zuperior::ws {
 
+/// Who a valid token names.
+struct token_identity {
+  std::string user;      // the user id (`sub`)
+  std::string token_id;  // the token's `jti` (empty when it has none): a logout disconnects its sockets
+};
+
 /// The product checks, wired by the daemon to lib/auth, the database, Redis and the rate limiter.
 struct market_checks {
-  /// Verifies a JWT; returns the user id, or nullopt when invalid or expired.
-  std::function<std::optional<std::string>(const std::string& token)> authenticate;
+  /// Verifies a JWT; nullopt when invalid, expired or revoked.
+  std::function<std::optional<token_identity>(const std::string& token)> authenticate;
   /// Whether the user owns the account (database); nullopt when that cannot be checked now.
   std::function<boost::asio::awaitable<std::optional<bool>>(std::string user, std::string account)> owns_account;
   /// The cached `balance:<account>` JSON, if any.

@@ -356,6 +356,19 @@ void server::broadcast_many(std::vector<room_frame> frames) {
   net::post(workers.back()->exec, [w = workers.back().get(), frames = std::move(frames)] { deliver(w, frames); });
 }
 
+void server::disconnect_if(std::function<bool(const socket&)> pred) {
+  auto shared = std::make_shared<const std::function<bool(const socket&)>>(std::move(pred));
+  for (auto& wp : impl_->workers) {
+    net::post(wp->exec, [w = wp.get(), shared] {
+      std::vector<std::shared_ptr<socket>> victims;
+      for (const auto& [sid, s] : w->sessions)
+        for (const auto& [nsp, sock] : s->sockets())
+          if ((*shared)(*sock)) victims.push_back(sock);
+      for (auto& v : victims) v->disconnect();
+    });
+  }
+}
+
 void server::shutdown() {
   impl_->shutting_down = true;
   std::vector<std::future<void>> done;

@@ -63,6 +63,8 @@ class socket : public std::enable_shared_from_this<socket> {
 
   /// Application data: the authenticated user.
   std::string user_id;
+  /// Application data: the id (jti) of the token the socket connected with; empty when none.
+  std::string token_id;
   /// Application data: rate-limit violations seen so far.
   std::uint32_t violations = 0;
 
@@ -149,6 +151,9 @@ class server : public http::takeover_handler, public std::enable_shared_from_thi
   /// Broadcasts several frames as one unit of work per worker, so that a socket receiving several
   /// of them gets them in one write (a burst of ticks costs one system call per socket, not one per tick).
   void broadcast_many(std::vector<room_frame> frames);
+  /// Disconnects (Socket.IO DISCONNECT, as disconnect() does) every socket, on every worker, for
+  /// which `pred` is true; `pred` runs on each worker's thread. Returns at once.
+  void disconnect_if(std::function<bool(const socket&)> pred);
   /// Sends a Socket.IO DISCONNECT and closes every session (SIGTERM); returns once all workers did it.
   void shutdown();
   /// Drops worker `worker`'s sessions and rooms (its io_context is about to be destroyed).

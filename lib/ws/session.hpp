@@ -191,6 +191,8 @@ class session : public std::enable_shared_from_this<session> {
 
   /// Server-initiated end of one namespace socket (and of the session when it was the last).
   void disconnect_socket(const std::shared_ptr<socket>& s);
+  /// The namespace sockets of this session, by namespace.
+  const std::map<std::string, std::shared_ptr<socket>>& sockets() const { return sockets_; }
   /// Graceful shutdown: every namespace gets DISCONNECT, then the transport closes.
   void shutdown();
 

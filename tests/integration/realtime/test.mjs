@@ -128,12 +128,26 @@ async function main() {
   }
   {
     // A token logged out on one instance is refused at CONNECT by the other (over either transport).
+    // Its sockets already open, on both instances and both transports, are disconnected by the
+    // server; a socket of another token of the same user stays.
     const t = token("user-a", 3600, secret, { jti: `rt-logout-${process.pid}` });
-    const before = connect({ transports: ["websocket"], auth: { token: t } }, 1);
-    check("a token with a jti connects before its logout", (await connected(before)) === "ok");
-    before.close();
+    const open1 = connect({ transports: ["websocket"], auth: { token: t } }, 1);
+    const open0 = connect({ transports: ["polling"], auth: { token: t } }, 0);
+    const other = connect({ transports: ["websocket"], auth: { token: tokA } }, 1);
+    check("a token with a jti connects before its logout",
+      (await connected(open1)) === "ok" && (await connected(open0)) === "ok" && (await connected(other)) === "ok");
+    const reasons = [open1, open0, other].map((s) => new Promise((r) => {
+      s.once("disconnect", (why) => r(why));
+      setTimeout(() => r("still connected"), 3000);
+    }));
     const res = await fetch(`${url(0)}/apis/auth/logout`, { method: "POST", headers: { Authorization: `Bearer ${t}` } });
     check("logout on instance 0", res.status === 200, String(res.status));
+    const [why1, why0, whyOther] = await Promise.all(reasons);
+    check("the logged-out token's open sockets are disconnected by the server on both instances",
+      why1 === "io server disconnect" && why0 === "io server disconnect", JSON.stringify([why1, why0]));
+    check("a socket of the same user's other token stays connected", whyOther === "still connected" && other.connected,
+      whyOther);
+    other.close();
     let r = "ok";
     for (let i = 0; i < 20 && r === "ok"; i++) {
       const s = connect({ transports: ["websocket"], auth: { token: t } }, 1);
