@@ -22,9 +22,11 @@ namespace net = boost::asio;
 namespace {
 
 // KEYS[1] the set (also the channel); ARGV: jti, until (epoch seconds), now. One round trip: the
-// id is stored, ids past their expiry leave the set, every instance hears of it.
+// id is stored (the later expiry kept; ZADD's GT flag would need Redis 6.2), ids past their expiry
+// leave the set, every instance hears of it.
 constexpr const char* revoke_script =
-    "redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1]) "
+    "local cur = redis.call('ZSCORE', KEYS[1], ARGV[1]) "
+    "if not cur or tonumber(cur) < tonumber(ARGV[2]) then redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) end "
     "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3]) "
     "redis.call('PUBLISH', KEYS[1], ARGV[2] .. ' ' .. ARGV[1]) "
     "return 1";
