@@ -31,7 +31,7 @@ constexpr const char* revoke_script =
     "redis.call('PUBLISH', KEYS[1], ARGV[2] .. ' ' .. ARGV[1]) "
     "return 1";
 
-constexpr std::size_t load_page = 10'000;
+constexpr std::size_t scan_count = 1000;
 
 std::optional<std::int64_t> parse_int(std::string_view s) {
   std::int64_t v = 0;
@@ -61,26 +61,30 @@ struct revocations::state {
 
 namespace {
 
-// Reads the whole set (the ids not yet expired) into memory; false when Redis did not answer.
+// Reads the whole set (the ids not yet expired) into memory with ZSCAN: incremental, so a large set
+// never blocks Redis (paging ZRANGEBYSCORE by offset costs O(offset) a page); an id it returns
+// twice is added twice, harmlessly. False when Redis did not answer.
 net::awaitable<bool> load_once(const std::shared_ptr<revocations::state>& st, std::string& error) {
   const auto now = auth::unix_now();
   std::size_t loaded = 0;
-  for (std::size_t offset = 0;; offset += load_page) {
-    std::vector<std::string> cmd{"ZRANGEBYSCORE", st->key, std::to_string(now),    "+inf",
-                                 "WITHSCORES",    "LIMIT", std::to_string(offset), std::to_string(load_page)};
+  std::string cursor = "0";
+  do {
+    std::vector<std::string> cmd{"ZSCAN", st->key, cursor, "COUNT", std::to_string(scan_count)};
     auto r = co_await st->client->command(std::move(cmd));
-    if (!r || r.value.kind != cache::reply::type::array) {
+    if (!r || r.value.kind != cache::reply::type::array || r.value.elements.size() != 2 ||
+        r.value.elements[1].kind != cache::reply::type::array) {
       error = r ? "unexpected reply" : r.value.text.empty() ? r.ec.message() : r.value.text;
       co_return false;
     }
-    const auto& e = r.value.elements;
+    cursor = r.value.elements[0].text;
+    const auto& e = r.value.elements[1].elements;
     for (std::size_t i = 0; i + 1 < e.size(); i += 2) {
       auto until = parse_int(e[i + 1].text);  // scores are whole seconds
-      if (until && !e[i].text.empty() && e[i].text.size() <= auth::max_jti_size && st->add(e[i].text, *until, now))
+      if (until && *until > now && !e[i].text.empty() && e[i].text.size() <= auth::max_jti_size &&
+          st->add(e[i].text, *until, now))
         ++loaded;
     }
-    if (e.size() < 2 * load_page) break;
-  }
+  } while (cursor != "0" && !cursor.empty());
   spdlog::debug("revoked tokens: {} read from Redis", loaded);
   co_return true;
 }
