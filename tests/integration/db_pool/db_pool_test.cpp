@@ -284,13 +284,19 @@ TEST_CASE("pool: the API's prepared ownership check (real-time subscribe:account
   NEED_DB();
   asio::io_context io;
   auto p = pool::create(options(2));
+  REQUIRE(run_until(io, q(p, R"(CREATE TABLE "User" ("id" text PRIMARY KEY, "status" text))", {})));
+  REQUIRE(run_until(
+      io, q(p, R"(INSERT INTO "User" VALUES ('alice', 'active'), ('bob', 'active'), ('carol', 'suspended'))", {})));
   REQUIRE(run_until(io, q(p, R"(CREATE TABLE "MT5Account" ("accountId" text, "userId" text))", {})));
-  REQUIRE(run_until(io, q(p, R"(INSERT INTO "MT5Account" VALUES ('1001', 'alice'), ('2001', 'bob'))", {})));
+  REQUIRE(run_until(
+      io, q(p, R"(INSERT INTO "MT5Account" VALUES ('1001', 'alice'), ('2001', 'bob'), ('3001', 'carol'))", {})));
   zuperior::api::prepare_statements(*p);
   CHECK(run_until(io, zuperior::api::owns_account(*p, "alice", "1001")) == std::optional<bool>(true));
   CHECK(run_until(io, zuperior::api::owns_account(*p, "alice", "2001")) == std::optional<bool>(false));
   CHECK(run_until(io, zuperior::api::owns_account(*p, "alice", "1001' OR '1'='1")) == std::optional<bool>(false));
   CHECK(run_until(io, zuperior::api::owns_account(*p, "nobody", "")) == std::optional<bool>(false));
+  // A suspended user owns its account but may not follow it.
+  CHECK(run_until(io, zuperior::api::owns_account(*p, "carol", "3001")) == std::optional<bool>(false));
   p->stop();
   // A stopped pool cannot say: nullopt (refused as "unavailable"), not "not yours", not an exception.
   CHECK_FALSE(run_until(io, zuperior::api::owns_account(*p, "alice", "1001")).has_value());
