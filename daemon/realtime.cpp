@@ -2,7 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <unordered_set>
 
@@ -32,6 +38,7 @@ struct realtime::impl {
   std::shared_ptr<cache::async_client> redis;
   std::unique_ptr<feed::market_feed> feed;
   std::unique_ptr<ws::local_limiter> connect_limit;
+  std::shared_ptr<std::atomic<bool>> stopped = std::make_shared<std::atomic<bool>>(false);
 };
 
 namespace {
@@ -91,6 +98,50 @@ void register_metrics(metrics::registry& r, ws::server& srv, feed::market_feed& 
 }
 
 net::awaitable<std::optional<bool>> refuse() { co_return std::nullopt; }
+
+// Every `every`, on worker `worker`: each account subscription of its sockets is checked again
+// (the account still the socket user's, the user still active), in one query; a subscription that
+// fails leaves the room and the client gets an `error` event naming the account. A suspension or a
+// change of owner is a database change nobody announces, so without this a socket subscribed before
+// it would go on receiving the account's updates. The database being away changes nothing.
+net::awaitable<void> recheck_accounts(std::weak_ptr<ws::server> weak, db::pool* db, std::size_t worker,
+                                      std::chrono::milliseconds every, std::shared_ptr<std::atomic<bool>> stopped) {
+  net::steady_timer timer(co_await net::this_coro::executor);
+  constexpr std::string_view prefix = "account:";
+  for (;;) {
+    timer.expires_after(every);
+    boost::system::error_code ec;
+    co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+    if (ec || stopped->load()) co_return;
+    std::vector<std::pair<std::shared_ptr<ws::socket>, std::string>> subs;  // socket, account id
+    std::vector<std::string> accounts;
+    {
+      auto srv = weak.lock();
+      if (!srv) co_return;
+      for (auto& s : srv->sockets_on(worker))
+        for (const auto& room : s->rooms())
+          if (room.starts_with(prefix)) subs.emplace_back(s, room.substr(prefix.size()));
+    }
+    if (subs.empty()) continue;
+    for (const auto& [s, account] : subs) accounts.push_back(account);
+    std::sort(accounts.begin(), accounts.end());
+    accounts.erase(std::unique(accounts.begin(), accounts.end()), accounts.end());
+    auto owners = co_await api::active_owners(*db, std::move(accounts));
+    if (!owners || stopped->load()) continue;
+    std::size_t ended = 0;
+    for (auto& [s, account] : subs) {
+      auto it = owners->find(account);
+      if (!s->connected() || (it != owners->end() && it->second == s->user_id)) continue;
+      s->leave(std::string(prefix) + account);
+      s->emit("error", ws::json::array({ws::json{{"ok", false},
+                                                 {"error", "forbidden: the account is no longer yours to follow"},
+                                                 {"event", "subscribe:account"},
+                                                 {"accountId", account}}}));
+      ++ended;
+    }
+    if (ended) spdlog::info("realtime: {} account subscription(s) ended (owner changed or user not active)", ended);
+  }
+}
 
 net::awaitable<std::optional<std::string>> cached_balance(std::shared_ptr<cache::async_client> redis,
                                                           std::string account) {
@@ -185,16 +236,24 @@ realtime::realtime(const realtime_deps& deps) : impl_(std::make_unique<impl>()) 
 }
 
 realtime::~realtime() {
+  impl_->stopped->store(true);
   if (impl_->feed) impl_->feed->stop();
   if (impl_->redis) impl_->redis->stop();
 }
 
 void realtime::start() {
   if (impl_->redis) impl_->redis->start();
+  const auto every = impl_->d.settings->realtime.account_recheck;
+  if (impl_->d.db && every.count() > 0 && !impl_->d.settings->realtime.protocol_test_mode) {
+    auto executors = impl_->d.server->worker_executors();
+    for (std::size_t i = 0; i < executors.size(); ++i)
+      net::co_spawn(executors[i], recheck_accounts(impl_->sio, impl_->d.db, i, every, impl_->stopped), net::detached);
+  }
   if (!impl_->d.settings->realtime.protocol_test_mode || impl_->d.settings->market.feed == "sim") impl_->feed->start();
 }
 
 void realtime::shutdown() {
+  impl_->stopped->store(true);
   impl_->sio->shutdown();
   if (impl_->raw) impl_->raw->shutdown();
   impl_->feed->stop();

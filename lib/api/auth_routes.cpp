@@ -82,6 +82,7 @@ constexpr const char* st_activity = "api_activity";
 constexpr const char* st_user_by_id = "api_user_by_id";
 constexpr const char* st_accounts = "api_accounts";
 constexpr const char* st_owns_account = "api_owns_account";
+constexpr const char* st_active_owners = "api_active_owners";
 
 json opt(const std::optional<std::string>& v) { return v ? json(*v) : json(nullptr); }
 
@@ -492,6 +493,25 @@ void prepare_statements(db::pool& pool) {
   pool.prepare(st_owns_account,
                "SELECT 1 FROM \"MT5Account\" m JOIN \"User\" u ON u.\"id\" = m.\"userId\" WHERE m.\"accountId\" = $1 "
                "AND m.\"userId\" = $2 AND u.\"status\" = 'active'");
+  // $1: a JSON array of account ids (one parameter however many).
+  pool.prepare(st_active_owners,
+               "SELECT m.\"accountId\", m.\"userId\" FROM \"MT5Account\" m JOIN \"User\" u ON u.\"id\" = m.\"userId\" "
+               "WHERE u.\"status\" = 'active' AND m.\"accountId\" IN (SELECT jsonb_array_elements_text($1::jsonb))");
+}
+
+awaitable<std::optional<std::unordered_map<std::string, std::string>>> active_owners(
+    db::pool& pool, std::vector<std::string> account_ids) {
+  std::vector<db::param> params{json(account_ids).dump(-1, ' ', false, json::error_handler_t::replace)};
+  auto q = co_await exec(&pool, st_active_owners, std::move(params));
+  std::optional<std::unordered_map<std::string, std::string>> owners;
+  if (!q) {
+    spdlog::warn("account subscription re-check failed: {} ({})", q.ec.message(), q.message);
+    co_return owners;
+  }
+  owners.emplace();
+  for (const auto& row : q.value.rows)
+    if (row[0] && row[1]) owners->emplace(*row[0], *row[1]);
+  co_return owners;
 }
 
 awaitable<std::optional<bool>> owns_account(db::pool& pool, std::string user_id, std::string account_id) {

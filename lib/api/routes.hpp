@@ -7,7 +7,9 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "config/settings.hpp"
@@ -64,6 +66,12 @@ void prepare_statements(db::pool& pool);
 /// Whether MT5 account `account_id` belongs to `user_id` (prepared statement on the pool); nullopt
 /// when the database cannot answer. For the real-time layer's subscribe:account check.
 boost::asio::awaitable<std::optional<bool>> owns_account(db::pool& pool, std::string user_id, std::string account_id);
+
+/// The active owner (user id) of each of `account_ids` that has one: an account whose owner is not
+/// active, or that does not exist, is absent. nullopt when the database cannot answer. For the
+/// real-time layer's periodic re-check of account subscriptions.
+boost::asio::awaitable<std::optional<std::unordered_map<std::string, std::string>>> active_owners(
+    db::pool& pool, std::vector<std::string> account_ids);
 
 /// Adds the /apis/auth/* and /apis/accounts routes.
 void add_auth_routes(http::router& r, services& s);

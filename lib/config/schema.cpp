@@ -262,6 +262,9 @@ std::vector<key_spec> build_schema() {
       key("realtime.max_violations", k::integer, &settings::realtime, &realtime_settings::max_violations,
           "Rate-limit violations after which a socket is disconnected.")
           .range(1, 1'000'000),
+      key("realtime.account_recheck", k::duration, &settings::realtime, &realtime_settings::account_recheck,
+          "How often account subscriptions are checked again (same owner, user active); 0 = never.")
+          .range(0, 86'400'000),
 
       key("market.feed", k::enumeration, &settings::market, &market_settings::feed,
           "Where ticks come from: redis (pub/sub), sim (random walk) or none.")

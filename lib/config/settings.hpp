@@ -97,6 +97,7 @@ struct realtime_settings {
   std::uint32_t outbox_limit = 256;                  // queued messages per socket before conflation
   rate_tier connect_rate{30, milliseconds{10'000}};  // per IP
   std::uint32_t max_violations = 5;                  // rate-limit violations before disconnect
+  milliseconds account_recheck{60'000};              // account subscriptions checked again this often; 0 = never
   bool protocol_test_mode = false;                   // never from config: only `serve --protocol-test-mode`
 };
 

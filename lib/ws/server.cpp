@@ -356,6 +356,14 @@ void server::broadcast_many(std::vector<room_frame> frames) {
   net::post(workers.back()->exec, [w = workers.back().get(), frames = std::move(frames)] { deliver(w, frames); });
 }
 
+std::vector<std::shared_ptr<socket>> server::sockets_on(std::size_t worker) const {
+  std::vector<std::shared_ptr<socket>> out;
+  if (worker >= impl_->workers.size()) return out;
+  for (const auto& [sid, s] : impl_->workers[worker]->sessions)
+    for (const auto& [nsp, sock] : s->sockets()) out.push_back(sock);
+  return out;
+}
+
 void server::disconnect_if(std::function<bool(const socket&)> pred) {
   auto shared = std::make_shared<const std::function<bool(const socket&)>>(std::move(pred));
   for (auto& wp : impl_->workers) {

@@ -151,6 +151,8 @@ class server : public http::takeover_handler, public std::enable_shared_from_thi
   /// Broadcasts several frames as one unit of work per worker, so that a socket receiving several
   /// of them gets them in one write (a burst of ticks costs one system call per socket, not one per tick).
   void broadcast_many(std::vector<room_frame> frames);
+  /// The sockets of worker `worker`; call it on that worker's thread only.
+  std::vector<std::shared_ptr<socket>> sockets_on(std::size_t worker) const;
   /// Disconnects (Socket.IO DISCONNECT, as disconnect() does) every socket, on every worker, for
   /// which `pred` is true; `pred` runs on each worker's thread. Returns at once.
   void disconnect_if(std::function<bool(const socket&)> pred);

@@ -297,7 +297,14 @@ TEST_CASE("pool: the API's prepared ownership check (real-time subscribe:account
   CHECK(run_until(io, zuperior::api::owns_account(*p, "nobody", "")) == std::optional<bool>(false));
   // A suspended user owns its account but may not follow it.
   CHECK(run_until(io, zuperior::api::owns_account(*p, "carol", "3001")) == std::optional<bool>(false));
+  // The periodic re-check: the active owner of each account, in one statement (ids as one JSON
+  // parameter, quotes and all); a suspended owner's account and an unknown one are absent.
+  auto owners = run_until(io, zuperior::api::active_owners(*p, {"1001", "2001", "3001", "9999", "x\"' OR 1=1"}));
+  REQUIRE(owners.has_value());
+  CHECK(*owners == std::unordered_map<std::string, std::string>{{"1001", "alice"}, {"2001", "bob"}});
+  CHECK(run_until(io, zuperior::api::active_owners(*p, {}))->empty());
   p->stop();
   // A stopped pool cannot say: nullopt (refused as "unavailable"), not "not yours", not an exception.
   CHECK_FALSE(run_until(io, zuperior::api::owns_account(*p, "alice", "1001")).has_value());
+  CHECK_FALSE(run_until(io, zuperior::api::active_owners(*p, {"1001"})).has_value());
 }

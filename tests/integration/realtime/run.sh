@@ -54,6 +54,8 @@ export ZUPERIOR_MARKET_FEED=redis
 export ZUPERIOR_REALTIME_NAMESPACES=/desk
 # The connect-limit check makes 31 connects from 127.0.0.2; a long window keeps its count exact.
 export ZUPERIOR_REALTIME_CONNECT_RATE=30/5m
+# Account subscriptions checked again every second (a suspended user's open subscription ends).
+export ZUPERIOR_REALTIME_ACCOUNT_RECHECK=1s
 export NODE_ENV=test
 ports=()
 for i in 1 2; do

@@ -204,7 +204,18 @@ async function main() {
       const again = await emitAck(b, "subscribe:account", "2002");
       check("a suspended user's own account refused, allowed once active again",
         r && r.ok === false && again && again.ok === true, JSON.stringify([r, again]));
-      b.emit("unsubscribe:account", "2002");
+      // Suspended while subscribed: the periodic re-check (1 s here) ends the subscription with an
+      // error event, and the account's updates stop reaching the socket.
+      const errs = collect(b, "error");
+      const got = collect(b, "account:update");
+      psql(`UPDATE "User" SET "status" = 'suspended' WHERE "id" = 'user-b'`);
+      await until(() => errs.length >= 1, 5000);
+      redis("PUBLISH", "zuperior:account", JSON.stringify({ accountId: "2002", balance: 7 }));
+      await sleep(300);
+      psql(`UPDATE "User" SET "status" = 'active' WHERE "id" = 'user-b'`);
+      check("suspended while subscribed: the subscription ends with an error event, no more updates",
+        errs.length === 1 && errs[0].accountId === "2002" && /forbidden/.test(errs[0].error) &&
+        got.every((u) => u.balance !== 7) && b.connected, JSON.stringify([errs, got]));
       b.close();
     }
     const bad = await emitAck(a, "subscribe:market", ["EUR USD"]);
