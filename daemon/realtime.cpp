@@ -107,7 +107,6 @@ net::awaitable<std::optional<bool>> refuse() { co_return std::nullopt; }
 net::awaitable<void> recheck_accounts(std::weak_ptr<ws::server> weak, db::pool* db, std::size_t worker,
                                       std::chrono::milliseconds every, std::shared_ptr<std::atomic<bool>> stopped) {
   net::steady_timer timer(co_await net::this_coro::executor);
-  constexpr std::string_view prefix = "account:";
   for (;;) {
     timer.expires_after(every);
     boost::system::error_code ec;
@@ -120,7 +119,7 @@ net::awaitable<void> recheck_accounts(std::weak_ptr<ws::server> weak, db::pool* 
       if (!srv) co_return;
       for (auto& s : srv->sockets_on(worker))
         for (const auto& room : s->rooms())
-          if (room.starts_with(prefix)) subs.emplace_back(s, room.substr(prefix.size()));
+          if (auto account = ws::account_in_room(room); !account.empty()) subs.emplace_back(s, std::string(account));
     }
     if (subs.empty()) continue;
     for (const auto& [s, account] : subs) accounts.push_back(account);
@@ -132,11 +131,7 @@ net::awaitable<void> recheck_accounts(std::weak_ptr<ws::server> weak, db::pool* 
     for (auto& [s, account] : subs) {
       auto it = owners->find(account);
       if (!s->connected() || (it != owners->end() && it->second == s->user_id)) continue;
-      s->leave(std::string(prefix) + account);
-      s->emit("error", ws::json::array({ws::json{{"ok", false},
-                                                 {"error", "forbidden: the account is no longer yours to follow"},
-                                                 {"event", "subscribe:account"},
-                                                 {"accountId", account}}}));
+      ws::market_app::end_account_subscription(s, account);
       ++ended;
     }
     if (ended) spdlog::info("realtime: {} account subscription(s) ended (owner changed or user not active)", ended);

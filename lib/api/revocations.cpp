@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "auth/jwt.hpp"
+#include "auth/revocation_list.hpp"
 #include "cache/async_client.hpp"
 #include "cache/subscriber.hpp"
 #include "metrics/registry.hpp"
@@ -131,8 +132,6 @@ revocations::revocations(net::any_io_executor ex, const cache::client_options& o
 revocations::~revocations() { stop(); }
 
 bool revocations::revoked(std::string_view jti) const { return state_->list.contains(jti); }
-
-const auth::revocation_list& revocations::list() const { return state_->list; }
 
 void revocations::on_revoked(std::function<void(std::string_view jti)> fn) { state_->on_revoked = std::move(fn); }
 

@@ -13,8 +13,6 @@
 #include <string>
 #include <string_view>
 
-#include "auth/revocation_list.hpp"
-
 namespace zuperior::cache {
 class async_client;
 class subscriber;
@@ -51,8 +49,6 @@ class revocations {
   /// Revokes `jti` until `until` (seconds since the epoch) here at once and, through `client`
   /// (a worker's own connection), on every instance. False when Redis did not take it.
   boost::asio::awaitable<bool> revoke(std::shared_ptr<cache::async_client> client, std::string jti, std::int64_t until);
-  /// The ids held in memory.
-  const auth::revocation_list& list() const;
 
   struct state;
 

@@ -29,7 +29,13 @@ std::string account_arg(const json& args) {
 }
 
 std::string market_room(std::string_view symbol) { return "market:" + std::string(symbol); }
-std::string account_room(std::string_view account) { return "account:" + std::string(account); }
+constexpr std::string_view account_room_prefix = "account:";
+
+std::string account_room(std::string_view account) { return std::string(account_room_prefix) + std::string(account); }
+
+std::string_view account_in_room(std::string_view room) {
+  return room.starts_with(account_room_prefix) ? room.substr(account_room_prefix.size()) : std::string_view();
+}
 
 market_app::market_app(market_checks checks, market_limits limits)
     : checks_(std::move(checks)), limits_(std::move(limits)) {}
@@ -61,7 +67,7 @@ std::string_view echoed_event_name(std::string_view event) {
 }
 
 void market_app::fail(const std::shared_ptr<socket>& s, std::optional<std::uint64_t> ack, std::string_view event,
-                      std::string_view message) {
+                      std::string_view message, std::string_view account) {
   json body = json::object();
   body["ok"] = false;
   body["error"] = std::string(message);
@@ -69,6 +75,7 @@ void market_app::fail(const std::shared_ptr<socket>& s, std::optional<std::uint6
     s->ack(*ack, json::array({body}));
   } else {
     body["event"] = std::string(echoed_event_name(event));
+    if (!account.empty()) body["accountId"] = std::string(account);
     s->emit("error", json::array({body}));
   }
 }
@@ -101,6 +108,11 @@ boost::asio::awaitable<void> market_app::on_event(std::shared_ptr<socket> s, std
   } else {
     fail(s, ack, event, "unknown event");
   }
+}
+
+void market_app::end_account_subscription(const std::shared_ptr<socket>& s, std::string_view account) {
+  s->leave(account_room(account));
+  fail(s, std::nullopt, "subscribe:account", "forbidden: the account is no longer yours to follow", account);
 }
 
 boost::asio::awaitable<void> market_app::subscribe_account(std::shared_ptr<socket> s, const json& args,

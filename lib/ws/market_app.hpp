@@ -56,6 +56,8 @@ std::string account_arg(const json& args);
 std::string market_room(std::string_view symbol);
 /// The room of an account.
 std::string account_room(std::string_view account);
+/// The account id of an account room; empty for any other room.
+std::string_view account_in_room(std::string_view room);
 
 /// The default namespace of `serve`.
 class market_app : public app {
@@ -66,13 +68,18 @@ class market_app : public app {
   /// subscribe:/unsubscribe: account and market events.
   boost::asio::awaitable<void> on_event(std::shared_ptr<socket> s, std::string event, json args,
                                         std::optional<std::uint64_t> ack) override;
+  /// Ends one account subscription the server no longer allows (the account changed owner, the
+  /// user is no longer active): the socket leaves the room and gets an error event naming it.
+  static void end_account_subscription(const std::shared_ptr<socket>& s, std::string_view account);
 
  private:
   boost::asio::awaitable<void> subscribe_account(std::shared_ptr<socket> s, const json& args,
                                                  std::optional<std::uint64_t> ack);
   void market(const std::shared_ptr<socket>& s, const json& args, std::optional<std::uint64_t> ack, bool subscribe);
+  /// The refusal: in the ack when the client asked for one, else an error event naming the event
+  /// (and `account` when not empty).
   static void fail(const std::shared_ptr<socket>& s, std::optional<std::uint64_t> ack, std::string_view event,
-                   std::string_view message);
+                   std::string_view message, std::string_view account = {});
   market_checks checks_;
   market_limits limits_;
 };

@@ -37,3 +37,11 @@ TEST_CASE("subscribe:account and unsubscribe:account read the account id alike")
   CHECK(account_arg(json::array({json::object()})) == "");
   CHECK_FALSE(valid_account_id(account_arg(json::array({true}))));
 }
+
+TEST_CASE("account rooms: named from an account id, and the id read back only from an account room") {
+  CHECK(account_room("1001") == "account:1001");
+  CHECK(account_in_room(account_room("1001")) == "1001");
+  CHECK(account_in_room(market_room("EURUSD")).empty());
+  CHECK(account_in_room("account").empty());
+  CHECK(account_in_room("").empty());
+}
