@@ -13,9 +13,7 @@ bool revocation_list::add(std::string_view jti, std::int64_t until, std::int64_t
     return true;
   }
   if (ids_.size() >= max_ || now >= last_prune_ + 60) {
-    last_prune_ = now;
-    std::erase_if(ids_, [now](const auto& e) { return e.second <= now; });
-    size_.store(ids_.size(), std::memory_order_relaxed);
+    drop_expired(now);
     if (ids_.size() >= max_) return false;
   }
   ids_.emplace(k, until);
@@ -31,6 +29,11 @@ bool revocation_list::contains(std::string_view jti) const {
 
 std::size_t revocation_list::prune(std::int64_t now) {
   std::unique_lock lock(mu_);
+  return drop_expired(now);
+}
+
+std::size_t revocation_list::drop_expired(std::int64_t now) {
+  last_prune_ = now;
   auto n = std::erase_if(ids_, [now](const auto& e) { return e.second <= now; });
   size_.store(ids_.size(), std::memory_order_relaxed);
   return n;
