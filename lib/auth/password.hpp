@@ -24,6 +24,12 @@ std::string hash_password(std::string_view password, unsigned cost);
 /// run it off the network threads.
 bool verify_password(std::string_view password, std::string_view stored);
 
+/// A fixed bcrypt hash at `cost` (made on first use, once per cost, thread-safe), for checking a
+/// login of an unknown e-mail: verifying against it takes as long as against a stored hash of that
+/// cost, so the answer's timing does not tell which e-mails are registered. SLOW on first use.
+/// Throws std::invalid_argument for a cost outside [min_bcrypt_cost, max_bcrypt_cost].
+const std::string& stand_in_hash(unsigned cost);
+
 /// True when `stored` looks like a bcrypt hash this module can verify ($2a$/$2b$/$2y$, cost, 53 chars).
 bool is_bcrypt_hash(std::string_view stored);
 

@@ -117,7 +117,8 @@ std::vector<key_spec> build_schema() {
           "Open connections (HTTP and real-time) above which new ones get 503.")
           .range(1, 10'000'000),
       key("server.max_connections_per_ip", k::integer, &settings::server, &server_settings::max_connections_per_ip,
-          "Open connections one client address may hold; also its long-polling Socket.IO sessions.")
+          "Open connections one client address may hold; also its long-polling Socket.IO sessions. A "
+          "trusted proxy's connections carry many clients: they are held to max_connections only.")
           .range(1, 10'000'000),
       key("server.ipv6_prefix", k::integer, &settings::server, &server_settings::ipv6_prefix,
           "An IPv6 client is counted by its network of this many bits (rate limits, per-client caps): "
@@ -201,7 +202,9 @@ std::vector<key_spec> build_schema() {
           "SameSite attribute of the cookie.")
           .choices({"lax", "strict", "none"}),
       key("auth.bcrypt_cost", k::integer, &settings::auth, &auth_settings::bcrypt_cost,
-          "bcrypt cost factor for new password hashes.")
+          "bcrypt cost factor for new password hashes; a login of an unknown e-mail is checked against "
+          "a hash of this cost, so set it to the stored hashes' cost (the answer's timing then does not "
+          "tell which e-mails are registered).")
           .range(4, 16),
 
       key("ratelimit.enabled", k::boolean, &settings::ratelimit, &ratelimit_settings::enabled,

@@ -178,6 +178,7 @@ struct server::impl {
   }
 
   void release_ip(const std::string& ip) {
+    if (ip.empty()) return;  // not counted per client (a trusted proxy)
     std::lock_guard lock(ip_mu);
     auto it = per_ip.find(ip);
     if (it != per_ip.end() && --it->second == 0) per_ip.erase(it);
@@ -309,8 +310,22 @@ void identify(const server::impl& S, const request& req, const std::string& peer
   else
     rid = new_request_id();
   ip = peer;
-  if (!S.proxies.empty())
-    if (auto it = req.find("X-Forwarded-For"); it != req.end()) ip = client_ip(peer, it->value(), S.proxies);
+  if (S.proxies.empty()) return;
+  // Several X-Forwarded-For lines are one list, in order (RFC 9110 5.3): a proxy that adds its own
+  // line (HAProxy's `option forwardfor`) puts it last, after any the client sent, and the client's
+  // must not be taken for it.
+  auto [first, end] = req.equal_range("X-Forwarded-For");
+  if (first == end) return;
+  if (std::next(first) == end) {
+    ip = client_ip(peer, first->value(), S.proxies);
+    return;
+  }
+  std::string list;
+  for (auto it = first; it != end; ++it) {
+    if (!list.empty()) list += ',';
+    list.append(it->value().data(), it->value().size());
+  }
+  ip = client_ip(peer, list, S.proxies);
 }
 
 const mount_point* find_mount(const worker& w, std::string_view path) {
@@ -382,6 +397,9 @@ response answer_without_handler(const server::impl& S, const request& req, std::
   return error_response(req, errc::not_found, "");
 }
 
+// The most a session reads from its socket at once.
+constexpr std::size_t read_chunk = 65536;
+
 errc parse_error_kind(const beast::error_code& ec) {
   if (ec == bhttp::error::header_limit) return errc::header_too_large;
   if (ec == bhttp::error::body_limit) return errc::payload_too_large;
@@ -396,7 +414,12 @@ bool is_quiet_end(const beast::error_code& ec) {
 
 net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::string peer, std::string client) {
   beast::tcp_stream stream(std::move(sock));
-  beast::flat_buffer buffer;
+  // Bounded: a request's head must fit in max_header_size, and what a body leaves in the buffer
+  // between reads is one read's worth. Unbounded, a chunk-size line that never ends (an endless
+  // chunk extension) or a trailer section that never ends grew it without limit (Beast limits
+  // neither); now the read fails with buffer_overflow, answered 400.
+  beast::flat_buffer buffer(static_cast<std::size_t>(std::min<std::uint64_t>(S.s.max_header_size, UINT32_MAX)) +
+                            read_chunk);
   std::string out;  // the answer's wire form, reused across keep-alive requests
   session_state st{&stream};
   w.sessions.insert(&st);
@@ -454,7 +477,7 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
           armed = true;
         }
         st.deadline = header_deadline;
-        auto size = beast::read_size(buffer, 65536);
+        auto size = beast::read_size(buffer, read_chunk);
         if (size == 0) {
           ec = bhttp::error::buffer_overflow;
           break;
@@ -636,8 +659,13 @@ net::awaitable<void> accept_loop(server::impl& S, worker& w) {
       net::co_spawn(w.ioc, reject_connection(std::move(sock)), net::detached);
       continue;
     }
-    std::string client = core::client_key(peer, S.s.ipv6_prefix);  // what the per-client cap counts
-    {
+    // What the per-client cap counts. A trusted proxy's connections carry many clients it cannot
+    // tell apart here (their addresses come with each request): counted as one client, 2,000 users
+    // behind one nginx filled the cap and the next were refused. Only the total cap applies to a
+    // trusted proxy; it limits its own clients (configs/nginx.conf, limit_conn).
+    std::string client;
+    if (!S.proxies.contains(peer)) {
+      client = core::client_key(peer, S.s.ipv6_prefix);
       std::unique_lock lock(S.ip_mu);
       auto& n = S.per_ip[client];
       if (n >= S.s.max_connections_per_ip) {
@@ -670,7 +698,9 @@ net::ip::address resolve_host(const std::string& host) {
 
 server::server(const config::server_settings& settings, std::shared_ptr<const router> routes, server_hooks hooks)
     : impl_(std::make_unique<impl>(settings, std::move(routes), std::move(hooks))) {
-  unsigned n = settings.workers ? settings.workers : std::max(1u, std::thread::hardware_concurrency());
+  // At most 256, as server.workers allows: a real-time session id names its worker in two hex
+  // digits (one per core on a 512-thread host had workers whose sessions nobody could find).
+  unsigned n = settings.workers ? settings.workers : std::clamp(std::thread::hardware_concurrency(), 1u, 256u);
   for (unsigned i = 0; i < n; ++i) {
     auto w = std::make_unique<worker>();
     w->index = i;

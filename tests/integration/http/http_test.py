@@ -36,6 +36,11 @@ def check(cond, what):
         failures.append(what)
 
 
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(l for l in f if l.startswith("VmRSS:")).split()[1])
+
+
 def start_redis():
     p = subprocess.Popen(["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--save", "",
                           "--appendonly", "no", "--dir", WORK], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -187,6 +192,41 @@ def out_of_descriptors():
         m = re.search(rb"\nzuperior_http_accept_errors_total (\d+)", raw or b"") if st == 200 else None
         check(m and int(m.group(1)) >= 40, f"failed accepts counted in /metrics ({m.group(1) if m else None})")
         check(d.stop() == 0, "the daemon that ran out of descriptors still drains and exits 0")
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+
+
+def proxy_connection_cap():
+    """server.max_connections_per_ip counts a client's own connections; a trusted proxy's carry many
+    clients, so it is held only to the total cap (2,000 users behind one nginx filled the per-IP cap
+    and the next were refused). Clients connect from 127.0.0.1, the proxy from 127.0.0.2."""
+    d = Daemon("proxy-cap", {"ZUPERIOR_SERVER_TRUSTED_PROXIES": "127.0.0.2",
+                             "ZUPERIOR_SERVER_MAX_CONNECTIONS_PER_IP": "2"})
+
+    def hold(source, n):
+        conns, got = [], []
+        for _ in range(n):
+            h = socket.create_connection(("127.0.0.1", d.port), 5, source_address=(source, 0))
+            h.settimeout(5)
+            conns.append(h)
+            try:
+                h.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+                got.append(h.recv(4096)[:12])
+            except OSError:
+                got.append(b"")
+        for h in conns:
+            h.close()
+        return got
+
+    try:
+        got = hold("127.0.0.1", 3)
+        check(got[:2] == [b"HTTP/1.1 200"] * 2 and got[2] == b"HTTP/1.1 503",
+              f"per-IP cap of 2: a client's third connection gets 503 ({got})")
+        time.sleep(0.3)
+        got = hold("127.0.0.2", 6)
+        check(got == [b"HTTP/1.1 200"] * 6, f"a trusted proxy's six connections are all served ({got})")
+        check(d.stop() == 0, "the proxy-cap daemon exits 0 on SIGTERM")
     finally:
         if d.proc.poll() is None:
             d.proc.kill()
@@ -416,6 +456,34 @@ def main():
         reply = s.recv(4096)
         s.close()
         check(reply.startswith(b"HTTP/1.1 400"), f"HTTP/1.0 with Transfer-Encoding: 400 ({reply[:20]!r})")
+        # A chunk-size line or a trailer section that never ends: Beast limits neither, and the
+        # session's read buffer grew with every byte (400 MB in 2.5 s from one connection) until
+        # request_timeout. Now the buffer is bounded (max_header_size + 64 KiB): a 400 after at most
+        # that much, the connection closed, and the server's memory where it was.
+        rss_before = rss_kb(d.proc.pid)
+        for tail, what in [(b"1;e=", "chunk extension"), (b"0\r\nX-Trailer: ", "trailer")]:
+            s = socket.create_connection(("127.0.0.1", d.port), 5)
+            s.settimeout(5)
+            s.sendall(login + b"Transfer-Encoding: chunked\r\n\r\n" + tail)
+            reply, sent = b"", 0
+            try:
+                while sent < (64 << 20) and not reply:
+                    s.sendall(b"a" * 65536)
+                    sent += 65536
+                    r, _, _ = select.select([s], [], [], 0)
+                    if r:
+                        reply = s.recv(4096)
+            except (ConnectionResetError, BrokenPipeError, socket.timeout):
+                pass
+            try:
+                reply += s.recv(4096) if not reply else b""
+            except (ConnectionResetError, socket.timeout):
+                pass
+            s.close()
+            check(reply.startswith(b"HTTP/1.1 400") and sent < (4 << 20),
+                  f"endless {what}: 400 after {sent >> 10} KiB sent ({reply[:20]!r})")
+        rss_after = rss_kb(d.proc.pid)
+        check(rss_after - rss_before < 32 * 1024, f"endless chunk line/trailer: RSS {rss_before} -> {rss_after} KiB")
         # methods Beast does not know share one metrics label: labelled by their own text, every
         # distinct method added a series to /metrics for good
         for i in range(3):
@@ -502,14 +570,18 @@ def main():
         check(st == 401, "accounts without a token 401")
 
         # inactive user and the audit trail
+        st, _, _, _ = d.request("GET", "/apis/accounts", headers={"Authorization": f"Bearer {b['token']}"})
+        check(st == 200, f"B's accounts read (and cached) before the suspension ({st})")
         psql(f"UPDATE \"User\" SET \"status\"='suspended' WHERE \"id\"='{id_b}'")
-        st, _, _, _ = d.request("POST", "/apis/auth/login", body={"email": "bob@example.com", "password": pw}, headers=ip(7))
-        check(st == 403, f"inactive user 403 ({st})")
-        # The tokens a user got before being suspended no longer read anything.
+        # The tokens a user got before being suspended no longer read anything. The cached accounts
+        # answer is served without asking the database, so nothing saw the suspension there; /me
+        # sees it, and drops that answer (it went on being served 200 until its TTL).
         st, _, body, _ = d.request("GET", "/apis/auth/me", headers={"Authorization": f"Bearer {b['token']}"})
         st2, _, body2, _ = d.request("GET", "/apis/accounts", headers={"Authorization": f"Bearer {b['token']}"})
         check(st == 403 and st2 == 403 and body["message"] == body2["message"] == "Account is not active",
-              f"a suspended user's token: me and accounts 403 ({st}, {st2})")
+              f"a suspended user's token: me and then the cached accounts 403 ({st}, {st2})")
+        st, _, _, _ = d.request("POST", "/apis/auth/login", body={"email": "bob@example.com", "password": pw}, headers=ip(7))
+        check(st == 403, f"inactive user 403 ({st})")
         actions = psql(f"SELECT string_agg(\"action\", ',' ORDER BY \"createdAt\") FROM \"ActivityLog\" WHERE \"userId\"='{id_a}'")
         check(actions.startswith("register") and "login" in actions and "login_failed" in actions, f"ActivityLog rows ({actions})")
         st, _, other, _ = d.request("POST", "/apis/auth/login", body={"email": "alice@example.com", "password": pw}, headers=ip(8))
@@ -554,6 +626,21 @@ def main():
         st = d.request("POST", "/apis/auth/login", body={"email": "v6-other@example.com", "password": "Wrong0rd!x"},
                        headers={"X-Forwarded-For": "2001:db8:7:8::1"})[0]
         check(st == 401, f"strict tier: the next /64 is another client ({st})")
+        # Two X-Forwarded-For lines are one list, in order: a proxy that adds its own line
+        # (HAProxy's option forwardfor) puts the address it saw last. Reading the first line only
+        # believed the client's own, a fresh address on every attempt.
+        codes = []
+        for i in range(12):
+            payload = json.dumps({"email": f"xff-lines-{i}@example.com", "password": "Wrong0rd!x"}).encode()
+            s = socket.create_connection(("127.0.0.1", d.port), 5)
+            s.settimeout(5)
+            s.sendall(b"POST /apis/auth/login HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                      b"X-Forwarded-For: 198.51.100.%d\r\nX-Forwarded-For: 192.0.2.81\r\nContent-Length: %d\r\n\r\n"
+                      % (100 + i, len(payload)) + payload)
+            reply = s.recv(64)
+            s.close()
+            codes.append(int(reply[9:12]) if reply.startswith(b"HTTP/1.1 ") else 0)
+        check(codes == [401] * 10 + [429, 429], f"strict tier: X-Forwarded-For over two lines counts the last ({codes})")
 
         # metrics
         st, _, _, raw = d.request("GET", "/metrics")
@@ -967,6 +1054,7 @@ def main():
         check(st == 200, "after the held connections close, new ones are served again")
         check(d2.stop() == 0, "second daemon exits 0 on SIGTERM")
         out_of_descriptors()
+        proxy_connection_cap()
         log_reader_gone()
         sighup_reload()
     finally:

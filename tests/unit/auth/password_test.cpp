@@ -68,3 +68,14 @@ TEST_CASE("hash_password refuses bad arguments") {
   CHECK_THROWS_AS(hash_password(std::string("a\0b", 3), 4), std::invalid_argument);
   CHECK_THROWS_AS(hash_password(std::string(max_password_size + 1, 'a'), 4), std::invalid_argument);
 }
+
+TEST_CASE("stand_in_hash: one fixed hash per cost, of that cost, that no password matches") {
+  const std::string& a = zuperior::auth::stand_in_hash(5);
+  CHECK(zuperior::auth::bcrypt_cost(a) == 5u);
+  CHECK(&zuperior::auth::stand_in_hash(5) == &a);  // made once
+  CHECK(zuperior::auth::bcrypt_cost(zuperior::auth::stand_in_hash(4)) == 4u);
+  CHECK_FALSE(zuperior::auth::verify_password("", a));
+  CHECK_FALSE(zuperior::auth::verify_password("password123", a));
+  CHECK_THROWS_AS(zuperior::auth::stand_in_hash(3), std::invalid_argument);
+  CHECK_THROWS_AS(zuperior::auth::stand_in_hash(32), std::invalid_argument);
+}
