@@ -403,6 +403,7 @@ int run(const options& opts) {
   if (invalidation) invalidation->stop();
   revoked.stop();
   limits.stop();
+  cpu_pool.stop();  // its jobs' callers resume on the workers' event loops, which go with `server`
   server.stop();
   db_pool->stop();
   checker.stop();

@@ -75,6 +75,10 @@ class blocking_pool {
         boost::asio::use_awaitable, std::make_shared<F>(std::move(f)));
   }
 
+  /// Refuses the jobs still queued (503) and waits for the running ones: their callers resume on
+  /// their own event loops, which must still exist (call it before the HTTP server goes). Idempotent.
+  void stop();
+
   /// The pool's figures.
   const pool_stats& stats() const noexcept { return stats_; }
   /// Threads.
@@ -87,6 +91,7 @@ class blocking_pool {
   std::size_t size_;
   pool_stats stats_;
   std::chrono::milliseconds queue_timeout_;
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace zuperior::api
