@@ -12,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <unordered_set>
 
+#include "api/accounts_cache.hpp"
 #include "api/limits.hpp"
 #include "api/revocations.hpp"
 #include "api/routes.hpp"
@@ -104,8 +105,11 @@ net::awaitable<std::optional<bool>> refuse() { co_return std::nullopt; }
 // fails leaves the room and the client gets an `error` event naming the account. A suspension or a
 // change of owner is a database change nobody announces, so without this a socket subscribed before
 // it would go on receiving the account's updates. The database being away changes nothing.
+// A user whose subscription ended also loses their cached GET /apis/accounts answer (it lists the
+// account, or was read while they were active) when `fence` is set (the cache is on).
 net::awaitable<void> recheck_accounts(std::weak_ptr<ws::server> weak, db::pool* db, std::size_t worker,
-                                      std::chrono::milliseconds every, std::shared_ptr<std::atomic<bool>> stopped) {
+                                      std::chrono::milliseconds every, std::shared_ptr<std::atomic<bool>> stopped,
+                                      std::weak_ptr<cache::async_client> redis, std::chrono::milliseconds fence) {
   net::steady_timer timer(co_await net::this_coro::executor);
   for (;;) {
     timer.expires_after(every);
@@ -128,13 +132,21 @@ net::awaitable<void> recheck_accounts(std::weak_ptr<ws::server> weak, db::pool* 
     auto owners = co_await api::active_owners(*db, std::move(accounts));
     if (!owners || stopped->load()) continue;
     std::size_t ended = 0;
+    std::unordered_set<std::string> users;
     for (auto& [s, account] : subs) {
       auto it = owners->find(account);
       if (!s->connected() || (it != owners->end() && it->second == s->user_id)) continue;
       ws::market_app::end_account_subscription(s, account);
+      users.insert(s->user_id);
       ++ended;
     }
     if (ended) spdlog::info("realtime: {} account subscription(s) ended (owner changed or user not active)", ended);
+    if (fence.count() > 0)
+      for (const auto& user : users) {
+        auto client = redis.lock();
+        if (!client || stopped->load()) break;
+        co_await api::invalidate_user_accounts(std::move(client), user, fence);
+      }
   }
 }
 
@@ -242,7 +254,12 @@ void realtime::start() {
   if (impl_->d.db && every.count() > 0 && !impl_->d.settings->realtime.protocol_test_mode) {
     auto executors = impl_->d.server->worker_executors();
     for (std::size_t i = 0; i < executors.size(); ++i)
-      net::co_spawn(executors[i], recheck_accounts(impl_->sio, impl_->d.db, i, every, impl_->stopped), net::detached);
+      net::co_spawn(executors[i],
+                    recheck_accounts(impl_->sio, impl_->d.db, i, every, impl_->stopped, impl_->redis,
+                                     impl_->d.settings->market.accounts_ttl.count() > 0
+                                         ? api::fence_for(impl_->d.settings->database.statement_timeout)
+                                         : std::chrono::milliseconds(0)),
+                    net::detached);
   }
   if (!impl_->d.settings->realtime.protocol_test_mode || impl_->d.settings->market.feed == "sim") impl_->feed->start();
 }

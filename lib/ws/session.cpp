@@ -1,6 +1,7 @@
 #include "ws/session.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -14,7 +15,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/websocket.hpp>
-#include <random>
+#include <cerrno>
+#include <system_error>
 #include <thread>
 
 namespace zuperior::ws {
@@ -52,11 +54,27 @@ std::int64_t now_us() {
 }  // namespace
 
 std::string random_token(std::size_t n) {
+  // Session ids are the only credential of a long-polling request and of an upgrade: they come
+  // from the kernel's CSPRNG. A seeded std::mt19937_64 here let a client that collected a few
+  // thousand of its own ids compute everyone else's. Bytes are drawn a page at a time per thread.
   static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  thread_local std::mt19937_64 rng{std::random_device{}() ^
-                                   (std::hash<std::thread::id>{}(std::this_thread::get_id()) << 1)};
+  thread_local std::array<unsigned char, 4096> pool;
+  thread_local std::size_t left = 0;
   std::string out(n, 'A');
-  for (auto& c : out) c = alphabet[rng() & 63];
+  for (auto& c : out) {
+    if (left == 0) {
+      std::size_t got = 0;
+      while (got < pool.size()) {
+        const ssize_t r = ::getrandom(pool.data() + got, pool.size() - got, 0);
+        if (r > 0)
+          got += static_cast<std::size_t>(r);
+        else if (r < 0 && errno != EINTR)
+          throw std::system_error(errno, std::generic_category(), "getrandom");
+      }
+      left = pool.size();
+    }
+    c = alphabet[pool[--left] & 63];  // 256 is a multiple of 64: no bias
+  }
   return out;
 }
 
@@ -241,12 +259,21 @@ void session::close(close_kind kind) {
   release_polling_slot();
   for (auto& [nsp, s] : sockets_) drop_socket(s);
   sockets_.clear();
-  if (kind == close_kind::client && !websocket_ && !poll_pending_) {
-    // The client's GET and its close POST travel on two connections, often handled by two
-    // workers: the poll may reach this session just after the close. It still gets the noop it
-    // would have had a moment earlier; the sweep forgets the session after a second.
+  if (!websocket_ && (kind == close_kind::graceful || (kind == close_kind::client && !poll_pending_))) {
+    // A closed polling session stays findable for a while. Closed by the client with no GET
+    // waiting: its GET and its close POST travel on two connections, often handled by two workers,
+    // so the poll may reach this session just after the close; it still gets the noop it would
+    // have had a moment earlier, and the sweep forgets the session after a second. Closed by the
+    // server (a disconnect, a shutdown): a GET takes the queued DISCONNECT packets, and the next
+    // one the close packet, for up to ping_timeout (the reference server also sends the close
+    // packet only once its buffer has drained: socket.io-client handles a DISCONNECT a tick late,
+    // so a close packet in the same answer would win and read as "transport close"). Forgotten at
+    // once, a session closed between two polls answered its next GET 400 "Session ID unknown",
+    // which the client took for a transport error, and it reconnected.
     lingering_ = true;
-    heartbeat_due_ = clock::now() + std::chrono::seconds(1);
+    heartbeat_due_ =
+        clock::now() + (kind == close_kind::client ? std::chrono::milliseconds(1000)
+                                                   : std::max(std::chrono::milliseconds(1000), S_.opt.ping_timeout));
   } else {
     w_.sessions.erase(sid_);
   }

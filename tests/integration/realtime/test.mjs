@@ -161,6 +161,32 @@ async function main() {
     check("the logged-out token is refused by instance 1 (polling, cookie)", /invalid token/.test(r), r);
     p.close();
   }
+  {
+    // A server disconnect of a polling session between two polls (no GET waiting: a client busy
+    // with the last answer): the next GET gets the DISCONNECT packet and the close packet. The
+    // session used to be forgotten at once; that GET got 400 "Session ID unknown", which
+    // socket.io-client takes for a transport error, and it reconnected.
+    const t = token("user-a", 3600, secret, { jti: `rt-gap-${process.pid}` });
+    const base = `${url(0)}/socket.io/?EIO=4&transport=polling`;
+    const hello = await (await fetch(base)).text();
+    const sid = hello.startsWith("0") ? JSON.parse(hello.slice(1)).sid : "";
+    const posted = await fetch(`${base}&sid=${sid}`, { method: "POST", body: `40${JSON.stringify({ token: t })}` });
+    const connectReply = await (await fetch(`${base}&sid=${sid}`)).text();
+    check("raw polling session connected", posted.status === 200 && connectReply.startsWith("40{"), connectReply);
+    const res = await fetch(`${url(0)}/apis/auth/logout`, { method: "POST", headers: { Authorization: `Bearer ${t}` } });
+    await res.text();
+    await sleep(300);  // the revocation reaches the session; no GET is waiting
+    const after = await fetch(`${base}&sid=${sid}`);
+    const body = await after.text();
+    const close = await fetch(`${base}&sid=${sid}`);
+    const closeBody = await close.text();
+    check("a server disconnect between two polls reaches the next poll (DISCONNECT), the one after the close packet",
+      after.status === 200 && body === "41" && close.status === 200 && closeBody === "1",
+      `${after.status} ${JSON.stringify(body)}, ${close.status} ${JSON.stringify(closeBody)}`);
+    const again = await fetch(`${base}&sid=${sid}`);
+    check("after the close packet the session is gone", again.status === 400, String(again.status));
+    await again.text();
+  }
 
   // --- accounts
   {
@@ -206,13 +232,25 @@ async function main() {
         r && r.ok === false && again && again.ok === true, JSON.stringify([r, again]));
       // Suspended while subscribed: the periodic re-check (1 s here) ends the subscription with an
       // error event, and the account's updates stop reaching the socket.
+      // The re-check also drops the user's cached GET /apis/accounts answer, which is served
+      // without asking the database (it went on answering 200 until its TTL).
+      const accounts = async () => {
+        const res = await fetch(`${url(1)}/apis/accounts`, { headers: { Authorization: `Bearer ${tokB}` } });
+        await res.text();
+        return res.status;
+      };
+      const cachedBefore = await accounts();
       const errs = collect(b, "error");
       const got = collect(b, "account:update");
       psql(`UPDATE "User" SET "status" = 'suspended' WHERE "id" = 'user-b'`);
       await until(() => errs.length >= 1, 5000);
+      await sleep(100);
+      const cachedAfter = await accounts();
       redis("PUBLISH", "zuperior:account", JSON.stringify({ accountId: "2002", balance: 7 }));
       await sleep(300);
       psql(`UPDATE "User" SET "status" = 'active' WHERE "id" = 'user-b'`);
+      check("the re-check drops the suspended user's cached accounts answer (200 before, 403 after)",
+        cachedBefore === 200 && cachedAfter === 403, JSON.stringify([cachedBefore, cachedAfter]));
       check("suspended while subscribed: the subscription ends with an error event, no more updates",
         errs.length === 1 && errs[0].accountId === "2002" && /forbidden/.test(errs[0].error) &&
         got.every((u) => u.balance !== 7) && b.connected, JSON.stringify([errs, got]));

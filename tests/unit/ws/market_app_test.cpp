@@ -1,7 +1,10 @@
 #include <catch2/catch.hpp>
+#include <cctype>
+#include <set>
 #include <string>
 
 #include "ws/market_app.hpp"
+#include "ws/session.hpp"
 
 using namespace zuperior::ws;
 
@@ -44,4 +47,21 @@ TEST_CASE("account rooms: named from an account id, and the id read back only fr
   CHECK(account_in_room(market_room("EURUSD")).empty());
   CHECK(account_in_room("account").empty());
   CHECK(account_in_room("").empty());
+}
+
+TEST_CASE("random_token: session ids of the URL-safe alphabet, every symbol used, none repeated") {
+  std::set<std::string> seen;
+  std::set<char> symbols;
+  for (int i = 0; i < 5000; ++i) {
+    auto t = zuperior::ws::random_token(18);
+    REQUIRE(t.size() == 18);
+    for (char c : t) {
+      CHECK((std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'));
+      symbols.insert(c);
+    }
+    seen.insert(std::move(t));
+  }
+  CHECK(seen.size() == 5000);
+  CHECK(symbols.size() == 64);
+  CHECK(zuperior::ws::random_token(0).empty());
 }
