@@ -16,7 +16,8 @@
 # whose system calls it reproduces.
 # Environment: BUILD_DIR (default build-bench, configured as Release if missing), ZUPERIOR_BIN
 # (default $BUILD_DIR/cmd/zuperior), PUBLISH=burst (all 20 symbols tick together, like the sim
-# feed; default: ticks evenly spread), PERF_OUT (perf record the server), REDIS_URL (default: throwaway Redis + PostgreSQL from
+# feed; default: ticks evenly spread), REVOKE=N (after each rate, the server CPU one logout's revocation
+# costs with SOCKETS open: N announced over SECONDS against as long idle; use rate 0 for a quiet server), PERF_OUT (perf record the server), REDIS_URL (default: throwaway Redis + PostgreSQL from
 # scripts/lib/services.sh).
 # All clients come from 127.0.0.1, so the bench raises the per-address limits for its server:
 # server.max_connections(_per_ip) 100000 and realtime.connect_rate 1000000/1s (defaults: see

@@ -311,6 +311,55 @@ machine_cpu machine_cpu_now() {
   return m;
 }
 
+// REVOKE=N: the cost of a logout's revocation in a server holding these sockets. `seconds` with
+// the sockets idle (the baseline: heartbeats), then `seconds` in which N revocations of ids no
+// socket holds are announced evenly on the channel (REVOKE_CHANNEL, default "revoked-tokens", the
+// server's with no redis.key_prefix), as another instance's logout announces them: each one makes
+// every worker of the server check each of its sockets. The difference of the server's CPU time
+// over N is the cost of one.
+void revocation_phase(net::io_context& ioc, shared_state* st, int pid, int count, int seconds, const std::string& host,
+                      int port) {
+  const char* ch = std::getenv("REVOKE_CHANNEL");
+  const std::string channel = ch ? ch : "revoked-tokens";
+  const std::size_t open_before = st->connected - st->closed_early;
+  double cpu0 = proc_cpu_seconds(pid);
+  run_for(ioc, st, std::chrono::seconds(seconds));
+  const double idle = proc_cpu_seconds(pid) - cpu0;
+  std::atomic<bool> failed{false};
+  std::thread announcer([&] {
+    redisContext* c = redisConnect(host.c_str(), port);
+    if (!c || c->err) {
+      failed = true;
+      if (c) redisFree(c);
+      return;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    const long long until =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() +
+        3600;
+    for (int i = 0; i < count && !failed; ++i) {
+      std::this_thread::sleep_until(t0 + std::chrono::microseconds(static_cast<long long>(1e6 * seconds) * i / count));
+      const std::string msg = std::to_string(until) + " bench-revoked-" + std::to_string(i);
+      auto* reply = static_cast<redisReply*>(
+          redisCommand(c, "PUBLISH %b %b", channel.data(), channel.size(), msg.data(), msg.size()));
+      if (!reply || reply->type == REDIS_REPLY_ERROR) failed = true;
+      if (reply) freeReplyObject(reply);
+    }
+    redisFree(c);
+  });
+  cpu0 = proc_cpu_seconds(pid);
+  run_for(ioc, st, std::chrono::seconds(seconds));
+  announcer.join();
+  run_for(ioc, st, std::chrono::milliseconds(200));  // the last ones are handled
+  const double busy = proc_cpu_seconds(pid) - cpu0;
+  const std::size_t open_after = st->connected - st->closed_early;
+  std::printf(
+      "revocations: %d announced in %d s to a server holding %zu sockets%s: server CPU %.3f s (idle %.3f s "
+      "over as long) -> %.1f us per revocation; sockets closed meanwhile: %zu\n",
+      count, seconds, open_before, failed ? " (ANNOUNCER FAILED)" : "", busy, idle, 1e6 * (busy - idle) / count,
+      open_before - open_after);
+}
+
 double pct(std::vector<std::uint32_t>& v, double p) {
   if (v.empty()) return 0;
   const auto k = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size() - 1));
@@ -520,5 +569,8 @@ int main(int argc, char** argv) {
   if (ticks > 0)
     std::printf("machine: cores %.0f%% busy, %.1f%% stolen by the hypervisor (of all cores' time, measured window)\n",
                 100.0 * (m2.busy - m1.busy) / ticks, 100.0 * (m2.steal - m1.steal) / ticks);
+  std::fflush(stdout);
+  if (const char* r = std::getenv("REVOKE"); r && std::atoi(r) > 0)
+    revocation_phase(ioc, &st, pid, std::atoi(r), seconds, pub.host, pub.port);
   return 0;
 }
