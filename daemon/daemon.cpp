@@ -318,10 +318,12 @@ int run(const options& opts) {
   for (std::size_t i = 0; i < server.worker_count(); ++i) svc.redis.push_back(limits.client(i));
   realtime rt({&s, &server, db_pool.get(), &jwt, &limits, &registry, &revoked});  // mounts /socket.io/ before start
 
+  // Set before the listeners open: a logout on a worker reads it (it was set after, a data race).
+  revoked.on_revoked(rt.revocation_handler());
+
   // listeners
   server.start();
   if (invalidation) invalidation->start();
-  revoked.on_revoked(rt.revocation_handler());
   revoked.start();
   rt.start();
   // The bus check reads `rt`: its thread must be joined before `rt` goes, on every way out.

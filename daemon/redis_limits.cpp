@@ -30,6 +30,7 @@ api::decision to_api(const ratelimit::decision& d, const config::ratelimit_setti
   out.limit = d.limit;
   out.remaining = d.remaining;
   out.reset_ms = d.reset_at_ms();
+  out.reset_after_ms = d.reset_after.count();
   out.retry_after_s = (d.retry_after.count() + 999) / 1000;
   out.window = ratelimit::tier_settings(s, t).window;
   out.source = source_name(d.source);

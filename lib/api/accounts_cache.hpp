@@ -3,8 +3,10 @@
 // `accounts:<userId>` with a TTL, plus an owner index `account-owner:<accountId>` → userId so an
 // account update published on the bus (market.account_channel, by the MT5 bridge) drops exactly the
 // answer that lists that account, on every instance. Dropping also sets a short fence
-// (`accounts-fence:<userId>`, longer than statement_timeout) during which nothing is stored for
-// that user: a read that took its rows before the change cannot put them back after the drop.
+// (`accounts-fence:<userId>`, and `account-fence:<accountId>` for the account updated, longer than
+// statement_timeout) during which nothing is stored for that user or listing that account: a read
+// that took its rows before the change cannot put them back after the drop. When the pub/sub link
+// (re)connects, every cached answer goes: updates published while it was down are lost.
 // Redis being down only means no caching.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -39,17 +41,27 @@ boost::asio::awaitable<bool> store_accounts(std::shared_ptr<cache::async_client>
 boost::asio::awaitable<bool> invalidate_user_accounts(std::shared_ptr<cache::async_client> client, std::string user_id,
                                                       std::chrono::milliseconds fence);
 
-/// Drops (and fences) the cached answer listing `account_id`, if any; true when one was dropped.
+/// After an update of `account_id`: fences the account (no answer listing it is stored for
+/// `fence`) and drops (and fences) the cached answer listing it, found by the owner index or else
+/// by `user_id` (the owner the update names; may be empty). True when an answer was dropped.
 boost::asio::awaitable<bool> invalidate_account(std::shared_ptr<cache::async_client> client, std::string account_id,
-                                                std::chrono::milliseconds fence);
+                                                std::chrono::milliseconds fence, std::string user_id = {});
+
+/// Drops every cached answer (SCAN + UNLINK), when account updates may have been missed.
+boost::asio::awaitable<void> drop_all_accounts(std::shared_ptr<cache::async_client> client);
 
 /// How long a dropped answer stays fenced: longer than any statement that may have read old rows.
 inline std::chrono::milliseconds fence_for(std::chrono::milliseconds statement_timeout) {
   return statement_timeout + std::chrono::seconds(2);
 }
 
-/// The `accountId` of an account-update message (a JSON object; string or integer id), or "".
-std::string account_id_of(std::string_view payload);
+/// What an account-update message (a JSON object) names: `accountId` and, when given, `userId`
+/// (each a string or an integer); empty strings for what it does not name.
+struct account_update_ref {
+  std::string account_id;
+  std::string user_id;
+};
+account_update_ref account_update_of(std::string_view payload);
 
 /// Listens to the account channel on its own pub/sub connection and invalidates through `client`.
 class account_update_listener {

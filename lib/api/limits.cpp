@@ -47,10 +47,9 @@ void add_rate_headers(http::response& res, const decision& d, tier t) {
   res.set("X-RateLimit-Limit", number(buf, d.limit));
   res.set("X-RateLimit-Remaining", number(buf, d.remaining));
   res.set("X-RateLimit-Reset", number(buf, d.reset_ms));
-  auto now_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count();
-  auto reset_s = std::max<std::int64_t>(0, (d.reset_ms - now_ms + 999) / 1000);
+  // From the deciding clock alone: reset_ms is Redis' TIME plus the rest of the window, and this
+  // host's clock subtracted from it put the skew between the two into `t`.
+  auto reset_s = std::max<std::int64_t>(0, (d.reset_after_ms + 999) / 1000);
   auto window_s = std::max<std::int64_t>(1, d.window.count() / 1000);
   auto name = to_string(t);
   field_text policy;

@@ -26,8 +26,9 @@ struct decision {
   bool applied = false;  // false when limiting is disabled: no headers
   std::uint32_t limit = 0;
   std::uint32_t remaining = 0;
-  std::int64_t reset_ms = 0;       // epoch milliseconds when the window frees up (the seed's `reset`)
-  std::int64_t retry_after_s = 0;  // for a denied decision: seconds until a request would pass
+  std::int64_t reset_ms = 0;        // epoch milliseconds when the window frees up (the seed's `reset`)
+  std::int64_t reset_after_ms = 0;  // until then, by the deciding clock (Redis' for a Redis decision)
+  std::int64_t retry_after_s = 0;   // for a denied decision: seconds until a request would pass
   std::chrono::milliseconds window{0};
   std::string source = "redis";  // "redis", "local" (fallback), "open", "closed"
 };

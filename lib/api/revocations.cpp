@@ -22,13 +22,15 @@ namespace net = boost::asio;
 
 namespace {
 
-// KEYS[1] the set (also the channel); ARGV: jti, until (epoch seconds), now. One round trip: the
-// id is stored (the later expiry kept; ZADD's GT flag would need Redis 6.2), ids past their expiry
-// leave the set, every instance hears of it.
+// KEYS[1] the set (also the channel); ARGV: jti, until (epoch seconds). One round trip: the id is
+// stored (the later expiry kept; ZADD's GT flag would need Redis 6.2), ids past their expiry leave
+// the set, every instance hears of it. "Past" by Redis' clock, the one every instance shares: by
+// the revoking instance's own, one whose clock ran ahead dropped ids still valid elsewhere, and an
+// instance reading the set after that accepted their tokens again.
 constexpr const char* revoke_script =
     "local cur = redis.call('ZSCORE', KEYS[1], ARGV[1]) "
     "if not cur or tonumber(cur) < tonumber(ARGV[2]) then redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) end "
-    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3]) "
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. redis.call('TIME')[1]) "
     "redis.call('PUBLISH', KEYS[1], ARGV[2] .. ' ' .. ARGV[1]) "
     "return 1";
 
@@ -161,8 +163,7 @@ net::awaitable<bool> revocations::revoke(std::shared_ptr<cache::async_client> cl
     spdlog::warn("revoked tokens: {} held in memory, the most kept; this token stays valid until it expires",
                  state_->list.size());
   if (!client) co_return false;
-  std::vector<std::string> cmd{
-      "EVAL", revoke_script, "1", state_->key, jti, std::to_string(until), std::to_string(now)};
+  std::vector<std::string> cmd{"EVAL", revoke_script, "1", state_->key, jti, std::to_string(until)};
   auto r = co_await client->command(std::move(cmd));
   if (!r) {
     spdlog::warn("logout: the token is refused here, but Redis did not record it for the other instances: {}",

@@ -423,6 +423,53 @@ def accounts_cache(redis):
         other = h.psql(f"SELECT count(*) FROM \"MT5Account\" WHERE \"userId\"='{uid}'")
         h.check(other == "2", "cache: data in PostgreSQL unchanged by reads")
 
+        def redis_cli(*args):
+            return subprocess.run(REDIS + list(args), capture_output=True, text=True).stdout.strip()
+
+        def wait_for(cond, seconds=5):
+            deadline = time.time() + seconds
+            while time.time() < deadline:
+                if cond():
+                    return True
+                time.sleep(0.05)
+            return False
+
+        # An update of an account no cached answer lists (the answer expired, and its owner index
+        # with it) still fences the account: a read of the old rows under way when the update came
+        # cannot store them afterwards. It set no fence at all.
+        redis_cli("DEL", f"accounts:{uid}", "account-owner:3001", "account-owner:3002")
+        redis_cli("PUBLISH", "zuperior:account", json.dumps({"accountId": "3002", "balance": 21}))
+        fenced = wait_for(lambda: redis_cli("EXISTS", "account-fence:3002") == "1")
+        ttl = int(redis_cli("TTL", "account-fence:3002") or -2)
+        mid = cache_counts(a)
+        a.request("GET", "/apis/accounts", headers=bearer(token))
+        a.request("GET", "/apis/accounts", headers=bearer(token))
+        after = cache_counts(a)
+        h.check(fenced and 0 < ttl <= 4 and after["hit"] == mid["hit"] and after["miss"] == mid["miss"] + 2,
+                f"cache: an update of an account no answer lists fences it; nothing listing it is stored ({ttl}s, {mid} → {after})")
+        time.sleep(4.2)
+        # An update naming its owner (userId) drops the owner's answer even when no answer listed
+        # the account: a new account shows at once, not at the end of the TTL.
+        a.request("GET", "/apis/accounts", headers=bearer(token))
+        h.check(redis_cli("EXISTS", f"accounts:{uid}") == "1", "cache: cached again after the account's fence")
+        h.psql(f"INSERT INTO \"MT5Account\" (\"id\",\"accountId\",\"userId\",\"balance\") VALUES ('c3','3003','{uid}',5)")
+        redis_cli("PUBLISH", "zuperior:account", json.dumps({"accountId": "3003", "userId": uid, "balance": 5}))
+        dropped = wait_for(lambda: redis_cli("EXISTS", f"accounts:{uid}") == "0")
+        _, _, listed, _ = a.request("GET", "/apis/accounts", headers=bearer(token))
+        h.check(dropped and [x["accountId"] for x in listed["accounts"]] == ["3001", "3002", "3003"],
+                f"cache: an update naming its userId drops that user's answer: a new account shows at once ({listed})")
+        # Updates published while the instances' pub/sub links are down are lost: when a link is
+        # back, every cached answer goes (the answer stayed, stale, until its TTL).
+        time.sleep(4.2)
+        a.request("GET", "/apis/accounts", headers=bearer(token))
+        cached = wait_for(lambda: redis_cli("EXISTS", f"accounts:{uid}") == "1")
+        h.psql("UPDATE \"MT5Account\" SET \"balance\"=777 WHERE \"accountId\"='3001'")  # its update is "lost"
+        redis_cli("CLIENT", "KILL", "TYPE", "pubsub")
+        gone = wait_for(lambda: redis_cli("EXISTS", f"accounts:{uid}") == "0")
+        _, _, now, _ = a.request("GET", "/apis/accounts", headers=bearer(token))
+        h.check(cached and gone and now["accounts"][0]["balance"] == 777,
+                f"cache: the cached answers go when the update channel resubscribes ({cached}, {gone}, {now['accounts'][0]['balance']})")
+
         # Redis down: the read falls through to PostgreSQL, quickly.
         redis.terminate()
         redis.wait()
