@@ -231,8 +231,11 @@ int run_lint(const migrate_options& o) {
   auto fail_on = mg::parse_severity(o.fail_on);
   if (!fail_on) throw core::command_error("--fail-on takes info, warning or error");
   if (!o.lint_files.empty()) {
-    // Named files are linted after the directory's files they follow, so "existing table" holds.
-    std::vector<mg::migration> all;
+    // Named files are linted after the directory's files they follow, so "existing table" holds:
+    // the directory's files before the lowest named version, then the named files in version
+    // order (in any order given: erasing what each one follows, in turn, dropped the files named
+    // before a lower version, "lint 10_bad.sql 9_ok.sql" linted one file and passed).
+    std::vector<mg::migration> all, named;
     try {
       all = mg::load_migrations(c.cfg.values.database.migrations_dir);
     } catch (const mg::error&) {
@@ -252,10 +255,18 @@ int run_lint(const migrate_options& o) {
       }
       auto slash = path.find_last_of('/');
       auto m = mg::parse_migration(slash == std::string::npos ? path : path.substr(slash + 1), content, path);
-      all.erase(std::remove_if(all.begin(), all.end(), [&](const mg::migration& x) { return x.version >= m.version; }),
-                all.end());
-      all.push_back(std::move(m));
+      for (const auto& other : named)
+        if (other.version == m.version)
+          throw mg::error(fmt::format("{} and {} both have version {}: lint one of them, or renumber", other.path,
+                                      m.path, m.version),
+                          "", core::exit_usage);
+      named.push_back(std::move(m));
     }
+    std::sort(named.begin(), named.end(), [](const auto& a, const auto& b) { return a.version < b.version; });
+    const int lowest = named.front().version;
+    all.erase(std::remove_if(all.begin(), all.end(), [&](const mg::migration& x) { return x.version >= lowest; }),
+              all.end());
+    for (auto& m : named) all.push_back(std::move(m));
     c.files = std::move(all);
   }
   mg::lint_options lo;

@@ -41,7 +41,23 @@ dotenv_result parse_dotenv(std::string_view text) {
     }
     std::string key(core::trim(body.substr(0, eq)));
     if (!valid_key(key)) {
-      out.errors.push_back({start_line, "invalid variable name " + core::quote(key)});
+      // Never the text itself: a line like "JWT_SECRET: c2VjcmV0==" has its secret before the
+      // '='. The valid start of the name (at most 40 characters) and what ended it.
+      std::size_t n = 0;
+      while (n < key.size() && n < 40 &&
+             (std::isalnum(static_cast<unsigned char>(key[n])) || key[n] == '_' || key[n] == '.' || key[n] == '-'))
+        ++n;
+      std::string what;
+      if (key.empty())
+        what = "an empty name before '='";
+      else if (std::isdigit(static_cast<unsigned char>(key.front())))
+        what = "a name cannot start with a digit";
+      else if (n < key.size() && std::isprint(static_cast<unsigned char>(key[n])))
+        what = std::string("'") + key[n] + "' after " + core::quote(key.substr(0, n));
+      else
+        what = "a non-printable character after " + core::quote(key.substr(0, n));
+      out.errors.push_back(
+          {start_line, "invalid variable name: " + what + " (names are letters, digits, _ . -; KEY=VALUE expected)"});
       pos = next;
       continue;
     }
@@ -102,7 +118,10 @@ dotenv_result parse_dotenv(std::string_view text) {
       std::string_view tail =
           core::trim(text.substr(j, line_end == std::string_view::npos ? std::string_view::npos : line_end - j));
       if (!tail.empty() && tail.front() != '#') {
-        out.errors.push_back({line_no, "unexpected text after closing quote: " + core::quote(tail)});
+        // Not the text (it is usually the rest of a secret, cut by a quote inside it).
+        out.errors.push_back({line_no, "unexpected text after the closing quote of " + key + " (" +
+                                           std::to_string(tail.size()) +
+                                           " characters): quote the whole value, or put a # before a comment"});
       } else {
         out.entries.push_back({key, value, start_line});
       }

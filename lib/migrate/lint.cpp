@@ -412,6 +412,13 @@ struct linter {
         auto t = tokenize(s.text);
         auto info = analyze(s.text);
         timeouts(t, info);
+        if (auto tc = transaction_control(t); !tc.empty() && f.transactional)
+          report("transaction-control", severity::error,
+                 fmt::format("{} in a file that runs in one transaction ends that transaction: what follows runs "
+                             "on its own, and a failure leaves the file half applied; `migrate up` refuses this file",
+                             tc),
+                 "remove it (the file is one transaction already), or put \"-- zuperior:no-transaction\" in the "
+                 "header and manage transactions yourself");
         switch (info.what) {
           case statement_info::kind::create_table:
             create_table(t, info);

@@ -54,6 +54,16 @@ migration parse_migration(std::string_view file_name, std::string_view content, 
   m.version_text = std::string(file_name.substr(0, file_name.find_first_not_of("0123456789")));
   m.description = parsed->second;
   m.checksum = sha256_hex(content);
+  // A NUL byte (a zero-filled block after a crash): libpq sends a statement up to its first NUL,
+  // so "DELETE FROM t<NUL> WHERE …" would run as "DELETE FROM t". A migration is text.
+  if (auto z = content.find('\0'); z != std::string_view::npos)
+    throw error(
+        fmt::format("{}:{}: a NUL byte in the file (a migration is text: PostgreSQL would get the "
+                    "statement cut short there)",
+                    m.path, 1 + std::count(content.begin(), content.begin() + static_cast<long>(z), '\n')));
+  // A UTF-8 byte-order mark (some Windows editors write one) is not SQL: with it the header's
+  // directives were not seen and the first statement began with it. The checksum keeps the bytes.
+  if (content.substr(0, 3) == "\xEF\xBB\xBF") content.remove_prefix(3);
   // Header directives: "-- zuperior:<name> [value]" on the comment lines before the first statement.
   std::istringstream in{std::string(content)};
   std::string line;

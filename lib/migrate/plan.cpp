@@ -94,6 +94,15 @@ void check_transaction_mode(const migration& m) {
     bool concurrently = info.concurrently || std::any_of(t.begin(), t.end(), [](const token& k) {
                           return k.type == token::kind::word && k.text == "CONCURRENTLY";
                         });
+    // The file's own BEGIN/COMMIT would end the transaction the file runs in: what followed ran
+    // on its own, and a failure after it left the file half applied while its history said "rolled
+    // back" (and the next `up` ran it again).
+    if (auto tc = transaction_control(t); !tc.empty())
+      throw error(fmt::format("{}:{}: {} in a file that runs in one transaction: the file is one transaction "
+                              "already; remove it, or put \"-- zuperior:no-transaction\" in the header and manage "
+                              "transactions yourself (nothing was run)",
+                              m.path, s.line, tc),
+                  fmt::format("  statement: {}\n", s.text.substr(0, 200)));
     bool vacuum = !t.empty() && t[0].type == token::kind::word && t[0].text == "VACUUM";
     if (concurrently || vacuum)
       throw error(fmt::format("{}:{}: {} cannot run inside a transaction, and this file runs in one; add "

@@ -171,8 +171,10 @@ std::vector<token> tokenize(std::string_view sql) {
       out.push_back({token::kind::quoted_ident, id});
       continue;
     }
-    if (c == '\'' || (c == '$' && !dollar_tag(sql, s.i).empty())) {
-      s.skip_quoted();
+    // A '$' right after a name or a number ("1$$") starts no literal there (the splitter agrees):
+    // it is punctuation. Asked only whether a tag follows, this loop once stood still on it,
+    // adding empty tokens until memory ran out.
+    if ((c == '\'' || c == '$') && s.skip_quoted()) {
       out.push_back({token::kind::string, std::string(sql.substr(b, s.i - b))});
       continue;
     }
@@ -203,6 +205,26 @@ std::vector<token> tokenize(std::string_view sql) {
     out.push_back({token::kind::punct, std::string(1, c)});
   }
   return out;
+}
+
+std::string transaction_control(const std::vector<token>& t) {
+  if (t.empty() || t[0].type != token::kind::word) return {};
+  auto word = [&t](std::size_t i, std::string_view w) {
+    return i < t.size() && t[i].type == token::kind::word && t[i].text == w;
+  };
+  const auto& first = t[0].text;
+  if (first == "BEGIN" || first == "END" || first == "ABORT") return first;
+  if (first == "START" && word(1, "TRANSACTION")) return "START TRANSACTION";
+  if (first == "PREPARE" && word(1, "TRANSACTION")) return "PREPARE TRANSACTION";
+  if (first == "COMMIT") return word(1, "PREPARED") ? "COMMIT PREPARED" : "COMMIT";
+  if (first == "ROLLBACK") {
+    if (word(1, "PREPARED")) return "ROLLBACK PREPARED";
+    // ROLLBACK [WORK | TRANSACTION] TO [SAVEPOINT] name stays in the transaction.
+    std::size_t i = 1;
+    if (word(i, "WORK") || word(i, "TRANSACTION")) ++i;
+    return word(i, "TO") ? std::string() : std::string("ROLLBACK");
+  }
+  return {};
 }
 
 namespace {

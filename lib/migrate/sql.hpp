@@ -26,6 +26,11 @@ struct token {
 /// The tokens of one statement, comments dropped.
 std::vector<token> tokenize(std::string_view sql);
 
+/// The transaction-control command a statement is ("BEGIN", "START TRANSACTION", "COMMIT", "END",
+/// "ROLLBACK", "ABORT", "PREPARE TRANSACTION", "COMMIT PREPARED", "ROLLBACK PREPARED"), or "" (also
+/// for SAVEPOINT, RELEASE and ROLLBACK TO, which stay inside a transaction).
+std::string transaction_control(const std::vector<token>& t);
+
 /// The strongest table lock a statement takes, and on what.
 struct lock_info {
   std::string mode;                 // "ACCESS EXCLUSIVE", "SHARE", "SHARE UPDATE EXCLUSIVE", … or "" (none)

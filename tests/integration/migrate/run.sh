@@ -291,6 +291,25 @@ mkdir 0096_dir.sql
 mig lint_isdir "$db1" "$shipped" lint "$work/0096_dir.sql"
 want_rc lint_isdir 2
 has lint_isdir "it is a directory"
+# Named files in any order are all linted (higher version first dropped the ones named before a
+# lower one: "1 file linted, 0 findings", exit 0); two of one version are refused.
+mig lint_order "$db1" "$shipped" lint --fail-on error "$work/0099_bad.sql" "$work/0098_warn.sql"
+want_rc lint_order 1
+has lint_order "0099_bad.sql:3: error \[volatile-default\]"
+has lint_order "0098_warn.sql:2: warning \[rename\]"
+cp 0098_warn.sql 0099_same.sql
+mig lint_samever "$db1" "$shipped" lint "$work/0099_bad.sql" "$work/0099_same.sql"
+want_rc lint_samever 2
+has lint_samever "both have version 99"
+# A '$' after a number ("1$$") sent the tokenizer into a loop that ate memory until the OOM killer;
+# a NUL byte cut a statement short at PostgreSQL. Both now end at once: a lint, and a refusal.
+printf 'SELECT 1$$;\n' > 0095_dollar.sql
+mig lint_dollar "$db1" "$shipped" lint "$work/0095_dollar.sql"
+want_rc lint_dollar 0
+printf 'SELECT 1;\nDELETE FROM "User"\000 WHERE false;\n' > 0094_nul.sql
+mig lint_nul "$db1" "$shipped" lint "$work/0094_nul.sql"
+want_rc lint_nul 1
+has lint_nul "0094_nul.sql:2: a NUL byte"
 
 # 11. Bad migration files and directories give clear errors.
 mkdir nover && printf 'SELECT 1;\n' > nover/users.sql

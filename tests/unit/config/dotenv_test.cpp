@@ -68,3 +68,25 @@ TEST_CASE("dotenv: BOM, CRLF and empty input") {
   CHECK(r.entries[0].value == "1");
   CHECK(parse_dotenv("").entries.empty());
 }
+
+TEST_CASE("dotenv errors never repeat a line's value: it may be a secret") {
+  auto r = parse_dotenv(
+      "JWT_SECRET: c2VjcmV0LXZhbHVlLWxvbmc=\n"
+      "REDIS_PASSWORD='it's-TopSecret99'\n"
+      "JWT_SECRET=\"abcdef\"456789SECRETTAIL\n"
+      "9LIVES=x\n"
+      "OK=1\n");
+  REQUIRE(r.errors.size() == 4);
+  for (const auto& e : r.errors) {
+    CHECK(e.message.find("c2VjcmV0") == std::string::npos);
+    CHECK(e.message.find("TopSecret99") == std::string::npos);
+    CHECK(e.message.find("SECRETTAIL") == std::string::npos);
+  }
+  CHECK(r.errors[0].line == 1);
+  CHECK(r.errors[0].message.find("':' after \"JWT_SECRET\"") != std::string::npos);
+  CHECK(r.errors[1].message.find("after the closing quote of REDIS_PASSWORD") != std::string::npos);
+  CHECK(r.errors[2].message.find("after the closing quote of JWT_SECRET (16 characters)") != std::string::npos);
+  CHECK(r.errors[3].message.find("cannot start with a digit") != std::string::npos);
+  REQUIRE(r.entries.size() == 1);
+  CHECK(r.entries[0].key == "OK");
+}

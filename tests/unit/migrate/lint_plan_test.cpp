@@ -136,3 +136,21 @@ TEST_CASE("CONCURRENTLY in a transactional file is refused before anything runs"
   CHECK_NOTHROW(check_transaction_mode(
       parse_migration("0005_idx.sql", "-- zuperior:no-transaction\nCREATE INDEX CONCURRENTLY a ON b (c);")));
 }
+
+TEST_CASE("a transactional file's own BEGIN/COMMIT is refused before anything runs, and linted as an error") {
+  auto m = parse_migration(
+      "0006_tx.sql", "BEGIN;\nALTER TABLE \"User\" ADD COLUMN phone text;\nCOMMIT;\nUPDATE \"User\" SET phone = '';");
+  CHECK_THROWS_WITH(check_transaction_mode(m), Catch::Contains("0006_tx.sql:1: BEGIN in a file that runs in one"));
+  auto found = lint({m}, {});
+  std::vector<int> lines;
+  for (const auto& f : found)
+    if (f.rule == "transaction-control") lines.push_back(f.line);
+  CHECK(lines == std::vector<int>{1, 3});
+  for (const char* stmt : {"commit", "END", "ABORT", "rollback work", "START TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+                           "COMMIT PREPARED 'x'"})
+    CHECK_THROWS(check_transaction_mode(parse_migration("0007_x.sql", std::string(stmt) + ";")));
+  // Savepoints stay inside the transaction; a no-transaction file manages its own.
+  CHECK_NOTHROW(check_transaction_mode(
+      parse_migration("0008_x.sql", "SAVEPOINT a;\nSELECT 1;\nROLLBACK TO SAVEPOINT a;\nRELEASE a;")));
+  CHECK_NOTHROW(check_transaction_mode(parse_migration("0009_x.sql", "-- zuperior:no-transaction\nBEGIN;\nCOMMIT;")));
+}

@@ -97,3 +97,49 @@ TEST_CASE("the shipped migrations load") {
     CHECK(files[i].version > files[i - 1].version);
   }
 }
+
+TEST_CASE("a '$' right after a name or a number is punctuation, not a dollar quote (it once looped forever)") {
+  auto t = tokenize("SELECT 1$$;");
+  REQUIRE(t.size() == 5);
+  CHECK(t[1].text == "1");
+  CHECK(t[2].text == "$");
+  CHECK(t[3].text == "$");
+  CHECK(split_statements("SELECT 1$$; SELECT 2").size() == 2);
+  CHECK(tokenize("SELECT a$tag$b$tag$").size() == 2);  // '$' inside a name is part of it
+}
+
+TEST_CASE("tokenize and split_statements end on any input: a bounded fuzz over SQL's quoting characters") {
+  static constexpr char alphabet[] = "$$'\"1a_E;-*/ \n\\:";
+  std::uint64_t x = 0x9E3779B97F4A7C15ull;
+  auto next = [&x] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  std::size_t ended = 0;
+  for (int n = 0; n < 30000; ++n) {
+    std::string sql(next() % 24, ' ');
+    for (auto& c : sql) c = alphabet[next() % (sizeof alphabet - 1)];
+    try {
+      auto tokens = tokenize(sql);
+      CHECK(tokens.size() <= sql.size());
+      split_statements(sql);
+      analyze(sql);
+    } catch (const error&) {
+      // unterminated quotes and comments are refused: also an end
+    }
+    ++ended;
+  }
+  CHECK(ended == 30000);
+}
+
+TEST_CASE("a NUL byte in a migration is refused with its line; a UTF-8 byte-order mark is skipped") {
+  using namespace std::string_literals;
+  CHECK_THROWS_WITH(parse_migration("0009_x.sql", "SELECT 1;\nDELETE FROM t\0 WHERE false;\n"s),
+                    Catch::Contains("0009_x.sql:2: a NUL byte"));
+  auto m = parse_migration("0010_y.sql", "\xEF\xBB\xBF-- zuperior:no-transaction\nSELECT 1;\n"s);
+  CHECK_FALSE(m.transactional);
+  REQUIRE(m.statements.size() == 1);
+  CHECK(m.statements[0].text == "SELECT 1");
+}
