@@ -63,10 +63,12 @@ class sio_connection {
   }
 
   // The next Engine.IO message that is not a ping (pings are answered); nullopt when closed or
-  // after the timeout.
+  // after the timeout. The timeout bounds the whole call: a server sending nothing but pings kept
+  // it answering them for ever (`ratelimit test --tier websocket` never ended).
   std::optional<std::string> read() {
+    const auto deadline = std::chrono::steady_clock::now() + timeout_;
     for (;;) {
-      if (closed_) return std::nullopt;
+      if (closed_ || std::chrono::steady_clock::now() >= deadline) return std::nullopt;
       buf_.clear();
       auto ec = wait([&](auto h) { ws_.async_read(buf_, [h](auto e, auto) { h(e); }); });
       if (ec) {

@@ -924,12 +924,14 @@ def main():
         odd = json.dumps({"status": 5, "checks": {"database": ["x"], "redis": "healthy"},
                           "details": {"database": {"ageMs": "old", "latencyMs": None, "error": {"code": 7}}, "redis": 3},
                           "timestamp": 12}).encode()
-        for status, want in ((200, 1), (503, 1)):  # 200 without status "healthy" is not healthy
+        # A body nested 100,000 deep: the report's dump recursed until the stack overflowed (SIGSEGV).
+        deep = b'{"status":' + b"[" * 100000 + b"]" * 100000 + b"}"
+        for status, want, odd in ((200, 1, odd), (503, 1, odd), (200, 1, deep)):  # 200 needs status "healthy"
             impostor = socket.socket()
             impostor.bind(("127.0.0.1", 0))
             impostor.listen(4)
 
-            def answer_once(ls=impostor, code=status):
+            def answer_once(ls=impostor, code=status, odd=odd):
                 c, _ = ls.accept()
                 c.recv(65536)
                 c.sendall(f"HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {len(odd)}\r\n"
@@ -941,8 +943,10 @@ def main():
                 server.start()
                 rc, out = health_cli(impostor.getsockname()[1], "--timeout", "2s", "--format", fmt)
                 server.join(5)
-                sane = "json.exception" not in out and ("database" in out if fmt == "text" else json.loads(out)["httpStatus"] == status)
-                check(rc == want and sane, f"zuperior health --format {fmt}: a body of the wrong types, HTTP {status}: exit {want}, no crash ({rc}, {out!r})")
+                sane = "json.exception" not in out and (("database" in out or odd is deep) if fmt == "text"
+                                                        else json.loads(out)["httpStatus"] == status)
+                check(rc == want and sane, f"zuperior health --format {fmt}: a body of the wrong types ({len(odd)} bytes), "
+                                           f"HTTP {status}: exit {want}, no crash ({rc}, {out[:300]!r})")
             impostor.close()
 
         # PostgreSQL unreachable: 503 quickly, liveness still 200
