@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <set>
 #include <system_error>
 
@@ -96,8 +98,26 @@ class builder {
     return spec.aliases.empty() ? spec.env_name() : spec.aliases.front();
   }
 
-  // Prisma-style pool settings carried in DATABASE_URL's query string.
+  // What a URL parameter replaced, per key: the text and source it had (nullopt: the default).
+  std::map<std::string, std::optional<std::pair<std::string, source>>> before_url_;
+
+  // Prisma-style pool settings carried in DATABASE_URL's query string. They belong to that URL: a
+  // later (higher-precedence) DATABASE_URL first gives back what the earlier one's parameters
+  // replaced. Kept, .env's "?connection_limit=3" set the pool of the environment's URL.
   void apply_database_url_params(const std::string& text, const source& from) {
+    for (auto& [key, prior] : before_url_) {
+      auto cur = out.sources.find(key);
+      if (cur == out.sources.end() || cur->second.name.find('?') == std::string::npos) continue;  // set since
+      const key_spec& spec = *find_key(key);
+      if (prior) {
+        apply(spec, prior->first, prior->second);
+      } else {
+        if (auto d = parse_value(spec, spec.render(settings{}), nullptr); d.parsed) spec.assign(out.values, *d.parsed);
+        out.sources.erase(key);
+        out.texts.erase(key);
+      }
+    }
+    before_url_.clear();
     auto u = core::parse_url(text);
     if (!u) return;
     struct param {
@@ -113,6 +133,10 @@ class builder {
       source s = from;
       s.name = fmt::format("{}?{}", from.name.empty() ? "DATABASE_URL" : from.name, p.name);
       std::string v = it->second;
+      if (auto cur = out.sources.find(p.key); cur != out.sources.end())
+        before_url_[p.key] = std::make_pair(out.texts[p.key], cur->second);
+      else
+        before_url_[p.key] = std::nullopt;
       // Prisma gives these timeouts in seconds; a bare number here means seconds too.
       apply(*find_key(p.key), v, s);
     }

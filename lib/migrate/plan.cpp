@@ -121,6 +121,15 @@ std::vector<plan_step> plan_up(const std::vector<status_row>& status, std::optio
     const auto& m = *r.file;
     check_transaction_mode(m);
     plan_step step{&m, 0, r.st == state::failed};
+    // A file that failed part-way without a transaction and has since lost its no-transaction
+    // header would run from its first statement, in one transaction: the statements already
+    // applied again (an UPDATE twice). The mode it ran in decides, not the one it has now.
+    if (r.st == state::failed && m.transactional && r.entry->mode == "no-transaction" && r.entry->statements_done > 0)
+      throw error(fmt::format("{}: {} statement{} of this file were applied, without a transaction, before it "
+                              "failed; the file now runs in one transaction and would run them again; refusing",
+                              m.path, r.entry->statements_done, r.entry->statements_done == 1 ? "" : "s"),
+                  "  put \"-- zuperior:no-transaction\" back in its header to resume where it failed, or undo those "
+                  "statements by hand and run `zuperior migrate repair` to clear the failed entry\n");
     if (r.st == state::failed && !m.transactional && r.entry->statements_done > 0) {
       auto done = static_cast<std::size_t>(r.entry->statements_done);
       if (done > m.statements.size() || prefix_checksum(m, done) != r.entry->done_checksum)

@@ -99,6 +99,49 @@ std::vector<std::string> create_table_columns(std::string_view sql) {
   return cols;
 }
 
+// What an ALTER TABLE adds that baseline can look for: its columns, and its named constraints.
+struct alter_additions {
+  std::vector<std::string> columns;
+  std::vector<std::string> constraints;
+};
+
+alter_additions alter_table_additions(std::string_view sql) {
+  auto t = tokenize(sql);
+  alter_additions out;
+  auto name = [](const token& k) { return k.type == token::kind::word ? core::to_lower(k.text) : k.text; };
+  auto is = [&t](std::size_t i, std::string_view w) {
+    return i < t.size() && t[i].type == token::kind::word && t[i].text == w;
+  };
+  // The actions: after the table's name, separated by commas outside parentheses.
+  std::size_t i = 2;  // past ALTER TABLE
+  while (i < t.size() && !is(i, "ADD") && !is(i, "DROP") && !is(i, "ALTER") && !is(i, "RENAME")) ++i;
+  int depth = 0;
+  bool action_start = true;
+  for (; i < t.size(); ++i) {
+    const auto& k = t[i];
+    if (k.type == token::kind::punct && k.text == "(") ++depth;
+    if (k.type == token::kind::punct && k.text == ")") --depth;
+    if (depth == 0 && k.type == token::kind::punct && k.text == ",") {
+      action_start = true;
+      continue;
+    }
+    if (!action_start) continue;
+    action_start = false;
+    if (!is(i, "ADD")) continue;
+    std::size_t j = i + 1;
+    if (is(j, "CONSTRAINT")) {
+      if (j + 1 < t.size()) out.constraints.push_back(name(t[j + 1]));
+      continue;
+    }
+    if (is(j, "FOREIGN") || is(j, "CHECK") || is(j, "PRIMARY") || is(j, "UNIQUE") || is(j, "EXCLUDE")) continue;
+    if (is(j, "COLUMN")) ++j;
+    if (is(j, "IF") && is(j + 1, "NOT") && is(j + 2, "EXISTS")) j += 3;
+    if (j < t.size() && (t[j].type == token::kind::word || t[j].type == token::kind::quoted_ident))
+      out.columns.push_back(name(t[j]));
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string quote_table_name(std::string_view name, std::string* quoted_schema) {
@@ -494,6 +537,33 @@ std::vector<int> runner::baseline(const std::vector<migration>& files, int versi
         for (const auto& c : create_table_columns(s.text))
           if (!have.count(c))
             missing += fmt::format("  {}:{}: column {}.{} does not exist\n", m.file_name, s.line, q, quote_ident(c));
+      } else if (info.what == statement_info::kind::alter_table && !info.table.empty()) {
+        // ADD COLUMN and ADD CONSTRAINT name: recorded as applied without them, a column the file
+        // adds was never created, and up never adds it (the man page's own 0007_add_phone.sql).
+        auto add = alter_table_additions(s.text);
+        if (add.columns.empty() && add.constraints.empty()) continue;
+        auto q = quote_ident(info.table);
+        auto ok = work_->scalar("SELECT to_regclass($1) IS NOT NULL", {q});
+        if (!ok || *ok != "t") {
+          missing += fmt::format("  {}:{}: table {} does not exist\n", m.file_name, s.line, q);
+          continue;
+        }
+        for (const auto& c : add.columns) {
+          auto has = work_->scalar(
+              "SELECT count(*)::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND attnum > "
+              "0 "
+              "AND NOT attisdropped",
+              {q, c});
+          if (!has || *has == "0")
+            missing += fmt::format("  {}:{}: column {}.{} does not exist\n", m.file_name, s.line, q, quote_ident(c));
+        }
+        for (const auto& c : add.constraints) {
+          auto has = work_->scalar(
+              "SELECT count(*)::text FROM pg_constraint WHERE conrelid = to_regclass($1) AND conname = $2", {q, c});
+          if (!has || *has == "0")
+            missing +=
+                fmt::format("  {}:{}: constraint {} on {} does not exist\n", m.file_name, s.line, quote_ident(c), q);
+        }
       } else if (info.what == statement_info::kind::create_index && !info.index_name.empty()) {
         auto valid = work_->scalar(
             "SELECT i.indisvalid::text FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid "

@@ -234,6 +234,23 @@ want_rc bl9b 1
 has bl9b 'table "Account" does not exist'
 has bl9b 'column "User"."clientId" does not exist'
 [ "$(q "$db9b" "SELECT count(*) FROM zuperior_schema_history")" = 0 ] || fail "baseline recorded despite missing tables"
+# What an ALTER TABLE adds is checked too (a file adding a column was baselined without it, and up
+# never added it): refused until the column and the named constraint exist.
+mkdir addcol && cp "$shipped"/*.sql addcol/
+printf 'ALTER TABLE "User" ADD COLUMN "phoneVerified" boolean, ADD COLUMN IF NOT EXISTS nick text;\nALTER TABLE "User" ADD CONSTRAINT "User_nick_check" CHECK (nick <> %s) NOT VALID;\n' "''" >addcol/0099_add_phone.sql
+mig bl9c "$db9" addcol baseline --version 99
+want_rc bl9c 1
+has bl9c 'column "User"."phoneVerified" does not exist'
+has bl9c 'column "User"."nick" does not exist'
+has bl9c 'constraint "User_nick_check" on "User" does not exist'
+q "$db9" 'ALTER TABLE "User" ADD COLUMN "phoneVerified" boolean, ADD COLUMN nick text' >/dev/null
+mig bl9d "$db9" addcol baseline --version 99
+want_rc bl9d 1
+has bl9d 'constraint "User_nick_check"'
+q "$db9" "ALTER TABLE \"User\" ADD CONSTRAINT \"User_nick_check\" CHECK (nick <> '') NOT VALID" >/dev/null
+mig bl9e "$db9" addcol baseline --version 99
+want_rc bl9e 0
+has bl9e "baselined 1 migration"
 
 # 10. Lint: the shipped files pass; a bad file shows every seeded pattern.
 mig lint_ok "$db1" "$shipped" lint

@@ -103,6 +103,36 @@ TEST_CASE("seed variable names are accepted verbatim, DATABASE_URL parameters ho
   CHECK(c.values.manager.port == 443);
 }
 
+TEST_CASE("DATABASE_URL parameters belong to their URL: a later DATABASE_URL without them gives the pool back") {
+  temp_file yaml("u.yaml", "database:\n  pool_timeout: 4s\n");
+  temp_file env(".env-u",
+                "DATABASE_URL=postgresql://u:p@old:5432/a?connection_limit=3&pool_timeout=9\n"
+                "JWT_SECRET=" +
+                    good_secret + "\n");
+  load_options o;
+  o.config_file = yaml.path;
+  o.env_file = env.path;
+  o.environment = {{"DATABASE_URL", "postgresql://u:p@prod:5432/b?connect_timeout=6"}};
+  auto c = load(o);
+  CHECK(c.problems.empty());
+  CHECK(c.values.database.url == "postgresql://u:p@prod:5432/b?connect_timeout=6");
+  CHECK(c.values.database.pool_size == 20);  // the default again, not .env's URL's 3
+  CHECK(c.source_of("database.pool_size").where == source::kind::default_value);
+  CHECK(c.values.database.pool_timeout == 4s);  // the YAML's again, not .env's URL's 9 s
+  CHECK(c.source_of("database.pool_timeout").where == source::kind::yaml);
+  CHECK(c.values.database.connect_timeout == 6s);
+  CHECK(c.source_of("database.connect_timeout").name == "DATABASE_URL?connect_timeout");
+  // Two DATABASE_URL lines in one .env: the second one's parameters only.
+  temp_file twice(".env-t",
+                  "DATABASE_URL=postgresql://u:p@a:5432/a?connection_limit=3\n"
+                  "DATABASE_URL=postgresql://u:p@b:5432/b?pool_timeout=2\n");
+  load_options o2;
+  o2.env_file = twice.path;
+  auto c2 = load(o2);
+  CHECK(c2.values.database.pool_size == 20);
+  CHECK(c2.values.database.pool_timeout == 2s);
+}
+
 TEST_CASE("a ZUPERIOR_ name beats the seed alias in the same layer") {
   load_options o;
   o.environment = {{"ZUPERIOR_REDIS_HOST", "specific"}, {"REDIS_HOST", "generic"}};

@@ -125,6 +125,10 @@ TEST_CASE("status joins files and history") {
   std::vector<migration> files2{files[0], edited};
   h1.checksum = files[0].checksum;
   CHECK_THROWS_WITH(plan_up(compute_status(files2, {h1, h2})), Catch::Contains("refusing to resume"));
+  // Its no-transaction header removed since: it would run from statement 1, in one transaction.
+  auto retyped = parse_migration("0002_b.sql", "SELECT 1;\nSELECT 2;");
+  std::vector<migration> files3{files[0], retyped};
+  CHECK_THROWS_WITH(plan_up(compute_status(files3, {h1, h2})), Catch::Contains("would run them again"));
 
   auto gone = entry(7, "x", "transaction", true);
   CHECK(compute_status(files, {gone}).back().st == state::missing_file);
