@@ -279,7 +279,7 @@ std::function<void(std::string_view)> realtime::revocation_handler() const {
   return [w](std::string_view jti) {
     auto sio = w.lock();
     if (!sio || jti.empty()) return;
-    sio->disconnect_if([id = std::string(jti)](const ws::socket& s) { return s.token_id == id; });
+    sio->disconnect_token(std::string(jti));
   };
 }
 

@@ -153,9 +153,10 @@ class server : public http::takeover_handler, public std::enable_shared_from_thi
   void broadcast_many(std::vector<room_frame> frames);
   /// The sockets of worker `worker`; call it on that worker's thread only.
   std::vector<std::shared_ptr<socket>> sockets_on(std::size_t worker) const;
-  /// Disconnects (Socket.IO DISCONNECT, as disconnect() does) every socket, on every worker, for
-  /// which `pred` is true; `pred` runs on each worker's thread. Returns at once.
-  void disconnect_if(std::function<bool(const socket&)> pred);
+  /// Disconnects (Socket.IO DISCONNECT, as disconnect() does) every socket, on every worker, that
+  /// connected with the token whose id (socket::token_id, set by the namespace's on_connect) is
+  /// `token_id`: looked up in each worker's index, not by walking its sockets. Returns at once.
+  void disconnect_token(std::string token_id);
   /// Sends a Socket.IO DISCONNECT and closes every session (SIGTERM); returns once all workers did it.
   void shutdown();
   /// Drops worker `worker`'s sessions and rooms (its io_context is about to be destroyed).

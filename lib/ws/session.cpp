@@ -418,6 +418,7 @@ net::awaitable<void> session::on_connect(sio_packet pk) {
   }
   if (sockets_.count(pk.nsp)) co_return;
   sockets_[pk.nsp] = s;
+  if (!s->token_id.empty()) w_.by_token.emplace(s->token_id, s.get());
   S_.owner.stats().sockets++;
   sio_packet reply;
   reply.type = sio_type::connect;
@@ -450,6 +451,14 @@ void session::on_disconnect(const std::string& nsp, bool close_if_last) {
 void session::drop_socket(const std::shared_ptr<socket>& s) {
   if (!s->session_) return;
   s->detach_rooms();
+  if (!s->token_id.empty()) {
+    auto [first, end] = w_.by_token.equal_range(s->token_id);
+    for (auto it = first; it != end; ++it)
+      if (it->second == s.get()) {
+        w_.by_token.erase(it);
+        break;
+      }
+  }
   s->session_ = nullptr;
   S_.owner.stats().sockets--;
   auto app = S_.opt.namespaces.find(s->nsp());

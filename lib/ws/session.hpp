@@ -65,7 +65,8 @@ struct worker_ctx {
   net::any_io_executor exec;
   std::unordered_map<std::string, std::shared_ptr<session>> sessions;
   std::unordered_map<std::string, std::unordered_set<socket*>> rooms;
-  std::vector<std::shared_ptr<session>> dirty;  // sessions with frames to flush after this turn
+  std::unordered_multimap<std::string, socket*> by_token;  // connected sockets by token_id (when set)
+  std::vector<std::shared_ptr<session>> dirty;             // sessions with frames to flush after this turn
   std::vector<std::shared_ptr<session>> flushing;
   bool flush_posted = false;
   bool sweeping = false;  // the heartbeat sweep runs (while the worker has sessions)

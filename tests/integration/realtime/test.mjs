@@ -131,6 +131,12 @@ async function main() {
     // Its sockets already open, on both instances and both transports, are disconnected by the
     // server; a socket of another token of the same user stays.
     const t = token("user-a", 3600, secret, { jti: `rt-logout-${process.pid}` });
+    // A socket of that token that left before the logout is no longer in the daemon's index of
+    // sockets by token (the logout would reach a freed socket).
+    const left = connect({ transports: ["websocket"], auth: { token: t } }, 1);
+    check("a socket of the token connects and leaves before the logout", (await connected(left)) === "ok");
+    left.close();
+    await sleep(200);
     const open1 = connect({ transports: ["websocket"], auth: { token: t } }, 1);
     const open0 = connect({ transports: ["polling"], auth: { token: t } }, 0);
     const other = connect({ transports: ["websocket"], auth: { token: tokA } }, 1);
