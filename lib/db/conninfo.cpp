@@ -36,6 +36,20 @@ std::string libpq_url(const std::string& database_url, std::chrono::milliseconds
   kept.push_back(fmt::format("connect_timeout={}", secs));
   if (!schema.empty()) kept.push_back("options=" + core::percent_encode("-csearch_path=" + schema));
   kept.push_back("application_name=zuperior");
+  // A server whose network dropped without a reset (a host gone, a firewall's state lost) is found
+  // out by TCP keepalives after about 25 s; the default (two hours) held a pool thread, and a
+  // stopping daemon joining it, that long. Unless the URL sets its own.
+  auto has = [&kept](std::string_view name) {
+    return std::any_of(kept.begin(), kept.end(), [name](const std::string& p) {
+      return p.size() > name.size() && p.compare(0, name.size(), name) == 0 && p[name.size()] == '=';
+    });
+  };
+  for (const auto& [name, value] : {std::pair<std::string_view, std::string_view>{"keepalives", "1"},
+                                    {"keepalives_idle", "10"},
+                                    {"keepalives_interval", "5"},
+                                    {"keepalives_count", "3"},
+                                    {"tcp_user_timeout", "25000"}})
+    if (!has(name)) kept.push_back(fmt::format("{}={}", name, value));
   std::string out = base + "?";
   for (size_t i = 0; i < kept.size(); ++i) out += (i ? "&" : "") + kept[i];
   return out;

@@ -505,9 +505,27 @@ asio::awaitable<query_result> pool::submit(std::function<query_result(void*)> wo
       shared_->count_error(out.ec);
       co_return out;
     }
-    // Already running: statement_timeout bounds it, so wait for the result.
+    // Already running. On a server that answers, connect_timeout and statement_timeout bound it.
+    // One that stopped answering (its network dropped without a reset) left the caller waiting
+    // for hours: the caller gives up a moment after those bounds, and the job, whenever its
+    // connection fails (TCP keepalives, set in the connection string), completes to nobody.
+    // (It started within pool_timeout of the request, which is when this wait begins.)
+    const auto bound = opts_.statement_timeout.count() > 0
+                           ? asio::steady_timer::clock_type::now() + opts_.connect_timeout + opts_.statement_timeout +
+                                 std::chrono::seconds(2)
+                           : asio::steady_timer::time_point::max();
     while (!j->completed) {
-      j->timer.expires_at(asio::steady_timer::time_point::max());
+      if (asio::steady_timer::clock_type::now() >= bound) {
+        query_result out;
+        out.ec = pool_errc::connection_lost;
+        out.message = fmt::format(
+            "no answer from the database within {} ms of the request (pool_timeout + "
+            "connect_timeout + statement_timeout + 2 s); the statement may or may not have run",
+            (opts_.pool_timeout + opts_.connect_timeout + opts_.statement_timeout).count() + 2000);
+        shared_->count_error(out.ec);
+        co_return out;
+      }
+      j->timer.expires_at(bound);
       co_await j->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
   }

@@ -133,6 +133,7 @@ class PgProxy:
         self.conns = []
         self.lock = threading.Lock()
         self.listener = None
+        self.frozen = False  # relay nothing, close nothing: a network that drops packets silently
         self.up()
 
     def up(self):
@@ -172,14 +173,14 @@ class PgProxy:
             for a, b in ((client, server), (server, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pump(a, b):
+    def _pump(self, a, b):
         try:
             while True:
                 data = a.recv(65536)
                 if not data:
                     break
-                b.sendall(data)
+                if not self.frozen:
+                    b.sendall(data)
         except OSError:
             pass
         try:
@@ -235,6 +236,31 @@ def database_restart(token):
         if d.proc.poll() is None:
             d.proc.kill()
         proxy.down()
+
+
+def database_silent(token):
+    """PostgreSQL's network drops packets silently (no reset) while a statement runs: the request
+    gets 503 after pool_timeout + connect_timeout + statement_timeout + 2 s instead of waiting for ever (the
+    pool thread stays in libpq until the connection fails)."""
+    pg_port = int(re.search(r"@[^:/]+:(\d+)/", h.DB_URL).group(1))
+    proxy = PgProxy(pg_port)
+    url = re.sub(r"@([^:/]+):\d+/", f"@\\1:{proxy.port}/", h.DB_URL, count=1).split("?")[0]
+    d = h.Daemon("silent-net", {"DATABASE_URL": f"{url}?connection_limit=1&pool_timeout=1&connect_timeout=1",
+                                "ZUPERIOR_DATABASE_STATEMENT_TIMEOUT": "1s", "ZUPERIOR_MARKET_ACCOUNTS_TTL": "0"})
+    try:
+        st, _, _, _ = timed(d, "GET", "/apis/auth/me", headers=bearer(token))
+        h.check(st == 200, f"silent network: served through the relay before ({st})")
+        proxy.frozen = True
+        try:
+            st, _, body, took = timed(d, "GET", "/apis/auth/me", headers=bearer(token), timeout=20)
+        except OSError as e:
+            st, body, took = str(e), None, 20
+        h.check(st == 503 and 4 <= took < 7, f"silent network: 503 after pool + connect + statement timeout + 2 s, not a hang "
+                                             f"({st}, {took:.2f}s, {body})")
+    finally:
+        proxy.down()  # the relayed connection closes: the pool thread gets out of libpq
+        if d.proc.poll() is None:
+            h.check(d.stop() == 0, "silent network: the daemon exits 0 on SIGTERM")
 
 
 def pool_exhausted(token):
@@ -496,6 +522,7 @@ def main():
         database_down(token)
         database_restart(token)
         pool_exhausted(token)
+        database_silent(token)
         shared_limits()
         logout_everywhere()
         accounts_cache(redis)

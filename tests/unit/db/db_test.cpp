@@ -10,7 +10,13 @@ TEST_CASE("libpq_url: Prisma's pool parameters go, connect_timeout and the schem
                          std::chrono::milliseconds(2500));
   CHECK(u ==
         "postgresql://u:p@db:5433/app?sslmode=require&connect_timeout=3&options=-csearch_path%3Ds1"
-        "&application_name=zuperior");
+        "&application_name=zuperior&keepalives=1&keepalives_idle=10&keepalives_interval=5&keepalives_count=3"
+        "&tcp_user_timeout=25000");
+  // The URL's own keepalive settings stay, and are not doubled.
+  auto own = db::libpq_url("postgresql://u@db/app?keepalives_idle=60&tcp_user_timeout=0", std::chrono::seconds(1));
+  CHECK(own ==
+        "postgresql://u@db/app?keepalives_idle=60&tcp_user_timeout=0&connect_timeout=1&application_name=zuperior"
+        "&keepalives=1&keepalives_interval=5&keepalives_count=3");
 }
 
 TEST_CASE("single_named_host: only one name to look up is ours to resolve") {
