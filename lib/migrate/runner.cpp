@@ -30,6 +30,22 @@ std::string quote_ident(std::string_view s) {
   return q + "\"";
 }
 
+// An index named `name` in `schema` (the schema its CREATE INDEX names for the table; "" for the
+// search path's): its name as regclass text (schema-qualified when outside the search path) and
+// "true"/"false" for valid; nullopt when there is none. An index lives in its table's schema, so
+// by the search path alone, one on audit.log was never found: its build was recorded as failed
+// ("missing after the build") on every run, and an INVALID one was never dropped before a rebuild.
+std::optional<std::pair<std::string, std::string>> find_index(db::session& s, const std::string& name,
+                                                              const std::string& schema) {
+  auto r = s.query(
+      "SELECT c.oid::regclass::text, i.indisvalid::text FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid "
+      "WHERE c.relname = $1 AND c.relkind = 'i' AND CASE WHEN $2 = '' THEN pg_table_is_visible(c.oid) "
+      "ELSE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $2) END",
+      {name, schema});
+  if (r.rows.empty() || !r.rows[0][0] || !r.rows[0][1]) return std::nullopt;
+  return std::make_pair(*r.rows[0][0], *r.rows[0][1]);
+}
+
 long long ms_since(clock_type::time_point t) {
   return std::chrono::duration_cast<milliseconds>(clock_type::now() - t).count();
 }
@@ -432,26 +448,19 @@ applied_file runner::apply_no_transaction(const migration& m, std::size_t first,
         set_timeouts(m, false);
         if (info.what == statement_info::kind::create_index && !info.index_name.empty()) {
           // An earlier failed CONCURRENTLY build leaves an INVALID index that IF NOT EXISTS would keep.
-          auto valid = work_->scalar(
-              "SELECT i.indisvalid::text FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid "
-              "WHERE c.relname = $1 AND c.relkind = 'i' AND pg_table_is_visible(c.oid)",
-              {info.index_name});
-          if (valid && *valid == "false") {
+          auto found = find_index(*work_, info.index_name, info.table_schema);
+          if (found && found->second == "false") {
             if (o_.progress)
-              o_.progress(fmt::format("  dropping INVALID index {} left by an earlier failed build",
-                                      core::quote(info.index_name)));
-            work_->query("DROP INDEX CONCURRENTLY IF EXISTS " + quote_ident(info.index_name));
+              o_.progress(fmt::format("  dropping INVALID index {} left by an earlier failed build", found->first));
+            work_->query("DROP INDEX CONCURRENTLY IF EXISTS " + found->first);  // regclass text: quoted as needed
           }
         }
         work_->query(s.text);
         if (info.what == statement_info::kind::create_index && !info.index_name.empty()) {
-          auto valid = work_->scalar(
-              "SELECT i.indisvalid::text FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid "
-              "WHERE c.relname = $1 AND c.relkind = 'i' AND pg_table_is_visible(c.oid)",
-              {info.index_name});
-          if (!valid || *valid != "true")
+          auto found = find_index(*work_, info.index_name, info.table_schema);
+          if (!found || found->second != "true")
             throw db::error(fmt::format("ERROR:  index \"{}\" is {} after the build", info.index_name,
-                                        valid ? "INVALID" : "missing"),
+                                        found ? "INVALID" : "missing"),
                             "XX000", s.text);
         }
         work_->take_notices();
@@ -565,14 +574,11 @@ std::vector<int> runner::baseline(const std::vector<migration>& files, int versi
                 fmt::format("  {}:{}: constraint {} on {} does not exist\n", m.file_name, s.line, quote_ident(c), q);
         }
       } else if (info.what == statement_info::kind::create_index && !info.index_name.empty()) {
-        auto valid = work_->scalar(
-            "SELECT i.indisvalid::text FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid "
-            "WHERE c.relname = $1 AND c.relkind = 'i' AND pg_table_is_visible(c.oid)",
-            {info.index_name});
-        if (!valid)
+        auto found = find_index(*work_, info.index_name, info.table_schema);
+        if (!found)
           missing +=
               fmt::format("  {}:{}: index {} does not exist\n", m.file_name, s.line, quote_ident(info.index_name));
-        else if (*valid != "true")
+        else if (found->second != "true")
           missing += fmt::format("  {}:{}: index {} is INVALID\n", m.file_name, s.line, quote_ident(info.index_name));
       }
     }

@@ -285,9 +285,10 @@ std::vector<std::string> paren_items(const std::vector<token>& t, std::size_t& i
 
 }  // namespace
 
-std::string fold_name(const std::vector<token>& t, std::size_t& i) {
+std::string fold_name(const std::vector<token>& t, std::size_t& i, std::string* schema) {
   std::string name;
   while (i < t.size()) {
+    if (schema && !name.empty()) *schema = name;
     if (t[i].type == token::kind::quoted_ident)
       name = t[i].text;
     else if (t[i].type == token::kind::word)
@@ -326,7 +327,7 @@ statement_info analyze(std::string_view sql) {
       if (!c.word("ON")) info.index_name = name();
       c.eat({"ON"});
       c.eat({"ONLY"});
-      info.table = name();
+      info.table = fold_name(t, c.i, &info.table_schema);
       info.index_method = "btree";
       if (c.eat({"USING"})) info.index_method = core::to_lower(c.done() ? "" : t[c.i++].text);
       info.index_columns = paren_items(t, c.i);

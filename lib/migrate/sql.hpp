@@ -54,6 +54,7 @@ struct statement_info {
   kind what = kind::other;
   std::string verb;           // e.g. "CREATE INDEX", "ALTER TABLE", "INSERT"
   std::string table;          // the main table (unquoted), if any
+  std::string table_schema;   // its schema when the statement names one ("audit" of audit.log), else ""
   bool concurrently = false;  // CREATE/DROP INDEX CONCURRENTLY, REINDEX CONCURRENTLY
   bool unique = false;        // CREATE UNIQUE INDEX
   bool if_not_exists = false;
@@ -68,7 +69,8 @@ struct statement_info {
 /// Classifies one statement (never throws; unknown statements are kind::other).
 statement_info analyze(std::string_view sql);
 
-/// A table or index name as PostgreSQL folds it: quoted kept, unquoted lower-cased, schema dropped.
-std::string fold_name(const std::vector<token>& tokens, std::size_t& i);
+/// A table or index name as PostgreSQL folds it: quoted kept, unquoted lower-cased, schema dropped
+/// (given `schema`, it is set to the schema when one is named).
+std::string fold_name(const std::vector<token>& tokens, std::size_t& i, std::string* schema = nullptr);
 
 }  // namespace zuperior::migrate

@@ -390,5 +390,30 @@ mig plan13j "$db13" "$shipped" plan --format json
 python3 -c "import json,sys; p=json.load(open('plan13j.out'))['plan']; assert len(p)==$nfiles and p[1]['statements'][0]['lock']=='SHARE UPDATE EXCLUSIVE'" || fail "plan json"
 [ "$(q "$db13" "SELECT to_regclass('\"User\"') IS NULL")" = t ] || fail "plan changed the database"
 
+# 14. An index on a table outside the search path: its build is checked in the table's schema (by
+# the search path alone it was "missing after the build" on every run), and an INVALID one left
+# there by a failed build is dropped before the rebuild.
+db14="$(newdb schema)"
+mkdir sch
+printf 'CREATE SCHEMA audit;\nCREATE TABLE audit.log (ts timestamptz, n int);\n' >sch/0001_audit.sql
+printf -- '-- zuperior:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS log_ts_idx ON audit.log (ts);\n' >sch/0002_audit_idx.sql
+mig up14 "$db14" sch up
+want_rc up14 0
+[ "$(q "$db14" "SELECT indisvalid FROM pg_index WHERE indexrelid = 'audit.log_ts_idx'::regclass")" = t ] ||
+  fail "schema: the index on audit.log is not there and valid"
+# An INVALID index of that name (what a failed CONCURRENTLY build leaves) is dropped and rebuilt.
+printf -- '-- zuperior:no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS log_n_idx ON audit.log (n);\n' >sch/0003_audit_n.sql
+q "$db14" "INSERT INTO audit.log VALUES (now(), 1), (now(), 1)" >/dev/null
+mig up14b "$db14" sch up
+want_rc up14b 1
+[ "$(q "$db14" "SELECT indisvalid FROM pg_index WHERE indexrelid = 'audit.log_n_idx'::regclass")" = f ] ||
+  fail "schema: the failed build left no INVALID index to test with"
+q "$db14" "DELETE FROM audit.log WHERE ctid = (SELECT min(ctid) FROM audit.log)" >/dev/null
+mig up14c "$db14" sch up
+want_rc up14c 0
+has up14c "dropping INVALID index audit.log_n_idx"
+[ "$(q "$db14" "SELECT indisvalid FROM pg_index WHERE indexrelid = 'audit.log_n_idx'::regclass")" = t ] ||
+  fail "schema: the rebuilt index is not valid"
+
 echo "migrate integration: $failures failure(s)"
 [ "$failures" = 0 ]
