@@ -209,6 +209,25 @@ void runner::connect_all() {
   auto name = "zuperior migrate (" + who() + ")";
   work_->query("SELECT set_config('application_name', $1, false)", {name});
   lock_->query("SELECT set_config('application_name', $1, false)", {name + " lock"});
+  // The lock's connection is idle for the whole run: a server's idle_session_timeout (PostgreSQL
+  // 14+) would end it, and the lock with it, during a long index build.
+  lock_->query(
+      "SELECT set_config('idle_session_timeout', '0', false) WHERE current_setting('server_version_num')::int >= "
+      "140000");
+}
+
+void runner::check_lock() {
+  // The advisory lock lives as long as its connection: lost (terminated, a network cut), another
+  // migrate could start now. Checked before each file; stopping then leaves a clean state.
+  try {
+    lock_->scalar("SELECT 1");
+  } catch (const db::error& e) {
+    locked_ = false;
+    throw error(
+        fmt::format("lost the connection that holds the migration lock ({}); stopped before the next file, "
+                    "since another migrate could run now",
+                    first_line(e.what())));
+  }
 }
 
 std::string runner::lock_holders() {
@@ -254,7 +273,17 @@ void runner::acquire_lock() {
 void runner::release_lock() {
   if (!locked_ || !lock_) return;
   locked_ = false;
-  lock_->query("SELECT pg_advisory_unlock($1::bigint)", {std::to_string(lock_key_)});
+  // Everything is recorded by now: a failure here is no failure of the run (it made `up` exit 2
+  // after applying every file). The server drops the lock when the connection ends.
+  try {
+    lock_->query("SELECT pg_advisory_unlock($1::bigint)", {std::to_string(lock_key_)});
+  } catch (const db::error& e) {
+    if (o_.progress)
+      o_.progress(
+          fmt::format("warning: the migration lock was not released explicitly ({}); it goes with its "
+                      "connection",
+                      first_line(e.what())));
+  }
 }
 
 void runner::ensure_history() {
@@ -501,6 +530,7 @@ std::vector<applied_file> runner::up(const std::vector<migration>& files, std::o
   std::vector<applied_file> done;
   for (const auto& step : steps) {
     const auto& m = *step.file;
+    check_lock();
     if (o_.progress)
       o_.progress(fmt::format("applying {} ({}, {} statement{}{})", m.file_name,
                               m.transactional ? "one transaction" : "no transaction", m.statements.size(),

@@ -68,6 +68,7 @@ class runner {
   void connect_all();
   void acquire_lock();
   void release_lock();
+  void check_lock();
   void ensure_history();
   void set_timeouts(const migration& m, bool local);
   std::string blockers(const std::vector<std::string>& tables);

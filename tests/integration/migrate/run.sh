@@ -415,5 +415,22 @@ has up14c "dropping INVALID index audit.log_n_idx"
 [ "$(q "$db14" "SELECT indisvalid FROM pg_index WHERE indexrelid = 'audit.log_n_idx'::regclass")" = t ] ||
   fail "schema: the rebuilt index is not valid"
 
+# 15. The connection holding the migration lock is terminated during a run: up stops before the
+# next file (another migrate could have started), and says why; the file in progress completes.
+db15="$(newdb lockloss)"
+mkdir lockloss
+printf 'CREATE TABLE slow (x int);\nSELECT pg_sleep(2);\n' >lockloss/0001_slow.sql
+printf 'CREATE TABLE after_slow (x int);\n' >lockloss/0002_after.sql
+( sleep 1; q "$db15" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'zuperior migrate%lock'" >/dev/null ) &
+mig up15 "$db15" lockloss up
+wait
+want_rc up15 1
+has up15 "lost the connection that holds the migration lock"
+[ "$(q "$db15" "SELECT to_regclass('after_slow') IS NULL")" = t ] || fail "lockloss: the next file ran without the lock"
+[ "$(q "$db15" "SELECT success FROM zuperior_schema_history WHERE version = 1")" = t ] ||
+  fail "lockloss: the file in progress was not recorded"
+mig up15b "$db15" lockloss up
+want_rc up15b 0
+
 echo "migrate integration: $failures failure(s)"
 [ "$failures" = 0 ]
