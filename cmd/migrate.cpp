@@ -3,16 +3,24 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <pthread.h>
+
+#include <atomic>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include "command.hpp"
 #include "core/error.hpp"
 #include "core/file.hpp"
 #include "core/strings.hpp"
 #include "core/units.hpp"
+#include "db/session.hpp"
 #include "migrate/error.hpp"
 #include "migrate/lint.hpp"
 #include "migrate/migration.hpp"
@@ -142,10 +150,64 @@ int run_status(const migrate_options& o) {
   return bad ? core::exit_failed : core::exit_ok;
 }
 
+// SIGINT or SIGTERM during `up`: the statement running on the server is cancelled (pg_cancel_backend
+// from a connection of its own), so the file is recorded as failed as any failure is (rolled
+// back, or resumable at that statement), the lock is released and up exits 1. Killed outright,
+// the server went on running the statement after the lock had gone with the connection. A
+// second signal exits at once.
+class cancel_on_signal {
+ public:
+  cancel_on_signal(std::string url, std::chrono::milliseconds connect_timeout) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, &old_);
+    thread_ = std::thread([this, set, url = std::move(url), connect_timeout] {
+      int seen = 0;
+      while (!done_.load()) {
+        timespec wait{0, 200'000'000};
+        if (sigtimedwait(&set, nullptr, &wait) < 0) continue;
+        if (++seen > 1) std::_Exit(130);
+        cancelled.store(true);
+        std::fputs("zuperior: signal received: cancelling the running statement (a second signal exits at once)\n",
+                   stderr);
+        if (const int pid = pid_.load(); pid > 0) {
+          try {
+            auto s = db::session::connect(url, connect_timeout);
+            s->query("SELECT pg_cancel_backend($1::int)", {std::to_string(pid)});
+          } catch (const std::exception& e) {
+            std::fputs(fmt::format("zuperior: could not cancel it: {}\n", e.what()).c_str(), stderr);
+          }
+        }
+      }
+    });
+  }
+  ~cancel_on_signal() {
+    done_.store(true);
+    thread_.join();
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  cancel_on_signal(const cancel_on_signal&) = delete;
+  cancel_on_signal& operator=(const cancel_on_signal&) = delete;
+  /// The server process to cancel.
+  void watch(int pid) { pid_.store(pid); }
+  std::atomic<bool> cancelled{false};
+
+ private:
+  sigset_t old_{};
+  std::atomic<bool> done_{false};
+  std::atomic<int> pid_{0};
+  std::thread thread_;
+};
+
 int run_up(const migrate_options& o) {
   auto c = load(o);
   auto to = version_flag(o.to, "--to");
+  cancel_on_signal cancel(c.ro.database_url, c.ro.connect_timeout);
+  c.ro.cancelled = &cancel.cancelled;
   mg::runner db(c.ro);
+  cancel.watch(db.work_pid());
   auto start = std::chrono::steady_clock::now();
   auto done = db.up(c.files, to);
   auto total = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();

@@ -208,6 +208,7 @@ void runner::connect_all() {
   }
   auto name = "zuperior migrate (" + who() + ")";
   work_->query("SELECT set_config('application_name', $1, false)", {name});
+  work_pid_ = work_->backend_pid();
   lock_->query("SELECT set_config('application_name', $1, false)", {name + " lock"});
   // The lock's connection is idle for the whole run: a server's idle_session_timeout (PostgreSQL
   // 14+) would end it, and the lock with it, during a long index build.
@@ -217,6 +218,8 @@ void runner::connect_all() {
 }
 
 void runner::check_lock() {
+  if (o_.cancelled && o_.cancelled->load())
+    throw error("cancelled by a signal; stopped before the next file (the files before it are recorded)");
   // The advisory lock lives as long as its connection: lost (terminated, a network cut), another
   // migrate could start now. Checked before each file; stopping then leaves a clean state.
   try {
@@ -258,6 +261,7 @@ void runner::acquire_lock() {
       locked_ = true;
       return;
     }
+    if (o_.cancelled && o_.cancelled->load()) throw error("cancelled by a signal while waiting for the migration lock");
     if (clock_type::now() - start >= o_.lock_wait)
       throw error(fmt::format("another `zuperior migrate` holds the migration lock; gave up after {}ms (--lock-wait)",
                               o_.lock_wait.count()),

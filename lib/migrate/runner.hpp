@@ -1,4 +1,5 @@
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -30,6 +31,7 @@ struct runner_options {
   int retries = 5;                                        // after a lock timeout
   milliseconds retry_backoff{1'000};                      // doubled per retry, capped at 30s
   std::function<void(const std::string&)> progress;       // one line per event
+  const std::atomic<bool>* cancelled = nullptr;           // set (by a signal) to stop between steps
 };
 
 /// What `up` did to one file.
@@ -63,6 +65,8 @@ class runner {
   std::vector<std::string> repair(const std::vector<migration>& files);
   /// The advisory-lock key this history table's migrations use.
   std::int64_t lock_key() const { return lock_key_; }
+  /// The server process running the statements (for pg_cancel_backend from another connection).
+  int work_pid() const { return work_pid_; }
 
  private:
   void connect_all();
@@ -83,6 +87,7 @@ class runner {
   std::string table_;   // quoted, possibly schema-qualified
   std::string schema_;  // quoted schema or ""
   std::int64_t lock_key_ = 0;
+  int work_pid_ = 0;
   std::unique_ptr<db::session> work_;
   std::unique_ptr<db::session> lock_;
   bool locked_ = false;

@@ -432,5 +432,28 @@ has up15 "lost the connection that holds the migration lock"
 mig up15b "$db15" lockloss up
 want_rc up15b 0
 
+# 16. SIGINT during up: the statement running on the server is cancelled (killed outright, the
+# server went on running it after the lock had gone), the file is recorded as failed where it
+# stopped, exit 1 at once.
+db16="$(newdb sigint)"
+mkdir sigint
+printf -- '-- zuperior:no-transaction\nCREATE TABLE before_sleep (x int);\nSELECT pg_sleep(30);\nCREATE TABLE after_sleep (x int);\n' >sigint/0001_sleep.sql
+env -i PATH="$PATH" HOME="$work" "$bin" migrate up --config /dev/null --database-url "$db16" --dir sigint >up16.out 2>up16.err &
+upid=$!
+sleep 1.5
+kill -INT "$upid"
+t0=$(date +%s)
+wait "$upid" && rc=0 || rc=$?
+took=$(($(date +%s) - t0))
+want_rc up16 1
+[ "$took" -le 3 ] || fail "sigint: up took ${took}s to stop"
+has up16 "cancelling the running statement"
+has up16 "canceling statement due to user request"
+[ "$(q "$db16" "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND pid <> pg_backend_pid()")" = 0 ] ||
+  fail "sigint: the statement still runs on the server"
+[ "$(q "$db16" "SELECT statements_done || ' ' || success FROM zuperior_schema_history WHERE version = 1")" = "1 false" ] ||
+  fail "sigint: the history does not say where it stopped: $(q "$db16" "SELECT * FROM zuperior_schema_history")"
+[ "$(q "$db16" "SELECT to_regclass('after_sleep') IS NULL")" = t ] || fail "sigint: the statements after the cancel ran"
+
 echo "migrate integration: $failures failure(s)"
 [ "$failures" = 0 ]
