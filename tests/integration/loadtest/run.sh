@@ -118,6 +118,20 @@ assert l["max"] > 900000, l
 assert r["generator"]["lag_us"]["p99"] < 10000, r["generator"]
 PY
 
+# The same backlog under --allow-lag: the requests never sent count as timeouts, so an error
+# threshold sees the target falling behind (they were left out, and 'http.errors<10%' passed with
+# two thirds of the schedule never sent).
+lt stall 1 --url "$base/slow" --rate 40 --duration 2s --connections 2 --allow-lag --threshold 'http.errors<10%' \
+  --out stall.json -q
+python3 - stall.json <<'PY' || fail "stall: requests never sent are not counted as timeouts"
+import json, sys
+r = json.load(open(sys.argv[1]))
+o, g = r["http"]["overall"], r["generator"]
+assert g["not_started"] > 20, g
+assert o["errors"]["timeout"] >= g["not_started"], (o["errors"], g)
+assert o["requests"] == g["scheduled"], (o["requests"], g)
+PY
+
 # HEAD: the answer has the GET's Content-Length and no body (every HEAD used to time out).
 lt head 0 --url "$base/apis/time" --method HEAD --rate 10 --duration 1s --out head.json -q
 python3 -c "
