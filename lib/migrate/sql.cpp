@@ -122,9 +122,21 @@ std::vector<statement> split_statements(std::string_view sql) {
     comments.clear();
     start = std::string_view::npos;
   };
+  // A SQL-standard function body (PostgreSQL 14+: "BEGIN ATOMIC ... END") holds statements with
+  // their own ';': they are one statement with it. Inside it, CASE ... END nests (psql counts the
+  // same way). Split at every ';', such a CREATE FUNCTION failed on every run.
+  int atomic_depth = 0;
+  std::string_view prev_word;
+  auto word_at = [&sql](std::size_t i) {
+    std::size_t j = i;
+    while (j < sql.size() && ident_char(sql[j])) ++j;
+    return sql.substr(i, j - i);
+  };
   while (s.i < sql.size()) {
     char c = sql[s.i];
     if (start == std::string_view::npos) {
+      atomic_depth = 0;
+      prev_word = {};
       if (blank(c)) {
         s.advance();
         continue;
@@ -142,9 +154,21 @@ std::vector<statement> split_statements(std::string_view sql) {
       start_line = s.line;
     }
     if (s.skip_comment() || s.skip_quoted()) continue;
-    if (c == ';') {
+    if (c == ';' && atomic_depth == 0) {
       finish(s.i);
       s.advance();
+      continue;
+    }
+    if ((std::isalpha(static_cast<unsigned char>(c)) || c == '_') && (s.i == 0 || !ident_char(sql[s.i - 1]))) {
+      auto w = word_at(s.i);
+      if (core::iequals(w, "ATOMIC") && core::iequals(prev_word, "BEGIN"))
+        ++atomic_depth;
+      else if (atomic_depth > 0 && core::iequals(w, "CASE"))
+        ++atomic_depth;
+      else if (atomic_depth > 0 && core::iequals(w, "END"))
+        --atomic_depth;
+      prev_word = w;
+      s.advance(w.size());
       continue;
     }
     s.advance();

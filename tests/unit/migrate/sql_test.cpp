@@ -143,3 +143,19 @@ TEST_CASE("a NUL byte in a migration is refused with its line; a UTF-8 byte-orde
   REQUIRE(m.statements.size() == 1);
   CHECK(m.statements[0].text == "SELECT 1");
 }
+
+TEST_CASE("a SQL-standard function body (BEGIN ATOMIC ... END) is one statement with its inner ';'") {
+  auto s = split_statements(
+      "CREATE FUNCTION f(x int) RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n  SELECT 1;\n"
+      "  SELECT CASE WHEN x > 0 THEN x ELSE 0 END;\nEND;\nSELECT 'begin atomic;';\n"
+      "CREATE PROCEDURE p() LANGUAGE sql begin atomic insert into t values (1); end;\nSELECT 2");
+  REQUIRE(s.size() == 4);
+  CHECK(s[0].text.substr(0, 17) == "CREATE FUNCTION f");
+  CHECK(s[0].text.size() > 80);
+  CHECK(s[0].text.back() == 'D');
+  CHECK(s[1].text == "SELECT 'begin atomic;'");
+  CHECK(s[2].text == "CREATE PROCEDURE p() LANGUAGE sql begin atomic insert into t values (1); end");
+  CHECK(s[3].text == "SELECT 2");
+  // A plain BEGIN; ... END; (transaction control) still splits.
+  CHECK(split_statements("BEGIN; SELECT 1; END;").size() == 3);
+}
