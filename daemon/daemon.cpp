@@ -321,6 +321,12 @@ int run(const options& opts) {
   // Set before the listeners open: a logout on a worker reads it (it was set after, a data race).
   revoked.on_revoked(rt.revocation_handler());
 
+  // Signals are caught from before the listeners open (Asio queues them until the wait below):
+  // opened first, a SIGHUP (systemctl reload) in between ended the daemon, and a SIGTERM cut the
+  // requests it had accepted instead of draining them.
+  net::io_context ctl;
+  net::signal_set signals(ctl, SIGINT, SIGTERM, SIGHUP);
+
   // listeners
   server.start();
   if (invalidation) invalidation->start();
@@ -337,8 +343,6 @@ int run(const options& opts) {
   spdlog::info("listening on {} ({} workers)", server.local_address(), server.worker_count());
 
   // signals: the main thread only waits for them.
-  net::io_context ctl;
-  net::signal_set signals(ctl, SIGINT, SIGTERM, SIGHUP);
   net::steady_timer drain_timer(ctl);
   bool draining = false;
   auto drain_deadline = std::chrono::steady_clock::now();
@@ -368,6 +372,12 @@ int run(const options& opts) {
           if (log::set_level(fresh.log.level)) spdlog::info("reloaded: log level {}", fresh.log.level);
           if (log_access.exchange(fresh.log.access_log) != fresh.log.access_log)
             spdlog::info("reloaded: access log {}", fresh.log.access_log ? "on" : "off");
+          // Only the tiers reload: a new ratelimit.key_prefix (not reloadable) would have reset every
+          // window at once (a fresh strict tier for logins) and split the instances' counters.
+          if (fresh.ratelimit.key_prefix != s.ratelimit.key_prefix) {
+            spdlog::warn("reload: ratelimit.key_prefix changed; it takes effect at the next start");
+            fresh.ratelimit.key_prefix = s.ratelimit.key_prefix;
+          }
           limits.reload(fresh.ratelimit);
           rt.reload(fresh);
           spdlog::info("reloaded: rate-limit tiers and the real-time connect rate");
@@ -389,15 +399,26 @@ int run(const options& opts) {
         sig == SIGTERM ? "SIGTERM" : "SIGINT", server.in_flight(),
         std::chrono::duration_cast<std::chrono::seconds>(s.server.drain_timeout).count());
     ready = false;
+    // The deadline counts from the signal: the Socket.IO shutdown below (up to 8 s with a client
+    // that never answers the close) is part of the drain, not before it.
+    drain_deadline = std::chrono::steady_clock::now() + s.server.drain_timeout;
     rt.shutdown();  // Socket.IO clients get a clean disconnect before the listeners close
     server.begin_drain();
     server.stop_accepting();
-    drain_deadline = std::chrono::steady_clock::now() + s.server.drain_timeout;
     poll_drain();
     signals.async_wait(on_signal);
   };
   signals.async_wait(on_signal);
   ctl.run();
+  // From here nothing waits for signals: a second SIGTERM or SIGINT during the teardown (a pool
+  // thread still in libpq with a dead network) was swallowed. It exits at once, as during the drain.
+  signals.clear();
+  for (int sig : {SIGINT, SIGTERM})
+    std::signal(sig, [](int) {
+      static constexpr char msg[] = "second signal during shutdown: exiting now\n";
+      [[maybe_unused]] auto n = ::write(2, msg, sizeof msg - 1);
+      std::_Exit(1);
+    });
 
   // stop in reverse
   svc.caches.clear();  // while the workers still run (see drop_caches)

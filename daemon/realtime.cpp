@@ -95,7 +95,13 @@ void register_metrics(metrics::registry& r, ws::server& srv, feed::market_feed& 
                               "Delay from a tick's source timestamp to its hand-off to the client's socket", {},
                               {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5});
   auto* h = &lag.get();
-  srv.on_delivery_lag = [h](double s) { h->observe(s); };
+  // The ts is the publisher's: a feeder whose clock runs ahead gave negative lags (the histogram's
+  // _sum then fell, which rate() cannot take), a bogus one lags of decades. Below zero counts as
+  // zero; over an hour is no measurement.
+  srv.on_delivery_lag = [h](double s) {
+    if (s > 3600) return;
+    h->observe(s < 0 ? 0 : s);
+  };
 }
 
 net::awaitable<std::optional<bool>> refuse() { co_return std::nullopt; }

@@ -270,7 +270,8 @@ std::vector<key_spec> build_schema() {
           .range(0, 86'400'000),
 
       key("market.feed", k::enumeration, &settings::market, &market_settings::feed,
-          "Where ticks come from: redis (pub/sub), sim (random walk) or none.")
+          "Where ticks come from: redis (pub/sub), sim (random walk) or none (no ticks; account updates "
+          "still come from market.account_channel).")
           .choices({"redis", "sim", "none"}),
       key("market.symbols", k::list, &settings::market, &market_settings::symbols,
           "Symbols of the simulated feed, and with it the only ones clients may subscribe to (comma-separated); with "

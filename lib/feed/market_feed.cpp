@@ -105,8 +105,8 @@ void market_feed::start() {
     net::co_spawn(I.ex, run_sim(this, I.sim_timer, I.stopped, m.symbols, m.sim_rate), net::detached);
     spdlog::info("market feed: simulated, {} symbols at {}/s each", m.symbols.size(), m.sim_rate);
   }
-  if (m.feed == "none") return;
-  // Account updates always come from Redis; ticks too unless simulated.
+  // Account updates always come from Redis (market.feed: none is about ticks only: it returned
+  // here, and account:update and balance:<id> silently stopped); ticks too when the feed is redis.
   auto opts = cache::client_options::from(I.s);
   opts.name = "pubsub";
   I.sub = cache::subscriber::create(I.ex, opts);

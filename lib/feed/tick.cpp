@@ -7,8 +7,13 @@
 #include <nlohmann/json.hpp>
 
 #include "ws/market_app.hpp"
+#include "ws/sio_codec.hpp"
 
 namespace zuperior::feed {
+
+namespace {
+constexpr std::size_t max_update_depth = 32;
+}
 
 std::optional<tick> parse_tick(std::string_view text) {
   auto j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
@@ -59,6 +64,9 @@ std::uint64_t conflation_key(std::string_view symbol) {
 }
 
 std::optional<account_update> parse_account_update(std::string_view text) {
+  // The snapshot is dumped again below, and dump() recurses once per level: one PUBLISH nested a
+  // million deep overflowed the stack of every instance at once. Snapshots are flat records.
+  if (ws::json_depth(text) > max_update_depth) return std::nullopt;
   auto j = nlohmann::ordered_json::parse(text.begin(), text.end(), nullptr, false);
   if (!j.is_object()) return std::nullopt;
   auto id = j.find("accountId");

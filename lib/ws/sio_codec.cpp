@@ -7,34 +7,6 @@ namespace {
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
-// Nesting depth of a JSON text, counted outside strings; rejects input before the parser sees it
-// so that no recursive walk (ours or the library's) can be driven deep by a client.
-std::size_t json_depth(std::string_view s) {
-  std::size_t depth = 0;
-  std::size_t max_depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      ++depth;
-      if (depth > max_depth) max_depth = depth;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return max_depth;
-}
-
 bool is_placeholder(const json& j) {
   if (!j.is_object() || j.size() != 2) return false;
   auto p = j.find("_placeholder");
@@ -108,6 +80,32 @@ void append_header(std::string& out, sio_type type, std::size_t attachments, con
 }
 
 }  // namespace
+
+std::size_t json_depth(std::string_view s) {
+  std::size_t depth = 0;
+  std::size_t max_depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      ++depth;
+      if (depth > max_depth) max_depth = depth;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return max_depth;
+}
 
 std::string_view sio_error_message(sio_error e) {
   switch (e) {

@@ -52,6 +52,10 @@ enum class sio_error {
 /// A short description of the error (for logs).
 std::string_view sio_error_message(sio_error e);
 
+/// Nesting depth of a JSON text (arrays and objects, counted outside strings), read without parsing
+/// it: checked before a parser, or a dump of what it parsed, can be driven deep by untrusted input.
+std::size_t json_depth(std::string_view s);
+
 /// Limits applied while decoding untrusted input.
 struct sio_limits {
   std::size_t max_attachments = 64;

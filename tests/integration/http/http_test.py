@@ -319,6 +319,22 @@ def sighup_reload():
             log = f.read()
         check(st == 200 and h.get("x-ratelimit-limit") == "7" and "reload failed" in log,
               f"a broken file on SIGHUP: refused, the running tiers kept ({st} {h.get('x-ratelimit-limit')})")
+        # ratelimit.key_prefix is not reloadable: applied, it reset every window at once (a fresh
+        # strict tier for logins). The tiers reload, the prefix waits for a restart.
+        with open(cfg, "w") as f:
+            f.write("ratelimit:\n  generous: 5/1m\n  key_prefix: other-prefix\n")
+        d.proc.send_signal(signal.SIGHUP)
+        limit, deadline = None, time.time() + 5
+        while time.time() < deadline and limit != "5":
+            time.sleep(0.1)
+            _, h, _, _ = d.request("GET", "/apis/time", headers=ip(205))
+            limit = h.get("x-ratelimit-limit")
+        keys = subprocess.run(["redis-cli", "-p", str(REDIS_PORT), "--scan", "--pattern", "other-prefix*"],
+                              capture_output=True, text=True).stdout.split()
+        with open(d.log_path) as f:
+            log = f.read()
+        check(limit == "5" and not keys and "key_prefix changed" in log,
+              f"SIGHUP with a new ratelimit.key_prefix: tiers reloaded, the prefix kept until a restart ({limit}, {keys[:3]})")
         check(d.stop() == 0, "reloaded daemon exits 0 on SIGTERM")
     finally:
         if d.proc.poll() is None:

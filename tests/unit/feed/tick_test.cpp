@@ -52,6 +52,11 @@ TEST_CASE("account updates need an accountId and keep the snapshot", "[tick]") {
   CHECK_FALSE(feed::parse_account_update(R"({"accountId":"../x"})"));
   CHECK_FALSE(feed::parse_account_update(R"({"accountId":true})"));
   CHECK_FALSE(feed::parse_account_update("nope"));
+  // Nested a million deep (one PUBLISH): refused before the parser, whose dump would have recursed
+  // until the stack overflowed. A snapshot with a few nested objects still passes.
+  std::string deep = R"({"accountId":"1","x":)" + std::string(1'000'000, '[') + std::string(1'000'000, ']') + "}";
+  CHECK_FALSE(feed::parse_account_update(deep));
+  CHECK(feed::parse_account_update(R"({"accountId":"1","positions":[{"symbol":"EURUSD","legs":[{"q":1}]}]})"));
 }
 
 TEST_CASE("symbol and account id validation", "[market]") {
