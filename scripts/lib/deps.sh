@@ -28,8 +28,14 @@ install_deps() {
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian starts the packaged servers; we use our own throwaway ones.
-  $sudo systemctl disable --now redis-server postgresql >/dev/null 2>&1 || true
+  # Debian starts the packaged servers we just installed; we use our own throwaway ones. Servers that
+  # were there before (the machine's own) are left alone.
+  local svc
+  for svc in redis-server postgresql; do
+    if printf '%s\n' "${missing[@]}" | grep -qx "$svc\(-[0-9]*\)\?"; then
+      $sudo systemctl disable --now "$svc" >/dev/null 2>&1 || true
+    fi
+  done
 }
 
 build_zuperior() {

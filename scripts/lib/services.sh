@@ -7,8 +7,9 @@
 # PostgreSQL refuses to run as root: when we are root it runs as the `postgres` user.
 
 pg_bin_dir() {
+  # The newest installed major version (the glob's order put 13 before 15; migrate's tests need 14+).
   local d
-  for d in /usr/lib/postgresql/*/bin; do
+  for d in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V -r); do
     [ -x "$d/initdb" ] && { echo "$d"; return 0; }
   done
   command -v initdb >/dev/null 2>&1 && { dirname "$(command -v initdb)"; return 0; }
@@ -28,7 +29,10 @@ PY
 
 as_pg_user() {
   if [ "$(id -u)" = 0 ]; then
-    runuser -u postgres -- "$@"
+    # From /: runuser keeps the caller's directory, and PostgreSQL 15's initdb and pg_ctl change
+    # back into it after looking for their own binary, which fails in a directory postgres cannot
+    # enter (a checkout under /root): "program postgres is needed by initdb but was not found".
+    (cd / && runuser -u postgres -- "$@")
   else
     "$@"
   fi
@@ -45,16 +49,25 @@ services_start() {
   mkdir -p "$pgsock" "$dir/redis"
   if [ "$(id -u)" = 0 ]; then
     id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
-    # postgres must be able to reach $dir: give every parent the search bit.
-    local p="$dir"
-    while [ "$p" != "/" ]; do chmod o+x "$p" 2>/dev/null || true; p="$(dirname "$p")"; done
+    # postgres must be able to reach $dir: when it cannot, every parent gets the search bit (not
+    # the read bit), and the script says which ones it changed.
+    if ! (cd / && runuser -u postgres -- test -x "$dir") 2>/dev/null; then
+      local p="$dir" changed=""
+      while [ "$p" != "/" ]; do
+        if [ -z "$(find "$p" -maxdepth 0 -perm -o+x 2>/dev/null)" ]; then
+          chmod o+x "$p" 2>/dev/null && changed="$changed $p"
+        fi
+        p="$(dirname "$p")"
+      done
+      [ -z "$changed" ] || echo "services: gave others the search bit (o+x) on$changed so the postgres user can reach $dir" >&2
+    fi
     mkdir -p "$pgdata" && chown postgres "$pgdata" "$pgsock"
   fi
   ZUPERIOR_TEST_PG_PORT="$(free_port)"
   as_pg_user "$bin/initdb" -D "$pgdata" -U postgres --auth=trust --encoding=UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
     || { echo "services: initdb failed:" >&2; cat "$dir/initdb.log" >&2; return 1; }
   as_pg_user "$bin/pg_ctl" -D "$pgdata" -l "$pgsock/postgres.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $ZUPERIOR_TEST_PG_PORT -k $pgsock -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    -o "-c listen_addresses=127.0.0.1 -p $ZUPERIOR_TEST_PG_PORT -k '$pgsock' -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
     start >/dev/null \
     || { echo "services: PostgreSQL did not start:" >&2; cat "$pgsock/postgres.log" >&2; return 1; }
   as_pg_user "$bin/psql" -h 127.0.0.1 -p "$ZUPERIOR_TEST_PG_PORT" -U postgres -d postgres -qtA \
@@ -66,10 +79,12 @@ services_start() {
     --daemonize yes --pidfile "$dir/redis/redis.pid" --logfile "$dir/redis/redis.log" \
     || { echo "services: redis-server did not start" >&2; return 1; }
   local i
+  local up=""
   for i in $(seq 1 100); do
-    redis-cli -h 127.0.0.1 -p "$ZUPERIOR_TEST_REDIS_PORT" ping 2>/dev/null | grep -q PONG && break
+    redis-cli -h 127.0.0.1 -p "$ZUPERIOR_TEST_REDIS_PORT" ping 2>/dev/null | grep -q PONG && { up=1; break; }
     sleep 0.1
   done
+  [ -n "$up" ] || { echo "services: Redis did not answer on port $ZUPERIOR_TEST_REDIS_PORT:" >&2; cat "$dir/redis/redis.log" >&2; return 1; }
 
   export ZUPERIOR_TEST_PG_PORT ZUPERIOR_TEST_REDIS_PORT
   export ZUPERIOR_TEST_PG_URL="postgresql://postgres@127.0.0.1:$ZUPERIOR_TEST_PG_PORT/postgres"
