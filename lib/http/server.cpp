@@ -303,6 +303,17 @@ std::size_t send_now(beast::tcp_stream& stream, std::string_view data, beast::er
   return done;
 }
 
+// The values of a field's lines as one comma-separated list, in order (RFC 9110 5.3).
+template <class It>
+std::string field_list(It first, It end) {
+  std::string list;
+  for (auto it = first; it != end; ++it) {
+    if (!list.empty()) list += ',';
+    list.append(it->value().data(), it->value().size());
+  }
+  return list;
+}
+
 // The request's id (a valid client X-Request-Id or a fresh one) and the client address.
 void identify(const server::impl& S, const request& req, const std::string& peer, std::string& rid, std::string& ip) {
   if (auto it = req.find("X-Request-Id"); it != req.end() && valid_request_id(it->value()))
@@ -316,16 +327,10 @@ void identify(const server::impl& S, const request& req, const std::string& peer
   // must not be taken for it.
   auto [first, end] = req.equal_range("X-Forwarded-For");
   if (first == end) return;
-  if (std::next(first) == end) {
-    ip = client_ip(peer, first->value(), S.proxies);
-    return;
-  }
-  std::string list;
-  for (auto it = first; it != end; ++it) {
-    if (!list.empty()) list += ',';
-    list.append(it->value().data(), it->value().size());
-  }
-  ip = client_ip(peer, list, S.proxies);
+  if (std::next(first) == end)
+    ip = client_ip(peer, first->value(), S.proxies);  // the usual case: no copy
+  else
+    ip = client_ip(peer, field_list(first, end), S.proxies);
 }
 
 const mount_point* find_mount(const worker& w, std::string_view path) {
@@ -508,12 +513,7 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
       if (!ec) {
         const auto& h = parser.get();
         if (auto [first_te, end_te] = h.equal_range(bhttp::field::transfer_encoding); first_te != end_te) {
-          std::string list;
-          for (auto it = first_te; it != end_te; ++it) {
-            if (!list.empty()) list += ',';
-            list.append(it->value().data(), it->value().size());
-          }
-          auto kind = classify_transfer_encoding(list);
+          auto kind = classify_transfer_encoding(field_list(first_te, end_te));
           if (h.version() < 11 || kind == transfer_coding::bad)
             framing = errc::bad_request;
           else if (kind == transfer_coding::unsupported)

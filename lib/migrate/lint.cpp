@@ -50,23 +50,6 @@ struct model {
 bool is_word(const token& t, std::string_view w) { return t.type == token::kind::word && t.text == w; }
 bool is_punct(const token& t, std::string_view p) { return t.type == token::kind::punct && t.text == p; }
 
-// Splits t[from, to) at top-level commas.
-std::vector<tokens> split_commas(const tokens& t, std::size_t from, std::size_t to) {
-  std::vector<tokens> out(1);
-  int depth = 0;
-  for (std::size_t i = from; i < to; ++i) {
-    if (is_punct(t[i], "(")) ++depth;
-    if (is_punct(t[i], ")")) --depth;
-    if (depth == 0 && is_punct(t[i], ",")) {
-      out.emplace_back();
-      continue;
-    }
-    out.back().push_back(t[i]);
-  }
-  if (out.back().empty()) out.pop_back();
-  return out;
-}
-
 bool contains(const tokens& t, std::string_view w) {
   return std::any_of(t.begin(), t.end(), [&](const token& k) { return is_word(k, w); });
 }
@@ -363,14 +346,7 @@ struct linter {
 
   void alter_table(const tokens& t, const statement_info& info) {
     if (!existing(info.table)) return;
-    std::size_t i = 2;  // ALTER TABLE
-    while (i < t.size() && (is_word(t[i], "IF") || is_word(t[i], "EXISTS") || is_word(t[i], "ONLY"))) ++i;
-    fold_name(t, i);
-    if (i < t.size() && is_word(t[i], "RENAME")) {
-      alter_action(info.table, tokens(t.begin() + static_cast<long>(i), t.end()));
-      return;
-    }
-    for (auto& action : split_commas(t, i, t.size())) alter_action(info.table, action);
+    for (auto& action : alter_table_actions(t)) alter_action(info.table, action);
   }
 
   void timeouts(const tokens& t, const statement_info& info) {

@@ -122,38 +122,23 @@ struct alter_additions {
 };
 
 alter_additions alter_table_additions(std::string_view sql) {
-  auto t = tokenize(sql);
   alter_additions out;
   auto name = [](const token& k) { return k.type == token::kind::word ? core::to_lower(k.text) : k.text; };
-  auto is = [&t](std::size_t i, std::string_view w) {
-    return i < t.size() && t[i].type == token::kind::word && t[i].text == w;
-  };
-  // The actions: after the table's name, separated by commas outside parentheses.
-  std::size_t i = 2;  // past ALTER TABLE
-  while (i < t.size() && !is(i, "ADD") && !is(i, "DROP") && !is(i, "ALTER") && !is(i, "RENAME")) ++i;
-  int depth = 0;
-  bool action_start = true;
-  for (; i < t.size(); ++i) {
-    const auto& k = t[i];
-    if (k.type == token::kind::punct && k.text == "(") ++depth;
-    if (k.type == token::kind::punct && k.text == ")") --depth;
-    if (depth == 0 && k.type == token::kind::punct && k.text == ",") {
-      action_start = true;
-      continue;
-    }
-    if (!action_start) continue;
-    action_start = false;
-    if (!is(i, "ADD")) continue;
-    std::size_t j = i + 1;
+  for (const auto& a : alter_table_actions(tokenize(sql))) {
+    auto is = [&a](std::size_t i, std::string_view w) {
+      return i < a.size() && a[i].type == token::kind::word && a[i].text == w;
+    };
+    if (!is(0, "ADD")) continue;
+    std::size_t j = 1;
     if (is(j, "CONSTRAINT")) {
-      if (j + 1 < t.size()) out.constraints.push_back(name(t[j + 1]));
+      if (j + 1 < a.size()) out.constraints.push_back(name(a[j + 1]));
       continue;
     }
     if (is(j, "FOREIGN") || is(j, "CHECK") || is(j, "PRIMARY") || is(j, "UNIQUE") || is(j, "EXCLUDE")) continue;
     if (is(j, "COLUMN")) ++j;
     if (is(j, "IF") && is(j + 1, "NOT") && is(j + 2, "EXISTS")) j += 3;
-    if (j < t.size() && (t[j].type == token::kind::word || t[j].type == token::kind::quoted_ident))
-      out.columns.push_back(name(t[j]));
+    if (j < a.size() && (a[j].type == token::kind::word || a[j].type == token::kind::quoted_ident))
+      out.columns.push_back(name(a[j]));
   }
   return out;
 }

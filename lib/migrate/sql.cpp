@@ -231,6 +231,33 @@ std::vector<token> tokenize(std::string_view sql) {
   return out;
 }
 
+std::vector<std::vector<token>> split_commas(const std::vector<token>& t, std::size_t from, std::size_t to) {
+  std::vector<std::vector<token>> out(1);
+  int depth = 0;
+  for (std::size_t i = from; i < to; ++i) {
+    if (t[i].type == token::kind::punct && t[i].text == "(") ++depth;
+    if (t[i].type == token::kind::punct && t[i].text == ")") --depth;
+    if (depth == 0 && t[i].type == token::kind::punct && t[i].text == ",") {
+      out.emplace_back();
+      continue;
+    }
+    out.back().push_back(t[i]);
+  }
+  if (out.back().empty()) out.pop_back();
+  return out;
+}
+
+std::vector<std::vector<token>> alter_table_actions(const std::vector<token>& t) {
+  auto word = [&t](std::size_t i, std::string_view w) {
+    return i < t.size() && t[i].type == token::kind::word && t[i].text == w;
+  };
+  std::size_t i = 2;  // ALTER TABLE
+  while (word(i, "IF") || word(i, "EXISTS") || word(i, "ONLY")) ++i;
+  fold_name(t, i);
+  if (word(i, "RENAME")) return {std::vector<token>(t.begin() + static_cast<long>(i), t.end())};
+  return split_commas(t, i, t.size());
+}
+
 std::string transaction_control(const std::vector<token>& t) {
   if (t.empty() || t[0].type != token::kind::word) return {};
   auto word = [&t](std::size_t i, std::string_view w) {

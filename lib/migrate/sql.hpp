@@ -26,6 +26,13 @@ struct token {
 /// The tokens of one statement, comments dropped.
 std::vector<token> tokenize(std::string_view sql);
 
+/// Tokens t[from, to) split at commas outside parentheses.
+std::vector<std::vector<token>> split_commas(const std::vector<token>& t, std::size_t from, std::size_t to);
+
+/// The actions of an ALTER TABLE statement's tokens (after the table's name), one per comma-separated
+/// action ("ADD COLUMN …", "ALTER COLUMN …"); a RENAME is one action.
+std::vector<std::vector<token>> alter_table_actions(const std::vector<token>& t);
+
 /// The transaction-control command a statement is ("BEGIN", "START TRANSACTION", "COMMIT", "END",
 /// "ROLLBACK", "ABORT", "PREPARE TRANSACTION", "COMMIT PREPARED", "ROLLBACK PREPARED"), or "" (also
 /// for SAVEPOINT, RELEASE and ROLLBACK TO, which stay inside a transaction).
