@@ -67,7 +67,7 @@ net::awaitable<void> run_sim(market_feed* feed, std::shared_ptr<net::steady_time
     for (auto& w : walks) {
       w.mid = std::max(w.mid * (1.0 + step(rng) * 0.0002), 1e-6);
       tick t{w.symbol, std::round((w.mid - w.spread / 2) * 1e5) / 1e5, std::round((w.mid + w.spread / 2) * 1e5) / 1e5,
-             now};
+             now, std::nullopt};
       feed->deliver(t);
     }
   }

@@ -13,7 +13,8 @@ namespace zuperior::feed {
 
 namespace {
 constexpr std::size_t max_update_depth = 32;
-}
+constexpr std::size_t max_update_members = 1000;
+}  // namespace
 
 std::optional<tick> parse_tick(std::string_view text) {
   auto j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
@@ -66,8 +67,12 @@ std::uint64_t conflation_key(std::string_view symbol) {
 std::optional<account_update> parse_account_update(std::string_view text) {
   // The snapshot is dumped again below, and dump() recurses once per level: one PUBLISH nested a
   // million deep overflowed the stack of every instance at once. Snapshots are flat records.
-  if (ws::json_depth(text) > max_update_depth) return std::nullopt;
-  auto j = nlohmann::ordered_json::parse(text.begin(), text.end(), nullptr, false);
+  // And an object of a million distinct keys took minutes to parse (each key is compared with the
+  // ones before it).
+  const ws::json_shape shape = ws::measure_json(text);
+  if (shape.depth > max_update_depth || shape.members > max_update_members) return std::nullopt;
+  auto j = shape.lone_surrogates ? nlohmann::ordered_json::parse(ws::replace_lone_surrogates(text), nullptr, false)
+                                 : nlohmann::ordered_json::parse(text.begin(), text.end(), nullptr, false);
   if (!j.is_object()) return std::nullopt;
   auto id = j.find("accountId");
   if (id == j.end()) return std::nullopt;

@@ -1,6 +1,7 @@
 #include "ws/sio_codec.hpp"
 
 #include <charconv>
+#include <cstdint>
 
 namespace zuperior::ws {
 namespace {
@@ -81,30 +82,99 @@ void append_header(std::string& out, sio_type type, std::size_t attachments, con
 
 }  // namespace
 
-std::size_t json_depth(std::string_view s) {
-  std::size_t depth = 0;
-  std::size_t max_depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The code unit of the \uXXXX escape at s[i] ('\\' at i), or -1.
+int escape_unit(std::string_view s, std::size_t i) {
+  if (i + 6 > s.size() || s[i] != '\\' || s[i + 1] != 'u') return -1;
+  int v = 0;
+  for (std::size_t k = i + 2; k < i + 6; ++k) {
+    const int h = hex_value(s[k]);
+    if (h < 0) return -1;
+    v = v * 16 + h;
+  }
+  return v;
+}
+
+bool high_surrogate(int v) { return v >= 0xD800 && v <= 0xDBFF; }
+bool low_surrogate(int v) { return v >= 0xDC00 && v <= 0xDFFF; }
+
+// Calls lone(i) for each unpaired surrogate escape at s[i] inside the string that starts after the
+// quote at s[start]; returns the index of the closing quote (or s.size()).
+template <typename F>
+std::size_t scan_string(std::string_view s, std::size_t start, F&& lone) {
+  std::size_t i = start + 1;
+  while (i < s.size()) {
     const char c = s[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
+    if (c == '"') return i;
+    if (c != '\\') {
+      ++i;
       continue;
     }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      ++depth;
-      if (depth > max_depth) max_depth = depth;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
+    const int v = escape_unit(s, i);
+    if (v < 0) {
+      i += 2;  // any other escape (a bad one is the parser's to refuse)
+    } else if (high_surrogate(v) && low_surrogate(escape_unit(s, i + 6))) {
+      i += 12;
+    } else {
+      if (high_surrogate(v) || low_surrogate(v)) lone(i);
+      i += 6;
     }
   }
-  return max_depth;
+  return s.size();
+}
+
+}  // namespace
+
+json_shape measure_json(std::string_view s) {
+  // Members are counted per open object on a small stack; levels past its end go uncounted, and
+  // their depth alone already fails any sane limit.
+  constexpr std::size_t tracked = 128;
+  constexpr std::uint32_t array_level = UINT32_MAX;
+  std::uint32_t counts[tracked];
+  json_shape out;
+  std::size_t depth = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '"') {
+      i = scan_string(s, i, [&](std::size_t) { out.lone_surrogates = true; });
+    } else if (c == '[' || c == '{') {
+      if (depth < tracked) counts[depth] = c == '[' ? array_level : 0;
+      ++depth;
+      if (depth > out.depth) out.depth = depth;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    } else if (c == ':' && depth > 0 && depth <= tracked && counts[depth - 1] != array_level) {
+      // Each member of an object has exactly one ':' outside strings at the object's own level.
+      if (++counts[depth - 1] > out.members) out.members = counts[depth - 1];
+    }
+  }
+  return out;
+}
+
+std::size_t json_depth(std::string_view s) { return measure_json(s).depth; }
+
+std::string replace_lone_surrogates(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  std::size_t copied = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '"') continue;
+    i = scan_string(s, i, [&](std::size_t at) {
+      out.append(s.substr(copied, at - copied));
+      out += "\\uFFFD";
+      copied = at + 6;
+    });
+  }
+  out.append(s.substr(copied));
+  return out;
 }
 
 std::string_view sio_error_message(sio_error e) {
@@ -121,6 +191,8 @@ std::string_view sio_error_message(sio_error e) {
       return "invalid ack id";
     case sio_error::bad_json:
       return "invalid JSON payload";
+    case sio_error::too_many_members:
+      return "a JSON object with too many members";
     case sio_error::too_deep:
       return "payload nested too deeply";
     case sio_error::bad_payload:
@@ -172,8 +244,11 @@ std::optional<sio_header> sio_parse_text(std::string_view s, const sio_limits& l
   }
   if (i < s.size()) {
     const std::string_view payload = s.substr(i);
-    if (json_depth(payload) > limits.max_depth) return fail(sio_error::too_deep);
-    json j = json::parse(payload.begin(), payload.end(), nullptr, false);
+    const json_shape shape = measure_json(payload);
+    if (shape.depth > limits.max_depth) return fail(sio_error::too_deep);
+    if (shape.members > limits.max_members) return fail(sio_error::too_many_members);
+    json j = shape.lone_surrogates ? json::parse(replace_lone_surrogates(payload), nullptr, false)
+                                   : json::parse(payload.begin(), payload.end(), nullptr, false);
     if (j.is_discarded()) return fail(sio_error::bad_json);
     h.packet.data = std::move(j);
   }

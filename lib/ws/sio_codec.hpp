@@ -44,6 +44,7 @@ enum class sio_error {
   bad_id,
   bad_json,
   too_deep,
+  too_many_members,
   bad_payload,
   bad_placeholder,
   unexpected_binary,
@@ -52,14 +53,27 @@ enum class sio_error {
 /// A short description of the error (for logs).
 std::string_view sio_error_message(sio_error e);
 
-/// Nesting depth of a JSON text (arrays and objects, counted outside strings), read without parsing
-/// it: checked before a parser, or a dump of what it parsed, can be driven deep by untrusted input.
+/// What a JSON text would cost to parse, read without parsing it (one linear pass, outside
+/// strings): checked before a parser, or a dump of what it parsed, meets untrusted input.
+struct json_shape {
+  std::size_t depth = 0;         // deepest nesting of arrays and objects
+  std::size_t members = 0;       // most members of any one object: an ordered_json object inserts a
+                                 // key by comparing it with every key before it (n²/2 for n keys)
+  bool lone_surrogates = false;  // a \uD800-\uDFFF escape without its pair (see below)
+};
+json_shape measure_json(std::string_view s);
+/// Nesting depth of a JSON text: measure_json(s).depth.
 std::size_t json_depth(std::string_view s);
+/// The text with every unpaired surrogate escape (a "\uD83D" without its low half, as JavaScript's
+/// JSON.stringify writes half an emoji) replaced by \uFFFD: JSON.parse accepts such a string and
+/// nlohmann's parser refuses the whole text.
+std::string replace_lone_surrogates(std::string_view s);
 
 /// Limits applied while decoding untrusted input.
 struct sio_limits {
   std::size_t max_attachments = 64;
   std::size_t max_depth = 64;
+  std::size_t max_members = 1000;  // members of one JSON object
   std::size_t max_namespace = 256;
   // Bytes of all the attachments of one packet together (0 = no cap). Without it a client could
   // park max_attachments frames of max_payload each (64 MB) in a session by never sending the last.

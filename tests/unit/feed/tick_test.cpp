@@ -57,6 +57,15 @@ TEST_CASE("account updates need an accountId and keep the snapshot", "[tick]") {
   std::string deep = R"({"accountId":"1","x":)" + std::string(1'000'000, '[') + std::string(1'000'000, ']') + "}";
   CHECK_FALSE(feed::parse_account_update(deep));
   CHECK(feed::parse_account_update(R"({"accountId":"1","positions":[{"symbol":"EURUSD","legs":[{"q":1}]}]})"));
+  // An object of 1,001 keys is refused (ordered_json compares each new key with every earlier one).
+  std::string wide = R"({"accountId":"1")";
+  for (int i = 0; i < 1000; ++i) wide += ",\"k" + std::to_string(i) + "\":0";
+  CHECK_FALSE(feed::parse_account_update(wide + "}"));
+  CHECK(feed::parse_account_update(wide.substr(0, wide.rfind(',')) + "}"));
+  // Half an emoji, as JSON.stringify writes it, becomes U+FFFD instead of losing the update.
+  auto half = feed::parse_account_update(R"({"accountId":"1","note":"ab\ud83d"})");
+  REQUIRE(half);
+  CHECK(half->json == "{\"accountId\":\"1\",\"note\":\"ab\xEF\xBF\xBD\"}");
 }
 
 TEST_CASE("symbol and account id validation", "[market]") {

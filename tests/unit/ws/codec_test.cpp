@@ -202,6 +202,42 @@ TEST_CASE("Socket.IO EVENT and ACK", "[sio]") {
   CHECK(sio_encode_text(out) == R"(3/custom,456[1,"2"])");
 }
 
+TEST_CASE("JSON payloads are measured before they are parsed", "[sio]") {
+  auto shape = measure_json(R"({"a":{"b":1,"c":[{"d":2,"e":3,"f":4}]},"g":"x:y:z"})");
+  CHECK(shape.depth == 4);
+  CHECK(shape.members == 3);  // the innermost object; ':' inside a string is not a member
+  CHECK_FALSE(shape.lone_surrogates);
+  CHECK(measure_json(R"(["a:b",{"k":[1,2,3]}])").members == 1);
+  CHECK(measure_json(R"("\"{[:")").depth == 0);  // an escaped quote does not end the string
+
+  // One object of n keys costs the ordered parser n²/2 comparisons: a 1 MB CONNECT of 125,000
+  // keys held a worker for seconds before the token was even looked at. Refused past 1,000.
+  std::string keys = "0{";
+  for (int i = 0; i < 1001; ++i) keys += (i ? ",\"" : "\"") + std::to_string(i) + "\":0";
+  CHECK(decode_error(keys + "}") == sio_error::too_many_members);
+  keys = keys.substr(0, keys.rfind(','));
+  CHECK(decode_one(keys + "}").data.size() == 1000);
+  // Many small objects are fine: the limit is per object.
+  std::string many = R"(2["x",[)";
+  for (int i = 0; i < 2000; ++i) many += std::string(i ? "," : "") + R"({"a":1,"b":2})";
+  CHECK(decode_one(many + "]]").data[1].size() == 2000);
+}
+
+TEST_CASE("unpaired surrogate escapes are read as U+FFFD, as JSON.parse keeps them", "[sio]") {
+  // socket.emit("x", "ab\uD83D") in a browser sends the lone high half escaped; the whole packet
+  // used to fail and the session was closed.
+  auto p = decode_one(R"(2["x","ab\ud83d"])");
+  CHECK(p.data[1] == "ab\xEF\xBF\xBD");
+  p = decode_one(R"(2["x","\uDE00z","\ud83d\ud83d\ude00"])");  // a lone low half; high, then a pair
+  CHECK(p.data[1] == "\xEF\xBF\xBDz");
+  CHECK(p.data[2] == "\xEF\xBF\xBD\xF0\x9F\x98\x80");
+  p = decode_one(R"(2["x","\ud83d\ude00","\\ud83d"])");  // a pair; an escaped backslash, then text
+  CHECK(p.data[1] == "\xF0\x9F\x98\x80");
+  CHECK(p.data[2] == "\\ud83d");
+  CHECK_FALSE(measure_json(R"(["\ud83d\ude00","\\ud83d"])").lone_surrogates);
+  CHECK(replace_lone_surrogates(R"(["\ud83d",1])") == R"(["\uFFFD",1])");
+}
+
 TEST_CASE("Socket.IO binary attachments", "[sio]") {
   sio_decoder d;
   REQUIRE(d.feed_text(R"(52-["message",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}])") ==
