@@ -1,5 +1,7 @@
 #include "http/cors.hpp"
 
+#include <cctype>
+
 #include <boost/beast/http/field.hpp>
 
 #include <atomic>
@@ -31,6 +33,33 @@ bool cors_policy::allowed(std::string_view origin) const {
   for (const auto& o : origins_)
     if (o == origin) return true;
   return false;
+}
+
+namespace {
+// The host of an Origin ("https://host:port") or a Host header ("host:port", "[v6]:port"), lower case.
+std::string host_only(std::string_view s) {
+  if (const auto scheme = s.find("://"); scheme != std::string_view::npos) s.remove_prefix(scheme + 3);
+  if (!s.empty() && s.front() == '[') {
+    s = s.substr(0, s.find(']') + 1);
+  } else {
+    s = s.substr(0, s.find_first_of(":/"));
+  }
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+}  // namespace
+
+bool cors_policy::cookie_allowed(const request& req) const {
+  const auto it = req.find(boost::beast::http::field::origin);
+  if (it == req.end()) return true;
+  const std::string_view origin = strip_slash(std::string_view(it->value().data(), it->value().size()));
+  for (const auto& o : origins_)
+    if (o == origin) return true;
+  const std::string_view host(req[boost::beast::http::field::host].data(), req[boost::beast::http::field::host].size());
+  if (host.empty() || origin.find("://") == std::string_view::npos) return false;  // "null", garbage
+  const std::string h = host_only(origin);
+  return !h.empty() && h == host_only(host);
 }
 
 bool cors_policy::is_preflight(const request& req) {

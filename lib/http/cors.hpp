@@ -16,6 +16,11 @@ class cors_policy {
   explicit cors_policy(std::vector<std::string> origins);
   /// True when `origin` may read responses.
   bool allowed(std::string_view origin) const;
+  /// True when the request may be authenticated by its cookies: it has no Origin (not a browser's
+  /// cross-site request), or its Origin is listed by name ("*" does not count), or names the host
+  /// of the Host header (same site, port aside: a proxy may drop it). A WebSocket handshake is not
+  /// subject to CORS, so without this a page of any site could use a visitor's cookie.
+  bool cookie_allowed(const request& req) const;
   /// True for a preflight request (OPTIONS with Access-Control-Request-Method).
   static bool is_preflight(const request& req);
   /// The answer to a preflight: 204 with the allow headers, or 403 for a foreign origin.

@@ -168,6 +168,13 @@ net::awaitable<poll_answer> session_request(server::impl* S, std::size_t worker,
   co_return a;
 }
 
+// The cookies a new session may authenticate with: none when a browser opened it from a page of
+// another site (cors_policy::cookie_allowed); auth.token still works.
+std::string session_cookies(const server::impl& S, const http::request& req) {
+  if (!S.cors.cookie_allowed(req)) return {};
+  return std::string(req[bhttp::field::cookie]);
+}
+
 // `slot` keeps the connection counted against the HTTP server's connection caps; the session holds
 // it for the WebSocket's whole life. This frame ends once the session runs.
 net::awaitable<void> run_new_websocket(server::impl* S, std::size_t worker, tcp::socket sock, http::request req,
@@ -175,7 +182,7 @@ net::awaitable<void> run_new_websocket(server::impl* S, std::size_t worker, tcp:
   auto ws = std::make_unique<ws_stream>(std::move(sock));
   configure(*ws, S->opt.max_payload);
   auto [ec] = co_await ws->async_accept(req, use_tuple);
-  std::string cookies(req[bhttp::field::cookie]);
+  std::string cookies = session_cookies(*S, req);
   {
     auto done = std::move(req);  // this frame lives as long as the session: drop the headers now
   }
@@ -320,7 +327,7 @@ net::awaitable<bool> server::handle(beast::tcp_stream& stream, beast::flat_buffe
   const auto method = req.method();
   if (!has_param(query, "sid")) {
     if (method != bhttp::verb::get) co_return co_await fail(eio_error::bad_handshake_method);
-    auto answer = co_await open_polling(&S, worker, info.client_ip, std::string(req[bhttp::field::cookie]));
+    auto answer = co_await open_polling(&S, worker, info.client_ip, session_cookies(S, req));
     co_return co_await write_answer(stream, req, std::move(answer), S.cors);
   }
   if (method != bhttp::verb::get && method != bhttp::verb::post) co_return co_await fail(eio_error::bad_request);

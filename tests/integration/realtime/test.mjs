@@ -127,6 +127,23 @@ async function main() {
     s.close();
   }
   {
+    // A page of another site opening a WebSocket (no CORS applies) with the visitor's cookie is not
+    // authenticated by it; the same cookie from the daemon's own host is.
+    const h = { Cookie: `token=${tokA}`, Origin: "https://evil.example" };
+    let s = connect({ transports: ["websocket"], extraHeaders: h });
+    let r = await connected(s);
+    check("cross-site WebSocket: the cookie is not used", /token missing/.test(r), r);
+    s.close();
+    s = connect({ transports: ["websocket"], extraHeaders: { ...h, Origin: url(0) } });
+    r = await connected(s);
+    check("same-host WebSocket: the cookie is used", r === "ok", r);
+    s.close();
+    s = connect({ transports: ["websocket"], extraHeaders: h, auth: { token: tokA } });
+    r = await connected(s);
+    check("cross-site WebSocket with auth.token connects", r === "ok", r);
+    s.close();
+  }
+  {
     // A token logged out on one instance is refused at CONNECT by the other (over either transport).
     // Its sockets already open, on both instances and both transports, are disconnected by the
     // server; a socket of another token of the same user stays.

@@ -66,10 +66,32 @@ TEST_CASE("one function maps errors to statuses; bodies have the seed's shape") 
 }
 
 TEST_CASE("CORS only for configured origins; request ids") {
+  namespace bh = boost::beast::http;
   http::cors_policy cors({"https://app.example/"});
   CHECK(cors.allowed("https://app.example"));
   CHECK_FALSE(cors.allowed("https://evil.example"));
   CHECK_FALSE(cors.allowed(""));
+
+  // Cookies authenticate only requests a page of another site cannot forge (the WebSocket handshake
+  // is outside CORS): no Origin, a listed one, or the Host's own host; "*" does not vouch for them.
+  auto req = [](std::string_view origin, std::string_view host) {
+    http::request r{bh::verb::get, "/socket.io/?EIO=4&transport=websocket", 11};
+    if (!origin.empty()) r.set(bh::field::origin, origin);
+    if (!host.empty()) r.set(bh::field::host, host);
+    return r;
+  };
+  CHECK(cors.cookie_allowed(req("", "api.example")));
+  CHECK(cors.cookie_allowed(req("https://app.example", "api.example")));
+  CHECK(cors.cookie_allowed(req("https://API.example:8443", "api.example")));
+  CHECK(cors.cookie_allowed(req("http://[::1]:8080", "[::1]:8080")));
+  CHECK_FALSE(cors.cookie_allowed(req("https://evil.example", "api.example")));
+  CHECK_FALSE(cors.cookie_allowed(req("https://api.example.evil.example", "api.example")));
+  CHECK_FALSE(cors.cookie_allowed(req("null", "api.example")));
+  CHECK_FALSE(cors.cookie_allowed(req("https://evil.example", "")));
+  http::cors_policy any({"*"});
+  CHECK(any.allowed("https://evil.example"));
+  CHECK_FALSE(any.cookie_allowed(req("https://evil.example", "api.example")));
+
   CHECK(http::valid_request_id("abc-123.x:y_z"));
   CHECK_FALSE(http::valid_request_id("has space"));
   CHECK_FALSE(http::valid_request_id(std::string(129, 'a')));
