@@ -11,6 +11,7 @@
 #include "command.hpp"
 #include "core/error.hpp"
 #include "core/version.hpp"
+#include "log/log.hpp"
 
 #ifdef ZUPERIOR_JEMALLOC
 // jemalloc's defaults for this binary (MALLOC_CONF overrides them): freed pages go back to the
@@ -85,6 +86,10 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "zuperior: %s\nRun '%s --help' for usage.\n", message.c_str(), command_path(app).c_str());
     return core::exit_usage;
   }
+  // Until serve installs its own: whatever a subcommand logs goes to stderr, redacted, so that its
+  // stdout (a JSON report, `migrate plan`) stays only what it prints (spdlog's default logger
+  // wrote config warnings to stdout, ahead of `--format json` output).
+  log::init_stderr("info");
   for (auto& [sub, r] : runners)
     if (sub->parsed()) return r();
   return core::exit_usage;

@@ -84,7 +84,7 @@ metric_refs register_metrics(const std::string& name) {
   auto& fails =
       reg.add_counter("zuperior_redis_connect_failures_total", "Failed Redis connection attempts.", {"client"});
   auto& msgs = reg.add_counter("zuperior_redis_messages_total", "Pub/sub messages received.", {"client"});
-  auto& up = reg.add_gauge("zuperior_redis_connected", "Redis connections currently up (one per worker).", {"client"});
+  auto& up = reg.add_gauge("zuperior_redis_connected", "Redis connections currently up, by client.", {"client"});
   auto& inflight = reg.add_gauge("zuperior_redis_in_flight", "Redis commands awaiting a reply.", {"client"});
   auto& lat =
       reg.add_histogram("zuperior_redis_command_duration_seconds", "Redis command round-trip time.", {"client"});

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
+#include <chrono>
 #include <filesystem>
 #include <set>
 
@@ -51,6 +53,16 @@ struct checker {
 };
 
 }  // namespace
+
+bool http_token(std::string_view s) {  // RFC 9110 token
+  if (s.empty()) return false;
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u)) continue;
+    if (std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) return false;
+  }
+  return true;
+}
 
 bool weak_secret(std::string_view secret) {
   std::string s = core::to_lower(secret);
@@ -102,6 +114,12 @@ void check_policy(loaded_config& cfg) {
 
   if (s.redis.url.empty() && s.redis.host.empty())
     c.error("redis.url", "neither REDIS_URL nor REDIS_HOST is set", "set REDIS_URL=redis://HOST:6379");
+  if (s.redis.url.rfind("rediss:", 0) == 0)
+    c.error("redis.url", "rediss:// (TLS) is not supported by this build",
+            "reach a TLS Redis through a local TLS proxy (stunnel, spiped) and use redis://");
+  if (!s.redis.url.empty() && cfg.source_of("redis.db").where != source::kind::default_value)
+    c.warn("redis.db", "redis.db is ignored: REDIS_URL is set and names the database",
+           "put the database number in the URL's path (redis://HOST:6379/DB)");
   {
     std::string password = s.redis.password;
     std::string key = "redis.password";
@@ -127,7 +145,7 @@ void check_policy(loaded_config& cfg) {
       else if (o.rfind("http://", 0) == 0 && o.find("localhost") == std::string::npos)
         c.warn("server.cors_origins", fmt::format("CORS origin {} is not HTTPS", o), "serve the app over https");
     }
-    if (s.auth.cookie_secure == "false")
+    if (s.auth.cookie_secure == "false" && s.auth.cookie_same_site != "none")  // none forces Secure
       c.error("auth.cookie_secure", "the token cookie is not Secure in production", "use auto or true");
     if (!s.ratelimit.enabled)
       c.warn("ratelimit.enabled", "rate limits are disabled in production", "set ratelimit.enabled: true");
@@ -136,6 +154,21 @@ void check_policy(loaded_config& cfg) {
     if (s.server.public_url.empty())
       c.warn("server.public_url", "NEXT_PUBLIC_API_BASE_URL is not set", "set the public URL of the API");
   }
+  // Values the daemon would accept at startup and then fail on, request after request.
+  if (!http_token(s.auth.cookie_name))
+    c.error("auth.cookie_name", "the cookie name is not an HTTP token (letters, digits, !#$%&'*+-.^_`|~)",
+            "use a plain name such as token");
+  if (s.realtime.path.empty() || s.realtime.path.front() != '/')
+    c.error("realtime.path", "the Socket.IO path must start with '/'", "e.g. /socket.io/");
+  if (s.market.accounts_ttl.count() > 0 && s.market.accounts_ttl < std::chrono::seconds(1))
+    c.error("market.accounts_ttl", "the cached accounts answer is kept in whole seconds: under 1s is no cache",
+            "use 0 to disable it, or 1s or more");
+  if (s.realtime.max_payload > s.server.max_body_size)
+    c.error("realtime.max_payload",
+            "realtime.max_payload is larger than server.max_body_size: clients would send polling POSTs "
+            "that the HTTP layer refuses",
+            "raise server.max_body_size or lower realtime.max_payload");
+
   if (s.realtime.ping_timeout + s.realtime.ping_interval > s.server.idle_timeout * 10)
     c.warn("realtime.ping_timeout", "the heartbeat is much slower than the idle timeout",
            "keep ping_interval + ping_timeout well under server.idle_timeout");

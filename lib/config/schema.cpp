@@ -163,7 +163,7 @@ std::vector<key_spec> build_schema() {
           .range(0, 86'400'000),
 
       key("redis.url", k::url, &settings::redis, &redis_settings::url,
-          "Redis URL (redis:// or rediss://); overrides host/port/password when set.")
+          "Redis URL (redis://; TLS needs a local TLS proxy); overrides host/port/password/db when set.")
           .alias("REDIS_URL")
           .choices({"redis", "rediss"}),
       key("redis.host", k::host, &settings::redis, &redis_settings::host, "Redis host when no URL is set.")
@@ -174,9 +174,10 @@ std::vector<key_spec> build_schema() {
       key("redis.password", k::secret, &settings::redis, &redis_settings::password,
           "Redis password when no URL is set.")
           .alias("REDIS_PASSWORD"),
-      key("redis.db", k::integer, &settings::redis, &redis_settings::db, "Redis database number.").range(0, 15),
+      key("redis.db", k::integer, &settings::redis, &redis_settings::db, "Redis database number when no URL is set.").range(0, 15),
       key("redis.key_prefix", k::string, &settings::redis, &redis_settings::key_prefix,
-          "Prefix for every key and channel this daemon uses (e.g. 'prod:')."),
+          "Prefix for every key this daemon uses and its revoked-tokens channel (e.g. 'prod:'); not for "
+          "market.channel and market.account_channel, used as given."),
       key("redis.connect_timeout", k::duration, &settings::redis, &redis_settings::connect_timeout,
           "Longest wait to connect to Redis.")
           .range(10, 60'000),

@@ -70,24 +70,31 @@ class redacting_sink final : public spdlog::sinks::base_sink<std::mutex> {
   std::vector<std::string> secrets_;
 };
 
-void install(FILE* out, std::string_view level, bool json, std::vector<std::string> secrets) {
+void install(FILE* out, std::string_view level, bool json, std::vector<std::string> secrets, bool daemon) {
   auto sink = std::make_shared<redacting_sink>(out, json, std::move(secrets));
   auto logger = std::make_shared<spdlog::logger>("zuperior", sink);
   spdlog::set_default_logger(logger);
   access_logger = std::make_shared<spdlog::logger>(std::string(access_logger_name), sink);
   json_format = json;
   set_level(level);
-  spdlog::flush_on(spdlog::level::warn);
-  spdlog::flush_every(std::chrono::seconds(1));
+  if (daemon) {
+    spdlog::flush_on(spdlog::level::warn);
+    spdlog::flush_every(std::chrono::seconds(1));
+  } else {
+    // A command-line tool: every line at once, and no flusher thread. A thread started here would
+    // not have the signal mask a tool sets later (migrate up waits for SIGINT with sigtimedwait):
+    // a SIGINT the shell had set to be ignored was then discarded in that thread instead.
+    spdlog::flush_on(spdlog::level::trace);
+  }
 }
 
 }  // namespace
 
 void init(std::string_view level, std::string_view format, std::vector<std::string> secrets) {
-  install(stdout, level, format == "json", std::move(secrets));
+  install(stdout, level, format == "json", std::move(secrets), true);
 }
 
-void init_stderr(std::string_view level) { install(stderr, level, false, {}); }
+void init_stderr(std::string_view level) { install(stderr, level, false, {}, false); }
 
 bool set_level(std::string_view level) {
   auto l = spdlog::level::from_str(std::string(level));

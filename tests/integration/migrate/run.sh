@@ -54,6 +54,12 @@ want_rc up1 0
 echo "measure: migrate up on an empty database took $(((end - start) / 1000000)) ms"
 mig status1 "$db1" "$shipped" status --format json
 want_rc status1 0
+# A configuration warning (an unknown ZUPERIOR_* variable) goes to stderr: stdout is only the JSON.
+env -i PATH="$PATH" HOME="$work" ZUPERIOR_NO_SUCH_KEY=1 "$bin" migrate status --config /dev/null \
+  --database-url "$db1" --dir "$shipped" --format json >warned.out 2>warned.err
+python3 -c 'import json,sys; json.load(open(sys.argv[1]))' warned.out ||
+  fail "migrate --format json with a config warning: stdout is not JSON: $(head -c 500 warned.out)"
+grep -q "ZUPERIOR_NO_SUCH_KEY" warned.err || fail "the config warning is not on stderr: $(head -c 500 warned.err)"
 python3 - "$work/status1.out" "$nfiles" <<'PY' || fail "status1: not all applied"
 import json, sys
 s = json.load(open(sys.argv[1]))

@@ -247,6 +247,45 @@ TEST_CASE("production is stricter: placeholder secret, default passwords, CORS")
   CHECK(find_problem(c, "server.cors_origins") == nullptr);
 }
 
+TEST_CASE("values serve would accept and then fail on are refused up front") {
+  load_options o;
+  o.environment = {{"DATABASE_URL", "postgresql://app@db/app"},
+                   {"REDIS_URL", "rediss://cache:6380/0"},
+                   {"JWT_SECRET", good_secret},
+                   {"ZUPERIOR_AUTH_COOKIE_NAME", "my token"},
+                   {"ZUPERIOR_REALTIME_PATH", "socket.io"},
+                   {"ZUPERIOR_MARKET_ACCOUNTS_TTL", "500ms"},
+                   {"ZUPERIOR_REALTIME_MAX_PAYLOAD", "2000000"},
+                   {"ZUPERIOR_REDIS_DB", "3"}};
+  auto c = load(o);
+  check_policy(c);
+  // rediss:// made serve exit 2 at startup; a cookie name with a space made every login a 500; a
+  // path without '/' matched no request; 500ms was truncated to a 0 s TTL, i.e. no cache; polling
+  // POSTs up to max_payload met the 1 MiB body limit.
+  for (const char* key :
+       {"redis.url", "auth.cookie_name", "realtime.path", "market.accounts_ttl", "realtime.max_payload"}) {
+    INFO(key);
+    auto* d = find_problem(c, key);
+    REQUIRE(d);
+    CHECK(d->severity == diagnostic::level::error);
+  }
+  REQUIRE(find_problem(c, "redis.db"));  // ignored beside a URL: said, not an error
+  CHECK(find_problem(c, "redis.db")->severity == diagnostic::level::warning);
+
+  o.environment = {{"DATABASE_URL", "postgresql://app@db/app"},
+                   {"REDIS_URL", "redis://cache:6379/0"},
+                   {"JWT_SECRET", good_secret},
+                   {"ZUPERIOR_AUTH_COOKIE_NAME", "__Host-zt"},
+                   {"ZUPERIOR_MARKET_ACCOUNTS_TTL", "1s"}};
+  c = load(o);
+  check_policy(c);
+  for (const char* key : {"redis.url", "redis.db", "auth.cookie_name", "realtime.path", "market.accounts_ttl",
+                          "realtime.max_payload"}) {
+    INFO(key);
+    CHECK(find_problem(c, key) == nullptr);
+  }
+}
+
 TEST_CASE("weak secrets and default passwords are recognised") {
   CHECK(weak_secret("changeme-changeme-changeme-changeme"));
   CHECK(weak_secret("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
