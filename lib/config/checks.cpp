@@ -163,11 +163,6 @@ void check_policy(loaded_config& cfg) {
   if (s.market.accounts_ttl.count() > 0 && s.market.accounts_ttl < std::chrono::seconds(1))
     c.error("market.accounts_ttl", "the cached accounts answer is kept in whole seconds: under 1s is no cache",
             "use 0 to disable it, or 1s or more");
-  if (s.realtime.max_payload > s.server.max_body_size)
-    c.error("realtime.max_payload",
-            "realtime.max_payload is larger than server.max_body_size: clients would send polling POSTs "
-            "that the HTTP layer refuses",
-            "raise server.max_body_size or lower realtime.max_payload");
 
   if (s.realtime.ping_timeout + s.realtime.ping_interval > s.server.idle_timeout * 10)
     c.warn("realtime.ping_timeout", "the heartbeat is much slower than the idle timeout",

@@ -134,6 +134,9 @@ struct server::impl {
   std::uint16_t port = 0;
   std::string host;
   bool started = false;
+  // The largest body any route takes (server.max_body_size, or a mount's own limit): what the
+  // parser allows until the head says which route the request is for. Set before start().
+  std::uint64_t largest_body = 0;
   std::vector<std::unique_ptr<worker>> workers;  // last: destroyed first
 
   impl(const config::server_settings& settings, std::shared_ptr<const router> r, server_hooks h)
@@ -461,7 +464,7 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
       auto start = std::chrono::steady_clock::now();
       bhttp::request_parser<bhttp::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(S.s.max_header_size, UINT32_MAX)));
-      parser.body_limit(S.s.max_body_size);
+      parser.body_limit(std::max<std::uint64_t>(S.s.max_body_size, S.largest_body));
       // The header: whatever is buffered goes to the parser synchronously; reading only when it
       // needs more (beast's async_read_header would be a second asynchronous operation even for a
       // request that arrived whole). End of stream and partial messages as Beast reports them.
@@ -512,6 +515,15 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
       std::optional<errc> framing;
       if (!ec) {
         const auto& h = parser.get();
+        // The route's own body limit, now that the head names the route: a mounted handler may
+        // take bodies of its own size (the real-time layer: max_payload). A declared length over
+        // it is refused before any of the body is read; a chunked body meets it as it arrives.
+        std::uint64_t limit = S.s.max_body_size;
+        const std::string_view t = origin_form(std::string_view(h.target().data(), h.target().size()));
+        if (const mount_point* m = find_mount(w, t.substr(0, t.find('?'))))
+          if (const auto own = m->handler->body_limit()) limit = own;
+        parser.body_limit(limit);
+        if (const auto length = parser.content_length(); length && *length > limit) ec = bhttp::error::body_limit;
         if (auto [first_te, end_te] = h.equal_range(bhttp::field::transfer_encoding); first_te != end_te) {
           auto kind = classify_transfer_encoding(field_list(first_te, end_te));
           if (h.version() < 11 || kind == transfer_coding::bad)
@@ -721,12 +733,16 @@ server::~server() {
 }
 
 void server::mount(const std::string& prefix, const std::shared_ptr<takeover_handler>& handler) {
+  impl_->largest_body = std::max(impl_->largest_body, handler->body_limit());
   for (auto& w : impl_->workers) w->mounts.push_back({prefix, handler});
 }
 
 void server::mount(const std::string& prefix,
                    const std::function<std::shared_ptr<takeover_handler>(std::size_t)>& factory) {
-  for (auto& w : impl_->workers) w->mounts.push_back({prefix, factory(w->index)});
+  for (auto& w : impl_->workers) {
+    w->mounts.push_back({prefix, factory(w->index)});
+    impl_->largest_body = std::max(impl_->largest_body, w->mounts.back().handler->body_limit());
+  }
 }
 
 std::size_t server::worker_count() const noexcept { return impl_->workers.size(); }

@@ -9,6 +9,7 @@
 // connection), so the handler must be thread-safe or keep per-worker state indexed by
 // connection_info::worker (0 .. server::worker_count()-1; server::worker_executors()[worker] is the
 // executor the call runs on). server::mount(prefix, factory) builds one instance per worker instead.
+#include <cstdint>
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -43,6 +44,9 @@ class takeover_handler {
   /// The server has stopped and is about to destroy worker `worker`'s io_context: drop everything
   /// bound to it (timers, sockets) now, while it still exists. Called once per worker, in order.
   virtual void release_worker(std::size_t worker) {}
+  /// The largest request body this handler takes; 0 = server.max_body_size. (Engine.IO polling
+  /// POSTs are bounded by realtime.max_payload, which the handshake announces to clients.)
+  virtual std::uint64_t body_limit() const { return 0; }
 };
 
 }  // namespace zuperior::http

@@ -266,6 +266,8 @@ server::server(server_options options, std::vector<net::any_io_executor> workers
 
 server::~server() = default;
 
+std::uint64_t server::body_limit() const { return impl_->opt.max_payload; }
+
 void server::release_worker(std::size_t worker) {
   if (worker >= impl_->workers.size()) return;
   auto& w = *impl_->workers[worker];

@@ -161,6 +161,8 @@ class server : public http::takeover_handler, public std::enable_shared_from_thi
   void shutdown();
   /// Drops worker `worker`'s sessions and rooms (its io_context is about to be destroyed).
   void release_worker(std::size_t worker) override;
+  /// Polling POSTs up to max_payload, whatever server.max_body_size says.
+  std::uint64_t body_limit() const override;
 
   /// Live counters.
   server_stats& stats() { return stats_; }

@@ -75,8 +75,12 @@ services_start() {
     || { echo "services: could not create the zuperior database" >&2; return 1; }
 
   ZUPERIOR_TEST_REDIS_PORT="$(free_port)"
+  # scripts/test's Redis has no KEYS command: the daemon must never block Redis with it (SCAN only),
+  # and a test that passes there proves it. scripts/dev's keeps it for people at redis-cli.
+  local no_keys=()
+  [ -n "${ZUPERIOR_SERVICES_NO_KEYS:-}" ] && no_keys=(--rename-command KEYS "")
   redis-server --bind 127.0.0.1 --port "$ZUPERIOR_TEST_REDIS_PORT" --dir "$dir/redis" --save '' --appendonly no \
-    --daemonize yes --pidfile "$dir/redis/redis.pid" --logfile "$dir/redis/redis.log" \
+    "${no_keys[@]}" --daemonize yes --pidfile "$dir/redis/redis.pid" --logfile "$dir/redis/redis.log" \
     || { echo "services: redis-server did not start" >&2; return 1; }
   local i
   local up=""

@@ -174,8 +174,8 @@ assert p['postgresql']['latency_ms'] >= 0
   closed=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
   extra_env=(JWT_SECRET="$secret" DATABASE_URL="postgresql://u:$dbpass@127.0.0.1:$closed/x" REDIS_URL="redis://:$dbpass@127.0.0.1:$closed/0")
   run probe_down 1 --config /dev/null --env-file /dev/null --probe --probe-timeout 2s
-  expect probe_down "probe postgresql"
-  expect probe_down "probe redis"
+  expect probe_down "^error *probe postgresql"
+  expect probe_down "^error *probe redis"
   expect_not probe_down "$dbpass"
   # A Redis that accepts and never answers: the probe ends at --probe-timeout and says so.
   python3 "$src/tests/integration/common/mute_server.py" 15 >mute.port &

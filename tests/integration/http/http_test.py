@@ -586,8 +586,14 @@ def main():
         check(st == 401, "accounts without a token 401")
 
         # inactive user and the audit trail
-        st, _, _, _ = d.request("GET", "/apis/accounts", headers={"Authorization": f"Bearer {b['token']}"})
-        check(st == 200, f"B's accounts read (and cached) before the suspension ({st})")
+        # A's answer is cached now (and read back from the cache: same body); B's read must not get it.
+        st, _, acc2, _ = d.request("GET", "/apis/accounts", headers={"Authorization": f"Bearer {token_a}"})
+        check(st == 200 and acc2 == acc, f"accounts: A's second read (from the cache) is A's ({acc2})")
+        st, _, accb, _ = d.request("GET", "/apis/accounts", headers={"Authorization": f"Bearer {b['token']}"})
+        idsb = [x["accountId"] for x in accb["accounts"]] if accb else []
+        check(st == 200 and idsb == ["2001"], f"B's accounts read (and cached) before the suspension: B's only ({st}, {idsb})")
+        st, _, accb2, _ = d.request("GET", "/apis/accounts", headers={"Authorization": f"Bearer {b['token']}"})
+        check(st == 200 and accb2 == accb, f"B's cached accounts are B's ({accb2})")
         psql(f"UPDATE \"User\" SET \"status\"='suspended' WHERE \"id\"='{id_b}'")
         # The tokens a user got before being suspended no longer read anything. The cached accounts
         # answer is served without asking the database, so nothing saw the suspension there; /me
@@ -690,6 +696,14 @@ def main():
         check(st == 200, "Redis down: requests still served")
         st, _, _, _ = d.request("POST", "/apis/auth/login", body={"email": "alice@example.com", "password": pw}, headers=ip(90))
         check(st == 200, f"Redis down: login still works, limited locally ({st})")
+        # ... and limited it is: the strict tier's 10 per address, counted by this instance alone.
+        codes = [d.request("POST", "/apis/auth/login", body={"email": f"y{i}@example.com", "password": "Wrong0rd!x"},
+                           headers=ip(91))[0] for i in range(11)]
+        check(codes == [401] * 10 + [429], f"Redis down: the local limiter still refuses the 11th login ({codes})")
+        local_limited = [l for l in d.request("GET", "/metrics")[3].decode().splitlines()
+                         if l.startswith('zuperior_ratelimit_decisions_total{tier="strict",outcome="limited",source="local"}')]
+        check(local_limited and float(local_limited[0].split()[-1]) >= 1,
+              f"Redis down: the refusal is counted as the local limiter's in /metrics ({local_limited})")
         redis = start_redis()
         # `health --wait` is what a deploy step runs while a dependency comes back: it polls until healthy.
         t0 = time.time()

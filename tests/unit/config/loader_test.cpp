@@ -255,15 +255,12 @@ TEST_CASE("values serve would accept and then fail on are refused up front") {
                    {"ZUPERIOR_AUTH_COOKIE_NAME", "my token"},
                    {"ZUPERIOR_REALTIME_PATH", "socket.io"},
                    {"ZUPERIOR_MARKET_ACCOUNTS_TTL", "500ms"},
-                   {"ZUPERIOR_REALTIME_MAX_PAYLOAD", "2000000"},
                    {"ZUPERIOR_REDIS_DB", "3"}};
   auto c = load(o);
   check_policy(c);
   // rediss:// made serve exit 2 at startup; a cookie name with a space made every login a 500; a
-  // path without '/' matched no request; 500ms was truncated to a 0 s TTL, i.e. no cache; polling
-  // POSTs up to max_payload met the 1 MiB body limit.
-  for (const char* key :
-       {"redis.url", "auth.cookie_name", "realtime.path", "market.accounts_ttl", "realtime.max_payload"}) {
+  // path without '/' matched no request; 500ms was truncated to a 0 s TTL, i.e. no cache.
+  for (const char* key : {"redis.url", "auth.cookie_name", "realtime.path", "market.accounts_ttl"}) {
     INFO(key);
     auto* d = find_problem(c, key);
     REQUIRE(d);
@@ -279,8 +276,7 @@ TEST_CASE("values serve would accept and then fail on are refused up front") {
                    {"ZUPERIOR_MARKET_ACCOUNTS_TTL", "1s"}};
   c = load(o);
   check_policy(c);
-  for (const char* key : {"redis.url", "redis.db", "auth.cookie_name", "realtime.path", "market.accounts_ttl",
-                          "realtime.max_payload"}) {
+  for (const char* key : {"redis.url", "redis.db", "auth.cookie_name", "realtime.path", "market.accounts_ttl"}) {
     INFO(key);
     CHECK(find_problem(c, key) == nullptr);
   }
