@@ -99,13 +99,15 @@ void write_file(const std::string& path, const std::string& text) {
 
 runner setup_loadtest(CLI::App& sub) {
   auto o = std::make_shared<loadtest_options>();
-  sub.add_option("--scenario,-s", o->scenario_file, "Scenario YAML file (see configs/loadtest/)");
+  auto* scenario = sub.add_option("--scenario,-s", o->scenario_file, "Scenario YAML file (see configs/loadtest/)");
   sub.add_option("--url", o->url, "Quick run: one URL (http://host:port/path)");
-  sub.add_option("--method", o->method, "Quick run: HTTP method")->capture_default_str();
-  sub.add_option("--rate", o->rate, "Quick run: requests per second (open model)");
-  sub.add_option("--duration", o->duration, "Quick run: how long")->capture_default_str();
-  sub.add_flag("--closed", o->closed, "Quick run: closed model (connections send back to back)");
-  sub.add_option("--expect", o->expect, "Quick run: acceptable status(es); default 200");
+  // The quick run's own flags: with --scenario they would be silently ignored, so they are refused.
+  for (auto* quick : {sub.add_option("--method", o->method, "Quick run: HTTP method")->capture_default_str(),
+                      sub.add_option("--rate", o->rate, "Quick run: requests per second (open model)"),
+                      sub.add_option("--duration", o->duration, "Quick run: how long")->capture_default_str(),
+                      sub.add_flag("--closed", o->closed, "Quick run: closed model (connections send back to back)"),
+                      sub.add_option("--expect", o->expect, "Quick run: acceptable status(es); default any below 400")})
+    quick->excludes(scenario);
   sub.add_option("--connections,-c", o->connections, "HTTP connections (overrides the scenario)");
   sub.add_option("--threads,-t", o->threads, "Generator threads, one event loop each (default 1)");
   sub.add_option("--timeout", o->timeout, "Per-request timeout (overrides the scenario)");

@@ -174,7 +174,8 @@ std::vector<key_spec> build_schema() {
       key("redis.password", k::secret, &settings::redis, &redis_settings::password,
           "Redis password when no URL is set.")
           .alias("REDIS_PASSWORD"),
-      key("redis.db", k::integer, &settings::redis, &redis_settings::db, "Redis database number when no URL is set.").range(0, 15),
+      key("redis.db", k::integer, &settings::redis, &redis_settings::db, "Redis database number when no URL is set.")
+          .range(0, 15),
       key("redis.key_prefix", k::string, &settings::redis, &redis_settings::key_prefix,
           "Prefix for every key this daemon uses and its revoked-tokens channel (e.g. 'prod:'); not for "
           "market.channel and market.account_channel, used as given."),

@@ -9,12 +9,12 @@
 // connection), so the handler must be thread-safe or keep per-worker state indexed by
 // connection_info::worker (0 .. server::worker_count()-1; server::worker_executors()[worker] is the
 // executor the call runs on). server::mount(prefix, factory) builds one instance per worker instead.
-#include <cstdint>
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <cstdint>
 
 #include <cstddef>
 #include <memory>

@@ -29,11 +29,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
-std::uint64_t micros(clock::duration d) {
-  auto c = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
-  return c < 0 ? 0 : static_cast<std::uint64_t>(c);
-}
-
 struct http_conn {
   explicit http_conn(asio::io_context& io) : stream(io) {}
   beast::tcp_stream stream;

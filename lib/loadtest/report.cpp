@@ -35,7 +35,7 @@ std::optional<double> step_metric(const step_stats& s, std::string_view stat, do
     return s.requests ? static_cast<double>(s.error_count()) / static_cast<double>(s.requests) : 0.0;
   if (stat == "error_count") return static_cast<double>(s.error_count());
   if (stat == "requests") return static_cast<double>(s.requests);
-  if (stat == "rps") return elapsed > 0 ? static_cast<double>(s.requests) / elapsed : 0.0;
+  if (stat == "rps") return s.rps(elapsed);
   if (stat == "status_errors") return kind(error_kind::status);
   if (stat == "timeouts") return kind(error_kind::timeout);
   if (stat == "connect_errors") return kind(error_kind::connect);
@@ -57,8 +57,9 @@ json latency_json(const histogram& h) {
 
 json step_json(const step_stats& s, double elapsed) {
   return {{"requests", s.requests},
+          {"not_sent", s.not_sent},
           {"ok", s.ok},
-          {"rps", elapsed > 0 ? static_cast<double>(s.requests) / elapsed : 0.0},
+          {"rps", s.rps(elapsed)},
           {"error_rate", s.requests ? static_cast<double>(s.error_count()) / static_cast<double>(s.requests) : 0.0},
           {"errors",
            {{"total", s.error_count()},
@@ -91,9 +92,8 @@ std::string ms(double us) {
 std::string lat_row(const std::string& name, const step_stats& s, double elapsed) {
   const auto& h = s.latency;
   return fmt::format("  {:<22} {:>9} {:>9.1f} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n", name, s.requests,
-                     elapsed > 0 ? static_cast<double>(s.requests) / elapsed : 0.0, s.error_count(),
-                     ms(h.percentile(0.5)), ms(h.percentile(0.9)), ms(h.percentile(0.95)), ms(h.percentile(0.99)),
-                     ms(h.percentile(0.999)), ms(h.max()));
+                     s.rps(elapsed), s.error_count(), ms(h.percentile(0.5)), ms(h.percentile(0.9)),
+                     ms(h.percentile(0.95)), ms(h.percentile(0.99)), ms(h.percentile(0.999)), ms(h.max()));
 }
 
 std::string html_escape(std::string_view s) {
@@ -206,6 +206,8 @@ std::optional<double> metric_value(const run_result& r, const std::string& metri
     return std::nullopt;
   }
   if (metric.starts_with("generator.lag.")) return latency_stat(r.generator.lag, stat_after("generator.lag."));
+  if (metric.starts_with("generator.loop_delay."))
+    return latency_stat(r.generator.loop_delay, stat_after("generator.loop_delay."));
   if (!r.ws_enabled) return std::nullopt;
   const auto& w = r.ws;
   if (metric.starts_with("ws.delivery.")) {
@@ -317,13 +319,19 @@ std::string summary_text(const scenario& s, const run_result& r, const std::vect
   if (!r.steps.empty()) {
     o += fmt::format("\n  {:<22} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n", "http step", "requests",
                      "req/s", "errors", "p50", "p90", "p95", "p99", "p99.9", "max");
-    for (const auto& [n, st] : r.setup_steps) o += lat_row("setup: " + n, st, r.elapsed_s);
+    for (const auto& [n, st] : r.setup_steps) o += lat_row("setup: " + n, st, r.setup_s);  // as in the JSON
     for (const auto& [n, st] : r.steps) o += lat_row(n, st, r.elapsed_s);
     if (r.steps.size() > 1) o += lat_row("all steps", r.overall, r.elapsed_s);
     const auto& e = r.overall.errors;
     if (r.overall.error_count())
       o += fmt::format("  errors: {} status, {} timeout, {} connect, {} protocol\n", e[0], e[1], e[2], e[3]);
-    o += "  latency is measured from each request's scheduled start (coordinated omission corrected)\n";
+    if (r.overall.not_sent)
+      o += fmt::format("  {} scheduled requests were never sent: counted as timeouts, not in req/s\n",
+                       r.overall.not_sent);
+    o += s.http.model == load_model::open
+             ? "  latency is measured from each request's scheduled start (coordinated omission corrected)\n"
+             : "  closed model: latency is measured from each request's send (each connection waits for its "
+               "answer, so a stall delays the requests behind it instead of showing in their latency)\n";
   }
   if (r.ws_enabled) {
     const auto& w = r.ws;
@@ -350,7 +358,9 @@ std::string summary_text(const scenario& s, const run_result& r, const std::vect
       o += fmt::format("  {} frame(s) or packet(s) from the server were not Socket.IO\n", w.protocol_errors);
   }
   for (const auto& n : r.notes) o += fmt::format("  note: {}\n", n);
-  o += fmt::format("\n  generator: lag p99 {} max {}", ms(r.generator.lag.percentile(0.99)), ms(r.generator.lag.max()));
+  o += fmt::format("\n  generator: lag p99 {} max {}, event-loop delay p99 {} max {}",
+                   ms(r.generator.lag.percentile(0.99)), ms(r.generator.lag.max()),
+                   ms(r.generator.loop_delay.percentile(0.99)), ms(r.generator.loop_delay.max()));
   if (r.generator.scheduled)
     o += fmt::format(", {} of {} scheduled requests started", r.generator.started, r.generator.scheduled);
   o += "\n";
@@ -420,6 +430,7 @@ std::string report_json(const scenario& s, const run_result& r, const std::vecto
   }
   j["ws"] = ws;
   j["generator"] = {{"lag_us", latency_json(r.generator.lag)},
+                    {"loop_delay_us", latency_json(r.generator.loop_delay)},
                     {"scheduled", r.generator.scheduled},
                     {"started", r.generator.started},
                     {"not_started", r.generator.not_started},
@@ -462,7 +473,9 @@ std::string report_html(const scenario& s, const run_result& r, const std::vecto
                    verdict_word(v));
   o += fmt::format("<p>target {} &middot; run {} &middot; {:.1f}s</p>", html_escape(s.target), html_escape(r.run_id),
                    r.elapsed_s);
-  o += "<h2>HTTP latency over time (from scheduled start)</h2>" + svg_timeline(r.timeline);
+  o += std::string("<h2>HTTP latency over time (from ") +
+       (s.http.model == load_model::open ? "scheduled start" : "send, closed model") + ")</h2>" +
+       svg_timeline(r.timeline);
   o += "<h2>HTTP latency distribution</h2>" + svg_histogram(r.overall.latency);
   if (r.ws_enabled && r.ws.delivery.count()) o += "<h2>Socket.IO delivery latency</h2>" + svg_histogram(r.ws.delivery);
   o += "<h2>Summary</h2><pre>" + html_escape(summary_text(s, r, th, allow_lag)) + "</pre></body></html>\n";

@@ -30,11 +30,6 @@ namespace websocket = beast::websocket;
 namespace bhttp = beast::http;
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
-std::uint64_t micros(clock::duration d) {
-  auto c = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
-  return c < 0 ? 0 : static_cast<std::uint64_t>(c);
-}
-
 std::int64_t epoch_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -263,7 +258,34 @@ struct symbol_track {
   std::uint64_t base = 0;  // publisher seq when the subscription was confirmed
   std::uint64_t last = 0;  // highest seq seen
   bool seen = false;
+  bool subscribed = false;  // a subscribe emit of this client named the symbol
+  // The seqs counted lost, as ranges [first, last], oldest first: a late tick is taken off only
+  // when it fills one of them (a duplicate of an earlier tick used to cancel a real loss). At
+  // most max_gaps ranges are remembered; older ones stay lost.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> gaps;
 };
+constexpr std::size_t max_gaps = 64;
+
+// True when `s` was in a recorded gap (and is taken out of it).
+bool fill_gap(symbol_track& tr, std::uint64_t s) {
+  for (auto it = tr.gaps.begin(); it != tr.gaps.end(); ++it) {
+    auto [lo, hi] = *it;
+    if (s < lo || s > hi) continue;
+    if (lo == hi) {
+      tr.gaps.erase(it);
+    } else if (s == lo) {
+      it->first = s + 1;
+    } else if (s == hi) {
+      it->second = s - 1;
+    } else {
+      it->second = s - 1;
+      tr.gaps.insert(it + 1, {s + 1, hi});
+      if (tr.gaps.size() > max_gaps) tr.gaps.erase(tr.gaps.begin());
+    }
+    return true;
+  }
+  return false;
+}
 
 struct client_state {
   std::vector<std::pair<std::string, std::uint64_t>> expect_counts;
@@ -337,13 +359,15 @@ void on_delivery(thread_context& t, sio_pool& pool, client_state& cs, std::strin
     tr.last = s;
   } else if (s > last + 1) {
     t.ws.lost += s - last - 1;
+    tr.gaps.emplace_back(last + 1, s - 1);
+    if (tr.gaps.size() > max_gaps) tr.gaps.erase(tr.gaps.begin());
     tr.last = s;
-  } else if (s == last) {
-    ++t.ws.duplicates;
-  } else {
+  } else if (fill_gap(tr, s)) {
     // An earlier gap counted this one lost; it arrived late instead.
     ++t.ws.out_of_order;
     if (t.ws.lost) --t.ws.lost;
+  } else {
+    ++t.ws.duplicates;  // delivered before (or before the subscription's base)
   }
   tr.seen = true;
 }
@@ -422,9 +446,12 @@ void settle(thread_context& t, client_state& cs, bool server_closed) {
   if (sh.sc->publisher.enabled && cs.base_taken)
     for (std::size_t i = 0; i < cs.symbols.size(); ++i) {
       auto& tr = cs.symbols[i];
-      if (!tr.seen) continue;
+      // A symbol the client subscribed to and never got a tick of lost every tick published
+      // since its base (a subscription that silently failed counted nothing).
+      if (!tr.seen && !tr.subscribed) continue;
       auto pub_last = sh.publisher_seq_snapshot[i].load(std::memory_order_acquire);
-      if (pub_last > tr.last) t.ws.lost += pub_last - tr.last;
+      const auto got = tr.seen ? tr.last : tr.base;
+      if (pub_last > got) t.ws.lost += pub_last - got;
     }
   if (server_closed) ++t.ws.disconnects;
   --t.ws_open;
@@ -463,6 +490,13 @@ std::vector<std::string> emit_packets(thread_context& t, client_state& cs, std::
     out += '"';
     std::string args;
     em.args.render(ctx, args);
+    // A subscribe emit names the symbols whose ticks this client must then receive.
+    const std::string_view ev(em.event);
+    if (ev.find("subscribe") != std::string_view::npos && ev.find("unsubscribe") == std::string_view::npos) {
+      const auto& pub = sh.sc->publisher.symbols;
+      for (std::size_t i = 0; i < cs.symbols.size() && i < pub.size(); ++i)
+        if (args.find("\"" + pub[i] + "\"") != std::string::npos) cs.symbols[i].subscribed = true;
+    }
     if (args.size() > 2) {  // "[...]" with something inside
       out += ',';
       out.append(args, 1, args.size() - 1);

@@ -7,6 +7,7 @@ namespace zuperior::loadtest {
 void step_stats::merge(const step_stats& o) {
   latency.merge(o.latency);
   requests += o.requests;
+  not_sent += o.not_sent;
   ok += o.ok;
   for (std::size_t i = 0; i < errors.size(); ++i) errors[i] += o.errors[i];
   for (std::size_t i = 0; i < status_classes.size(); ++i) status_classes[i] += o.status_classes[i];
@@ -49,6 +50,7 @@ void ws_stats::count_event(std::string_view name, std::uint64_t n) {
 
 void generator_stats::merge(const generator_stats& o) {
   lag.merge(o.lag);
+  loop_delay.merge(o.loop_delay);
   scheduled += o.scheduled;
   started += o.started;
   not_started += o.not_started;

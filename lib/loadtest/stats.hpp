@@ -20,12 +20,17 @@ enum class error_kind { status, timeout, connect, protocol };
 struct step_stats {
   histogram latency;  // microseconds from the intended start
   std::uint64_t requests = 0;
+  std::uint64_t not_sent = 0;  // of `requests`: scheduled, never sent (counted as timeouts, not as throughput)
   std::uint64_t ok = 0;
   std::array<std::uint64_t, 4> errors{};          // by error_kind
   std::array<std::uint64_t, 6> status_classes{};  // 0 = none, 1xx..5xx
 
   /// Total failed requests.
   std::uint64_t error_count() const noexcept { return errors[0] + errors[1] + errors[2] + errors[3]; }
+  /// Requests per second that were actually sent, over `elapsed` seconds.
+  double rps(double elapsed) const noexcept {
+    return elapsed > 0 ? static_cast<double>(requests - not_sent) / elapsed : 0.0;
+  }
   /// Adds another step's numbers.
   void merge(const step_stats& o);
 };
@@ -63,6 +68,7 @@ struct ws_stats {
 /// The generator's own health.
 struct generator_stats {
   histogram lag;                // how late the generator started scheduled work (its own fault, not the target's)
+  histogram loop_delay;         // how late its event loops ran a periodic timer (CPU saturation)
   std::uint64_t scheduled = 0;  // requests the schedule asked for
   std::uint64_t started = 0;    // requests actually started
   std::uint64_t not_started = 0;

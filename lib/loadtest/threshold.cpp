@@ -55,7 +55,12 @@ const family_rule families[] = {
     {"ws.connect", true, {}},
     {"ws.delivery", true, {{{"lost_ratio", metric_kind::ratio}}}},
     {"ws.ack", true, {{{"timeouts", metric_kind::count}, {"errors", metric_kind::count}}}},
-    {"generator", false, {{{"lag.p99", metric_kind::latency}, {"lag.max", metric_kind::latency}}}},
+    {"generator",
+     false,
+     {{{"lag.p99", metric_kind::latency},
+       {"lag.max", metric_kind::latency},
+       {"loop_delay.p99", metric_kind::latency},
+       {"loop_delay.max", metric_kind::latency}}}},
 };
 
 std::optional<double> parse_number(std::string_view s) {

@@ -21,6 +21,12 @@ namespace zuperior::loadtest::detail {
 
 using clock = std::chrono::steady_clock;
 
+/// A duration in whole microseconds, 0 when negative.
+inline std::uint64_t micros(clock::duration d) {
+  auto c = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+  return c < 0 ? 0 : static_cast<std::uint64_t>(c);
+}
+
 /// Per virtual user state written during setup, read-only during the load.
 struct vu_state {
   std::vector<std::pair<std::string, std::string>> vars;

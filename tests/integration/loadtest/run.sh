@@ -92,6 +92,9 @@ python3 -c 'import json,sys; r=json.load(open("mute.json")); sys.exit(0 if r["ex
 kill "$mute_pid" 2>/dev/null
 wait "$mute_pid" 2>/dev/null
 lt noflags 2
+# A quick-run flag beside --scenario would be ignored: refused instead, naming both.
+lt scenario_and_rate 2 --scenario "$src/configs/loadtest/smoke.yaml" --rate 5
+grep -q -- "--scenario excludes --rate" scenario_and_rate.err || fail "scenario_and_rate: $(cat scenario_and_rate.err)"
 lt badthreshold 2 --url "$base/" --rate 1 --duration 1s --threshold 'http.p42<1ms'
 cat >bad.yaml <<'YAML'
 name: bad
@@ -116,6 +119,8 @@ l = r["http"]["overall"]["latency_us"]
 assert l["p50"] > 300000, l      # a naive (service-time) measurement would say ~150ms
 assert l["max"] > 900000, l
 assert r["generator"]["lag_us"]["p99"] < 10000, r["generator"]
+assert r["generator"]["loop_delay_us"]["count"] > 100, r["generator"]  # its event loops were watched
+assert not any("event loops" in why for why in r["generator"]["reasons"]), r["generator"]
 PY
 
 # The same backlog under --allow-lag: the requests never sent count as timeouts, so an error
@@ -130,6 +135,9 @@ o, g = r["http"]["overall"], r["generator"]
 assert g["not_started"] > 20, g
 assert o["errors"]["timeout"] >= g["not_started"], (o["errors"], g)
 assert o["requests"] == g["scheduled"], (o["requests"], g)
+# Throughput is what was sent: the never-sent ones are timeouts, not requests per second.
+assert o["not_sent"] == g["not_started"], (o, g)
+assert abs(o["rps"] * r["elapsed_s"] - (o["requests"] - o["not_sent"])) < 1, (o["rps"], r["elapsed_s"], o)
 PY
 
 # HEAD: the answer has the GET's Content-Length and no body (every HEAD used to time out).
@@ -252,6 +260,23 @@ if [ -s forge.port ]; then
     fail "forge: report: $(python3 -c 'import json,sys; r=json.load(open("forge.json"))["ws"]; print(r["protocol_errors"], r["delivery"])' 2>&1)"
 else
   fail "forge: stand-in server did not start: $(cat node-forge.log)"
+fi
+
+# 6d. A server that loses ticks: every 10th EURUSD tick dropped, with the tick before it sent again
+#     after the next one (that duplicate used to cancel the loss: counted "out of order"), and no
+#     GBPUSD tick at all (a symbol never delivered counted no loss). Every drop is a loss.
+LOSE_TICKS=1 node "$here/stand_in_server.js" "$work/lose.port" "$redis" "$channel-lose" >node-lose.log 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [ -s lose.port ] && break; sleep 0.1; done
+if [ -s lose.port ]; then
+  sed -e "s|^target: .*|target: http://127.0.0.1:$(cat lose.port)|" -e "s|channel: \"$channel\"|channel: \"$channel-lose\"|" \
+    -e 's|- ws.missing_events==0|- ws.received>0|' full.yaml >lose.yaml
+  lt lose 1 --scenario lose.yaml --redis "$redis" --out lose.json -q
+  report lose.json '[(d["duplicates"] > 0 and d["out_of_order"] == 0 and d["lost"] > d["duplicates"] + 30 * 20)
+    for d in [r["ws"]["delivery"]]][0] and any(t["metric"] == "ws.lost" and not t["passed"] for t in r["thresholds"])' ||
+    fail "lose: report: $(python3 -c 'import json,sys; r=json.load(open("lose.json")); print(r["ws"]["delivery"], r["thresholds"])' 2>&1)"
+else
+  fail "lose: stand-in server did not start: $(cat node-lose.log)"
 fi
 
 # 7. An expected event that never comes is counted per client (ticks go to a channel the

@@ -4,12 +4,17 @@
 // DROP_SEQ=1 forwards ticks without their seq, like a server (or the simulated feed) that has none.
 // FORGE_SEQ=1 also sends, after every 50th tick, a copy whose seq is 1,000,000 ahead: a tick nobody
 // published.
+// LOSE_TICKS=1 never forwards GBPUSD, and drops every 10th EURUSD tick but sends the tick before it
+// again after the next one: losses a duplicate must not cancel, and a symbol never delivered.
 const http = require("http");
 const { Server } = require("socket.io");
 const fs = require("fs");
 
 const [portFile, redisUrl, channel = "zuperior:market"] = process.argv.slice(2);
 let forwarded = 0;
+let eurusd = 0;
+let before = null;  // the EURUSD tick before a dropped one
+let resend = null;
 
 const server = http.createServer((req, res) => {
   const send = (status, body) => {
@@ -63,6 +68,18 @@ async function main() {
       try {
         const tick = JSON.parse(message);
         if (process.env.DROP_SEQ) delete tick.seq;
+        if (process.env.LOSE_TICKS) {
+          if (tick.symbol === "GBPUSD") return;
+          if (++eurusd % 10 === 0) {
+            resend = before;
+            return;
+          }
+          before = tick;
+          io.to("market:EURUSD").emit("market:update", tick);
+          if (resend) io.to("market:EURUSD").emit("market:update", resend);
+          resend = null;
+          return;
+        }
         io.to("market:" + tick.symbol).emit("market:update", tick);
         if (process.env.FORGE_SEQ && ++forwarded % 50 === 0)
           io.to("market:" + tick.symbol).emit("market:update", { ...tick, seq: tick.seq + 1000000 });
