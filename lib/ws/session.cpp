@@ -550,12 +550,25 @@ net::awaitable<poll_answer> session::poll_post(std::string body) {
     close(close_kind::force);
     co_return poll_answer{413, eio_error_body(eio_error::bad_request), true, true};
   }
+  if (post_pending_) {
+    // A POST while another is still being handled (its events wait on Redis or PostgreSQL): the
+    // two would interleave, a subscribe and its unsubscribe ending in either order. The reference
+    // server refuses it the same way ("data request overlap").
+    S_.owner.stats().protocol_errors++;
+    close(close_kind::force);
+    co_return error_answer(eio_error::bad_request);
+  }
   auto packets = eio_decode_payload(body);
   if (!packets) {
     S_.owner.stats().protocol_errors++;
     close(close_kind::force);
     co_return error_answer(eio_error::bad_request);
   }
+  struct pending {
+    bool& flag;
+    explicit pending(bool& f) : flag(f) { flag = true; }
+    ~pending() { flag = false; }
+  } guard(post_pending_);
   for (auto& p : *packets) {
     co_await on_packet(std::move(p));
     if (closed_) break;

@@ -255,6 +255,7 @@ class session : public std::enable_shared_from_this<session> {
   bool awaiting_pong_ = false;
   bool lingering_ = false;  // closed by the client, still findable for a poll that crossed the close
   bool poll_pending_ = false;
+  bool post_pending_ = false;  // a polling POST's packets are being handled
   bool probing_ = false;
   bool upgrading_ = false;
   bool upgraded_ = false;

@@ -133,6 +133,13 @@ std::size_t scan_string(std::string_view s, std::size_t start, F&& lone) {
 
 }  // namespace
 
+bool reserved_event(std::string_view name) {
+  for (std::string_view r :
+       {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"})
+    if (name == r) return true;
+  return false;
+}
+
 json_shape measure_json(std::string_view s) {
   // Members are counted per open object on a small stack; levels past its end go uncounted, and
   // their depth alone already fails any sane limit.
@@ -266,8 +273,10 @@ bool sio_payload_valid(const sio_packet& p) {
       return !p.has_data();
     case sio_type::event:
     case sio_type::binary_event:
+      // The reference parser refuses the names its own sockets emit locally (and closes).
       return p.has_data() && p.data.is_array() && !p.data.empty() &&
-             (p.data[0].is_string() || p.data[0].is_number_integer());
+             ((p.data[0].is_string() && !reserved_event(p.data[0].get_ref<const std::string&>())) ||
+              p.data[0].is_number_integer());
     case sio_type::ack:
     case sio_type::binary_ack:
       return p.has_data() && p.data.is_array() && p.id.has_value();

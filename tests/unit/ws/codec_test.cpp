@@ -176,6 +176,10 @@ TEST_CASE("Socket.IO EVENT and ACK", "[sio]") {
   CHECK(decode_error("2[]") == sio_error::bad_payload);
   CHECK(decode_error("2") == sio_error::bad_payload);
   CHECK(decode_error("2[{}]") == sio_error::bad_payload);
+  // Names the reference parser keeps for its own local events are refused, as it refuses them.
+  for (const char* name : {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"})
+    CHECK(decode_error(std::string("2[\"") + name + "\"]") == sio_error::bad_payload);
+  CHECK(decode_one(R"(2["disconnected"])").data[0] == "disconnected");
   // A binary header whose payload cannot become a packet fails before any attachment arrives.
   CHECK(decode_error("51-") == sio_error::bad_payload);
   CHECK(decode_error(R"(51-{"_placeholder":true,"num":0})") == sio_error::bad_payload);
