@@ -195,9 +195,20 @@ int run(const options& opts) {
         std::min<std::chrono::milliseconds>(s.database.connect_timeout, 2s));
     std::string db_url = s.database.url;
     auto db_session = std::make_shared<std::unique_ptr<db::session>>();
+    auto pool_timeouts = std::make_shared<std::uint64_t>(0);
     checker.add(
         "database",
-        [db_url, db_timeout, db_session] {
+        [db_url, db_timeout, db_session, pool = db_pool.get(), pool_timeouts] {
+          // The database answering this check's own connection is not enough: with every pool
+          // connection held (long transactions, a lock), requests get 503 "Database unavailable"
+          // while a fresh connection still answers. Requests that timed out waiting for a pool
+          // connection since the last check make the database unhealthy.
+          const auto st = pool->stats();
+          const auto timed_out = st.timeouts - std::exchange(*pool_timeouts, st.timeouts);
+          if (timed_out > 0)
+            throw std::runtime_error(fmt::format(
+                "connection pool exhausted: {} request(s) timed out waiting for one of its {} connections",
+                timed_out, st.size));
           auto& sess = *db_session;
           auto open = [&] {
             sess = db::session::connect(db_url, db_timeout);
