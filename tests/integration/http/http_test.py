@@ -343,7 +343,8 @@ def sighup_reload():
 
 def main():
     redis = start_redis()
-    d = Daemon("main")
+    # At debug level: the most the daemon ever logs is checked for secrets at the end.
+    d = Daemon("main", {"ZUPERIOR_LOG_LEVEL": "debug"})
     try:
         # probes and health
         st, _, body, _ = d.request("GET", "/livez")
@@ -1091,6 +1092,20 @@ def main():
         proxy_connection_cap()
         log_reader_gone()
         sighup_reload()
+
+        # Secrets never reach the logs: the JWT secret, passwords, tokens (whole, or their
+        # signature), in any daemon's log of this run, debug level included.
+        secrets = {"JWT_SECRET": SECRET, "a password": pw, "a token": token_a,
+                   "a token's signature": token_a.rsplit(".", 1)[-1]}
+        logs = {}
+        for name in os.listdir(WORK):
+            if name.endswith(".log"):
+                with open(os.path.join(WORK, name), errors="replace") as f:
+                    logs[name] = f.read()
+        check(sum(len(t) for t in logs.values()) > 10000 and "debug" in logs.get("main.log", ""),
+              f"the logs were written, at debug level ({ {k: len(v) for k, v in logs.items()} })")
+        leaks = [f"{what} in {name}" for name, text in logs.items() for what, value in secrets.items() if value in text]
+        check(not leaks, f"no secret in any daemon log ({leaks})")
     finally:
         for dm in [d] + ([d2] if "d2" in dir() else []):
             if dm.proc.poll() is None:
