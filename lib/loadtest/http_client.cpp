@@ -156,9 +156,13 @@ asio::awaitable<outcome> perform(thread_context& t, http_conn& c, const http_ste
     c.open = false;
     if (wec == beast::error::timeout) co_return outcome{false, error_kind::timeout, 0};
     // A keep-alive connection the server closed while idle fails before any byte of a
-    // response: that is not the target failing this request, so it is retried once afresh.
-    bool stale = reused && (wec == http::error::end_of_stream || wec == asio::error::connection_reset ||
-                            wec == asio::error::broken_pipe || wec == asio::error::eof);
+    // response: that is not the target failing this request, so it is retried once afresh, if
+    // the method is idempotent (RFC 9110 9.2.2): the server may have acted on a POST before closing.
+    const bool idempotent = step.method == "GET" || step.method == "HEAD" || step.method == "OPTIONS" ||
+                            step.method == "PUT" || step.method == "DELETE";
+    bool stale = reused && idempotent &&
+                 (wec == http::error::end_of_stream || wec == asio::error::connection_reset ||
+                  wec == asio::error::broken_pipe || wec == asio::error::eof);
     if (!stale) co_return outcome{false, error_kind::protocol, 0};
   }
   co_return outcome{false, error_kind::protocol, 0};

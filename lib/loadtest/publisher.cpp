@@ -62,7 +62,15 @@ asio::awaitable<void> publish(thread_context& t) {
     t.notes.push_back(fmt::format("publisher: cannot resolve {}: {}", u->host, sh.publisher_resolve_error));
     co_return;
   }
+  // A Redis that never answers the SYN (a black hole, a paused host) fails here in 3 s and says so;
+  // without a deadline the run ended with no tick published and called it the generator's lag.
+  auto connect_deadline = std::make_shared<asio::steady_timer>(t.io, std::chrono::seconds(3));
+  connect_deadline->async_wait([c](boost::system::error_code ec) {
+    if (!ec) c->sock.close(ec);
+  });
   auto [cec, ep] = co_await asio::async_connect(c->sock, sh.publisher_endpoints, nothrow);
+  const bool timed_out = connect_deadline->cancel() == 0 && cec;
+  if (timed_out) cec = asio::error::timed_out;
   if (cec) {
     ++t.publish_errors;
     t.notes.push_back(
