@@ -25,10 +25,13 @@
 #include "auth/jwt.hpp"
 #include "cache/cache.hpp"
 #include "cache/sync_client.hpp"
+#include "core/error.hpp"
+#include "core/strings.hpp"
 #include "daemon/redis_limits.hpp"
 #include "db/pool.hpp"
 #include "db/session.hpp"
 #include "health/checker.hpp"
+#include "http/client_ip.hpp"
 #include "http/server.hpp"
 #include "log/log.hpp"
 #include "metrics/process.hpp"
@@ -206,9 +209,9 @@ int run(const options& opts) {
           const auto st = pool->stats();
           const auto timed_out = st.timeouts - std::exchange(*pool_timeouts, st.timeouts);
           if (timed_out > 0)
-            throw std::runtime_error(fmt::format(
-                "connection pool exhausted: {} request(s) timed out waiting for one of its {} connections",
-                timed_out, st.size));
+            throw std::runtime_error(
+                fmt::format("connection pool exhausted: {} request(s) timed out waiting for one of its {} connections",
+                            timed_out, st.size));
           auto& sess = *db_session;
           auto open = [&] {
             sess = db::session::connect(db_url, db_timeout);
@@ -277,6 +280,11 @@ int run(const options& opts) {
   std::atomic<bool> ready{false};
   api::services svc;
   svc.settings = &s;
+  std::string bad_network;
+  const auto internal = http::proxy_list::parse(s.server.internal_networks, &bad_network);
+  if (!internal)
+    throw core::command_error("server.internal_networks: not an IP address or CIDR: " + core::quote(bad_network));
+  svc.internal = &*internal;
   svc.metrics = &registry;
   svc.health = &checker;
   svc.ready = &ready;

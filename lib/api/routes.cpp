@@ -9,6 +9,7 @@
 #include "api/limits.hpp"
 #include "core/strings.hpp"
 #include "health/checker.hpp"
+#include "http/client_ip.hpp"
 #include "http/error.hpp"
 #include "metrics/registry.hpp"
 
@@ -57,6 +58,10 @@ void append_ms3(std::string& out, std::int64_t us) {
   out.append(tail, 4);
 }
 
+bool is_internal(const services& s, const request_context& ctx) {
+  return s.internal && s.internal->contains(ctx.client_ip);
+}
+
 awaitable<response> livez(request_context& ctx) {
   co_return http::json_response(ctx.req, http::status::ok, "{\"status\":\"ok\"}");
 }
@@ -86,26 +91,31 @@ awaitable<response> readyz(services& s, request_context& ctx) {
 awaitable<response> health_route(services& s, request_context& ctx) {
   // The body only changes with the snapshot, and its timestamp/ageMs with the millisecond: built
   // once per worker thread and millisecond, reused by the requests in between.
-  thread_local const health::checker* cached_for = nullptr;
-  thread_local std::int64_t cached_ms = INT64_MIN;
-  thread_local std::pair<std::string, bool> cached;
+  // The dependencies' error texts (host names, addresses, server messages) only for internal
+  // clients: the route is public, behind the proxy too.
+  const bool internal = is_internal(s, ctx);
+  thread_local const health::checker* cached_for[2] = {nullptr, nullptr};
+  thread_local std::int64_t cached_ms[2] = {INT64_MIN, INT64_MIN};
+  thread_local std::pair<std::string, bool> cached[2];
   auto now = epoch_ms();
-  if (cached_for != s.health || cached_ms != now) {
-    cached = health_body(*s.health, now);
-    cached_for = s.health;
-    cached_ms = now;
+  if (cached_for[internal] != s.health || cached_ms[internal] != now) {
+    cached[internal] = health_body(*s.health, now, internal);
+    cached_for[internal] = s.health;
+    cached_ms[internal] = now;
   }
-  co_return http::json_response(ctx.req, cached.second ? http::status::ok : http::status::service_unavailable,
-                                cached.first);
+  const auto& body = cached[internal];
+  co_return http::json_response(ctx.req, body.second ? http::status::ok : http::status::service_unavailable,
+                                body.first);
 }
 
 awaitable<response> metrics_route(services& s, request_context& ctx) {
+  if (!is_internal(s, ctx)) co_return http::error_response(ctx.req, http::errc::forbidden, "Forbidden");
   co_return http::text_response(ctx.req, http::status::ok, s.metrics->render(), metrics::content_type);
 }
 
 }  // namespace
 
-std::pair<std::string, bool> health_body(const health::checker& h, std::int64_t now_ms) {
+std::pair<std::string, bool> health_body(const health::checker& h, std::int64_t now_ms, bool with_errors) {
   auto results = h.snapshot();
   bool ok = true;
   for (const auto& r : results)
@@ -135,7 +145,7 @@ std::pair<std::string, bool> health_body(const health::checker& h, std::int64_t 
     core::append_number(body, r.age.count());
     body += ",\"latencyMs\":";
     append_ms3(body, r.latency.count());
-    if (!r.error.empty()) {
+    if (with_errors && !r.error.empty()) {
       body += ",\"error\":";
       body += core::quote(r.error);
     }

@@ -18,6 +18,9 @@
 namespace zuperior::health {
 class checker;
 }
+namespace zuperior::http {
+class proxy_list;
+}
 namespace zuperior::metrics {
 class registry;
 }
@@ -58,6 +61,8 @@ struct services {
   /// connection; empty: nothing is cached.
   std::vector<std::shared_ptr<cache::cache>> caches;
   std::chrono::seconds accounts_ttl{60};  // 0: GET /apis/accounts is not cached
+  /// server.internal_networks: who may read /metrics and health's error texts (null: nobody).
+  const http::proxy_list* internal = nullptr;
 };
 
 /// Registers the API's prepared statements on `pool` (once, before serving).
@@ -81,6 +86,6 @@ std::shared_ptr<http::router> build_routes(services& s);
 
 /// `{"timestamp":…,"status":…,"checks":{database,redis,api},"details":{…}}` stamped `now_ms` (epoch
 /// milliseconds), and whether it is healthy.
-std::pair<std::string, bool> health_body(const health::checker& h, std::int64_t now_ms);
+std::pair<std::string, bool> health_body(const health::checker& h, std::int64_t now_ms, bool with_errors = true);
 
 }  // namespace zuperior::api

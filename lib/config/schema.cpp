@@ -126,6 +126,9 @@ std::vector<key_spec> build_schema() {
           .range(32, 128),
       key("server.trusted_proxies", k::list, &settings::server, &server_settings::trusted_proxies,
           "Proxy addresses or CIDRs whose X-Forwarded-For is believed (comma-separated)."),
+      key("server.internal_networks", k::list, &settings::server, &server_settings::internal_networks,
+          "Client addresses or CIDRs (after trusted proxies) that may read /metrics and the error texts "
+          "of /apis/health; others get 403 and the health status without them (comma-separated)."),
       key("server.cors_origins", k::list, &settings::server, &server_settings::cors_origins,
           "Origins allowed by CORS (comma-separated URLs); the seed's NEXT_PUBLIC_APP_URL.")
           .alias("NEXT_PUBLIC_APP_URL"),
@@ -328,7 +331,7 @@ std::vector<key_spec> build_schema() {
 }
 
 std::string check_list_item(const key_spec& spec, const std::string& item) {
-  if (spec.path == "server.trusted_proxies") {
+  if (spec.path == "server.trusted_proxies" || spec.path == "server.internal_networks") {
     auto slash = item.find('/');
     std::string ip = item.substr(0, slash);
     if (!core::is_ip_address(ip)) return fmt::format("{} is not an IP address or CIDR", core::quote(item));

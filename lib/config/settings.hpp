@@ -37,8 +37,11 @@ struct server_settings {
   std::uint32_t max_connections_per_ip = 2'000;
   std::uint32_t ipv6_prefix = 64;            // an IPv6 client is counted by its /ipv6_prefix network
   std::vector<std::string> trusted_proxies;  // IPs or CIDRs
-  std::vector<std::string> cors_origins;     // NEXT_PUBLIC_APP_URL
-  std::string public_url;                    // NEXT_PUBLIC_API_BASE_URL
+  // Client addresses (after trusted proxies) that may read /metrics and health's error texts.
+  std::vector<std::string> internal_networks{"127.0.0.0/8",    "::1",     "10.0.0.0/8", "172.16.0.0/12",
+                                             "192.168.0.0/16", "fc00::/7"};
+  std::vector<std::string> cors_origins;  // NEXT_PUBLIC_APP_URL
+  std::string public_url;                 // NEXT_PUBLIC_API_BASE_URL
 };
 
 struct database_settings {

@@ -681,6 +681,16 @@ def main():
         st, body = wait_health(d, False)
         check(st == 503 and body["status"] == "degraded" and body["checks"]["redis"] == "unhealthy",
               f"Redis down: health 503 degraded ({st})")
+        # Why, only for internal clients: the error text names hosts and addresses. A public
+        # client (through the trusted proxy) gets the same status without it, and no /metrics.
+        _, _, inside, _ = d.request("GET", "/apis/health")
+        st_pub, _, outside, _ = d.request("GET", "/apis/health", headers=ip(77))
+        check(inside["details"]["redis"].get("error") and st_pub == 503 and
+              outside["checks"] == inside["checks"] and "error" not in outside["details"]["redis"],
+              f"health: the error text for internal clients only ({inside['details']['redis']}, {outside['details']['redis']})")
+        st_pub, _, _, _ = d.request("GET", "/metrics", headers=ip(77))
+        st_in, _, _, _ = d.request("GET", "/metrics", headers={"X-Forwarded-For": "10.1.2.3"})
+        check(st_pub == 403 and st_in == 200, f"/metrics: 403 for a public client, 200 for an internal one ({st_pub}, {st_in})")
         # The bus check runs on its own schedule: it reports the subscriber down within an interval.
         deadline = time.time() + 6
         while time.time() < deadline and body.get("checks", {}).get("bus") != "unhealthy":
