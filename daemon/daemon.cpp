@@ -111,13 +111,30 @@ class http_metrics {
       }
     if (!found.first) {
       found.first = &requests_.labels({rec.route, rec.method, cls_name});
-      found.second = &latency_.labels({rec.route, cls_name});
+      // A takeover's duration is how long a long-poll was held (up to the ping interval), not a
+      // latency: it would dominate any percentile taken across routes. No series for it.
+      found.second = rec.status != 0 ? &latency_.labels({rec.route, cls_name}) : nullptr;
       if (memo.size() < 512)
         memo.emplace_back(key{rec.route.data(), rec.route.size(), std::string(rec.method), st}, found);
     }
     found.first->inc();
-    found.second->observe(rec.duration);
-    if (rec.status >= 400) errors_.labels({rec.route, std::to_string(rec.status)}).inc();
+    if (found.second) found.second->observe(rec.duration);
+    if (rec.status >= 400) {
+      // Memoized like the above: a 429 storm took the family's shared lock and allocated per request.
+      thread_local std::vector<std::pair<key, metrics::counter*>> error_memo;
+      metrics::counter* c = nullptr;
+      for (auto& [mk, v] : error_memo)
+        if (mk.matches(rec.route, {}, rec.status)) {  // the series has no method label
+          c = v;
+          break;
+        }
+      if (!c) {
+        c = &errors_.labels({rec.route, std::to_string(rec.status)});
+        if (error_memo.size() < 512)
+          error_memo.emplace_back(key{rec.route.data(), rec.route.size(), std::string(), rec.status}, c);
+      }
+      c->inc();
+    }
   }
   void on_connection(int d) { connections_.inc(d); }
   void on_in_flight(int d) { in_flight_.inc(d); }

@@ -72,7 +72,11 @@ void reply_cb(redisAsyncContext* ac, void* r, void* priv) {
   st.in_flight.fetch_sub(1, std::memory_order_relaxed);
   auto& m = l->metrics();
   if (m.in_flight) m.in_flight->dec();
-  if (rep) l->last_activity = std::chrono::steady_clock::now();
+  if (rep) {
+    l->last_activity = std::chrono::steady_clock::now();
+    // Timed-out commands too, when their reply comes: the slowest ones are the stall itself.
+    if (m.latency) m.latency->observe(l->last_activity - p.started);
+  }
   if (p.abandoned) return;  // the caller already got errc::timeout
   if (!rep) {
     p.out.ec = l->stopped() ? errc::stopped : errc::disconnected;
@@ -80,7 +84,6 @@ void reply_cb(redisAsyncContext* ac, void* r, void* priv) {
     if (m.dropped) m.dropped->inc();
   } else {
     p.out.value = detail::convert(rep);
-    if (m.latency) m.latency->observe(l->last_activity - p.started);
     if (rep->type == REDIS_REPLY_ERROR) {
       p.out.ec = errc::error_reply;
       st.error_replies.fetch_add(1, std::memory_order_relaxed);

@@ -674,6 +674,8 @@ def main():
         check('zuperior_http_request_duration_seconds_count{route="/apis/auth/login",status="4xx"}' in text
               and 'zuperior_http_request_duration_seconds_count{route="/apis/auth/login",status="2xx"}' in text,
               "latency histogram per route and status class")
+        errors_401 = [l for l in text.splitlines() if l.startswith('zuperior_http_errors_total{route="/apis/auth/login",code="401"} ')]
+        check(errors_401 and float(errors_401[0].split()[-1]) >= 10, f"each error status counted per route ({errors_401})")
 
         # Redis lost: still serving, health degraded; back to healthy when it returns
         redis.terminate()

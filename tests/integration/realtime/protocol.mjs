@@ -473,6 +473,12 @@ try {
   await engineIO();
   await socketIO();
   check("the daemon still serves after all of the above", await alive());
+  // The polls above are counted, but how long each was held is not a latency.
+  const metrics = await (await fetch(`${base}/metrics`)).text();
+  const polls = metrics.match(/^zuperior_http_requests_total\{route="\/socket\.io\/",method="GET",status="takeover"\} (\d+)/m);
+  check("metrics: long-polls counted as takeover requests, kept out of the latency histogram",
+    polls && Number(polls[1]) > 10 && !/zuperior_http_request_duration_seconds_count\{route="\/socket\.io\/"/.test(metrics),
+    polls ? polls[0] : "no takeover count");
 } catch (e) {
   check(`exception: ${e.stack || e}`, false);
 }
