@@ -104,10 +104,16 @@ mkdir slow && cp "$shipped"/*.sql slow/ && printf 'SELECT pg_sleep(3);\n' > slow
 db3="$(newdb race)"
 mig race_a "$db3" slow up &
 pa=$!
-sleep 0.3
+# b starts once a holds the migration lock (an advisory lock in that database), whatever the
+# machine's speed: b must be the one that waits.
+advisory_held() {
+  [ "$(q "$db3" "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")" -ge 1 ]
+}
+for _ in $(seq 200); do advisory_held && break; sleep 0.05; done
+advisory_held || fail "race: a never took the migration lock"
 mig race_b "$db3" slow up &
 pb=$!
-sleep 0.7
+sleep 0.3
 mig race_c "$db3" slow up --lock-wait 300ms
 want_rc race_c 1
 has race_c "holds the migration lock"
@@ -208,7 +214,11 @@ db8="$(newdb locked)"
 mig up8 "$db8" locked up --to 1
 ( PGAPPNAME=the_blocker psql "$db8" -qX -c 'BEGIN' -c 'LOCK TABLE "User" IN ACCESS SHARE MODE' -c 'SELECT pg_sleep(30)' >/dev/null 2>&1 ) &
 blocker=$!
-sleep 1
+# Until the blocker holds its lock on "User" (a fixed sleep let a slow start pass the ALTER).
+for _ in $(seq 200); do
+  [ "$(q "$db8" "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'the_blocker' AND l.relation = '\"User\"'::regclass AND l.granted")" -ge 1 ] && break
+  sleep 0.05
+done
 mig up8b "$db8" locked up --lock-timeout 200ms --retries 2 --retry-backoff 100ms
 want_rc up8b 1
 has up8b "retry 2/2"
@@ -427,7 +437,12 @@ db15="$(newdb lockloss)"
 mkdir lockloss
 printf 'CREATE TABLE slow (x int);\nSELECT pg_sleep(2);\n' >lockloss/0001_slow.sql
 printf 'CREATE TABLE after_slow (x int);\n' >lockloss/0002_after.sql
-( sleep 1; q "$db15" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'zuperior migrate%lock'" >/dev/null ) &
+running() {  # running DB STATEMENT: true once another session runs exactly that statement
+  [ "$(q "$1" "SELECT count(*) FROM pg_stat_activity WHERE query = '$2' AND pid <> pg_backend_pid()")" -ge 1 ]
+}
+# The lock connection goes while the first file runs (waited for, not slept on).
+( for _ in $(seq 200); do running "$db15" "SELECT pg_sleep(2)" && break; sleep 0.05; done
+  q "$db15" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'zuperior migrate%lock'" >/dev/null ) &
 mig up15 "$db15" lockloss up
 wait
 want_rc up15 1
@@ -446,7 +461,7 @@ mkdir sigint
 printf -- '-- zuperior:no-transaction\nCREATE TABLE before_sleep (x int);\nSELECT pg_sleep(30);\nCREATE TABLE after_sleep (x int);\n' >sigint/0001_sleep.sql
 env -i PATH="$PATH" HOME="$work" "$bin" migrate up --config /dev/null --database-url "$db16" --dir sigint >up16.out 2>up16.err &
 upid=$!
-sleep 1.5
+for _ in $(seq 200); do running "$db16" "SELECT pg_sleep(30)" && break; sleep 0.05; done
 kill -INT "$upid"
 t0=$(date +%s)
 wait "$upid" && rc=0 || rc=$?

@@ -57,23 +57,30 @@ export ZUPERIOR_REALTIME_CONNECT_RATE=30/5m
 # Account subscriptions checked again every second (a suspended user's open subscription ends).
 export ZUPERIOR_REALTIME_ACCOUNT_RECHECK=1s
 export NODE_ENV=test
-ports=()
+# Each daemon picks its own port (--port 0) and logs it: a port chosen here and bound later could
+# be taken in between by another test running in parallel.
 for i in 1 2; do
-  port="$(free_port)"
-  "$ZUPERIOR_BIN" serve --env-file /dev/null --host 127.0.0.1 --port "$port" --workers 2 \
+  "$ZUPERIOR_BIN" serve --env-file /dev/null --host 127.0.0.1 --port 0 --workers 2 \
     >"$work/serve$i.log" 2>&1 &
   pids+=($!)
-  ports+=("$port")
 done
 # A third instance on the simulated feed (what scripts/dev runs): 20 ticks a second per symbol. Its
 # PostgreSQL is unreachable (nothing listens on that port): the feed must not need it, and an
 # account subscription there must be refused at once, not hang.
-sim_port="$(free_port)"
 dead_db_port="$(free_port)"
 DATABASE_URL="postgresql://nobody:x@127.0.0.1:$dead_db_port/none?connect_timeout=2" \
 ZUPERIOR_MARKET_FEED=sim ZUPERIOR_MARKET_SIM_RATE=20 "$ZUPERIOR_BIN" serve --env-file /dev/null --host 127.0.0.1 \
-  --port "$sim_port" --workers 1 >"$work/serve-sim.log" 2>&1 &
+  --port 0 --workers 1 >"$work/serve-sim.log" 2>&1 &
 pids+=($!)
+# shellcheck source=../../../scripts/lib/daemon.sh
+. "$src/scripts/lib/daemon.sh"
+ports=()
+for log in serve1 serve2 serve-sim; do
+  port="$(daemon_port "$work/$log.log")" || { echo "FAIL: $log did not start:" >&2; cat "$work/$log.log" >&2; exit 1; }
+  ports+=("$port")
+done
+sim_port="${ports[2]}"
+ports=("${ports[0]}" "${ports[1]}")
 for port in "${ports[@]}" "$sim_port"; do
   for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/livez" >/dev/null 2>&1 && break; sleep 0.1; done
 done
