@@ -146,6 +146,18 @@ python3 -c "
 import json; o=json.load(open('head.json'))['http']['overall']; assert o['ok'] == 10, o
 " || fail "head: $(head -c 600 head.json)"
 
+# A generator that fell behind fails the run (exit 1, whatever the target did) unless --allow-lag:
+# with --max-lag 1us any real run lags.
+timeout 60 "$bin" loadtest --url "$base/livez" --rate 100 --duration 1s --max-lag 1us --out lagging.json -q \
+  >lagging.out 2>&1 && rc=0 || rc=$?
+[ "$rc" = 1 ] || fail "lagging: exit $rc, wanted 1: $(cat lagging.out)"
+report lagging.json 'r["generator"]["lagging"] and r["exit_code"] == 1 and r["http"]["overall"]["errors"]["total"] == 0' ||
+  fail "lagging: $(head -c 600 lagging.json)"
+timeout 60 "$bin" loadtest --url "$base/livez" --rate 100 --duration 1s --max-lag 1us --allow-lag -q \
+  >lagging_allowed.out 2>&1 && rc=0 || rc=$?
+[ "$rc" = 0 ] && grep -q "allowed by --allow-lag" lagging_allowed.out ||
+  fail "lagging_allowed: exit $rc: $(cat lagging_allowed.out)"
+
 # 5. Closed model.
 lt closedmodel 0 --url "$base/livez" --closed --duration 1s --connections 2 --out closed.json -q
 python3 -c "
