@@ -294,6 +294,26 @@ async function main() {
     check("unsubscribe:account takes a numeric id as subscribe does", numeric?.ok === true, JSON.stringify(numeric));
     const un = await emitAck(a, "unsubscribe:account", "1001");
     check("unsubscribe:account acked", un && un.ok === true);
+    // Unsubscribed means nothing more arrives: a tick of a symbol subscribed and then dropped, an
+    // update of the account dropped above. A control socket, still subscribed, gets both.
+    const ctl = connect({ transports: ["websocket"], auth: { token: tokA } });
+    await connected(ctl);
+    const ctlTicks = collect(ctl);
+    const ctlUpdates = collect(ctl, "account:update");
+    await emitAck(ctl, "subscribe:market", ["NZDUSD"]);
+    await emitAck(ctl, "subscribe:account", "1001");
+    const aTicks = collect(a);
+    await emitAck(a, "subscribe:market", ["NZDUSD"]);
+    const unm = await emitAck(a, "unsubscribe:market", ["NZDUSD"]);
+    const updatesBefore = updates.length;
+    redis("PUBLISH", "zuperior:market", JSON.stringify({ symbol: "NZDUSD", bid: 0.6, ask: 0.61, ts: Date.now() * 1000 }));
+    redis("PUBLISH", "zuperior:account", JSON.stringify({ accountId: "1001", balance: 99 }));
+    await until(() => ctlTicks.length >= 1 && ctlUpdates.length >= 1);
+    await sleep(200);
+    check("after unsubscribe:market and unsubscribe:account nothing more arrives (a subscribed socket gets both)",
+      unm?.ok === true && ctlTicks.length >= 1 && ctlUpdates.length >= 1 && aTicks.length === 0 &&
+      updates.length === updatesBefore, JSON.stringify([unm, ctlTicks.length, ctlUpdates.length, aTicks, updates.length - updatesBefore]));
+    ctl.close();
     a.close();
   }
 
