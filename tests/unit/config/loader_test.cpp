@@ -157,17 +157,21 @@ TEST_CASE("every type reports its error with the variable, source and a hint") {
                    {"ZUPERIOR_SERVER_CORS_ORIGINS", "ftp://x"},
                    {"JWT_SECRET", "short"}};
   auto c = load(o);
-  for (const char* key :
-       {"server.port", "server.workers", "server.host", "server.idle_timeout", "server.max_body_size", "log.access_log",
-        "log.format", "database.url", "redis.url", "manager.server_ip", "ratelimit.strict", "market.sim_rate",
-        "server.trusted_proxies", "server.cors_origins", "auth.jwt_secret"}) {
+  // Each message says what is wrong for that type (a port error saying "not a boolean" misleads).
+  const std::pair<const char*, const char*> expected[] = {
+      {"server.port", "out of range"},       {"server.workers", "integer"},     {"server.host", "host"},
+      {"server.idle_timeout", "duration"},   {"server.max_body_size", "size"},  {"log.access_log", "boolean"},
+      {"log.format", "text, json"},          {"database.url", "mysql"},         {"redis.url", "URL"},
+      {"manager.server_ip", "IP address"},   {"ratelimit.strict", "rate"},      {"market.sim_rate", "number"},
+      {"server.trusted_proxies", "notanip"}, {"server.cors_origins", "origin"}, {"auth.jwt_secret", "at least 32"}};
+  for (const auto& [key, says] : expected) {
     INFO(key);
     auto* d = find_problem(c, key);
     REQUIRE(d);
     CHECK(d->severity == diagnostic::level::error);
     CHECK(d->from.where == source::kind::environment);
     CHECK_FALSE(d->hint.empty());
-    CHECK_FALSE(d->message.empty());
+    CHECK(d->message.find(says) != std::string::npos);
   }
   CHECK(find_problem(c, "auth.jwt_secret")->variable == "JWT_SECRET");
   CHECK(find_problem(c, "auth.jwt_secret")->value == "<redacted>");
