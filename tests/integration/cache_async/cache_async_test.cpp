@@ -73,7 +73,7 @@ asio::awaitable<void> incr_one(std::shared_ptr<async_client> c, std::string key,
 
 TEST_CASE("async client: basic commands, error replies, key prefix", "[integration][cache]") {
   if (shared_url().empty()) {
-    WARN("ZUPERIOR_TEST_REDIS_URL is not set (run through scripts/test); skipping");
+    FAIL("ZUPERIOR_TEST_REDIS_URL is not set: run through scripts/test");
     return;
   }
   asio::io_context io;
@@ -131,7 +131,7 @@ TEST_CASE("async client: bad URLs are rejected up front", "[integration][cache]"
 
 TEST_CASE("async client: thousands of commands pipelined on one connection", "[integration][cache]") {
   if (shared_url().empty()) {
-    WARN("ZUPERIOR_TEST_REDIS_URL is not set; skipping");
+    FAIL("ZUPERIOR_TEST_REDIS_URL is not set: run through scripts/test");
     return;
   }
   asio::io_context io;
@@ -162,7 +162,7 @@ TEST_CASE("async client: thousands of commands pipelined on one connection", "[i
 
 TEST_CASE("async client: called from another io_context", "[integration][cache]") {
   if (shared_url().empty()) {
-    WARN("ZUPERIOR_TEST_REDIS_URL is not set; skipping");
+    FAIL("ZUPERIOR_TEST_REDIS_URL is not set: run through scripts/test");
     return;
   }
   asio::io_context home;
@@ -183,7 +183,7 @@ TEST_CASE("async client: called from another io_context", "[integration][cache]"
 
 TEST_CASE("async client: deadlines, a stuck server, kill and restart", "[integration][cache]") {
   if (!zuperior::testing::have_redis_server()) {
-    WARN("redis-server is not installed; skipping");
+    FAIL("redis-server is not installed");
     return;
   }
   zuperior::testing::redis_process server;
@@ -253,7 +253,7 @@ TEST_CASE("async client: deadlines, a stuck server, kill and restart", "[integra
 
 TEST_CASE("async client: AUTH from the URL", "[integration][cache]") {
   if (!zuperior::testing::have_redis_server()) {
-    WARN("redis-server is not installed; skipping");
+    FAIL("redis-server is not installed");
     return;
   }
   zuperior::testing::redis_process server;
@@ -290,7 +290,7 @@ asio::awaitable<bool> publish(std::shared_ptr<async_client> c, std::string ch, s
 
 TEST_CASE("subscriber: delivery, patterns, resubscription after a restart", "[integration][cache]") {
   if (!zuperior::testing::have_redis_server()) {
-    WARN("redis-server is not installed; skipping");
+    FAIL("redis-server is not installed");
     return;
   }
   zuperior::testing::redis_process server;
@@ -398,7 +398,7 @@ asio::awaitable<bool> cache_down(std::shared_ptr<cache> c) {
 
 TEST_CASE("cache helpers: get/set/ttl/exists/del/del_by_pattern with prefix and counters", "[integration][cache]") {
   if (shared_url().empty()) {
-    WARN("ZUPERIOR_TEST_REDIS_URL is not set; skipping");
+    FAIL("ZUPERIOR_TEST_REDIS_URL is not set: run through scripts/test");
     return;
   }
   asio::io_context io;

@@ -97,10 +97,10 @@ asio::awaitable<void> sleeper(std::shared_ptr<pool> p, std::string seconds, quer
   *out = co_await p->query("SELECT pg_sleep($1::float8)", std::move(params));
 }
 
-#define NEED_DB()                                                                 \
-  if (!db().available()) {                                                        \
-    WARN("ZUPERIOR_TEST_PG_URL is not set (run through scripts/test); skipping"); \
-    return;                                                                       \
+#define NEED_DB()                                                      \
+  if (!db().available()) {                                             \
+    FAIL("ZUPERIOR_TEST_PG_URL is not set: run through scripts/test"); \
+    return;                                                            \
   }
 
 }  // namespace
