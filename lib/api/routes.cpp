@@ -58,8 +58,11 @@ void append_ms3(std::string& out, std::int64_t us) {
   out.append(tail, 4);
 }
 
+// A client whose own address is known and in server.internal_networks. A request forwarded by a
+// peer that is not a trusted proxy (or with an unreadable chain) is not: its address is a proxy's
+// or a NAT's, private though the client is not.
 bool is_internal(const services& s, const request_context& ctx) {
-  return s.internal && s.internal->contains(ctx.client_ip);
+  return s.internal && ctx.address_known && s.internal->contains(ctx.client_ip);
 }
 
 awaitable<response> livez(request_context& ctx) {

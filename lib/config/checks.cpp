@@ -114,10 +114,10 @@ void check_policy(loaded_config& cfg) {
 
   if (s.redis.url.empty() && s.redis.host.empty())
     c.error("redis.url", "neither REDIS_URL nor REDIS_HOST is set", "set REDIS_URL=redis://HOST:6379");
-  if (s.redis.url.rfind("rediss:", 0) == 0)
+  if (auto u = core::parse_url(s.redis.url); u && u->scheme == "rediss")  // the scheme, lower-cased
     c.error("redis.url", "rediss:// (TLS) is not supported by this build",
             "reach a TLS Redis through a local TLS proxy (stunnel, spiped) and use redis://");
-  if (!s.redis.url.empty() && cfg.source_of("redis.db").where != source::kind::default_value)
+  if (!s.redis.url.empty() && s.redis.db != 0)  // the shipped YAML says db: 0
     c.warn("redis.db", "redis.db is ignored: REDIS_URL is set and names the database",
            "put the database number in the URL's path (redis://HOST:6379/DB)");
   {

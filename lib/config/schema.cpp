@@ -128,7 +128,8 @@ std::vector<key_spec> build_schema() {
           "Proxy addresses or CIDRs whose X-Forwarded-For is believed (comma-separated)."),
       key("server.internal_networks", k::list, &settings::server, &server_settings::internal_networks,
           "Client addresses or CIDRs (after trusted proxies) that may read /metrics and the error texts "
-          "of /apis/health; others get 403 and the health status without them (comma-separated)."),
+          "of /apis/health; others get 403 and the health status without them (comma-separated). Add "
+          "the monitoring network; a request forwarded by an untrusted peer never qualifies."),
       key("server.cors_origins", k::list, &settings::server, &server_settings::cors_origins,
           "Origins allowed by CORS (comma-separated URLs); the seed's NEXT_PUBLIC_APP_URL.")
           .alias("NEXT_PUBLIC_APP_URL"),

@@ -38,8 +38,9 @@ struct server_settings {
   std::uint32_t ipv6_prefix = 64;            // an IPv6 client is counted by its /ipv6_prefix network
   std::vector<std::string> trusted_proxies;  // IPs or CIDRs
   // Client addresses (after trusted proxies) that may read /metrics and health's error texts.
-  std::vector<std::string> internal_networks{"127.0.0.0/8",    "::1",     "10.0.0.0/8", "172.16.0.0/12",
-                                             "192.168.0.0/16", "fc00::/7"};
+  // Loopback by default: a load balancer or NAT that rewrites client addresses to private ones
+  // would make every client internal; the monitoring network is the operator's to add.
+  std::vector<std::string> internal_networks{"127.0.0.0/8", "::1"};
   std::vector<std::string> cors_origins;  // NEXT_PUBLIC_APP_URL
   std::string public_url;                 // NEXT_PUBLIC_API_BASE_URL
 };

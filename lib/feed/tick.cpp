@@ -70,7 +70,8 @@ std::optional<account_update> parse_account_update(std::string_view text) {
   // And an object of a million distinct keys took minutes to parse (each key is compared with the
   // ones before it).
   const ws::json_shape shape = ws::measure_json(text);
-  if (shape.depth > max_update_depth || shape.members > max_update_members) return std::nullopt;
+  if (shape.depth > max_update_depth || shape.members > max_update_members || shape.member_cost > 4'000'000)
+    return std::nullopt;
   auto j = shape.lone_surrogates ? nlohmann::ordered_json::parse(ws::replace_lone_surrogates(text), nullptr, false)
                                  : nlohmann::ordered_json::parse(text.begin(), text.end(), nullptr, false);
   if (!j.is_object()) return std::nullopt;

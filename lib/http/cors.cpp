@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <random>
 
+#include "core/strings.hpp"
+
 namespace zuperior::http {
 namespace {
 std::string_view strip_slash(std::string_view s) {
@@ -59,7 +61,13 @@ bool cors_policy::cookie_allowed(const request& req) const {
   const std::string_view host(req[boost::beast::http::field::host].data(), req[boost::beast::http::field::host].size());
   if (host.empty() || origin.find("://") == std::string_view::npos) return false;  // "null", garbage
   const std::string h = host_only(origin);
-  return !h.empty() && h == host_only(host);
+  if (h.empty() || h != host_only(host)) return false;
+  // Served over https (the proxy says so), a plain-http page of the same host is not the same
+  // site's: a network attacker can serve one where HSTS is not set.
+  const auto proto = req.find("X-Forwarded-Proto");
+  if (proto != req.end() && core::iequals(std::string_view(proto->value().data(), proto->value().size()), "https"))
+    return core::iequals(origin.substr(0, 8), "https://");
+  return true;
 }
 
 bool cors_policy::is_preflight(const request& req) {

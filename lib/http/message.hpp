@@ -31,6 +31,10 @@ struct request_context {
   std::string_view route;  // the matched route pattern (metrics label); set by the server
   std::string user_id;     // set by authentication middleware; empty when anonymous
   std::string identity;    // "user:<id>" or "ip:<addr>" for the access log and rate limits
+  // False when the request carried X-Forwarded-For or Forwarded that did not give its address:
+  // from a peer that is not a trusted proxy, or ending on a hop that does not parse (client_ip is
+  // then the peer's, a proxy's or a NAT's, not the client's). Access decisions by address need it.
+  bool address_known = true;
 };
 
 /// A JSON response with `body` (already serialized) and the given status.

@@ -597,8 +597,11 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
       }
       S.in_flight.fetch_add(1, std::memory_order_relaxed);
       if (S.hooks.on_in_flight) S.hooks.on_in_flight(1);
+      const bool forwarded = req.find("X-Forwarded-For") != req.end() || req.find(bhttp::field::forwarded) != req.end();
+      const bool address_known = !forwarded || ip != peer;
       request_context ctx{req, path, query, std::move(ip), std::move(rid), w.index, w.ioc.get_executor(), start,
                           {},  {},   {}};
+      ctx.address_known = address_known;
       ctx.identity = "ip:" + ctx.client_ip;
       const handler* found = nullptr;
       response res = answer_without_handler(S, req, path, ctx, found);

@@ -65,12 +65,17 @@ asio::awaitable<void> publish(thread_context& t) {
   // A Redis that never answers the SYN (a black hole, a paused host) fails here in 3 s and says so;
   // without a deadline the run ended with no tick published and called it the generator's lag.
   auto connect_deadline = std::make_shared<asio::steady_timer>(t.io, std::chrono::seconds(3));
-  connect_deadline->async_wait([c](boost::system::error_code ec) {
-    if (!ec) c->sock.close(ec);
+  auto connecting = std::make_shared<bool>(true);  // the timer may fire as the connect completes
+  auto timed_out = std::make_shared<bool>(false);
+  connect_deadline->async_wait([c, connecting, timed_out](boost::system::error_code ec) {
+    if (ec || !*connecting) return;
+    *timed_out = true;
+    c->sock.close(ec);
   });
   auto [cec, ep] = co_await asio::async_connect(c->sock, sh.publisher_endpoints, nothrow);
-  const bool timed_out = connect_deadline->cancel() == 0 && cec;
-  if (timed_out) cec = asio::error::timed_out;
+  *connecting = false;
+  connect_deadline->cancel();
+  if (*timed_out) cec = asio::error::timed_out;
   if (cec) {
     ++t.publish_errors;
     t.notes.push_back(

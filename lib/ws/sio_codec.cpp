@@ -160,6 +160,8 @@ json_shape measure_json(std::string_view s) {
       --depth;
     } else if (c == ':' && depth > 0 && depth <= tracked && counts[depth - 1] != array_level) {
       // Each member of an object has exactly one ':' outside strings at the object's own level.
+      // The k-th key of an object is compared with the k-1 before it.
+      out.member_cost += counts[depth - 1];
       if (++counts[depth - 1] > out.members) out.members = counts[depth - 1];
     }
   }
@@ -253,7 +255,8 @@ std::optional<sio_header> sio_parse_text(std::string_view s, const sio_limits& l
     const std::string_view payload = s.substr(i);
     const json_shape shape = measure_json(payload);
     if (shape.depth > limits.max_depth) return fail(sio_error::too_deep);
-    if (shape.members > limits.max_members) return fail(sio_error::too_many_members);
+    if (shape.members > limits.max_members || shape.member_cost > limits.max_member_cost)
+      return fail(sio_error::too_many_members);
     json j = shape.lone_surrogates ? json::parse(replace_lone_surrogates(payload), nullptr, false)
                                    : json::parse(payload.begin(), payload.end(), nullptr, false);
     if (j.is_discarded()) return fail(sio_error::bad_json);

@@ -60,6 +60,7 @@ struct json_shape {
   std::size_t members = 0;       // most members of any one object: an ordered_json object inserts a
                                  // key by comparing it with every key before it (n²/2 for n keys)
   bool lone_surrogates = false;  // a \uD800-\uDFFF escape without its pair (see below)
+  std::size_t member_cost = 0;   // key comparisons of all objects together: the sum of n²/2
 };
 json_shape measure_json(std::string_view s);
 /// Nesting depth of a JSON text: measure_json(s).depth.
@@ -73,7 +74,8 @@ std::string replace_lone_surrogates(std::string_view s);
 struct sio_limits {
   std::size_t max_attachments = 64;
   std::size_t max_depth = 64;
-  std::size_t max_members = 1000;  // members of one JSON object
+  std::size_t max_members = 1000;           // members of one JSON object
+  std::size_t max_member_cost = 4'000'000;  // all objects' key comparisons (a few ms at most)
   std::size_t max_namespace = 256;
   // Bytes of all the attachments of one packet together (0 = no cap). Without it a client could
   // park max_attachments frames of max_payload each (64 MB) in a session by never sending the last.

@@ -98,8 +98,9 @@ class Daemon:
                 print(f.read())
             raise RuntimeError(f"daemon {name} did not start")
 
-    def request(self, method, path, body=None, headers=None, timeout=10):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+    def request(self, method, path, body=None, headers=None, timeout=10, source=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout,
+                                       source_address=(source, 0) if source else None)
         h = dict(headers or {})
         if isinstance(body, (dict, list)):
             body = json.dumps(body)
@@ -344,7 +345,7 @@ def sighup_reload():
 def main():
     redis = start_redis()
     # At debug level: the most the daemon ever logs is checked for secrets at the end.
-    d = Daemon("main", {"ZUPERIOR_LOG_LEVEL": "debug"})
+    d = Daemon("main", {"ZUPERIOR_LOG_LEVEL": "debug", "ZUPERIOR_SERVER_INTERNAL_NETWORKS": "127.0.0.0/8,10.0.0.0/8"})
     try:
         # probes and health
         st, _, body, _ = d.request("GET", "/livez")
@@ -693,6 +694,13 @@ def main():
         st_pub, _, _, _ = d.request("GET", "/metrics", headers=ip(77))
         st_in, _, _, _ = d.request("GET", "/metrics", headers={"X-Forwarded-For": "10.1.2.3"})
         check(st_pub == 403 and st_in == 200, f"/metrics: 403 for a public client, 200 for an internal one ({st_pub}, {st_in})")
+        # From 127.0.0.2 (internal, not a trusted proxy): its own requests are internal; with an
+        # X-Forwarded-For it is a proxy nobody trusts, whose clients' addresses are unknown.
+        st_direct, _, _, _ = d.request("GET", "/metrics", source="127.0.0.2")
+        st_fwd, _, _, _ = d.request("GET", "/metrics", headers={"X-Forwarded-For": "10.1.2.3"}, source="127.0.0.2")
+        st_garbage, _, _, _ = d.request("GET", "/metrics", headers={"X-Forwarded-For": "10.1.2.3:5678"})
+        check(st_direct == 200 and st_fwd == 403 and st_garbage == 403,
+              f"/metrics: a forwarded request is internal only through a trusted proxy, with a readable chain ({st_direct}, {st_fwd}, {st_garbage})")
         # The bus check runs on its own schedule: it reports the subscriber down within an interval.
         deadline = time.time() + 6
         while time.time() < deadline and body.get("checks", {}).get("bus") != "unhealthy":

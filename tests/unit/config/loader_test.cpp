@@ -254,7 +254,7 @@ TEST_CASE("production is stricter: placeholder secret, default passwords, CORS")
 TEST_CASE("values serve would accept and then fail on are refused up front") {
   load_options o;
   o.environment = {{"DATABASE_URL", "postgresql://app@db/app"},
-                   {"REDIS_URL", "rediss://cache:6380/0"},
+                   {"REDIS_URL", "REDISS://cache:6380/0"},
                    {"JWT_SECRET", good_secret},
                    {"ZUPERIOR_AUTH_COOKIE_NAME", "my token"},
                    {"ZUPERIOR_REALTIME_PATH", "socket.io"},

@@ -88,6 +88,12 @@ TEST_CASE("CORS only for configured origins; request ids") {
   CHECK_FALSE(cors.cookie_allowed(req("https://api.example.evil.example", "api.example")));
   CHECK_FALSE(cors.cookie_allowed(req("null", "api.example")));
   CHECK_FALSE(cors.cookie_allowed(req("https://evil.example", "")));
+  // Behind a proxy that says the request came over https, a plain-http page of the host is refused.
+  auto tls = req("http://api.example", "api.example");
+  tls.set("X-Forwarded-Proto", "https");
+  CHECK_FALSE(cors.cookie_allowed(tls));
+  tls.set(bh::field::origin, "https://api.example");
+  CHECK(cors.cookie_allowed(tls));
   http::cors_policy any({"*"});
   CHECK(any.allowed("https://evil.example"));
   CHECK_FALSE(any.cookie_allowed(req("https://evil.example", "api.example")));

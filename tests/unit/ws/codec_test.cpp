@@ -221,6 +221,15 @@ TEST_CASE("JSON payloads are measured before they are parsed", "[sio]") {
   CHECK(decode_error(keys + "}") == sio_error::too_many_members);
   keys = keys.substr(0, keys.rfind(','));
   CHECK(decode_one(keys + "}").data.size() == 1000);
+  // Many objects of 1,000 keys each cost as much together: the total is capped too (140 of them,
+  // 1 MB, were 70 million comparisons).
+  std::string wide = "{";
+  for (int i = 0; i < 1000; ++i) wide += (i ? ",\"" : "\"") + std::to_string(i) + "\":0";
+  wide += "}";
+  std::string several = "0{";
+  for (int i = 0; i < 10; ++i) several += (i ? ",\"o" : "\"o") + std::to_string(i) + "\":" + wide;
+  CHECK(decode_error(several + "}") == sio_error::too_many_members);
+  CHECK(measure_json(wide).member_cost == 1000 * 999 / 2);
   // Many small objects are fine: the limit is per object.
   std::string many = R"(2["x",[)";
   for (int i = 0; i < 2000; ++i) many += std::string(i ? "," : "") + R"({"a":1,"b":2})";
