@@ -240,12 +240,19 @@ grep -q "Socket.IO delivery latency" full.html || fail "full.html lacks the deli
 # 6b. The same run against a server whose ticks carry no seq: delivery latency is measured (ts),
 #     loss and ordering are not, so thresholds on them fail as "not measured" and the report has
 #     null for them (ws.lost==0 passed with "actual 0").
-DROP_SEQ=1 node "$here/stand_in_server.js" "$work/noseq.port" "$redis" "$channel-noseq" >node-noseq.log 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do [ -s noseq.port ] && break; sleep 0.1; done
-if [ -s noseq.port ]; then
-  sed -e "s|^target: .*|target: http://127.0.0.1:$(cat noseq.port)|" -e "s|channel: \"$channel\"|channel: \"$channel-noseq\"|" \
-    -e 's|^  - ws.out_of_order==0|&\n  - ws.delivery.lost_ratio<1%|' full.yaml >noseq.yaml
+# stand_in NAME VAR [SED-ARGS...]: a stand-in server with VAR=1 on its own channel, and NAME.yaml:
+# full.yaml pointed at it (plus the sed edits given); fails when the server does not start.
+stand_in() {
+  local name="$1" var="$2"
+  shift 2
+  env "$var=1" node "$here/stand_in_server.js" "$work/$name.port" "$redis" "$channel-$name" >"node-$name.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do [ -s "$name.port" ] && break; sleep 0.1; done
+  [ -s "$name.port" ] || return 1
+  sed -e "s|^target: .*|target: http://127.0.0.1:$(cat "$name.port")|" -e "s|channel: \"$channel\"|channel: \"$channel-$name\"|" \
+    "$@" full.yaml >"$name.yaml"
+}
+if stand_in noseq DROP_SEQ -e 's|^  - ws.out_of_order==0|&\n  - ws.delivery.lost_ratio<1%|'; then
   lt noseq 1 --scenario noseq.yaml --redis "$redis" --out noseq.json
   for m in 'ws.lost==0' 'ws.out_of_order==0' 'ws.delivery.lost_ratio<1%'; do
     grep -Eq "FAIL $m +actual not measured" noseq.out || fail "noseq: $m not failed as not measured: $(grep -F "$m" noseq.out)"
@@ -263,12 +270,7 @@ fi
 
 # 6c. A server that also sends ticks with a seq far beyond anything published: each is a protocol
 #     error, not a delivery, and not a million ticks lost (they were counted lost, then out of order).
-FORGE_SEQ=1 node "$here/stand_in_server.js" "$work/forge.port" "$redis" "$channel-forge" >node-forge.log 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do [ -s forge.port ] && break; sleep 0.1; done
-if [ -s forge.port ]; then
-  sed -e "s|^target: .*|target: http://127.0.0.1:$(cat forge.port)|" -e "s|channel: \"$channel\"|channel: \"$channel-forge\"|" \
-    full.yaml >forge.yaml
+if stand_in forge FORGE_SEQ; then
   lt forge 0 --scenario forge.yaml --redis "$redis" --out forge.json -q
   report forge.json 'r["ws"]["protocol_errors"] > 0 and r["ws"]["delivery"]["lost"] == 0 and
     r["ws"]["delivery"]["out_of_order"] == 0 and r["ws"]["delivery"]["delivered"] > 30 * 50' ||
@@ -280,12 +282,7 @@ fi
 # 6d. A server that loses ticks: every 10th EURUSD tick dropped, with the tick before it sent again
 #     after the next one (that duplicate used to cancel the loss: counted "out of order"), and no
 #     GBPUSD tick at all (a symbol never delivered counted no loss). Every drop is a loss.
-LOSE_TICKS=1 node "$here/stand_in_server.js" "$work/lose.port" "$redis" "$channel-lose" >node-lose.log 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do [ -s lose.port ] && break; sleep 0.1; done
-if [ -s lose.port ]; then
-  sed -e "s|^target: .*|target: http://127.0.0.1:$(cat lose.port)|" -e "s|channel: \"$channel\"|channel: \"$channel-lose\"|" \
-    -e 's|- ws.missing_events==0|- ws.received>0|' full.yaml >lose.yaml
+if stand_in lose LOSE_TICKS -e 's|- ws.missing_events==0|- ws.received>0|'; then
   lt lose 1 --scenario lose.yaml --redis "$redis" --out lose.json -q
   report lose.json '[(d["duplicates"] > 0 and d["out_of_order"] == 0 and d["lost"] > d["duplicates"] + 30 * 20)
     for d in [r["ws"]["delivery"]]][0] and any(t["metric"] == "ws.lost" and not t["passed"] for t in r["thresholds"])' ||
