@@ -566,6 +566,8 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
                     : ec == bhttp::error::partial_message ? errc::bad_request
                                                           : parse_error_kind(ec);
         auto res = early_response(kind);
+        // A browser shows an answer without CORS headers as a CORS failure, not as the 413 or 408.
+        if (parser.is_header_done()) S.cors.decorate(parser.get(), res);
         auto rid = new_request_id();
         res.set("X-Request-Id", rid);
         stream.expires_after(std::chrono::seconds(5));

@@ -397,8 +397,11 @@ def main():
         check(st == 400 and body["message"] == "Malformed JSON body", f"malformed JSON 400 ({st} {body})")
         st, _, body, _ = d.request("POST", "/apis/auth/register", body="email=a", headers={"Content-Type": "application/x-www-form-urlencoded", **ip(1)})
         check(st == 415 and body["success"] is False, f"wrong content type 415 ({st})")
-        st, _, body, _ = d.request("POST", "/apis/auth/register", body="{\"x\":\"" + "a" * 70000 + "\"}", headers={"Content-Type": "application/json", **ip(1)})
+        st, h413, body, _ = d.request("POST", "/apis/auth/register", body="{\"x\":\"" + "a" * 70000 + "\"}",
+                                      headers={"Content-Type": "application/json", "Origin": "http://app.example", **ip(1)})
         check(st == 413 and body["success"] is False, f"oversize body 413 ({st})")
+        check(h413.get("access-control-allow-origin") == "http://app.example",
+              f"the 413 carries the CORS headers, or a browser shows a CORS failure instead ({h413})")
         st, _, body, _ = d.request("GET", "/apis/time", headers={"X-Big": "b" * 9000})
         check(st == 431, f"huge header 431 ({st})")
         # raw garbage: 400 and the daemon keeps serving
