@@ -9,11 +9,6 @@ namespace zuperior::auth {
 
 namespace {
 
-bool token_char(char c) {  // RFC 9110 tchar
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
 bool cookie_octet(char c) {  // RFC 6265 cookie-octet
   const auto u = static_cast<unsigned char>(c);
   return u == 0x21 || (u >= 0x23 && u <= 0x2B) || (u >= 0x2D && u <= 0x3A) || (u >= 0x3C && u <= 0x5B) ||
@@ -30,8 +25,7 @@ bool attribute_safe(std::string_view v) {  // Path and Domain may not carry ';' 
 
 std::string build(const cookie_options& o, std::string_view value, long long max_age) {
   if (o.name.empty()) throw std::invalid_argument("cookie name is empty");
-  for (char c : o.name)
-    if (!token_char(c)) throw std::invalid_argument("cookie name is not an HTTP token");
+  if (!core::is_token(o.name)) throw std::invalid_argument("cookie name is not an HTTP token");
   for (char c : value)
     if (!cookie_octet(c)) throw std::invalid_argument("cookie value has a character a cookie cannot carry");
   if (!attribute_safe(o.path) || !attribute_safe(o.domain))

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <set>
@@ -53,16 +52,6 @@ struct checker {
 };
 
 }  // namespace
-
-bool http_token(std::string_view s) {  // RFC 9110 token
-  if (s.empty()) return false;
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u)) continue;
-    if (std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) return false;
-  }
-  return true;
-}
 
 bool weak_secret(std::string_view secret) {
   std::string s = core::to_lower(secret);
@@ -155,7 +144,7 @@ void check_policy(loaded_config& cfg) {
       c.warn("server.public_url", "NEXT_PUBLIC_API_BASE_URL is not set", "set the public URL of the API");
   }
   // Values the daemon would accept at startup and then fail on, request after request.
-  if (!http_token(s.auth.cookie_name))
+  if (!core::is_token(s.auth.cookie_name))
     c.error("auth.cookie_name", "the cookie name is not an HTTP token (letters, digits, !#$%&'*+-.^_`|~)",
             "use a plain name such as token");
   if (s.realtime.path.empty() || s.realtime.path.front() != '/')

@@ -16,6 +16,9 @@ std::vector<std::string> split(std::string_view s, char sep, bool skip_empty = f
 std::string to_lower(std::string_view s);
 /// ASCII case-insensitive equality.
 bool iequals(std::string_view a, std::string_view b);
+/// True when `s` is a non-empty RFC 9110 token (letters, digits, !#$%&'*+-.^_`|~): a header field
+/// or cookie name.
+bool is_token(std::string_view s);
 /// `s` quoted and escaped as a JSON string would be, for one-line messages.
 std::string quote(std::string_view s);
 /// `s` trimmed, with every run of whitespace that contains a line break replaced by one space: a

@@ -13,7 +13,6 @@ namespace zuperior::feed {
 
 namespace {
 constexpr std::size_t max_update_depth = 32;
-constexpr std::size_t max_update_members = 1000;
 }  // namespace
 
 std::optional<tick> parse_tick(std::string_view text) {
@@ -69,12 +68,9 @@ std::optional<account_update> parse_account_update(std::string_view text) {
   // million deep overflowed the stack of every instance at once. Snapshots are flat records.
   // And an object of a million distinct keys took minutes to parse (each key is compared with the
   // ones before it).
-  const ws::json_shape shape = ws::measure_json(text);
-  if (shape.depth > max_update_depth || shape.members > max_update_members || shape.member_cost > 4'000'000)
-    return std::nullopt;
-  auto j = shape.lone_surrogates ? nlohmann::ordered_json::parse(ws::replace_lone_surrogates(text), nullptr, false)
-                                 : nlohmann::ordered_json::parse(text.begin(), text.end(), nullptr, false);
-  if (!j.is_object()) return std::nullopt;
+  ws::json_refusal why;
+  auto j = ws::parse_bounded(text, {.max_depth = max_update_depth}, why);
+  if (why != ws::json_refusal::none || !j.is_object()) return std::nullopt;
   auto id = j.find("accountId");
   if (id == j.end()) return std::nullopt;
   account_update u;

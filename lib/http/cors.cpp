@@ -1,7 +1,5 @@
 #include "http/cors.hpp"
 
-#include <cctype>
-
 #include <boost/beast/http/field.hpp>
 
 #include <atomic>
@@ -46,9 +44,7 @@ std::string host_only(std::string_view s) {
   } else {
     s = s.substr(0, s.find_first_of(":/"));
   }
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
+  return core::to_lower(s);
 }
 }  // namespace
 

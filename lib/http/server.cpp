@@ -318,22 +318,32 @@ std::string field_list(It first, It end) {
 }
 
 // The request's id (a valid client X-Request-Id or a fresh one) and the client address.
-void identify(const server::impl& S, const request& req, const std::string& peer, std::string& rid, std::string& ip) {
+// The request id, the client's address, and whether that address is known to be the client's:
+// not when the request came forwarded (X-Forwarded-For, Forwarded) and the chain did not give it
+// (an untrusted peer, or a hop that does not parse: `ip` is then a proxy's or a NAT's).
+void identify(const server::impl& S, const request& req, const std::string& peer, std::string& rid, std::string& ip,
+              bool& address_known) {
   if (auto it = req.find("X-Request-Id"); it != req.end() && valid_request_id(it->value()))
     rid.assign(it->value().data(), it->value().size());
   else
     rid = new_request_id();
   ip = peer;
-  if (S.proxies.empty()) return;
+  address_known = true;
   // Several X-Forwarded-For lines are one list, in order (RFC 9110 5.3): a proxy that adds its own
   // line (HAProxy's `option forwardfor`) puts it last, after any the client sent, and the client's
   // must not be taken for it.
   auto [first, end] = req.equal_range("X-Forwarded-For");
-  if (first == end) return;
-  if (std::next(first) == end)
-    ip = client_ip(peer, first->value(), S.proxies);  // the usual case: no copy
-  else
-    ip = client_ip(peer, field_list(first, end), S.proxies);
+  if (first == end) {
+    address_known = req.find(bhttp::field::forwarded) == req.end();
+    return;
+  }
+  if (!S.proxies.empty()) {
+    if (std::next(first) == end)
+      ip = client_ip(peer, first->value(), S.proxies);  // the usual case: no copy
+    else
+      ip = client_ip(peer, field_list(first, end), S.proxies);
+  }
+  address_known = ip != peer;
 }
 
 const mount_point* find_mount(const worker& w, std::string_view path) {
@@ -513,6 +523,7 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
       // pattern, when a proxy in front frames them differently). A coding before chunked (gzip)
       // is a 501, and an HTTP/1.0 request with any Transfer-Encoding has faulty framing (400).
       std::optional<errc> framing;
+      const mount_point* mounted = nullptr;  // the request's mount, found once its head is read
       if (!ec) {
         const auto& h = parser.get();
         // The route's own body limit, now that the head names the route: a mounted handler may
@@ -520,8 +531,9 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
         // it is refused before any of the body is read; a chunked body meets it as it arrives.
         std::uint64_t limit = S.s.max_body_size;
         const std::string_view t = origin_form(std::string_view(h.target().data(), h.target().size()));
-        if (const mount_point* m = find_mount(w, t.substr(0, t.find('?'))))
-          if (const auto own = m->handler->body_limit()) limit = own;
+        mounted = find_mount(w, t.substr(0, t.find('?')));
+        if (mounted)
+          if (const auto own = mounted->handler->body_limit()) limit = own;
         parser.body_limit(limit);
         if (const auto length = parser.content_length(); length && *length > limit) ec = bhttp::error::body_limit;
         if (auto [first_te, end_te] = h.equal_range(bhttp::field::transfer_encoding); first_te != end_te) {
@@ -581,16 +593,17 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
       // allocates no frame of its own beyond its route handler's.
       request req = parser.release();
       std::string rid, ip;
-      identify(S, req, peer, rid, ip);
+      bool address_known = true;
+      identify(S, req, peer, rid, ip, address_known);
       std::string_view target = origin_form(std::string_view(req.target().data(), req.target().size()));
       std::string_view path = target, query;
       if (auto q = target.find('?'); q != std::string_view::npos) {
         path = target.substr(0, q);
         query = target.substr(q + 1);
       }
-      if (const mount_point* m = find_mount(w, path)) {
-        bool keep =
-            co_await takeover(S, w, *m, stream, buffer, std::move(req), std::move(rid), std::move(ip), start, slot);
+      if (mounted) {
+        bool keep = co_await takeover(S, w, *mounted, stream, buffer, std::move(req), std::move(rid), std::move(ip),
+                                      start, slot);
         if (!keep) {
           lingering = stream.socket().is_open();
           break;
@@ -599,8 +612,6 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
       }
       S.in_flight.fetch_add(1, std::memory_order_relaxed);
       if (S.hooks.on_in_flight) S.hooks.on_in_flight(1);
-      const bool forwarded = req.find("X-Forwarded-For") != req.end() || req.find(bhttp::field::forwarded) != req.end();
-      const bool address_known = !forwarded || ip != peer;
       request_context ctx{req, path, query, std::move(ip), std::move(rid), w.index, w.ioc.get_executor(), start,
                           {},  {},   {}};
       ctx.address_known = address_known;

@@ -131,14 +131,14 @@ std::size_t scan_string(std::string_view s, std::size_t start, F&& lone) {
   return s.size();
 }
 
-}  // namespace
-
 bool reserved_event(std::string_view name) {
   for (std::string_view r :
        {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"})
     if (name == r) return true;
   return false;
 }
+
+}  // namespace
 
 json_shape measure_json(std::string_view s) {
   // Members are counted per open object on a small stack; levels past its end go uncounted, and
@@ -168,8 +168,6 @@ json_shape measure_json(std::string_view s) {
   return out;
 }
 
-std::size_t json_depth(std::string_view s) { return measure_json(s).depth; }
-
 std::string replace_lone_surrogates(std::string_view s) {
   std::string out;
   out.reserve(s.size());
@@ -184,6 +182,18 @@ std::string replace_lone_surrogates(std::string_view s) {
   }
   out.append(s.substr(copied));
   return out;
+}
+
+nlohmann::ordered_json parse_bounded(std::string_view text, const json_bounds& b, json_refusal& why) {
+  const json_shape shape = measure_json(text);
+  why = shape.depth > b.max_depth                                                ? json_refusal::too_deep
+        : shape.members > b.max_members || shape.member_cost > b.max_member_cost ? json_refusal::too_many_members
+                                                                                 : json_refusal::none;
+  if (why != json_refusal::none) return nlohmann::ordered_json(nlohmann::ordered_json::value_t::discarded);
+  auto j = shape.lone_surrogates ? nlohmann::ordered_json::parse(replace_lone_surrogates(text), nullptr, false)
+                                 : nlohmann::ordered_json::parse(text.begin(), text.end(), nullptr, false);
+  if (j.is_discarded()) why = json_refusal::bad_json;
+  return j;
 }
 
 std::string_view sio_error_message(sio_error e) {
@@ -253,13 +263,11 @@ std::optional<sio_header> sio_parse_text(std::string_view s, const sio_limits& l
   }
   if (i < s.size()) {
     const std::string_view payload = s.substr(i);
-    const json_shape shape = measure_json(payload);
-    if (shape.depth > limits.max_depth) return fail(sio_error::too_deep);
-    if (shape.members > limits.max_members || shape.member_cost > limits.max_member_cost)
-      return fail(sio_error::too_many_members);
-    json j = shape.lone_surrogates ? json::parse(replace_lone_surrogates(payload), nullptr, false)
-                                   : json::parse(payload.begin(), payload.end(), nullptr, false);
-    if (j.is_discarded()) return fail(sio_error::bad_json);
+    json_refusal why;
+    json j = parse_bounded(payload, limits.json, why);
+    if (why == json_refusal::too_deep) return fail(sio_error::too_deep);
+    if (why == json_refusal::too_many_members) return fail(sio_error::too_many_members);
+    if (why != json_refusal::none) return fail(sio_error::bad_json);
     h.packet.data = std::move(j);
   }
   // The payload's shape is checked at once, binary packets included (their placeholders stand in

@@ -63,19 +63,27 @@ struct json_shape {
   std::size_t member_cost = 0;   // key comparisons of all objects together: the sum of n²/2
 };
 json_shape measure_json(std::string_view s);
-/// Nesting depth of a JSON text: measure_json(s).depth.
-std::size_t json_depth(std::string_view s);
 /// The text with every unpaired surrogate escape (a "\uD83D" without its low half, as JavaScript's
 /// JSON.stringify writes half an emoji) replaced by \uFFFD: JSON.parse accepts such a string and
 /// nlohmann's parser refuses the whole text.
 std::string replace_lone_surrogates(std::string_view s);
 
+/// What an untrusted JSON text may cost to parse.
+struct json_bounds {
+  std::size_t max_depth = 64;
+  std::size_t max_members = 1000;           // members of one object
+  std::size_t max_member_cost = 4'000'000;  // all objects' key comparisons (a few ms at most)
+};
+/// Why parse_bounded refused a text.
+enum class json_refusal { none, too_deep, too_many_members, bad_json };
+/// Parses `text` after measure_json() found it within `b` (unpaired surrogates read as U+FFFD);
+/// a discarded value and `why` set when it is not.
+nlohmann::ordered_json parse_bounded(std::string_view text, const json_bounds& b, json_refusal& why);
+
 /// Limits applied while decoding untrusted input.
 struct sio_limits {
   std::size_t max_attachments = 64;
-  std::size_t max_depth = 64;
-  std::size_t max_members = 1000;           // members of one JSON object
-  std::size_t max_member_cost = 4'000'000;  // all objects' key comparisons (a few ms at most)
+  json_bounds json;  // of each payload
   std::size_t max_namespace = 256;
   // Bytes of all the attachments of one packet together (0 = no cap). Without it a client could
   // park max_attachments frames of max_payload each (64 MB) in a session by never sending the last.
