@@ -49,6 +49,22 @@ PY
 expect_not good_cfg "$secret"
 expect_not good_cfg "$dbpass"
 
+# 1b. --profile overrides NODE_ENV: a development file without a CORS origin is held to
+# production's rules by --profile production (no origin is an error there), and the same file
+# saying NODE_ENV=production passes with --profile development.
+grep -v NEXT_PUBLIC_APP_URL good.env >nocors.env
+run prof_none 0 --config /dev/null --env-file nocors.env
+run prof_prod 1 --config /dev/null --env-file nocors.env --profile production
+expect prof_prod "profile production: INVALID"
+expect prof_prod "no CORS origin is set in production"
+sed 's/^NODE_ENV=.*/NODE_ENV=production/' nocors.env >prod_nocors.env
+run prof_env 1 --config /dev/null --env-file prod_nocors.env
+run prof_dev 0 --config /dev/null --env-file prod_nocors.env --profile development
+expect prof_dev "profile development: valid"
+expect_not prof_dev "CORS origin"
+run prof_bad 2 --config /dev/null --env-file good.env --profile staging
+grep -q "staging not in" prof_bad.err || fail "prof_bad: the refusal does not name the bad profile: $(cat prof_bad.err)"
+
 # 2. Precedence: environment beats .env, --set beats environment.
 extra_env=(ZUPERIOR_SERVER_PORT=5001 REDIS_PORT=6391)
 run prec 0 --config /dev/null --env-file good.env --set server.port=5002 --print-config --format json

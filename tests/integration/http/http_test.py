@@ -311,6 +311,26 @@ def sighup_reload():
                 return True
         odd = [l for l in log.splitlines() if l.strip() and not_json(l)]
         check(not odd, f"every JSON log line is a JSON object ({odd[:2]})")
+        # log.level is reloadable: a refused token is logged at debug, with its request's id, only
+        # once SIGHUP has applied "debug"; the debug lines also name the request they belong to.
+        bad = {"Authorization": "Bearer not.a.token", **ip(206)}
+        st, _, _, _ = d.request("GET", "/apis/accounts", headers={"X-Request-Id": "level-probe-1", **bad})
+        check(st == 401, f"a bad token is refused ({st})")
+        with open(cfg, "w") as f:
+            f.write("ratelimit:\n  generous: 7/1m\nlog:\n  access_log: true\n  level: debug\n")
+        d.proc.send_signal(signal.SIGHUP)
+        refused, deadline, n = [], time.time() + 5, 1
+        while time.time() < deadline and not refused:
+            time.sleep(0.1)
+            n += 1
+            d.request("GET", "/apis/accounts",  # a fresh address each time: 7/1m is the tier's limit
+                      headers={"X-Request-Id": f"level-probe-{n}", **bad, **ip(207 + n % 45)})
+            with open(d.log_path) as f:
+                refused = [json.loads(l) for l in f if "token refused" in l]
+        check(refused and all(e.get("level") == "debug" for e in refused)
+              and all(re.match(r"\[level-probe-([0-9]+)\] token refused", e.get("msg", "")) for e in refused)
+              and not any("level-probe-1]" in e.get("msg", "") for e in refused),
+              f"SIGHUP to log.level debug: debug lines appear from then on, each with its request id ({refused[:2]})")
         with open(cfg, "w") as f:
             f.write("ratelimit:\n  generous: lots\n")
         d.proc.send_signal(signal.SIGHUP)

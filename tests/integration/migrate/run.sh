@@ -476,5 +476,34 @@ has up16 "canceling statement due to user request"
   fail "sigint: the history does not say where it stopped: $(q "$db16" "SELECT * FROM zuperior_schema_history")"
 [ "$(q "$db16" "SELECT to_regclass('after_sleep') IS NULL")" = t ] || fail "sigint: the statements after the cancel ran"
 
+# 17. --history-table schema.table: the history lives there (its schema created), the default table
+# is never created, status reads the same table, and a bad name is a usage error before connecting.
+db17="$(newdb histtable)"
+mig up17 "$db17" "$shipped" up --history-table ops.mig_history
+want_rc up17 0
+[ "$(q "$db17" "SELECT count(*) FROM ops.mig_history WHERE success")" = "$nfiles" ] ||
+  fail "history-table: ops.mig_history does not hold every applied file: $(q "$db17" "SELECT version, success FROM ops.mig_history")"
+[ "$(q "$db17" "SELECT to_regclass('public.zuperior_schema_history') IS NULL")" = t ] ||
+  fail "history-table: the default history table was created too"
+mig status17 "$db17" "$shipped" status --history-table ops.mig_history --format json
+want_rc status17 0
+python3 - "$work/status17.out" "$nfiles" <<'PY2' || fail "history-table: status does not read the custom table: $(head -c 600 status17.out)"
+import json, sys
+s = json.load(open(sys.argv[1]))
+rows = s["migrations"]
+assert len(rows) == int(sys.argv[2]) and all(r["state"] == "applied" for r in rows), rows
+PY2
+# The same database seen through the default table: nothing applied, everything pending.
+mig status17d "$db17" "$shipped" status --format json
+python3 - "$work/status17d.out" <<'PY2' || fail "history-table: the default table should show everything pending: $(head -c 600 status17d.out)"
+import json, sys
+s = json.load(open(sys.argv[1]))
+rows = s["migrations"]
+assert rows and all(r["state"] == "pending" for r in rows), rows
+PY2
+mig bad17 "postgresql://nobody@127.0.0.1:1/x" "$shipped" status --history-table 'ops.x;drop'
+want_rc bad17 2
+has bad17 "must be table or schema.table"
+
 echo "migrate integration: $failures failure(s)"
 [ "$failures" = 0 ]
