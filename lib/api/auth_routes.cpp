@@ -344,7 +344,7 @@ awaitable<response> logout_route(services& s, request_context& ctx) {
     auto client = ctx.worker < s.redis.size() ? s.redis[ctx.worker] : nullptr;
     const std::int64_t until = claims.exp + s.jwt->leeway().count();
     std::string jti = claims.jti;
-    co_await s.revoked->revoke(std::move(client), std::move(jti), until);
+    co_await s.revoked->revoke(std::move(client), std::move(jti), until, ctx.request_id);
   }
   if (!ctx.user_id.empty()) co_await activity(s, ctx, ctx.user_id, "logout");
   auto res = http::json_response(ctx.req, http::status::ok, "{\"success\":true,\"message\":\"Logged out\"}");

@@ -157,17 +157,17 @@ void revocations::stop() {
 }
 
 net::awaitable<bool> revocations::revoke(std::shared_ptr<cache::async_client> client, std::string jti,
-                                         std::int64_t until) {
+                                         std::int64_t until, std::string request_id) {
   const auto now = auth::unix_now();
   if (!state_->add(jti, until, now))
-    spdlog::warn("revoked tokens: {} held in memory, the most kept; this token stays valid until it expires",
-                 state_->list.size());
+    spdlog::warn("[{}] revoked tokens: {} held in memory, the most kept; this token stays valid until it expires",
+                 request_id, state_->list.size());
   if (!client) co_return false;
   std::vector<std::string> cmd{"EVAL", revoke_script, "1", state_->key, jti, std::to_string(until)};
   auto r = co_await client->command(std::move(cmd));
   if (!r) {
-    spdlog::warn("logout: the token is refused here, but Redis did not record it for the other instances: {}",
-                 r.value.text.empty() ? r.ec.message() : r.value.text);
+    spdlog::warn("[{}] logout: the token is refused here, but Redis did not record it for the other instances: {}",
+                 request_id, r.value.text.empty() ? r.ec.message() : r.value.text);
     co_return false;
   }
   co_return true;

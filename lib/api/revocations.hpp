@@ -48,7 +48,9 @@ class revocations {
   bool revoked(std::string_view jti) const;
   /// Revokes `jti` until `until` (seconds since the epoch) here at once and, through `client`
   /// (a worker's own connection), on every instance. False when Redis did not take it.
-  boost::asio::awaitable<bool> revoke(std::shared_ptr<cache::async_client> client, std::string jti, std::int64_t until);
+  /// `request_id` names the request in the log lines it writes.
+  boost::asio::awaitable<bool> revoke(std::shared_ptr<cache::async_client> client, std::string jti, std::int64_t until,
+                                      std::string request_id = {});
 
   struct state;
 

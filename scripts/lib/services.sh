@@ -27,6 +27,47 @@ s.close()
 PY
 }
 
+# redis_start PORT DIR [ARGS...]: a daemonized redis-server on 127.0.0.1:PORT, its pidfile and log
+# in DIR, waited for until that process answers (INFO's process_id), so a caller never talks to
+# another server holding the port. Returns 1 when it exits first (the port was taken) or never answers.
+redis_start() {
+  local port="$1" dir="$2" i pid
+  shift 2
+  rm -f "$dir/redis.pid"
+  : >"$dir/redis.log"
+  redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --save '' --appendonly no --daemonize yes \
+    --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" "$@" || return 1
+  for i in $(seq 1 100); do
+    pid="$(cat "$dir/redis.pid" 2>/dev/null || true)"
+    if [ -n "$pid" ]; then
+      [ "$(redis-cli -h 127.0.0.1 -p "$port" info server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p')" = "$pid" ] &&
+        return 0
+      kill -0 "$pid" 2>/dev/null || return 1
+    fi
+    grep -q "Could not create server TCP listening socket" "$dir/redis.log" 2>/dev/null && return 1
+    sleep 0.1
+  done
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null
+  return 1
+}
+
+# redis_start_free VAR DIR [ARGS...]: redis_start on a free port, trying five ports (one can be taken
+# between free_port and the bind); the port in VAR.
+redis_start_free() {
+  local var="$1" dir="$2" try port
+  shift 2
+  for try in 1 2 3 4 5; do
+    port="$(free_port)"
+    if redis_start "$port" "$dir" "$@"; then
+      printf -v "$var" '%s' "$port"
+      return 0
+    fi
+  done
+  echo "redis-server did not start on a free port:" >&2
+  tail -n 5 "$dir/redis.log" >&2 2>/dev/null
+  return 1
+}
+
 as_pg_user() {
   if [ "$(id -u)" = 0 ]; then
     # From /: runuser keeps the caller's directory, and PostgreSQL 15's initdb and pg_ctl change
@@ -74,21 +115,12 @@ services_start() {
     -c "CREATE ROLE zuperior LOGIN PASSWORD 'zuperior' CREATEDB" -c "CREATE DATABASE zuperior OWNER zuperior" >/dev/null \
     || { echo "services: could not create the zuperior database" >&2; return 1; }
 
-  ZUPERIOR_TEST_REDIS_PORT="$(free_port)"
   # scripts/test's Redis has no KEYS command: the daemon must never block Redis with it (SCAN only),
   # and a test that passes there proves it. scripts/dev's keeps it for people at redis-cli.
   local no_keys=()
   [ -n "${ZUPERIOR_SERVICES_NO_KEYS:-}" ] && no_keys=(--rename-command KEYS "")
-  redis-server --bind 127.0.0.1 --port "$ZUPERIOR_TEST_REDIS_PORT" --dir "$dir/redis" --save '' --appendonly no \
-    "${no_keys[@]}" --daemonize yes --pidfile "$dir/redis/redis.pid" --logfile "$dir/redis/redis.log" \
+  redis_start_free ZUPERIOR_TEST_REDIS_PORT "$dir/redis" "${no_keys[@]}" \
     || { echo "services: redis-server did not start" >&2; return 1; }
-  local i
-  local up=""
-  for i in $(seq 1 100); do
-    redis-cli -h 127.0.0.1 -p "$ZUPERIOR_TEST_REDIS_PORT" ping 2>/dev/null | grep -q PONG && { up=1; break; }
-    sleep 0.1
-  done
-  [ -n "$up" ] || { echo "services: Redis did not answer on port $ZUPERIOR_TEST_REDIS_PORT:" >&2; cat "$dir/redis/redis.log" >&2; return 1; }
 
   export ZUPERIOR_TEST_PG_PORT ZUPERIOR_TEST_REDIS_PORT
   export ZUPERIOR_TEST_PG_URL="postgresql://postgres@127.0.0.1:$ZUPERIOR_TEST_PG_PORT/postgres"

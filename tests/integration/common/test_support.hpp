@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -88,24 +89,20 @@ class redis_process {
   redis_process(const redis_process&) = delete;
   redis_process& operator=(const redis_process&) = delete;
 
-  /// Starts the server and waits until it accepts connections.
+  /// Starts the server and waits until it answers as this child (INFO's process_id), so a test never
+  /// talks to another server that holds the port. The first start moves to another free port when
+  /// this one was taken between free_port() and the bind; a restart must keep its port.
   void start() {
     if (pid_ > 0) return;
-    std::string port = std::to_string(port_);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      int devnull = ::open("/dev/null", O_WRONLY);
-      ::dup2(devnull, 1);
-      ::dup2(devnull, 2);
-      ::execlp("redis-server", "redis-server", "--bind", "127.0.0.1", "--port", port.c_str(), "--save", "",
-               "--appendonly", "no", "--loglevel", "warning", static_cast<char*>(nullptr));
-      ::_exit(127);
+    for (int attempt = 0;; ++attempt) {
+      if (launch()) {
+        started_ = true;
+        return;
+      }
+      if (started_ || attempt == 4)
+        throw std::runtime_error("redis-server did not start on port " + std::to_string(port_));
+      port_ = free_port();
     }
-    for (int i = 0; i < 200; ++i) {
-      if (accepting()) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    throw std::runtime_error("redis-server did not start on port " + port);
   }
   /// Kills the server (SIGKILL, so clients see the connection drop) and reaps it.
   void stop() {
@@ -129,18 +126,59 @@ class redis_process {
   }
 
  private:
-  bool accepting() const {
+  // Forks redis-server and waits until it answers as itself; false (child reaped) when it exits
+  // first, as it does when the port is taken.
+  bool launch() {
+    std::string port = std::to_string(port_);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      int devnull = ::open("/dev/null", O_WRONLY);
+      ::dup2(devnull, 1);
+      ::dup2(devnull, 2);
+      ::execlp("redis-server", "redis-server", "--bind", "127.0.0.1", "--port", port.c_str(), "--save", "",
+               "--appendonly", "no", "--loglevel", "warning", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    for (int i = 0; i < 250; ++i) {
+      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        pid_ = -1;
+        return false;
+      }
+      if (answers_as_child()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    stop();
+    return false;
+  }
+  // Whether the server on port_ is our child: INFO server names its process id.
+  bool answers_as_child() const {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return false;
+    timeval tv{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     a.sin_port = htons(static_cast<uint16_t>(port_));
-    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    std::string reply;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+      static constexpr char info[] = "*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n";
+      if (::send(fd, info, sizeof info - 1, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof info - 1)) {
+        char buf[4096];
+        ssize_t n;
+        while (reply.find("process_id:") == std::string::npos ||
+               reply.find('\n', reply.find("process_id:")) == std::string::npos) {
+          if ((n = ::recv(fd, buf, sizeof buf, 0)) <= 0) break;
+          reply.append(buf, static_cast<std::size_t>(n));
+        }
+      }
+    }
     ::close(fd);
-    return ok;
+    return reply.find("process_id:" + std::to_string(pid_) + "\r") != std::string::npos;
   }
   unsigned port_;
   pid_t pid_ = -1;
+  bool started_ = false;
 };
 
 /// The value of an environment variable, or "".

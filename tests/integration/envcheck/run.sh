@@ -5,7 +5,7 @@ set -uo pipefail
 bin="${ZUPERIOR_BIN:?}"
 src="${ZUPERIOR_SOURCE_DIR:?}"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+trap 'kill "$(cat "$work/oomredis/redis.pid" 2>/dev/null)" 2>/dev/null; rm -rf "$work"' EXIT
 cd "$work"
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
@@ -204,19 +204,16 @@ assert p['postgresql']['latency_ms'] >= 0
   wait "$mute_pid" 2>/dev/null
   # Servers that answer but take no writes were "ok": a read-only PostgreSQL session (as on a
   # standby) and a Redis out of memory with noeviction (its own, so the shared one is untouched).
-  oom_port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-  redis-server --port "$oom_port" --bind 127.0.0.1 --save '' --appendonly no --maxmemory 1 \
-    --maxmemory-policy noeviction >/dev/null 2>&1 &
-  oom_pid=$!
-  for _ in $(seq 50); do redis-cli -p "$oom_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  . "$src/scripts/lib/services.sh"  # redis_start_free
+  mkdir -p oomredis
+  redis_start_free oom_port "$work/oomredis" --maxmemory 1 --maxmemory-policy noeviction || fail "oom redis did not start"
   case "$DATABASE_URL" in *\?*) sep='&' ;; *) sep='?' ;; esac
   extra_env=(JWT_SECRET="$secret" DATABASE_URL="${DATABASE_URL}${sep}options=-c%20default_transaction_read_only%3Don"
     REDIS_URL="redis://127.0.0.1:$oom_port/0")
   run probe_nowrite 1 --config /dev/null --env-file /dev/null --probe
   expect probe_nowrite "error   probe postgresql .*read-only: default_transaction_read_only is on"
   expect probe_nowrite "error   probe redis .*refuses writes: OOM"
-  kill "$oom_pid" 2>/dev/null
-  wait "$oom_pid" 2>/dev/null
+  kill "$(cat oomredis/redis.pid)" 2>/dev/null
 else
   fail "DATABASE_URL/REDIS_URL not set: run through scripts/test"
 fi

@@ -41,16 +41,42 @@ def rss_kb(pid):
         return int(next(l for l in f if l.startswith("VmRSS:")).split()[1])
 
 
+def redis_pid(port):
+    """The process id the Redis server on `port` reports (INFO server), or None."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), 0.5) as c:
+            c.settimeout(1)
+            c.sendall(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+            data = b""
+            while b"process_id:" not in data or not re.search(rb"process_id:\d+\r\n", data):
+                chunk = c.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError:
+        return None
+    m = re.search(rb"process_id:(\d+)\r\n", data)
+    return int(m.group(1)) if m else None
+
+
 def start_redis():
-    p = subprocess.Popen(["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--save", "",
-                          "--appendonly", "no", "--dir", WORK], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", REDIS_PORT), 0.2).close()
-            return p
-        except OSError:
+    """redis-server on REDIS_PORT, waited for until it answers as this child (INFO's process_id), so
+    the suite never talks to another server. One that could not bind (the port held for a moment by
+    another socket, as when Redis is restarted mid-test) is started again, for up to 10 s."""
+    deadline = time.time() + 10
+    while True:
+        p = subprocess.Popen(["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--save", "",
+                              "--appendonly", "no", "--dir", WORK], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while p.poll() is None and time.time() < deadline:
+            if redis_pid(REDIS_PORT) == p.pid:
+                return p
             time.sleep(0.05)
-    raise RuntimeError("redis-server did not start")
+        if p.poll() is None:
+            p.kill()
+            raise RuntimeError(f"redis-server on port {REDIS_PORT} did not answer")
+        if time.time() >= deadline:
+            raise RuntimeError(f"redis-server could not listen on port {REDIS_PORT} (exit {p.returncode})")
+        time.sleep(0.2)
 
 
 def daemon_env(extra_env=None):

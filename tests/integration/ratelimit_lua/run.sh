@@ -5,11 +5,9 @@ bin="${ZUPERIOR_BUILD_DIR:?}/tests/integration/ratelimit_lua/integration_ratelim
 [ -x "$bin" ] || { echo "ratelimit_lua: $bin not built" >&2; exit 1; }
 if [ -z "${ZUPERIOR_TEST_REDIS_URL:-}" ]; then
   dir="$(mktemp -d /tmp/ratelimit-lua.XXXXXX)"
-  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-  redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --save '' --appendonly no --daemonize yes \
-    --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
-  trap 'kill "$(cat "$dir/redis.pid")" 2>/dev/null || true; rm -rf "$dir"' EXIT
-  for _ in $(seq 1 100); do redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+  . "$(dirname "$0")/../../../scripts/lib/services.sh"  # redis_start_free
+  trap 'kill "$(cat "$dir/redis.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$dir"' EXIT
+  redis_start_free port "$dir"
   export ZUPERIOR_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
 fi
 # DB 9 so the keys of this test never meet another test's.

@@ -37,16 +37,10 @@ INSERT INTO "User" ("id","clientId","email","password") VALUES
 INSERT INTO "MT5Account" ("id","accountId","userId") VALUES ('acc-1','1001','user-a'), ('acc-2','2002','user-b');
 SQL
 
-redis_port="$(free_port)"
+. "$src/scripts/lib/services.sh"  # redis_start_free
+redis_start_free redis_port "$work"
 export ZUPERIOR_TEST_RT_REDIS_PORT="$redis_port"
 export ZUPERIOR_TEST_RT_WORK="$work"
-start_redis() {
-  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
-    --pidfile "$work/redis.pid" --logfile "$work/redis.log"
-  for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
-  echo "redis-server did not start" >&2; return 1
-}
-start_redis
 
 export REDIS_URL="redis://127.0.0.1:$redis_port/0"
 export JWT_SECRET="realtime-test-secret-0123456789-abcdefghijkl"
