@@ -166,10 +166,11 @@ net::awaitable<std::optional<std::string>> cached_balance(std::shared_ptr<cache:
 }
 
 // One inbound event of `user` against the websocket tier, decided on the socket's worker.
-net::awaitable<bool> allow_event(api::limiter* limits, std::string user, std::size_t worker) {
-  if (!limits) co_return true;
+net::awaitable<ws::event_verdict> allow_event(api::limiter* limits, std::string user, std::size_t worker) {
+  if (!limits) co_return ws::event_verdict::allowed;
   auto d = co_await limits->check(worker, api::tier::websocket, "user:" + user);
-  co_return d.allowed;
+  if (d.allowed) co_return ws::event_verdict::allowed;
+  co_return d.source == "closed" ? ws::event_verdict::unavailable : ws::event_verdict::limited;
 }
 
 }  // namespace
@@ -223,7 +224,7 @@ realtime::realtime(const realtime_deps& deps) : impl_(std::make_unique<impl>()) 
     // connection, so a user's events count once across every instance (with the tier's fallback
     // while Redis is away).
     api::limiter* limits = deps.limits;
-    checks.allow_event = [limits](std::string user, std::size_t worker) -> net::awaitable<bool> {
+    checks.allow_event = [limits](std::string user, std::size_t worker) -> net::awaitable<ws::event_verdict> {
       return allow_event(limits, std::move(user), worker);
     };
     ws::local_limiter* cl = I.connect_limit.get();

@@ -83,14 +83,22 @@ void market_app::fail(const std::shared_ptr<socket>& s, std::optional<std::uint6
 boost::asio::awaitable<void> market_app::on_event(std::shared_ptr<socket> s, std::string event, json args,
                                                   std::optional<std::uint64_t> ack) {
   // Plain statements around co_await: GCC 12 miscompiles co_await inside a conditional expression.
-  bool allowed = true;
-  if (checks_.allow_event) allowed = co_await checks_.allow_event(s->user_id, s->worker());
+  event_verdict verdict = event_verdict::allowed;
+  if (checks_.allow_event) verdict = co_await checks_.allow_event(s->user_id, s->worker());
   if (!s->connected()) co_return;
-  if (!allowed) {
+  if (verdict == event_verdict::unavailable) {
+    fail(s, ack, event, "unavailable: the rate limit cannot be checked now, try again");
+    co_return;
+  }
+  // Persistent abuse is refusals in a row: one allowed event in between starts the count again,
+  // so the odd burst over a long session never adds up to a disconnect (after which the stock
+  // client does not reconnect).
+  if (verdict == event_verdict::limited) {
     fail(s, ack, event, "rate limit exceeded");
     if (++s->violations >= limits_.max_violations) s->disconnect();
     co_return;
   }
+  s->violations = 0;
   if (event == "subscribe:account") {
     co_await subscribe_account(s, args, ack);
   } else if (event == "unsubscribe:account") {
@@ -136,10 +144,22 @@ boost::asio::awaitable<void> market_app::subscribe_account(std::shared_ptr<socke
     fail(s, ack, event, "forbidden: not your account");
     co_return;
   }
-  s->join(account_room(account));
+  const std::string room = account_room(account);
+  s->join(room);
+  const std::uint64_t frames_before = s->room_frames(room);
   std::optional<std::string> cached;
   if (checks_.cached_balance) cached = co_await checks_.cached_balance(account);
   if (!s->connected()) co_return;
+  if (!s->in(room)) {
+    // The periodic re-check ended the subscription while the balance was read (it sent the error
+    // event): its snapshot is not this user's to see any more.
+    if (ack) fail(s, ack, event, "forbidden: the account is no longer yours to follow");
+    co_return;
+  }
+  // An update broadcast to the room while the cached balance was read is at least as new as it:
+  // the feed broadcasts before it writes balance:<id>, so the read may return the value before
+  // that update, and sent after it the older balance would stay on the client's screen.
+  if (cached && s->room_frames(room) != frames_before) cached.reset();
   if (cached) {
     json snapshot = json::parse(*cached, nullptr, false);
     if (!snapshot.is_discarded()) s->emit("account:update", json::array({std::move(snapshot)}));

@@ -16,6 +16,13 @@ struct token_identity {
   std::string token_id;  // the token's `jti` (empty when it has none): a logout disconnects its sockets
 };
 
+/// What the `websocket` tier says of one inbound event.
+enum class event_verdict {
+  allowed,
+  limited,      // over the limit: counts towards max_violations
+  unavailable,  // refused because the limit cannot be checked (fallback "closed"): not the client's fault
+};
+
 /// The product checks, wired by the daemon to lib/auth, the database, Redis and the rate limiter.
 struct market_checks {
   /// Verifies a JWT; nullopt when invalid, expired or revoked.
@@ -25,8 +32,8 @@ struct market_checks {
   /// The cached `balance:<account>` JSON, if any.
   std::function<boost::asio::awaitable<std::optional<std::string>>(std::string account)> cached_balance;
   /// Counts one inbound event against the user's `websocket` tier (in Redis, shared by every
-  /// instance) from the socket's worker; false when over the limit.
-  std::function<boost::asio::awaitable<bool>(std::string user, std::size_t worker)> allow_event;
+  /// instance) from the socket's worker.
+  std::function<boost::asio::awaitable<event_verdict>(std::string user, std::size_t worker)> allow_event;
   /// Counts one connect attempt from this client address; false when over the limit.
   std::function<bool(const std::string& ip)> allow_connect;
   /// Optional: whether a market symbol is known (configured symbol list); empty = any valid name.
@@ -36,7 +43,7 @@ struct market_checks {
 /// Limits of the product application.
 struct market_limits {
   std::size_t max_symbols_per_socket = 100;
-  std::uint32_t max_violations = 5;  // rate-limit violations before disconnect
+  std::uint32_t max_violations = 5;  // rate-limit refusals in a row before disconnect
   std::string cookie_name = "token";
 };
 

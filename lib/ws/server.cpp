@@ -241,8 +241,9 @@ void deliver(worker_ctx* w, const std::vector<server::room_frame>& frames) {
   for (const auto& f : frames) {
     auto it = w->rooms.find(f.room);
     if (it == w->rooms.end()) continue;
+    it->second.frames++;
     other.clear();
-    for (socket* s : it->second) {
+    for (socket* s : it->second.members) {
       if (s->nsp() == "/") {
         s->send_shared(f.frame, f.conflate_key, f.ts_us);
         continue;
@@ -299,7 +300,10 @@ net::awaitable<bool> server::handle(beast::tcp_stream& stream, beast::flat_buffe
   const std::size_t worker = info.worker < S.workers.size() ? info.worker : 0;
 
   auto fail = [&](eio_error e) { return write_answer(stream, req, error_answer(e), S.cors); };
-  if (S.shutting_down) co_return co_await write_answer(stream, req, poll_answer{503, "", false, true}, S.cors);
+  // A shutdown refuses new sessions and upgrades; a poll of an existing session still takes the
+  // DISCONNECT packets queued for it (refused, the client saw a transport error and reconnected).
+  if (S.shutting_down && (is_ws || !has_param(query, "sid")))
+    co_return co_await write_answer(stream, req, poll_answer{503, "", false, true}, S.cors);
   if (transport != "polling" && transport != "websocket") co_return co_await fail(eio_error::unknown_transport);
   if (eio != "4") co_return co_await fail(eio_error::unsupported_protocol_version);
   if (is_ws != (transport == "websocket")) co_return co_await fail(eio_error::bad_request);
@@ -403,8 +407,9 @@ void server::shutdown() {
     if (f.wait_for(std::chrono::seconds(5)) != std::future_status::ready) break;
   }
   // Give the writers a moment to flush the DISCONNECT packets and close frames (a closed session
-  // leaves the session counts at once, its writer only when the close handshake is done).
-  for (int i = 0; i < 60 && impl_->ws_running.load() > 0; ++i)
+  // leaves the session counts at once, its writer only when the close handshake is done), and the
+  // polling clients to fetch theirs.
+  for (int i = 0; i < 60 && (impl_->ws_running.load() > 0 || impl_->polling_goodbyes.load() > 0); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
 }
 

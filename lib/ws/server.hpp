@@ -56,6 +56,9 @@ class socket : public std::enable_shared_from_this<socket> {
   void leave(const std::string& room);
   /// True when in `room`.
   bool in(const std::string& room) const;
+  /// Broadcasts delivered to `room` on this socket's worker while it had members: a change across
+  /// an await shows that a broadcast reached the room meanwhile.
+  std::uint64_t room_frames(const std::string& room) const;
   /// Rooms joined.
   const std::vector<std::string>& rooms() const { return rooms_; }
   /// Server-side disconnect of the whole connection: DISCONNECT packet, then the transport closes.
@@ -65,7 +68,7 @@ class socket : public std::enable_shared_from_this<socket> {
   std::string user_id;
   /// Application data: the id (jti) of the token the socket connected with; empty when none.
   std::string token_id;
-  /// Application data: rate-limit violations seen so far.
+  /// Application data: rate-limit refusals in a row.
   std::uint32_t violations = 0;
 
  private:

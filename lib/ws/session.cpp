@@ -271,6 +271,10 @@ void session::close(close_kind kind) {
     // once, a session closed between two polls answered its next GET 400 "Session ID unknown",
     // which the client took for a transport error, and it reconnected.
     lingering_ = true;
+    if (kind == close_kind::graceful && !outbox_.empty()) {
+      owes_goodbye_ = true;  // a shutdown waits for the next GET to take the DISCONNECT packets
+      S_.polling_goodbyes++;
+    }
     heartbeat_due_ =
         clock::now() + (kind == close_kind::client ? std::chrono::milliseconds(1000)
                                                    : std::max(std::chrono::milliseconds(1000), S_.opt.ping_timeout));
@@ -283,8 +287,28 @@ void session::close(close_kind kind) {
     beast::error_code ec;
     ws_->next_layer().close(ec);
   }
-  // The writer flushes what is queued (DISCONNECT packets) and performs the close handshake.
-  if (kind == close_kind::graceful && websocket_) wake_writer();
+  // The writer flushes what is queued (DISCONNECT packets) and performs the close handshake,
+  // within ws_close_grace: the session has left the sweep, and a peer that reads nothing (a zero
+  // receive window) would otherwise hold the connection, its outbox and its place under the
+  // connection caps for as long as it acknowledges TCP's window probes.
+  if (kind == close_kind::graceful && websocket_ && ws_) {
+    wake_writer();
+    net::co_spawn(w_.exec, close_deadline(), net::detached);
+  }
+}
+
+net::awaitable<void> session::close_deadline() {
+  auto self = shared_from_this();
+  net::steady_timer t(w_.exec);
+  t.expires_after(ws_close_grace);
+  co_await t.async_wait(use_tuple);
+  beast::error_code ec;
+  ws_->next_layer().close(ec);  // the reader and a writer still waiting end with an error
+}
+
+void session::after_handling() {
+  // A pong that waited behind the handler gets half a timeout to arrive (see heartbeat()).
+  if (awaiting_pong_ && !closed_) heartbeat_due_ = std::max(heartbeat_due_, clock::now() + S_.opt.ping_timeout / 2);
 }
 
 void session::release_polling_slot() {
@@ -293,7 +317,14 @@ void session::release_polling_slot() {
   S_.release_polling_slot(client_ip_);
 }
 
+void session::took_goodbye() {
+  if (!owes_goodbye_) return;
+  owes_goodbye_ = false;
+  S_.polling_goodbyes--;
+}
+
 void session::forget() {
+  took_goodbye();
   if (!lingering_) return;
   lingering_ = false;
   w_.sessions.erase(sid_);
@@ -306,6 +337,13 @@ void session::heartbeat(clock::time_point now) {
     return;
   }
   if (awaiting_pong_) {
+    if (handling_ || post_pending_) {
+      // The pong may be waiting behind the event being handled (the reader awaits the handler; a
+      // polling client holds its pong until its POST is answered), which can take the database's
+      // pool_timeout and statement_timeout: the client is not blamed for our wait.
+      heartbeat_due_ = now + S_.opt.ping_timeout / 2;
+      return;
+    }
     close(close_kind::force);
     return;
   }
@@ -540,6 +578,7 @@ net::awaitable<poll_answer> session::poll_get() {
     }
   }
   st.bytes_out += body.size();
+  if (closed_) took_goodbye();
   co_return poll_answer{200, std::move(body)};
 }
 
@@ -573,6 +612,7 @@ net::awaitable<poll_answer> session::poll_post(std::string body) {
     co_await on_packet(std::move(p));
     if (closed_) break;
   }
+  after_handling();
   co_return poll_answer{200, "ok"};
 }
 
@@ -608,7 +648,10 @@ net::awaitable<void> session::ws_reader() {
     // Clients send rarely (pongs, subscriptions): an idle socket keeps no read buffer.
     buf.consume(buf.size());
     buf.shrink_to_fit();
+    handling_ = true;
     co_await on_packet(std::move(p));
+    handling_ = false;
+    after_handling();
   }
 }
 
@@ -628,6 +671,10 @@ net::awaitable<void> session::ws_writer() {
     net::steady_timer t(w_.exec);
     t.expires_after(std::chrono::seconds(2));
     co_await (ws_->async_close(websocket::close_code::normal, use_tuple) || t.async_wait(use_tuple));
+    // A close handshake cut short by the timer leaves the TCP connection open, and the reader
+    // waiting on it: it ends here either way.
+    beast::error_code ec;
+    ws_->next_layer().close(ec);
   }
   trim_outbox();
   writer_running_ = false;

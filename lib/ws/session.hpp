@@ -59,12 +59,20 @@ std::string random_token(std::size_t n);
 
 class session;
 
+/// How long a WebSocket closed by the server has for its last frames and the close handshake
+/// before its TCP connection is closed.
+inline constexpr std::chrono::seconds ws_close_grace{5};
+
 /// What one worker thread owns: its sessions, its rooms and the sessions to flush after this turn.
 struct worker_ctx {
   std::size_t index = 0;
   net::any_io_executor exec;
   std::unordered_map<std::string, std::shared_ptr<session>> sessions;
-  std::unordered_map<std::string, std::unordered_set<socket*>> rooms;
+  struct room {
+    std::unordered_set<socket*> members;
+    std::uint64_t frames = 0;  // broadcasts delivered to the room since it got its first member
+  };
+  std::unordered_map<std::string, room> rooms;
   std::unordered_multimap<std::string, socket*> by_token;  // connected sockets by token_id (when set)
   std::vector<std::shared_ptr<session>> dirty;             // sessions with frames to flush after this turn
   std::vector<std::shared_ptr<session>> flushing;
@@ -87,6 +95,9 @@ struct server::impl {
   std::atomic<bool> shutting_down{false};
   // WebSocket connections whose reader or writer still runs: shutdown waits for them to flush.
   std::atomic<int> ws_running{0};
+  // Polling sessions closed by the server whose queued DISCONNECT packets no GET has taken yet:
+  // shutdown waits for them too (the sweep gives up on each after ping_timeout).
+  std::atomic<int> polling_goodbyes{0};
   // Polling sessions per client address, against opt.max_polling_sessions_per_ip: without a cap a
   // single client could open ~20,000 sessions a second over one keep-alive connection, each living
   // until connect_timeout (about 700 bytes apiece: hundreds of MB).
@@ -176,7 +187,9 @@ class session : public std::enable_shared_from_this<session> {
   /// Pings, closes a session whose pong is late, or forgets a lingering closed session.
   void heartbeat(clock::time_point now);
   /// True when the pong deadline has passed: the session is over even if the sweep has not come by yet.
-  bool pong_overdue(clock::time_point now) const { return awaiting_pong_ && !closed_ && now >= heartbeat_due_; }
+  bool pong_overdue(clock::time_point now) const {
+    return awaiting_pong_ && !closed_ && !handling_ && !post_pending_ && now >= heartbeat_due_;
+  }
   /// Closes a session whose pong deadline passed.
   void close_overdue() { close(close_kind::force); }
 
@@ -216,9 +229,15 @@ class session : public std::enable_shared_from_this<session> {
   void count_sent(std::size_t frames, std::size_t bytes);
 
   void close(close_kind kind);
+  // Bounds a server-closed WebSocket's last writes and close handshake (ws_close_grace).
+  net::awaitable<void> close_deadline();
+  // After a client's packets were handled: moves a pong deadline that passed meanwhile.
+  void after_handling();
   void release_polling_slot();
   // Ends the short linger of a client-closed polling session (see close()).
   void forget();
+  // The DISCONNECT packets of a server-closed polling session were taken (or never will be).
+  void took_goodbye();
 
   // Incoming packets (either transport).
   net::awaitable<void> on_packet(eio_packet p);
@@ -256,6 +275,8 @@ class session : public std::enable_shared_from_this<session> {
   bool lingering_ = false;  // closed by the client, still findable for a poll that crossed the close
   bool poll_pending_ = false;
   bool post_pending_ = false;  // a polling POST's packets are being handled
+  bool handling_ = false;      // the WebSocket reader awaits the handler of a packet
+  bool owes_goodbye_ = false;  // server-closed polling session whose DISCONNECT no GET has taken yet
   bool probing_ = false;
   bool upgrading_ = false;
   bool upgraded_ = false;

@@ -66,7 +66,7 @@ void socket::send_shared(const std::shared_ptr<const std::string>& frame, std::u
 void socket::join(const std::string& room) {
   if (!session_ || in(room)) return;
   rooms_.push_back(room);
-  session_->worker().rooms[room].insert(this);
+  session_->worker().rooms[room].members.insert(this);
   session_->srv().owner.stats().subscriptions++;
 }
 
@@ -77,13 +77,20 @@ void socket::leave(const std::string& room) {
   rooms_.erase(it);
   auto& rooms = session_->worker().rooms;
   if (auto r = rooms.find(room); r != rooms.end()) {
-    r->second.erase(this);
-    if (r->second.empty()) rooms.erase(r);
+    r->second.members.erase(this);
+    if (r->second.members.empty()) rooms.erase(r);
   }
   session_->srv().owner.stats().subscriptions--;
 }
 
 bool socket::in(const std::string& room) const { return std::find(rooms_.begin(), rooms_.end(), room) != rooms_.end(); }
+
+std::uint64_t socket::room_frames(const std::string& room) const {
+  if (!session_) return 0;
+  auto& rooms = session_->worker().rooms;
+  auto r = rooms.find(room);
+  return r == rooms.end() ? 0 : r->second.frames;
+}
 
 void socket::detach_rooms() {
   auto copy = rooms_;
