@@ -423,6 +423,12 @@ async function main() {
     await connected(slow);
     await emitAck(slow, "subscribe:market", ["EURUSD", "GBPUSD"]);
     slow.io.engine.transport.ws.pause();  // stop reading: the server's queue for it fills
+    // A second stalled client, logged out below while its writer waits on a full socket.
+    const stallToken = token("user-b", 3600, secret, { jti: `rt-stall-${process.pid}` });
+    const stall = connect({ transports: ["websocket"], auth: { token: stallToken } }, 0);
+    await connected(stall);
+    await emitAck(stall, "subscribe:market", ["EURUSD", "GBPUSD"]);
+    stall.io.engine.transport.ws.pause();
     ga.length = 0;
     const args = [];
     // Enough ticks to overflow loopback's socket buffers (several MB), so the server's queue fills.
@@ -456,6 +462,21 @@ async function main() {
     await until(() => ga.slice(before).some((m) => m.symbol === "XAUUSD" && m.bid === 2100), 5000);
     const lag = Date.now() - t0;
     check("with a client stalled, a new tick reaches the fast client in real time", lag < 1000, `${lag} ms`);
+    // The server disconnects the stalled client (its token is logged out): the DISCONNECT waits
+    // behind a full socket, and after ws_close_grace (5 s) the connection is closed anyway. It
+    // stayed open for as long as the client kept its socket.
+    const openConnections = async () =>
+      Number(((await (await fetch(`${url(0)}/metrics`)).text()).match(/^zuperior_http_open_connections (\S+)/m) || [])[1]);
+    const connsBefore = await openConnections();
+    await (await fetch(`${url(0)}/apis/auth/logout`, { method: "POST", headers: { Authorization: `Bearer ${stallToken}` } })).text();
+    let connsAfter = connsBefore;
+    const stallEnd = Date.now() + 12000;
+    while (Date.now() < stallEnd && connsAfter >= connsBefore) {
+      await sleep(250);
+      connsAfter = await openConnections();
+    }
+    check("a stalled client disconnected by the server loses its connection after the close grace",
+      connsAfter === connsBefore - 1, `open connections ${connsBefore} -> ${connsAfter}`);
     const slowGot = collect(slow);
     slow.io.engine.transport.ws.resume();
     const last = {};
@@ -489,8 +510,20 @@ async function main() {
       `${ga.length} ${gb.length} reconnects=${reconnects}`);
 
     // --- SIGTERM: a clean disconnect
+    // A raw polling session with no GET waiting at the signal (a client between two polls): its
+    // next GET still takes the DISCONNECT; it used to get 503, a transport error to the client.
+    const pbase = `${url(1)}/socket.io/?EIO=4&transport=polling`;
+    const phello = await (await fetch(pbase)).text();
+    const psid = phello.startsWith("0") ? JSON.parse(phello.slice(1)).sid : "";
+    await (await fetch(`${pbase}&sid=${psid}`, { method: "POST", body: `40${JSON.stringify({ token: tokB })}` })).text();
+    const pconnect = await (await fetch(`${pbase}&sid=${psid}`)).text();
     const reason = waitEvent(b, "disconnect", 10000);
     process.kill(Number(pids[1]), "SIGTERM");
+    await sleep(300);
+    const pafter = await fetch(`${pbase}&sid=${psid}`);
+    const pbody = await pafter.text();
+    check("SIGTERM: a polling session between two polls gets its DISCONNECT at the next poll",
+      pconnect.startsWith("40{") && pafter.status === 200 && pbody === "41", `${pafter.status} ${JSON.stringify(pbody)}`);
     const [why] = await reason;
     check("SIGTERM gives clients a clean server disconnect", why === "io server disconnect", why);
     a.close();
