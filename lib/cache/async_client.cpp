@@ -70,6 +70,7 @@ void reply_cb(redisAsyncContext* ac, void* r, void* priv) {
   auto* rep = static_cast<redisReply*>(r);
   auto& st = l->stats();
   st.in_flight.fetch_sub(1, std::memory_order_relaxed);
+  if (!l->sent_at.empty()) l->sent_at.pop_front();
   auto& m = l->metrics();
   if (m.in_flight) m.in_flight->dec();
   if (rep) {
@@ -150,6 +151,14 @@ asio::awaitable<result> run_command(std::shared_ptr<link> l, std::vector<std::st
     out.ec = errc::disconnected;
     co_return out;
   }
+  if (l->sent_at.size() >= l->options().max_in_flight) {
+    // Redis answers slower than commands arrive: queueing more only grows this process and Redis'
+    // query buffer, and every command would time out anyway.
+    st.fast_failures.fetch_add(1, std::memory_order_relaxed);
+    if (m.disconnected) m.disconnected->inc();
+    out.ec = errc::disconnected;
+    co_return out;
+  }
   auto p = std::make_shared<pending>(l->executor());
   p->started = std::chrono::steady_clock::now();
   auto* holder = new std::shared_ptr<pending>(p);
@@ -161,6 +170,7 @@ asio::awaitable<result> run_command(std::shared_ptr<link> l, std::vector<std::st
     co_return out;
   }
   st.in_flight.fetch_add(1, std::memory_order_relaxed);
+  l->sent_at.push_back(p->started);
   if (m.in_flight) m.in_flight->inc();
   p->timer.expires_after(timeout);
   boost::system::error_code ec;
@@ -170,9 +180,15 @@ asio::awaitable<result> run_command(std::shared_ptr<link> l, std::vector<std::st
     st.timeouts.fetch_add(1, std::memory_order_relaxed);
     if (m.timeout) m.timeout->inc();
     // Nothing at all came back for a whole deadline: the server or the path to it is stuck. Drop the
-    // connection so the other commands fail now and the loop reconnects.
-    if (std::chrono::steady_clock::now() - l->last_activity >= timeout && l->context())
+    // connection so the other commands fail now and the loop reconnects. Replies that keep coming
+    // but for commands sent two deadlines ago mean Redis answers slower than it is asked: a backlog
+    // every command behind would time out in too, and whose rate-limit scripts would still run late
+    // and count twice (the fallback already decided). A new connection drops Redis' queued commands.
+    const auto now = std::chrono::steady_clock::now();
+    if (l->context() && now - l->last_activity >= timeout)
       l->drop("no reply within the command deadline");
+    else if (l->context() && !l->sent_at.empty() && now - l->sent_at.front() >= 2 * timeout)
+      l->drop("replies more than two command deadlines behind");
     out.ec = errc::timeout;
     co_return out;
   }

@@ -248,6 +248,7 @@ void link::drop(const char* why) {
 }
 
 void link::context_gone() {
+  sent_at.clear();
   ac_ = nullptr;
   if (ready()) {
     ready_.store(false, std::memory_order_relaxed);
@@ -279,7 +280,12 @@ asio::awaitable<bool> link::connect_once(std::string* failure) {
           fmt::format("cannot resolve {}: {}", host, ec ? net::failure_text(ec, opts_.connect_timeout) : "no address");
       co_return false;
     }
-    host = results.begin()->endpoint().address().to_string();
+    // One address per attempt, the next one each time: a name with an IPv6 and an IPv4 address
+    // (localhost, dual-stack DNS) for a server listening on one of them connected never when the
+    // first was the other; the health probe, which tries them all, said healthy meanwhile.
+    auto it = results.begin();
+    std::advance(it, static_cast<std::ptrdiff_t>(next_address_++ % results.size()));
+    host = it->endpoint().address().to_string();
   }
   if (stopped_) co_return false;
   redisAsyncContext* ac = redisAsyncConnect(host.c_str(), static_cast<int>(ep_.port));

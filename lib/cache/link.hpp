@@ -10,6 +10,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -94,6 +95,9 @@ class link : public std::enable_shared_from_this<link> {
   metric_refs& metrics() noexcept { return metrics_; }
   /// When a reply last arrived (or the connection was made).
   std::chrono::steady_clock::time_point last_activity;
+  /// When each command still awaiting its reply was sent, oldest first (replies come in order; the
+  /// request/response client keeps it, the subscriber does not use it).
+  std::deque<std::chrono::steady_clock::time_point> sent_at;
 
   /// io_watch's cleanup hook: the context is being freed.
   void context_gone();
@@ -105,6 +109,7 @@ class link : public std::enable_shared_from_this<link> {
   boost::asio::any_io_executor ex_;
   client_options opts_;
   endpoint ep_;
+  std::size_t next_address_ = 0;  // a name's addresses are tried in turn, one per attempt
   std::shared_ptr<client_stats> stats_;
   metric_refs metrics_;
   boost::asio::steady_timer wake_;

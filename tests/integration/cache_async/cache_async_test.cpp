@@ -2,12 +2,15 @@
 // with fast failure while down, pub/sub delivery and resubscription.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -53,6 +56,83 @@ asio::awaitable<result> cmd_t(std::shared_ptr<async_client> c, std::vector<std::
                               std::chrono::milliseconds t) {
   co_return co_await c->command(std::move(args), t);
 }
+
+// A Redis stand-in that answers one command every `gap`, in order: replies keep coming, but a
+// client that asks faster falls further behind (Redis itself answers a pipelined batch at once).
+class one_by_one_server {
+ public:
+  explicit one_by_one_server(std::chrono::milliseconds gap) : gap_(gap) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(fd_, 4);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~one_by_one_server() {
+    stop_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    for (int c : clients_) ::shutdown(c, SHUT_RDWR);
+    thread_.join();
+    for (int c : clients_) ::close(c);
+  }
+  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
+
+ private:
+  void serve() {
+    while (!stop_) {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      clients_.push_back(c);
+      std::string buf;
+      char chunk[4096];
+      for (;;) {
+        // Answers every complete command (an array of bulk strings) in the buffer, one per gap.
+        std::size_t pos = 0;
+        while (auto used = complete_command(buf, pos)) {
+          std::this_thread::sleep_for(gap_);
+          if (::send(c, "+OK\r\n", 5, MSG_NOSIGNAL) != 5) break;
+          pos += used;
+        }
+        buf.erase(0, pos);
+        ssize_t n = ::recv(c, chunk, sizeof chunk, 0);
+        if (n <= 0) break;
+        buf.append(chunk, static_cast<std::size_t>(n));
+      }
+    }
+  }
+  // The length of the command starting at `pos`, or 0 when it is not complete yet.
+  static std::size_t complete_command(const std::string& b, std::size_t pos) {
+    auto line = [&](std::size_t& p) -> std::optional<long> {
+      auto e = b.find("\r\n", p);
+      if (e == std::string::npos) return std::nullopt;
+      long v = std::stol(b.substr(p + 1, e - p - 1));
+      p = e + 2;
+      return v;
+    };
+    std::size_t p = pos;
+    if (p >= b.size() || b[p] != '*') return 0;
+    auto n = line(p);
+    if (!n) return 0;
+    for (long i = 0; i < *n; ++i) {
+      auto len = line(p);
+      if (!len || p + static_cast<std::size_t>(*len) + 2 > b.size()) return 0;
+      p += static_cast<std::size_t>(*len) + 2;
+    }
+    return p - pos;
+  }
+  std::chrono::milliseconds gap_;
+  int fd_ = -1;
+  unsigned port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::vector<int> clients_;
+  std::thread thread_;
+};
 
 asio::awaitable<bool> connected(std::shared_ptr<async_client> c, std::chrono::milliseconds t) {
   co_return co_await c->wait_connected(t);
@@ -181,6 +261,35 @@ TEST_CASE("async client: called from another io_context", "[integration][cache]"
   t.join();
 }
 
+TEST_CASE("async client: replies that keep coming but two deadlines late drop the connection", "[integration][cache]") {
+  // Replies every 30 ms (so the connection is never silent for a deadline) to commands sent every
+  // 10 ms with a 100 ms deadline: each command waits longer than the last. Without the drop the
+  // backlog grew for as long as the load lasted, in this process and in the server.
+  one_by_one_server server(30ms);
+  asio::io_context io;
+  auto o = options(server.url());
+  o.command_timeout = 100ms;
+  auto c = async_client::create(io.get_executor(), o);
+  c->start();
+  REQUIRE(run_until(io, connected(c, 5s)));
+  const auto connects = c->stats().connects.load();
+  int ok = 0, done = 0, sent = 0;
+  const auto until = std::chrono::steady_clock::now() + 3s;
+  while (std::chrono::steady_clock::now() < until && c->connected()) {
+    asio::co_spawn(io, incr_one(c, "n", &ok, &done), asio::detached);
+    ++sent;
+    zuperior::testing::run_for(io, 10ms);
+  }
+  CHECK_FALSE(c->connected());  // dropped while replies were still arriving
+  CHECK(c->stats().timeouts.load() > 0);
+  CHECK(zuperior::testing::run_until_true(
+      io, [&] { return done == sent; }, 10s));
+  CHECK(zuperior::testing::run_until_true(
+      io, [&] { return c->stats().connects.load() > connects; }, 10s));
+  c->stop();
+  zuperior::testing::run_for(io, 50ms);
+}
+
 TEST_CASE("async client: deadlines, a stuck server, kill and restart", "[integration][cache]") {
   if (!zuperior::testing::have_redis_server()) {
     FAIL("redis-server is not installed");
@@ -209,6 +318,27 @@ TEST_CASE("async client: deadlines, a stuck server, kill and restart", "[integra
     r = run_until(io, cmd(c, {"GET", "k"}));  // SELECT 3 was applied again on the new connection
     REQUIRE(r);
     CHECK(r.value.text == "v");
+  }
+
+  SECTION("at most max_in_flight commands wait for replies on one connection; more fail at once") {
+    auto o = options(server.url(3));
+    o.max_in_flight = 1'000;
+    auto capped = async_client::create(io.get_executor(), o);
+    capped->start();
+    REQUIRE(run_until(io, connected(capped, 5s)));
+    server.freeze();
+    int ok = 0, done = 0;
+    for (int i = 0; i < 1'000; ++i) asio::co_spawn(io, incr_one(capped, "n", &ok, &done), asio::detached);
+    zuperior::testing::run_for(io, 100ms);  // all queued, none answered (deadline 2 s)
+    CHECK(done == 0);
+    const auto fast = capped->stats().fast_failures.load();
+    r = run_until(io, cmd(capped, {"GET", "k"}));
+    CHECK(r.ec == errc::disconnected);
+    CHECK(capped->stats().fast_failures.load() == fast + 1);
+    server.thaw();
+    CHECK(zuperior::testing::run_until_true(
+        io, [&] { return done == 1'000; }, 20s));
+    capped->stop();
   }
 
   SECTION("while Redis is down commands fail at once, then the client reconnects") {

@@ -925,6 +925,15 @@ def main():
                     "  if (n && strstr(n, \".invalid\")) { sleep(30); return EAI_AGAIN; }\n"
                     "  int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **) =\n"
                     "      dlsym(RTLD_NEXT, \"getaddrinfo\");\n"
+                    # Names under .twoaddr.test have two addresses, the first with nothing listening.
+                    "  if (n && strstr(n, \".twoaddr.test\")) {\n"
+                    "    struct addrinfo *a = 0, *b = 0, *e;\n"
+                    "    int rc = real(\"127.0.0.9\", s, h, &a);\n"
+                    "    if (rc) return rc;\n"
+                    "    if ((rc = real(\"127.0.0.1\", s, h, &b))) return rc;\n"
+                    "    for (e = a; e->ai_next; e = e->ai_next) {}\n"
+                    "    e->ai_next = b; *r = a; return 0;\n"
+                    "  }\n"
                     "  return real(n, s, h, r);\n}\n")
         shim = os.path.join(WORK, "slow_gai.so")
         if subprocess.run(["cc", "-shared", "-fPIC", "-o", shim, shim_c, "-ldl"]).returncode == 0:
@@ -1002,6 +1011,17 @@ def main():
             rc = nodns.stop()
             took = time.time() - t0
             check(rc == 0 and took < 5, f"names that never resolve: SIGTERM exits 0 in {took:.1f}s ({rc})")
+            # A Redis name with two addresses, the first with nothing listening (a dual-stack name
+            # for a server on one family): the connection tries the next one. It retried the first
+            # forever while health, whose probe tries every address, said healthy.
+            two = Daemon("twoaddr", {"LD_PRELOAD": shim, "REDIS_URL": f"redis://redis.twoaddr.test:{REDIS_PORT}/0"})
+            up, deadline = [], time.time() + 10
+            while time.time() < deadline and not up:
+                metrics = two.request("GET", "/metrics")[3].decode()
+                up = [l for l in metrics.splitlines() if l.startswith("zuperior_redis_connected{") and l.endswith(" 1")]
+                time.sleep(0.2)
+            check(up, "a Redis name whose first address refuses: the client connects to the next one")
+            two.stop()
             t0 = time.time()
             os.makedirs(os.path.join(WORK, "no_migrations"), exist_ok=True)
             r = subprocess.run([BIN, "migrate", "status", "--dir", "no_migrations", "--env-file", "/dev/null",
