@@ -8,7 +8,10 @@ blocking_pool::blocking_pool(std::size_t threads, std::chrono::milliseconds queu
 blocking_pool::~blocking_pool() { stop(); }
 
 void blocking_pool::stop() {
-  stopping_.store(true, std::memory_order_relaxed);
+  {
+    std::lock_guard lock(post_mu_);
+    stopping_.store(true, std::memory_order_relaxed);
+  }
   pool_.join();
 }
 

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -57,6 +58,21 @@ class blocking_pool {
     return boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(outcome<T>)>(
         [this, enqueued = std::chrono::steady_clock::now()](auto handler, std::shared_ptr<F> fn) {
           auto ex = boost::asio::get_associated_executor(handler);
+          // After stop() a job posted to the joined pool would never run: its caller would wait
+          // until the pool's destructor destroyed the handler, after the caller's event loop had
+          // gone. Checked and posted under the lock stop() takes, so each job is either queued
+          // before the join (which runs it: refused by begin()) or refused here.
+          std::unique_lock lock(post_mu_);
+          if (stopping_.load(std::memory_order_relaxed)) {
+            lock.unlock();
+            stats_.waiting.fetch_sub(1, std::memory_order_relaxed);
+            outcome<T> out;
+            out.error = http::errc::unavailable;
+            out.detail = "shutting down";
+            boost::asio::post(
+                ex, [h = std::move(handler), out = std::move(out)]() mutable { std::move(h)(std::move(out)); });
+            return;
+          }
           boost::asio::post(pool_, [this, ex, enqueued, h = std::move(handler), fn = std::move(fn)]() mutable {
             outcome<T> out;
             if (begin(enqueued, out.error, out.detail)) {
@@ -92,6 +108,7 @@ class blocking_pool {
   pool_stats stats_;
   std::chrono::milliseconds queue_timeout_;
   std::atomic<bool> stopping_{false};
+  std::mutex post_mu_;  // orders run()'s check-and-post against stop()
 };
 
 }  // namespace zuperior::api

@@ -99,6 +99,13 @@ void check_policy(loaded_config& cfg) {
     if (!u->has_password && c.production && u->host != "localhost" && u->host != "127.0.0.1" && !u->host.empty())
       c.warn("database.url", "DATABASE_URL has no password for a remote host",
              "use a password or a client certificate");
+    // Prisma's flag for PgBouncer in transaction mode: there each statement may run on another
+    // server session, and the pool's prepared statements and its session's statement_timeout
+    // would fail or land on other clients' sessions, now and then.
+    if (auto it = u->query.find("pgbouncer"); it != u->query.end() && core::to_lower(it->second) == "true")
+      c.error("database.url",
+              "DATABASE_URL has pgbouncer=true: zuperior keeps prepared statements and settings per session",
+              "point DATABASE_URL at PostgreSQL or at a PgBouncer pool in session mode, without pgbouncer=true");
   }
 
   if (s.redis.url.empty() && s.redis.host.empty())

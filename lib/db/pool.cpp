@@ -67,6 +67,13 @@ std::string clean_message(const std::exception& e) {
   std::string msg = e.what();
   // pqxx appends the query text; the statement is not repeated in results or logs.
   if (auto pos = msg.find("\nQuery was:"); pos != std::string::npos) msg.resize(pos);
+  // A NOT NULL or CHECK violation's DETAIL repeats the whole row: on a register INSERT the e-mail,
+  // the phone and the password hash, logged at error level. The values are withheld.
+  static constexpr std::string_view failing_row = "Failing row contains (";
+  if (auto pos = msg.find(failing_row); pos != std::string::npos) {
+    auto end = msg.find('\n', pos);
+    msg.replace(pos, end == std::string::npos ? std::string::npos : end - pos, "Failing row withheld.");
+  }
   return core::redact_url(core::one_line(msg));  // libpq's DETAIL/HINT lines: one log line
 }
 
@@ -142,6 +149,8 @@ struct pool_job {
   clock::time_point enqueued;
   query_result out;
   bool completed = false;  // set on `ex`
+  // The caller stopped waiting for the running job and counted the error itself (connection_lost).
+  std::atomic<bool> caller_gave_up{false};
 };
 
 }  // namespace detail
@@ -367,7 +376,7 @@ void worker(std::shared_ptr<detail::pool_shared> sh, std::size_t index) {
                            std::memory_order_relaxed);
     if (sh->query_hist) sh->query_hist->observe(took);
     sh->queries.fetch_add(1, std::memory_order_relaxed);
-    if (j->out.ec) sh->count_error(j->out.ec);
+    if (j->out.ec && !j->caller_gave_up.load(std::memory_order_relaxed)) sh->count_error(j->out.ec);
     j->state.store(finished, std::memory_order_release);
     complete(j);
   }
@@ -522,6 +531,7 @@ asio::awaitable<query_result> pool::submit(std::function<query_result(void*)> wo
             "no answer from the database within {} ms of the request (pool_timeout + "
             "connect_timeout + statement_timeout + 2 s); the statement may or may not have run",
             (opts_.pool_timeout + opts_.connect_timeout + opts_.statement_timeout).count() + 2000);
+        j->caller_gave_up.store(true, std::memory_order_relaxed);
         shared_->count_error(out.ec);
         co_return out;
       }

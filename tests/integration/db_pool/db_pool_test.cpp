@@ -177,6 +177,13 @@ TEST_CASE("pool: prepared statements and transactions", "[integration][db]") {
   CHECK(r.sqlstate == "P0001");
   r = run_until(io, qp(p, "acct_get", {"3"}));
   CHECK(r.value.rows.at(0).at(0) == "10");  // rolled back
+  // A NOT NULL violation's DETAIL lists the row's values (on a register INSERT, the password
+  // hash): the message keeps the error and withholds them.
+  r = run_until(io, q(p, "INSERT INTO acct (id, balance) VALUES ($1, NULL)", {"424242"}));
+  CHECK(r.sqlstate == "23502");
+  CHECK(r.message.find("balance") != std::string::npos);
+  CHECK(r.message.find("424242") == std::string::npos);
+  CHECK(r.message.find("Failing row withheld") != std::string::npos);
   auto commit = [](zuperior::db::tx& t) { return t.query("UPDATE acct SET balance = 1 WHERE id > $1", {"4"}); };
   r = run_until(io, p->with_transaction(commit));
   REQUIRE(r);

@@ -253,7 +253,7 @@ TEST_CASE("production is stricter: placeholder secret, default passwords, CORS")
 
 TEST_CASE("values serve would accept and then fail on are refused up front") {
   load_options o;
-  o.environment = {{"DATABASE_URL", "postgresql://app@db/app"},
+  o.environment = {{"DATABASE_URL", "postgresql://app@db/app?connection_limit=5&pgbouncer=true"},
                    {"REDIS_URL", "REDISS://cache:6380/0"},
                    {"JWT_SECRET", good_secret},
                    {"ZUPERIOR_AUTH_COOKIE_NAME", "my token"},
@@ -263,8 +263,9 @@ TEST_CASE("values serve would accept and then fail on are refused up front") {
   auto c = load(o);
   check_policy(c);
   // rediss:// made serve exit 2 at startup; a cookie name with a space made every login a 500; a
-  // path without '/' matched no request; 500ms was truncated to a 0 s TTL, i.e. no cache.
-  for (const char* key : {"redis.url", "auth.cookie_name", "realtime.path", "market.accounts_ttl"}) {
+  // path without '/' matched no request; 500ms was truncated to a 0 s TTL, i.e. no cache;
+  // pgbouncer=true (transaction pooling) broke the per-session prepared statements now and then.
+  for (const char* key : {"database.url", "redis.url", "auth.cookie_name", "realtime.path", "market.accounts_ttl"}) {
     INFO(key);
     auto* d = find_problem(c, key);
     REQUIRE(d);
@@ -280,7 +281,11 @@ TEST_CASE("values serve would accept and then fail on are refused up front") {
                    {"ZUPERIOR_MARKET_ACCOUNTS_TTL", "1s"}};
   c = load(o);
   check_policy(c);
-  for (const char* key : {"redis.url", "redis.db", "auth.cookie_name", "realtime.path", "market.accounts_ttl"}) {
+  o.environment[0].second = "postgresql://app@db/app?pgbouncer=false";
+  c = load(o);
+  check_policy(c);
+  for (const char* key :
+       {"database.url", "redis.url", "redis.db", "auth.cookie_name", "realtime.path", "market.accounts_ttl"}) {
     INFO(key);
     CHECK(find_problem(c, key) == nullptr);
   }
