@@ -306,11 +306,6 @@ net::awaitable<void> session::close_deadline() {
   ws_->next_layer().close(ec);  // the reader and a writer still waiting end with an error
 }
 
-void session::after_handling() {
-  // A pong that waited behind the handler gets half a timeout to arrive (see heartbeat()).
-  if (awaiting_pong_ && !closed_) heartbeat_due_ = std::max(heartbeat_due_, clock::now() + S_.opt.ping_timeout / 2);
-}
-
 void session::release_polling_slot() {
   if (!polling_slot_) return;
   polling_slot_ = false;
@@ -337,13 +332,6 @@ void session::heartbeat(clock::time_point now) {
     return;
   }
   if (awaiting_pong_) {
-    if (handling_ || post_pending_) {
-      // The pong may be waiting behind the event being handled (the reader awaits the handler; a
-      // polling client holds its pong until its POST is answered), which can take the database's
-      // pool_timeout and statement_timeout: the client is not blamed for our wait.
-      heartbeat_due_ = now + S_.opt.ping_timeout / 2;
-      return;
-    }
     close(close_kind::force);
     return;
   }
@@ -371,10 +359,15 @@ net::awaitable<void> session::on_packet(eio_packet p) {
       }
       break;
     case eio_type::message:
-      co_await on_message(std::move(p));
+      co_await take_message(std::move(p));
       break;
     case eio_type::close:
-      close(close_kind::client);
+      // After the messages before it, as they came.
+      if (inbox_.empty()) {
+        close(close_kind::client);
+      } else {
+        co_await take_message(std::move(p));
+      }
       break;
     case eio_type::noop:
       break;
@@ -384,6 +377,43 @@ net::awaitable<void> session::on_packet(eio_packet p) {
       close(close_kind::force);
       break;
   }
+}
+
+net::awaitable<void> session::take_message(eio_packet p) {
+  // The transport keeps reading while the application handles a message: a handler waits on Redis
+  // or PostgreSQL (an ownership check, up to pool_timeout + statement_timeout), and meanwhile the
+  // client's pongs must be read and the server's pings go out, or either side declares the other
+  // dead. Messages are handled one at a time, in order; a client that sends faster than they are
+  // handled is read no further until the inbox has room.
+  while (!closed_ && (inbox_.size() >= max_inbox_packets || inbox_bytes_ >= S_.opt.max_payload)) {
+    net::steady_timer t(w_.exec);
+    t.expires_after(std::chrono::milliseconds(5));
+    co_await t.async_wait(use_tuple);
+  }
+  if (closed_) co_return;
+  inbox_bytes_ += p.data.size();
+  inbox_.push_back(std::move(p));
+  if (inbox_running_) co_return;
+  inbox_running_ = true;
+  net::co_spawn(w_.exec, drain_inbox(), net::detached);
+}
+
+net::awaitable<void> session::drain_inbox() {
+  auto self = shared_from_this();
+  while (!inbox_.empty() && !closed_) {
+    eio_packet p = std::move(inbox_.front());
+    inbox_.pop_front();
+    inbox_bytes_ -= p.data.size();
+    if (p.type == eio_type::close) {
+      close(close_kind::client);
+      break;
+    }
+    co_await on_message(std::move(p));
+  }
+  inbox_.clear();
+  inbox_.shrink_to_fit();
+  inbox_bytes_ = 0;
+  inbox_running_ = false;
 }
 
 net::awaitable<void> session::on_message(eio_packet p) {
@@ -612,7 +642,6 @@ net::awaitable<poll_answer> session::poll_post(std::string body) {
     co_await on_packet(std::move(p));
     if (closed_) break;
   }
-  after_handling();
   co_return poll_answer{200, "ok"};
 }
 
@@ -648,10 +677,7 @@ net::awaitable<void> session::ws_reader() {
     // Clients send rarely (pongs, subscriptions): an idle socket keeps no read buffer.
     buf.consume(buf.size());
     buf.shrink_to_fit();
-    handling_ = true;
     co_await on_packet(std::move(p));
-    handling_ = false;
-    after_handling();
   }
 }
 

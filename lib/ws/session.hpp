@@ -62,6 +62,9 @@ class session;
 /// How long a WebSocket closed by the server has for its last frames and the close handshake
 /// before its TCP connection is closed.
 inline constexpr std::chrono::seconds ws_close_grace{5};
+/// Client messages one session may have waiting for the application before its transport stops
+/// reading (also at most max_payload bytes of them).
+inline constexpr std::size_t max_inbox_packets = 64;
 
 /// What one worker thread owns: its sessions, its rooms and the sessions to flush after this turn.
 struct worker_ctx {
@@ -187,9 +190,7 @@ class session : public std::enable_shared_from_this<session> {
   /// Pings, closes a session whose pong is late, or forgets a lingering closed session.
   void heartbeat(clock::time_point now);
   /// True when the pong deadline has passed: the session is over even if the sweep has not come by yet.
-  bool pong_overdue(clock::time_point now) const {
-    return awaiting_pong_ && !closed_ && !handling_ && !post_pending_ && now >= heartbeat_due_;
-  }
+  bool pong_overdue(clock::time_point now) const { return awaiting_pong_ && !closed_ && now >= heartbeat_due_; }
   /// Closes a session whose pong deadline passed.
   void close_overdue() { close(close_kind::force); }
 
@@ -231,8 +232,6 @@ class session : public std::enable_shared_from_this<session> {
   void close(close_kind kind);
   // Bounds a server-closed WebSocket's last writes and close handshake (ws_close_grace).
   net::awaitable<void> close_deadline();
-  // After a client's packets were handled: moves a pong deadline that passed meanwhile.
-  void after_handling();
   void release_polling_slot();
   // Ends the short linger of a client-closed polling session (see close()).
   void forget();
@@ -241,6 +240,11 @@ class session : public std::enable_shared_from_this<session> {
 
   // Incoming packets (either transport).
   net::awaitable<void> on_packet(eio_packet p);
+  // Queues a message (or a close that follows messages) for drain_inbox(), waiting while the inbox
+  // is full.
+  net::awaitable<void> take_message(eio_packet p);
+  // Handles the inbox's messages in order, one at a time; runs only while it has work.
+  net::awaitable<void> drain_inbox();
   net::awaitable<void> on_message(eio_packet p);
   net::awaitable<void> on_connect(sio_packet pk);
   void send_connect_error(const std::string& nsp, const std::string& message);
@@ -274,9 +278,9 @@ class session : public std::enable_shared_from_this<session> {
   bool awaiting_pong_ = false;
   bool lingering_ = false;  // closed by the client, still findable for a poll that crossed the close
   bool poll_pending_ = false;
-  bool post_pending_ = false;  // a polling POST's packets are being handled
-  bool handling_ = false;      // the WebSocket reader awaits the handler of a packet
-  bool owes_goodbye_ = false;  // server-closed polling session whose DISCONNECT no GET has taken yet
+  bool post_pending_ = false;   // a polling POST's packets are being handled
+  bool inbox_running_ = false;  // drain_inbox() runs
+  bool owes_goodbye_ = false;   // server-closed polling session whose DISCONNECT no GET has taken yet
   bool probing_ = false;
   bool upgrading_ = false;
   bool upgraded_ = false;
@@ -287,6 +291,9 @@ class session : public std::enable_shared_from_this<session> {
   // A devector, not a deque: an idle session's empty outbox then owns no memory at all.
   boost::container::devector<out_frame> outbox_;
   std::size_t outbox_bytes_ = 0;  // payload bytes in outbox_, against S_.byte_limit
+  // Client messages waiting for the application (take_message); empty, it owns no memory.
+  boost::container::devector<eio_packet> inbox_;
+  std::size_t inbox_bytes_ = 0;
   net::steady_timer poll_wake_;
   std::unique_ptr<ws_stream> ws_;
   std::shared_ptr<void> slot_;  // the WebSocket connection's place under the HTTP server's caps

@@ -66,19 +66,30 @@ DATABASE_URL="postgresql://nobody:x@127.0.0.1:$dead_db_port/none?connect_timeout
 ZUPERIOR_MARKET_FEED=sim ZUPERIOR_MARKET_SIM_RATE=20 "$ZUPERIOR_BIN" serve --env-file /dev/null --host 127.0.0.1 \
   --port 0 --workers 1 >"$work/serve-sim.log" 2>&1 &
 pids+=($!)
+# A fourth whose PostgreSQL accepts and never answers (a wedged database), with heartbeats far
+# shorter than the ownership check's wait: a pong queued behind that check must not count as late.
+python3 "$src/tests/integration/common/mute_server.py" 300 >"$work/mute.port" &
+pids+=($!)
+for _ in $(seq 50); do [ -s "$work/mute.port" ] && break; sleep 0.1; done
+DATABASE_URL="postgresql://nobody:x@127.0.0.1:$(cat "$work/mute.port")/none?connect_timeout=1" \
+ZUPERIOR_MARKET_FEED=sim ZUPERIOR_REALTIME_PING_INTERVAL=300ms ZUPERIOR_REALTIME_PING_TIMEOUT=200ms \
+  "$ZUPERIOR_BIN" serve --env-file /dev/null --host 127.0.0.1 --port 0 --workers 1 >"$work/serve-mute.log" 2>&1 &
+pids+=($!)
 # shellcheck source=../../../scripts/lib/daemon.sh
 . "$src/scripts/lib/daemon.sh"
 ports=()
-for log in serve1 serve2 serve-sim; do
+for log in serve1 serve2 serve-sim serve-mute; do
   port="$(daemon_port "$work/$log.log")" || { echo "FAIL: $log did not start:" >&2; cat "$work/$log.log" >&2; exit 1; }
   ports+=("$port")
 done
 sim_port="${ports[2]}"
+mute_port="${ports[3]}"
 ports=("${ports[0]}" "${ports[1]}")
-for port in "${ports[@]}" "$sim_port"; do
+for port in "${ports[@]}" "$sim_port" "$mute_port"; do
   for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/livez" >/dev/null 2>&1 && break; sleep 0.1; done
 done
 export ZUPERIOR_TEST_RT_SIM_URL="http://127.0.0.1:$sim_port"
+export ZUPERIOR_TEST_RT_MUTE_DB_URL="http://127.0.0.1:$mute_port"
 export ZUPERIOR_TEST_RT_PORTS="${ports[*]}"
 export ZUPERIOR_TEST_RT_PIDS="${pids[*]}"
 

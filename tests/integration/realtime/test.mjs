@@ -385,6 +385,26 @@ async function main() {
     s.close();
   }
 
+  // --- a wedged database (accepts, never answers) with 300 ms pings and a 200 ms pong timeout:
+  // the ownership check waits about 2 s (libpq's connect timeout) while the client's pongs wait
+  // behind it; the session was closed for a "late" pong and the client reconnected.
+  {
+    const s = io(process.env.ZUPERIOR_TEST_RT_MUTE_DB_URL, { reconnection: false, forceNew: true, transports: ["websocket"], auth: { token: tokA } });
+    open.push(s);
+    s.outcome = new Promise((resolve) => { s.once("connect", () => resolve("ok")); s.once("connect_error", (e) => resolve(e.message)); });
+    check("wedged database daemon: connect", (await connected(s)) === "ok");
+    let why = "";
+    s.on("disconnect", (r) => { why = r; });
+    const t0 = Date.now();
+    const account = await s.timeout(15000).emitWithAck("subscribe:account", "1001").catch((e) => ({ error: String(e) }));
+    const took = Date.now() - t0;
+    await sleep(700);  // two more heartbeats
+    check("wedged database: subscribe:account waits for the check and is refused; the session outlives the wait",
+      account?.ok === false && /unavailable/.test(account.error) && took > 1000 && s.connected && why === "",
+      `${JSON.stringify(account)} after ${took} ms, connected=${s.connected} ${why}`);
+    s.close();
+  }
+
   // --- two instances on one Redis
   {
     const a = connect({ transports: ["websocket"], auth: { token: tokA } }, 0);
