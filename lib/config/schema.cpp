@@ -269,7 +269,7 @@ std::vector<key_spec> build_schema() {
           "Socket connections per client address per window.")
           .reloadable(),
       key("realtime.max_violations", k::integer, &settings::realtime, &realtime_settings::max_violations,
-          "Rate-limit violations after which a socket is disconnected.")
+          "Rate-limit refusals in a row after which a socket is disconnected.")
           .range(1, 1'000'000),
       key("realtime.account_recheck", k::duration, &settings::realtime, &realtime_settings::account_recheck,
           "How often account subscriptions are checked again (same owner, user active); 0 = never.")
