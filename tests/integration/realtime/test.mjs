@@ -403,6 +403,33 @@ async function main() {
       account?.ok === false && /unavailable/.test(account.error) && took > 1000 && s.connected && why === "",
       `${JSON.stringify(account)} after ${took} ms, connected=${s.connected} ${why}`);
     s.close();
+
+    // The same daemon has a websocket tier of 4/2s and max_violations 3: refusals in a row
+    // disconnect, an allowed event in between starts the count again (they used to add up over
+    // the socket's whole life, and the stock client does not reconnect after a server disconnect).
+    const r = io(process.env.ZUPERIOR_TEST_RT_MUTE_DB_URL, { reconnection: false, forceNew: true, transports: ["websocket"],
+      auth: { token: token(`user-rl-${process.pid}`) } });
+    open.push(r);
+    r.outcome = new Promise((resolve) => { r.once("connect", () => resolve("ok")); r.once("connect_error", (e) => resolve(e.message)); });
+    check("violations: connect", (await connected(r)) === "ok");
+    let rwhy = "";
+    r.on("disconnect", (w) => { rwhy = w; });
+    const burst = async (n) => {
+      const out = [];
+      for (let i = 0; i < n; i++) out.push(await r.timeout(3000).emitWithAck("subscribe:market", ["EURUSD"]).catch(() => null));
+      return out.map((a) => (a?.ok ? "ok" : a?.error === "rate limit exceeded" ? "limited" : JSON.stringify(a)));
+    };
+    const first = await burst(6);  // 4 allowed, 2 refused
+    await sleep(4200);             // two windows: the count is clear again
+    const second = await burst(6); // 4 allowed (the first resets the run of refusals), 2 refused
+    await sleep(200);
+    const stillUp = r.connected;
+    const third = await burst(1);  // a third refusal in a row
+    await until(() => !r.connected, 3000);
+    check("violations: refusals in a row disconnect; an allowed event in between starts the count again",
+      first.join() === "ok,ok,ok,ok,limited,limited" && second.join() === "ok,ok,ok,ok,limited,limited" &&
+      stillUp && third.join() === "limited" && !r.connected && rwhy === "io server disconnect",
+      JSON.stringify({ first, second, stillUp, third, connected: r.connected, rwhy }));
   }
 
   // --- two instances on one Redis
