@@ -63,7 +63,9 @@ struct unknown_statement_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-std::string clean_message(const std::exception& e) {
+// `secrets`: the forms of the URL's password (db::password_forms), which libpq may quote in a
+// connection error whatever their shape ("invalid percent-encoded token: ...").
+std::string clean_message(const std::exception& e, const std::vector<std::string>& secrets) {
   std::string msg = e.what();
   // pqxx appends the query text; the statement is not repeated in results or logs.
   if (auto pos = msg.find("\nQuery was:"); pos != std::string::npos) msg.resize(pos);
@@ -74,7 +76,7 @@ std::string clean_message(const std::exception& e) {
     auto end = msg.find('\n', pos);
     msg.replace(pos, end == std::string::npos ? std::string::npos : end - pos, "Failing row withheld.");
   }
-  return core::redact_url(core::one_line(msg));  // libpq's DETAIL/HINT lines: one log line
+  return redact_secrets(core::one_line(msg), secrets);  // libpq's DETAIL/HINT lines: one log line
 }
 
 result to_result(const pqxx::result& r) {
@@ -161,6 +163,7 @@ using detail::pool_slot;
 struct detail::pool_shared {
   pool_options opts;
   std::string libpq_url;
+  std::vector<std::string> secrets;  // the forms of the URL's password, taken out of messages
   std::mutex mu;
   std::condition_variable cv;
   std::deque<std::shared_ptr<pool_job>> queue;
@@ -254,7 +257,7 @@ bool open_slot(detail::pool_shared& sh, pool_slot& s, query_result& out, bool& o
     return true;
   } catch (const std::exception& e) {
     out.ec = pool_errc::unavailable;
-    out.message = clean_message(e);
+    out.message = clean_message(e, sh.secrets);
     std::lock_guard<std::mutex> lock(sh.down_mu);
     if (sh.connect_failures++ == 0) spdlog::warn("db pool: cannot connect: {}", out.message);
     sh.down_until = clock::now() + sh.opts.retry_interval;
@@ -301,12 +304,12 @@ query_result execute_once(detail::pool_shared& sh, pool_slot& s, pool_job& j) {
     out = j.work(&s);
   } catch (const pqxx::broken_connection& e) {
     out.ec = pool_errc::connection_lost;
-    out.message = clean_message(e);
+    out.message = clean_message(e, sh.secrets);
   } catch (const pqxx::in_doubt_error& e) {
     out.ec = pool_errc::connection_lost;
-    out.message = clean_message(e);
+    out.message = clean_message(e, sh.secrets);
   } catch (const pqxx::sql_error& e) {
-    classify(out, e.sqlstate(), clean_message(e));
+    classify(out, e.sqlstate(), clean_message(e, sh.secrets));
   } catch (const db::error& e) {
     classify(out, e.sqlstate(), e.what());
   } catch (const unknown_statement_error& e) {
@@ -314,7 +317,7 @@ query_result execute_once(detail::pool_shared& sh, pool_slot& s, pool_job& j) {
     out.message = e.what();
   } catch (const std::exception& e) {
     out.ec = pool_errc::query_failed;
-    out.message = clean_message(e);
+    out.message = clean_message(e, sh.secrets);
   }
   if (s.conn && !s.conn->is_open()) {
     if (out.ec == pool_errc::query_failed && out.sqlstate.empty()) out.ec = pool_errc::connection_lost;
@@ -418,9 +421,9 @@ result tx::query(std::string_view sql, const std::vector<param>& params) {
   try {
     return to_result(run_statement(*impl_->sh, *impl_->s, *impl_->t, std::string(sql), params, false));
   } catch (const pqxx::sql_error& e) {
-    throw error(clean_message(e), e.sqlstate(), std::string(sql));
+    throw error(clean_message(e, impl_->sh->secrets), e.sqlstate(), std::string(sql));
   } catch (const pqxx::failure& e) {
-    throw error(clean_message(e), "", std::string(sql));
+    throw error(clean_message(e, impl_->sh->secrets), "", std::string(sql));
   }
 }
 
@@ -428,9 +431,9 @@ result tx::exec_prepared(const std::string& name, const std::vector<param>& para
   try {
     return to_result(run_statement(*impl_->sh, *impl_->s, *impl_->t, name, params, true));
   } catch (const pqxx::sql_error& e) {
-    throw error(clean_message(e), e.sqlstate(), name);
+    throw error(clean_message(e, impl_->sh->secrets), e.sqlstate(), name);
   } catch (const pqxx::failure& e) {
-    throw error(clean_message(e), "", name);
+    throw error(clean_message(e, impl_->sh->secrets), "", name);
   }
 }
 
@@ -446,6 +449,7 @@ std::shared_ptr<pool> pool::create(const pool_options& opts) {
   auto& sh = *p->shared_;
   sh.opts = opts;
   sh.libpq_url = libpq_url(opts.url, opts.connect_timeout);
+  sh.secrets = password_forms(opts.url);
   sh.slots.resize(opts.size);
   if (opts.register_metrics) register_pool_metrics(p->shared_);
   for (std::size_t i = 0; i < opts.size; ++i) sh.threads.emplace_back(worker, p->shared_, i);

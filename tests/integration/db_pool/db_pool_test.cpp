@@ -287,6 +287,25 @@ TEST_CASE("pool: an unreachable server fails fast with unavailable", "[integrati
                   std::invalid_argument);
 }
 
+TEST_CASE("pool: a password libpq cannot parse never appears in the error", "[integration][db]") {
+  // libpq quotes what it cannot parse: "invalid percent-encoded token: "S3cret%PW"", which serve
+  // logged (db pool: cannot connect) and put in /apis/health's details.
+  asio::io_context io;
+  for (const std::string url :
+       {"postgresql://u:S3cret%PW@127.0.0.1:1/none", "postgresql://u@127.0.0.1:1/none?password=S3cret%PW",
+        "postgresql://u:S3cret%00PW@127.0.0.1:1/none"}) {
+    INFO(url);
+    auto o = options(1);
+    o.url = url;
+    auto p = pool::create(o);
+    auto r = run_until(io, q(p, "SELECT 1", {}));
+    CHECK(r.ec == pool_errc::unavailable);
+    CHECK_FALSE(r.message.empty());
+    CHECK(r.message.find("S3cret") == std::string::npos);
+    p->stop();
+  }
+}
+
 TEST_CASE("pool: the API's prepared ownership check (real-time subscribe:account)", "[integration][db]") {
   NEED_DB();
   asio::io_context io;
