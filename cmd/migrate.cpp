@@ -6,11 +6,13 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -44,6 +46,7 @@ struct migrate_options {
   std::string fail_on = "warning";  // lint
   std::vector<std::string> lint_files;
   bool quiet = false;
+  bool out_of_order = false;  // up --out-of-order
 };
 
 std::chrono::milliseconds duration_flag(const std::string& text, const char* flag) {
@@ -68,7 +71,20 @@ struct context {
   config::loaded_config cfg;
   std::vector<mg::migration> files;
   mg::runner_options ro;
+  std::FILE* progress_to = nullptr;  // where progress lines go (nullptr: --quiet)
 };
+
+// One progress line, flushed. `stop` (may be null) is set when the output's reader has gone
+// (EPIPE: `up | less`, quit), as a signal sets it.
+std::function<void(const std::string&)> progress_writer(std::FILE* to, std::atomic<bool>* stop) {
+  if (!to) return nullptr;
+  return [to, stop](const std::string& line) {
+    errno = 0;
+    if ((std::fputs((line + "\n").c_str(), to) == EOF || std::fflush(to) == EOF) && errno == EPIPE && stop &&
+        !stop->exchange(true))
+      std::fputs("zuperior: the output was closed: stopping before the next statement\n", stderr);
+  };
+}
 
 context load(const migrate_options& o, bool need_files = true) {
   std::vector<config::flag_value> flags;
@@ -91,14 +107,9 @@ context load(const migrate_options& o, bool need_files = true) {
   c.ro.lock_wait = duration_flag(o.lock_wait, "--lock-wait");
   c.ro.retries = o.retries;
   c.ro.retry_backoff = duration_flag(o.retry_backoff, "--retry-backoff");
-  if (!o.quiet && o.format == "text")
-    c.ro.progress = [](const std::string& line) {
-      std::fputs((line + "\n").c_str(), stdout);
-      std::fflush(stdout);
-    };
-  else
-    c.ro.progress = [](const std::string& line) { std::fputs((line + "\n").c_str(), stderr); };
-  if (o.quiet) c.ro.progress = nullptr;
+  c.ro.out_of_order = o.out_of_order;
+  c.progress_to = o.quiet ? nullptr : o.format == "text" ? stdout : stderr;
+  c.ro.progress = progress_writer(c.progress_to, nullptr);
   return c;
 }
 
@@ -122,6 +133,7 @@ json entry_json(const mg::status_row& r) {
     }
   }
   if (!r.note.empty()) j["note"] = r.note;
+  if (r.out_of_order) j["out_of_order"] = true;
   return j;
 }
 
@@ -150,11 +162,13 @@ int run_status(const migrate_options& o) {
   return bad ? core::exit_failed : core::exit_ok;
 }
 
-// SIGINT or SIGTERM during `up`: the statement running on the server is cancelled (pg_cancel_backend
-// from a connection of its own), so the file is recorded as failed as any failure is (rolled
-// back, or resumable at that statement), the lock is released and up exits 1. Killed outright,
-// the server went on running the statement after the lock had gone with the connection. A
-// second signal exits at once.
+// SIGINT, SIGTERM or SIGHUP during `up`: the statement running on the server is cancelled
+// (pg_cancel_backend from a connection of its own), so the file is recorded as failed as any
+// failure is (rolled back, or resumable at that statement), the lock is released and up exits 1.
+// Killed outright (an ssh session dropped: SIGHUP), the server went on running the statement after
+// the lock had gone with the connection, unrecorded, and the next run applied it again. A second
+// signal exits at once. An output whose reader has gone (`up | less`, quit) stops the run the same
+// way, before the next statement: SIGPIPE is ignored, and the progress writer sees EPIPE.
 class cancel_on_signal {
  public:
   cancel_on_signal(std::string url, std::chrono::milliseconds connect_timeout) {
@@ -162,6 +176,13 @@ class cancel_on_signal {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    // Under nohup (SIGHUP ignored) a hang-up is not a request to stop: a blocked signal is queued
+    // even when ignored, and sigtimedwait would take it.
+    struct sigaction hup {};
+    if (sigaction(SIGHUP, nullptr, &hup) != 0 || hup.sa_handler != SIG_IGN) sigaddset(&set, SIGHUP);
+    // Left ignored until the process ends: the final output to a closed pipe must not kill it
+    // either (exit 141 instead of the run's own code).
+    std::signal(SIGPIPE, SIG_IGN);
     pthread_sigmask(SIG_BLOCK, &set, &old_);
     thread_ = std::thread([this, set, url = std::move(url), connect_timeout] {
       int seen = 0;
@@ -206,6 +227,7 @@ int run_up(const migrate_options& o) {
   auto to = version_flag(o.to, "--to");
   cancel_on_signal cancel(c.ro.database_url, c.ro.connect_timeout);
   c.ro.cancelled = &cancel.cancelled;
+  c.ro.progress = progress_writer(c.progress_to, &cancel.cancelled);
   mg::runner db(c.ro);
   cancel.watch(db.work_pid());
   auto start = std::chrono::steady_clock::now();
@@ -234,10 +256,15 @@ int run_plan(const migrate_options& o) {
   auto to = version_flag(o.to, "--to");
   mg::runner db(c.ro);
   auto status = mg::compute_status(c.files, db.history());
-  auto steps = mg::plan_up(status, to);
+  // Shown, not refused: plan says what `up` would do, and `up` refuses it without --out-of-order.
+  auto steps = mg::plan_up(status, to, true);
   json out = json::array();
   for (const auto& s : steps) {
     const auto& m = *s.file;
+    std::string warning;
+    for (const auto& r : status)
+      if (r.file == &m && r.out_of_order)
+        warning = r.note + "; `up` refuses it without --out-of-order (it runs after migrations written without it)";
     json stmts = json::array();
     for (std::size_t i = s.first_statement; i < m.statements.size(); ++i) {
       const auto& st = m.statements[i];
@@ -249,6 +276,10 @@ int run_plan(const migrate_options& o) {
       json j{{"index", i + 1}, {"line", st.line}, {"sql", st.text}, {"lock", lock}, {"tables", info.lock.tables}};
       if (!m.transactional && info.what == mg::statement_info::kind::create_index)
         j["note"] = "an INVALID index of the same name is dropped concurrently first; validity checked after";
+      if (!m.transactional && info.concurrently)
+        j["note"] = j.value("note", std::string()) + (j.contains("note") ? "; " : "") +
+                    "runs without lock_timeout (its lock blocks no reads or writes, and it waits for older "
+                    "transactions)";
       stmts.push_back(j);
     }
     out.push_back({{"version", m.version},
@@ -258,6 +289,7 @@ int run_plan(const migrate_options& o) {
                    {"lock_timeout_ms", m.lock_timeout.value_or(c.ro.lock_timeout).count()},
                    {"statement_timeout_ms", m.statement_timeout.value_or(c.ro.statement_timeout).count()},
                    {"statements", stmts}});
+    if (!warning.empty()) out.back()["warning"] = warning;
   }
   if (o.format == "json") {
     print_json(json{{"plan", out}});
@@ -272,6 +304,7 @@ int run_plan(const migrate_options& o) {
                               : "",
                           f["lock_timeout_ms"].get<long long>(), f["statement_timeout_ms"].get<long long>())
                   .c_str());
+    if (f.contains("warning")) std::puts(fmt::format("  warning: {}", f["warning"].get<std::string>()).c_str());
     for (const auto& s : f["statements"]) {
       std::string sql = s["sql"];
       auto nl = sql.find('\n');
@@ -395,12 +428,28 @@ int run_repair(const migrate_options& o) {
 
 // Prints a migrate error as one line plus its details; the exit code travels back to main.
 int guarded(int (*fn)(const migrate_options&), const migrate_options& o) {
+  auto report = [&o](const std::string& message, const std::string& details, int code) {
+    std::fprintf(stderr, "zuperior: %s\n%s", message.c_str(), details.c_str());
+    if (o.format == "json") print_json(json{{"ok", false}, {"error", message}, {"details", details}});
+    return code;
+  };
   try {
     return fn(o);
   } catch (const mg::error& e) {
-    std::fprintf(stderr, "zuperior: %s\n%s", e.what(), e.details().c_str());
-    if (o.format == "json") print_json(json{{"ok", false}, {"error", e.what()}, {"details", e.details()}});
-    return e.code();
+    return report(e.what(), e.details(), e.code());
+  } catch (const db::error& e) {
+    // The runner's own statements refused (permission denied on the history's schema, a read-only
+    // database, the connection lost): a failed run, exit 1 in the same shape. Such errors used to
+    // reach main: exit 2, the driver's raw text, no JSON.
+    std::string text = e.what();
+    if (text.rfind("ERROR:  ", 0) == 0 || text.rfind("FATAL:  ", 0) == 0) text = text.substr(8);
+    std::string details;
+    for (const auto& line : core::split(text.substr(std::min(text.size(), text.find('\n'))), '\n', true))
+      details += "    " + line + "\n";
+    if (!e.statement().empty())
+      details += "  statement: " + core::one_line(std::string_view(e.statement()).substr(0, 300)) + "\n";
+    if (!e.sqlstate().empty()) details += "  SQLSTATE " + e.sqlstate() + "\n";
+    return report("database error: " + text.substr(0, text.find('\n')), details, core::exit_failed);
   }
 }
 
@@ -432,6 +481,7 @@ runner setup_migrate(CLI::App& sub) {
   common(*up);
   live(*up);
   up->add_option("--to", o->to, "Stop after this version");
+  up->add_flag("--out-of-order", o->out_of_order, "Also apply pending files older than the newest applied one");
   auto* status = sub.add_subcommand("status", "Applied, pending, failed and changed migrations");
   common(*status);
   auto* plan = sub.add_subcommand("plan", "Dry run: the statements `up` would run, their transaction mode and locks");

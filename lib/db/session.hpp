@@ -38,6 +38,13 @@ struct result {
   std::size_t affected = 0;
 };
 
+/// The forms the password of `database_url` can take in a message: as written and percent-decoded,
+/// from the user-info part and from a password= parameter. Empty when the URL has none.
+std::vector<std::string> password_forms(std::string_view database_url);
+/// `text` with each of `secrets` replaced by core::redacted (one shorter than 4 characters only where
+/// it stands alone, so ordinary words survive), and URL-shaped passwords masked (core::redact_url).
+std::string redact_secrets(std::string_view text, const std::vector<std::string>& secrets);
+
 /// One blocking connection to PostgreSQL, used by the control-plane tools and by the pool's own
 /// threads (never by a network thread). Statements run in autocommit unless begin() was called.
 class session {

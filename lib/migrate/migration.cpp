@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 
 #include "core/strings.hpp"
 #include "core/units.hpp"
@@ -16,20 +17,113 @@
 
 namespace zuperior::migrate {
 
-std::string sha256_hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
+namespace {
+
+std::string to_hex(const unsigned char* digest, unsigned int len) {
   std::string hex;
-  hex.reserve(len * 2);
+  hex.reserve(std::size_t{len} * 2);
   for (unsigned i = 0; i < len; ++i) hex += fmt::format("{:02x}", digest[i]);
   return hex;
 }
 
+using digest_ptr = std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)>;
+
+}  // namespace
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
+  return to_hex(digest, len);
+}
+
+struct prefix_hasher::state {
+  digest_ptr ctx{EVP_MD_CTX_new(), EVP_MD_CTX_free};
+};
+
+prefix_hasher::prefix_hasher() : state_(std::make_unique<state>()) {
+  if (!state_->ctx || EVP_DigestInit_ex(state_->ctx.get(), EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("sha256: cannot initialise a digest");
+}
+prefix_hasher::~prefix_hasher() = default;
+
+void prefix_hasher::add(const statement& s) {
+  // Each text followed by a NUL, as the histories already recorded were hashed.
+  EVP_DigestUpdate(state_->ctx.get(), s.text.data(), s.text.size());
+  EVP_DigestUpdate(state_->ctx.get(), "", 1);
+}
+
+std::string prefix_hasher::hex() const {
+  // Finishing a copy leaves the running digest open for the next statement.
+  digest_ptr copy(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (!copy || EVP_MD_CTX_copy_ex(copy.get(), state_->ctx.get()) != 1 ||
+      EVP_DigestFinal_ex(copy.get(), digest, &len) != 1)
+    throw std::runtime_error("sha256: cannot finish a digest");
+  return to_hex(digest, len);
+}
+
 std::string prefix_checksum(const migration& m, std::size_t n) {
-  std::string all;
-  for (std::size_t i = 0; i < n && i < m.statements.size(); ++i) all.append(m.statements[i].text).push_back('\0');
-  return sha256_hex(all);
+  prefix_hasher h;
+  for (std::size_t i = 0; i < n && i < m.statements.size(); ++i) h.add(m.statements[i]);
+  return h.hex();
+}
+
+namespace {
+
+// The length of the well-formed UTF-8 sequence at text[i] (RFC 3629: no overlongs, no surrogates,
+// nothing above U+10FFFF), or 0.
+std::size_t utf8_sequence(std::string_view text, std::size_t i) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char c = b(i);
+  if (c < 0x80) return 1;
+  std::size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (i + n > text.size() || b(i + 1) < lo || b(i + 1) > hi) return 0;
+  for (std::size_t k = 2; k < n; ++k)
+    if ((b(i + k) & 0xC0) != 0x80) return 0;
+  return n;
+}
+
+}  // namespace
+
+std::optional<std::size_t> invalid_utf8_at(std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    const auto n = utf8_sequence(text, i);
+    if (n == 0) return i;
+    i += n;
+  }
+  return std::nullopt;
+}
+
+std::string to_valid_utf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    const auto n = utf8_sequence(text, i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      out.append(text.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
 }
 
 std::optional<std::pair<int, std::string>> parse_file_name(std::string_view name) {
@@ -61,6 +155,15 @@ migration parse_migration(std::string_view file_name, std::string_view content, 
         fmt::format("{}:{}: a NUL byte in the file (a migration is text: PostgreSQL would get the "
                     "statement cut short there)",
                     m.path, 1 + std::count(content.begin(), content.begin() + static_cast<long>(z), '\n')));
+  // A file in another encoding (Latin-1 from an old editor): PostgreSQL refused its statement
+  // ("invalid byte sequence for encoding UTF8"), and the history could not record the failure either.
+  // Found before anything runs, with where.
+  if (auto bad = invalid_utf8_at(content))
+    throw error(
+        fmt::format("{}:{}: not UTF-8 (byte 0x{:02X} at offset {}); a migration is UTF-8 text: convert the "
+                    "file (e.g. iconv -f latin1 -t utf-8)",
+                    m.path, 1 + std::count(content.begin(), content.begin() + static_cast<long>(*bad), '\n'),
+                    static_cast<unsigned char>(content[*bad]), *bad));
   // A UTF-8 byte-order mark (some Windows editors write one) is not SQL: with it the header's
   // directives were not seen and the first statement began with it. The checksum keeps the bytes.
   if (content.substr(0, 3) == "\xEF\xBB\xBF") content.remove_prefix(3);

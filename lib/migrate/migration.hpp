@@ -1,5 +1,6 @@
 #pragma once
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,5 +40,28 @@ std::string sha256_hex(std::string_view data);
 
 /// sha256 of the first `n` statements' texts, to tell whether a resumed file's done part changed.
 std::string prefix_checksum(const migration& m, std::size_t n);
+
+/// prefix_checksum of a growing prefix, one statement at a time: hashing each prefix afresh was
+/// quadratic in the file's statements (21 s of CPU for 16k of them).
+class prefix_hasher {
+ public:
+  prefix_hasher();
+  ~prefix_hasher();
+  prefix_hasher(const prefix_hasher&) = delete;
+  prefix_hasher& operator=(const prefix_hasher&) = delete;
+  /// Adds the next statement of the prefix.
+  void add(const statement& s);
+  /// prefix_checksum of the statements added so far.
+  std::string hex() const;
+
+ private:
+  struct state;
+  std::unique_ptr<state> state_;
+};
+
+/// The offset of the first byte of `text` that is not part of well-formed UTF-8, or nullopt.
+std::optional<std::size_t> invalid_utf8_at(std::string_view text);
+/// `text` with every byte that is not part of well-formed UTF-8 replaced by U+FFFD.
+std::string to_valid_utf8(std::string_view text);
 
 }  // namespace zuperior::migrate

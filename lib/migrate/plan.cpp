@@ -41,10 +41,19 @@ std::vector<status_row> compute_status(const std::vector<migration>& files, cons
     if (r.description.empty()) r.description = h.description;
     r.entry = h;
   }
+  // A file added below the newest applied version (a branch merged late) would run after the
+  // migrations that follow it, which were written without it: said, and `up` asks for consent.
+  int newest_applied = -1;
+  for (const auto& h : history)
+    if (h.success) newest_applied = std::max(newest_applied, h.version);
   std::vector<status_row> out;
   for (auto& [v, r] : rows) {
     if (!r.entry) {
       r.st = state::pending;
+      if (r.version < newest_applied) {
+        r.out_of_order = true;
+        r.note = fmt::format("out of order: version {} is applied already", newest_applied);
+      }
     } else if (!r.file) {
       r.st = state::missing_file;
       r.note = "in the history but its file is gone";
@@ -112,8 +121,22 @@ void check_transaction_mode(const migration& m) {
   }
 }
 
-std::vector<plan_step> plan_up(const std::vector<status_row>& status, std::optional<int> to) {
+std::vector<plan_step> plan_up(const std::vector<status_row>& status, std::optional<int> to, bool out_of_order) {
   validate(status);
+  if (!out_of_order) {
+    std::string names, details;
+    int n = 0;
+    for (const auto& r : status)
+      if (r.out_of_order && (!to || r.version <= *to)) {
+        names += (n++ ? ", " : "") + r.file->file_name;
+        details += fmt::format("  {}: {}\n", r.file->path, r.note);
+      }
+    if (n)
+      throw error(fmt::format("{} {} pending below an applied version: {} would run after migrations written without "
+                              "{}; refusing (check, then pass --out-of-order; nothing was run)",
+                              names, n == 1 ? "is" : "are", n == 1 ? "it" : "they", n == 1 ? "it" : "them"),
+                  details);
+  }
   std::vector<plan_step> steps;
   for (const auto& r : status) {
     if (to && r.version > *to) break;

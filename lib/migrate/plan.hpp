@@ -40,7 +40,8 @@ struct status_row {
   state st = state::pending;
   const migration* file = nullptr;
   std::optional<history_entry> entry;
-  std::string note;  // e.g. "failed at statement 3 of 5", "checksum changed"
+  std::string note;           // e.g. "failed at statement 3 of 5", "checksum changed"
+  bool out_of_order = false;  // pending, below a version already applied
 };
 
 /// Joins files and history by version, in version order.
@@ -54,9 +55,11 @@ struct plan_step {
 };
 
 /// What `up --to` would run. Throws migrate::error (before anything runs) for a changed
-/// checksum, a CONCURRENTLY statement in a transactional file, or a failed no-transaction file
-/// whose already-applied statements were edited.
-std::vector<plan_step> plan_up(const std::vector<status_row>& status, std::optional<int> to = std::nullopt);
+/// checksum, a CONCURRENTLY statement in a transactional file, a failed no-transaction file
+/// whose already-applied statements were edited, or (unless `out_of_order`) a pending file below
+/// a version already applied.
+std::vector<plan_step> plan_up(const std::vector<status_row>& status, std::optional<int> to = std::nullopt,
+                               bool out_of_order = false);
 
 /// Throws migrate::error when an applied file's checksum changed (what `validate` checks).
 void validate(const std::vector<status_row>& status);

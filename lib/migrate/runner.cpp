@@ -160,9 +160,9 @@ std::string quote_table_name(std::string_view name, std::string* quoted_schema) 
 }
 
 runner::runner(runner_options options) : o_(std::move(options)) {
-  table_ = quote_table_name(o_.history_table, &schema_);
-  lock_key_ = fnv1a("zuperior migrate " + o_.history_table);
+  table_ = quote_table_name(o_.history_table, &schema_);  // a bad name is refused before connecting
   connect_all();
+  qualify_history_table();
 }
 
 runner::~runner() {
@@ -182,6 +182,7 @@ void runner::connect_all() {
       lock_ = db::session::connect(o_.database_url, o_.connect_timeout);
       break;
     } catch (const db::error& e) {
+      if (cancelled()) throw error("cancelled by a signal while waiting for the database");
       if (clock_type::now() >= deadline)
         throw error(fmt::format("cannot connect to the database: {}", first_line(e.what())),
                     attempt > 1 ? fmt::format("  gave up after {} attempts (--wait-for-db)\n", attempt) : "",
@@ -191,15 +192,62 @@ void runner::connect_all() {
           milliseconds(1000), std::chrono::duration_cast<milliseconds>(deadline - clock_type::now())));
     }
   }
-  auto name = "zuperior migrate (" + who() + ")";
-  work_->query("SELECT set_config('application_name', $1, false)", {name});
+  apply_session_settings();
   work_pid_ = work_->backend_pid();
-  lock_->query("SELECT set_config('application_name', $1, false)", {name + " lock"});
+  lock_->query("SELECT set_config('application_name', $1, false)", {"zuperior migrate (" + who() + ") lock"});
   // The lock's connection is idle for the whole run: a server's idle_session_timeout (PostgreSQL
   // 14+) would end it, and the lock with it, during a long index build.
   lock_->query(
       "SELECT set_config('idle_session_timeout', '0', false) WHERE current_setting('server_version_num')::int >= "
       "140000");
+}
+
+void runner::qualify_history_table() {
+  auto parts = core::split(o_.history_table, '.');
+  std::string schema = parts.size() == 2 ? parts[0] : "";
+  const std::string& table = parts.back();
+  // One table, one name: the lock key came from the name as spelled, so "zuperior_schema_history"
+  // and "public.zuperior_schema_history" took two locks on one table and two runs applied at once;
+  // and a file's SET search_path sent the runner's unqualified history writes elsewhere. An
+  // unqualified name is the table the search path finds (a history written before), else where
+  // CREATE TABLE would put it.
+  if (schema.empty()) {
+    auto found = work_->scalar(
+        "SELECT coalesce((SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.oid = to_regclass($1)), current_schema())",
+        {quote_ident(table)});
+    if (!found)
+      throw error(fmt::format("no schema for the history table {}: no schema of the search_path exists; name one "
+                              "(--history-table schema.{})",
+                              table, table),
+                  "", core::exit_usage);
+    schema = *found;
+  }
+  table_ = quote_ident(schema) + "." + quote_ident(table);
+  qualified_ = schema + "." + table;
+  lock_key_ = fnv1a("zuperior migrate " + qualified_);
+}
+
+void runner::apply_session_settings() {
+  work_->query("SELECT set_config('application_name', $1, false)", {"zuperior migrate (" + who() + ")"});
+  // A client that died (kill -9, an ssh drop, a cut network) left the server running its statement
+  // to the end, outside the lock, and the next run applied it again: PostgreSQL 14+ checks the
+  // connection this often during a statement and aborts it. Where the platform cannot check, the
+  // setting is refused, and the run goes on without it.
+  try {
+    work_->query(
+        "SELECT set_config('client_connection_check_interval', '1000', false) "
+        "WHERE current_setting('server_version_num')::int >= 140000");
+  } catch (const db::error&) {
+  }
+}
+
+void runner::reset_session() {
+  // What a file set for its session (SET search_path, SET ROLE, a temporary table, a session
+  // advisory lock) reached the next file, and the runner's own history writes. DISCARD ALL is RESET
+  // ALL plus the role, temporary objects, prepared statements and advisory locks.
+  work_->query("DISCARD ALL");
+  apply_session_settings();
 }
 
 void runner::check_lock() {
@@ -276,6 +324,8 @@ void runner::release_lock() {
 }
 
 void runner::ensure_history() {
+  // Only a schema it was given: CREATE SCHEMA IF NOT EXISTS needs the CREATE right on the database
+  // even when the schema exists.
   if (!schema_.empty()) work_->query("CREATE SCHEMA IF NOT EXISTS " + schema_);
   work_->query("CREATE TABLE IF NOT EXISTS " + table_ +
                " ("
@@ -331,34 +381,59 @@ std::vector<history_entry> runner::history() {
   return out;
 }
 
-void runner::record(const migration& m, bool success, int done, const std::string& done_checksum,
+bool runner::record(const migration& m, bool success, int done, const std::string& done_checksum,
                     const statement* failed, const std::string& err, long long ms) {
   std::optional<std::string> failed_text, failed_line, error_text;
   if (failed) {
-    failed_text = failed->text;
+    failed_text = to_valid_utf8(failed->text);
     failed_line = std::to_string(failed->line);
   }
-  if (!err.empty()) error_text = err;
-  work_->query("INSERT INTO " + table_ +
-                   " (version, description, script, checksum, mode, success, statements_done, statements_total, "
-                   "done_checksum, failed_statement, failed_line, error, applied_from, execution_ms) "
-                   "VALUES ($1::int, $2, $3, $4, $5, $6::boolean, $7::int, $8::int, $9, $10, $11::int, $12, $13, "
-                   "$14::bigint) "
-                   "ON CONFLICT (version) DO UPDATE SET description = EXCLUDED.description, script = EXCLUDED.script, "
-                   "checksum = EXCLUDED.checksum, mode = EXCLUDED.mode, success = EXCLUDED.success, "
-                   "statements_done = EXCLUDED.statements_done, statements_total = EXCLUDED.statements_total, "
-                   "done_checksum = EXCLUDED.done_checksum, failed_statement = EXCLUDED.failed_statement, "
-                   "failed_line = EXCLUDED.failed_line, error = EXCLUDED.error, applied_by = current_user, "
-                   "applied_from = EXCLUDED.applied_from, applied_at = now(), execution_ms = EXCLUDED.execution_ms",
-               {std::to_string(m.version), m.description, m.file_name, m.checksum,
-                std::string(m.transactional ? "transaction" : "no-transaction"),
-                std::string(success ? "true" : "false"), std::to_string(done), std::to_string(m.statements.size()),
-                done_checksum.empty() ? db::param{} : db::param{done_checksum}, failed_text, failed_line, error_text,
-                who(), std::to_string(ms)});
+  // A server's message can quote bytes of another encoding: refused as text, the failure was never
+  // recorded.
+  if (!err.empty()) error_text = to_valid_utf8(err);
+  // A row that says applied is never replaced (only `repair` edits history): a run that lost a race
+  // overwrote the winner's success with its own failure, and the next `up` applied the file again.
+  // False when such a row was there (nothing written).
+  const std::vector<db::param> params{std::to_string(m.version),
+                                      to_valid_utf8(m.description),
+                                      to_valid_utf8(m.file_name),
+                                      m.checksum,
+                                      std::string(m.transactional ? "transaction" : "no-transaction"),
+                                      std::string(success ? "true" : "false"),
+                                      std::to_string(done),
+                                      std::to_string(m.statements.size()),
+                                      done_checksum.empty() ? db::param{} : db::param{done_checksum},
+                                      failed_text,
+                                      failed_line,
+                                      error_text,
+                                      to_valid_utf8(who()),
+                                      std::to_string(ms)};
+  const std::string sql =
+      "INSERT INTO " + table_ +
+      " AS h (version, description, script, checksum, mode, success, statements_done, statements_total, "
+      "done_checksum, failed_statement, failed_line, error, applied_from, execution_ms) "
+      "VALUES ($1::int, $2, $3, $4, $5, $6::boolean, $7::int, $8::int, $9, $10, $11::int, $12, $13, "
+      "$14::bigint) "
+      "ON CONFLICT (version) DO UPDATE SET description = EXCLUDED.description, script = EXCLUDED.script, "
+      "checksum = EXCLUDED.checksum, mode = EXCLUDED.mode, success = EXCLUDED.success, "
+      "statements_done = EXCLUDED.statements_done, statements_total = EXCLUDED.statements_total, "
+      "done_checksum = EXCLUDED.done_checksum, failed_statement = EXCLUDED.failed_statement, "
+      "failed_line = EXCLUDED.failed_line, error = EXCLUDED.error, applied_by = current_user, "
+      "applied_from = EXCLUDED.applied_from, applied_at = now(), execution_ms = EXCLUDED.execution_ms "
+      "WHERE NOT h.success";
+  try {
+    return work_->query(sql, params).affected > 0;
+  } catch (const db::error& e) {
+    // A signal's pg_cancel_backend meant for the statement can land on this write instead, just
+    // after the statement ended: lost, the history would miss a statement that ran. One cancel per
+    // run (a second signal exits), so writing again is enough.
+    if (e.sqlstate() != "57014" || !cancelled()) throw;
+    return work_->query(sql, params).affected > 0;
+  }
 }
 
-void runner::set_timeouts(const migration& m, bool local) {
-  auto lt = m.lock_timeout.value_or(o_.lock_timeout);
+void runner::set_timeouts(const migration& m, bool local, bool no_lock_timeout) {
+  auto lt = no_lock_timeout ? milliseconds(0) : m.lock_timeout.value_or(o_.lock_timeout);
   auto st = m.statement_timeout.value_or(o_.statement_timeout);
   work_->query("SELECT set_config('lock_timeout', $1, $3::boolean), set_config('statement_timeout', $2, $3::boolean)",
                {std::to_string(lt.count()), std::to_string(st.count()), std::string(local ? "true" : "false")});
@@ -395,12 +470,21 @@ std::string runner::blockers(const std::vector<std::string>& tables) {
   }
 }
 
-void runner::sleep_backoff(int attempt, const std::string& what) {
+bool runner::sleep_backoff(int attempt, const std::string& what) {
+  // False when a signal asks to stop, before or during the wait: an uninterruptible sleep (up to
+  // 30 s a retry, and retries after it) kept a Ctrl-C waiting, then ran the retry anyway.
+  if (cancelled()) return false;
   auto d = o_.retry_backoff * (1LL << std::min(attempt - 1, 10));
   d = std::min<milliseconds>(d, milliseconds(30'000));
   if (o_.progress)
     o_.progress(fmt::format("  lock timeout on {}; retry {}/{} in {}ms", what, attempt, o_.retries, d.count()));
-  std::this_thread::sleep_for(d);
+  const auto until = clock_type::now() + d;
+  for (auto now = clock_type::now(); now < until; now = clock_type::now()) {
+    if (cancelled()) return false;
+    std::this_thread::sleep_for(
+        std::min<milliseconds>(milliseconds(100), std::chrono::duration_cast<milliseconds>(until - now)));
+  }
+  return !cancelled();
 }
 
 namespace {
@@ -412,9 +496,38 @@ std::string failure_details(const migration& m, const statement& s, const db::er
   return d + extra;
 }
 
+// What a signal makes the runner throw at the next statement: handled as that statement's failure
+// (rolled back, or resumable there), never retried.
+db::error cancelled_error(const statement& s) {
+  return db::error("ERROR:  cancelled by a signal before this statement ran", "57014", s.text);
+}
+
+// CREATE/DROP INDEX CONCURRENTLY and REINDEX CONCURRENTLY take SHARE UPDATE EXCLUSIVE, which blocks
+// no reads or writes, and then wait for every older transaction: under lock_timeout, one long
+// unrelated transaction failed the build at its very end (55P03), and each retry built it again.
+bool concurrent_index_op(const statement_info& info) {
+  return info.concurrently &&
+         (info.what == statement_info::kind::create_index || info.what == statement_info::kind::drop_index ||
+          info.what == statement_info::kind::reindex);
+}
+
+std::string gave_up(int retries) {
+  return retries ? fmt::format("  gave up after {} retr{}; sessions that held it up:\n", retries,
+                               retries == 1 ? "y" : "ies")
+                 : "  sessions that held it up:\n";
+}
+
+// "statements 1-3 stay applied", or that none did.
+std::string applied_part(std::size_t done) {
+  if (done == 0)
+    return "none of its statements stays applied and the next `zuperior migrate up` runs it from the start";
+  return fmt::format("statement{} 1{} stay{} applied and the next `zuperior migrate up` resumes at statement {}",
+                     done == 1 ? "" : "s", done == 1 ? "" : fmt::format("-{}", done), done == 1 ? "s" : "", done + 1);
+}
+
 }  // namespace
 
-applied_file runner::apply_transactional(const migration& m, bool retry) {
+applied_file runner::apply_transactional(const migration& m) {
   auto start = clock_type::now();
   for (int attempt = 0;; ++attempt) {
     const statement* current = nullptr;
@@ -423,10 +536,15 @@ applied_file runner::apply_transactional(const migration& m, bool retry) {
       set_timeouts(m, true);
       for (const auto& s : m.statements) {
         current = &s;
+        if (cancelled()) throw cancelled_error(s);
         work_->query(s.text);
       }
       current = nullptr;
-      record(m, true, static_cast<int>(m.statements.size()), "", nullptr, "", ms_since(start));
+      if (!record(m, true, static_cast<int>(m.statements.size()), "", nullptr, "", ms_since(start))) {
+        work_->query("ROLLBACK");
+        throw error(fmt::format("{}: another run recorded version {} as applied meanwhile; rolled back this run's",
+                                m.file_name, m.version));
+      }
       work_->query("COMMIT");
       work_->take_notices();
       return {m.version, m.file_name, "transaction", m.statements.size(), 0, ms_since(start)};
@@ -436,34 +554,67 @@ applied_file runner::apply_transactional(const migration& m, bool retry) {
       } catch (...) {
       }
       if (!current) throw error(fmt::format("{}: {}", m.file_name, first_line(e.what())));
-      if (e.lock_conflict() && attempt < o_.retries) {
-        sleep_backoff(attempt + 1, fmt::format("{} line {}", m.file_name, current->line));
-        continue;
-      }
+      const bool retry = e.lock_conflict() && attempt < o_.retries;
+      if (retry && sleep_backoff(attempt + 1, fmt::format("{} line {}", m.file_name, current->line))) continue;
       std::string extra;
-      if (e.lock_conflict())
-        extra = fmt::format("  gave up after {} retries; sessions that held it up:\n", o_.retries) +
-                blockers(analyze(current->text).lock.tables);
-      record(m, false, 0, "", current, first_line(e.what()), ms_since(start));
+      if (retry) extra = "  cancelled by a signal before the next retry\n";
+      if (e.lock_conflict()) extra += gave_up(attempt) + blockers(analyze(current->text).lock.tables);
+      if (!record(m, false, 0, "", current, first_line(e.what()), ms_since(start)))
+        extra += "  not recorded as failed: another run recorded this version as applied meanwhile\n";
       throw error(
           fmt::format("{} failed at line {} and was rolled back: {}", m.file_name, current->line, first_line(e.what())),
           failure_details(m, *current, e, extra));
     }
-    (void)retry;
   }
 }
 
-applied_file runner::apply_no_transaction(const migration& m, std::size_t first, bool retry) {
+applied_file runner::apply_no_transaction(const migration& m, std::size_t first) {
   auto start = clock_type::now();
-  (void)retry;
+  // The checksum of the statements done so far, kept running: hashed afresh after each statement
+  // it was quadratic in the file's length.
+  prefix_hasher done_hash;
+  for (std::size_t i = 0; i < first; ++i) done_hash.add(m.statements[i]);
+  auto overtaken = [&m](const std::string& when) {
+    return error(fmt::format("{}: another run recorded version {} as applied meanwhile; stopped {}", m.file_name,
+                             m.version, when));
+  };
   // Record the file as started, so a crash leaves a resumable entry rather than nothing.
-  record(m, false, static_cast<int>(first), prefix_checksum(m, first), nullptr, "", 0);
+  if (!record(m, false, static_cast<int>(first), done_hash.hex(), nullptr, "", 0))
+    throw overtaken("before running anything");
+  // The file's own BEGIN (… COMMIT) while it is open: the statement where it began, and the
+  // checksum of the statements before it. A failure inside aborts that transaction: the history
+  // cannot be written in it (the write failed and the run ended without any record), and nothing
+  // since the BEGIN stays, so the next run resumes at the BEGIN.
+  std::optional<std::size_t> block;
+  std::string block_hash;
+  auto fail = [&](std::size_t i, const db::error& e, std::string extra) -> error {
+    const auto& s = m.statements[i];
+    try {
+      // Harmless outside a transaction (a warning): a transaction the file opened and no tracking saw.
+      work_->query("ROLLBACK");
+    } catch (...) {
+    }
+    work_->take_notices();
+    const std::size_t done = block ? *block : i;
+    if (block)
+      extra += fmt::format("  it ran inside the file's own transaction (BEGIN at line {}), which was rolled back\n",
+                           m.statements[*block].line);
+    if (!record(m, false, static_cast<int>(done), block ? block_hash : done_hash.hex(), &s, first_line(e.what()),
+                ms_since(start)))
+      extra += "  not recorded as failed: another run recorded this version as applied meanwhile\n";
+    return error(fmt::format("{} failed at statement {} of {} (line {}): {}", m.file_name, i + 1, m.statements.size(),
+                             s.line, first_line(e.what())),
+                 failure_details(m, s, e, extra) +
+                     fmt::format("  this file runs without a transaction: {}\n", applied_part(done)));
+  };
   for (std::size_t i = first; i < m.statements.size(); ++i) {
     const auto& s = m.statements[i];
     auto info = analyze(s.text);
+    const auto control = transaction_control(tokenize(s.text));
     for (int attempt = 0;; ++attempt) {
       try {
-        set_timeouts(m, false);
+        if (cancelled()) throw cancelled_error(s);
+        set_timeouts(m, false, concurrent_index_op(info));
         if (info.what == statement_info::kind::create_index && !info.index_name.empty()) {
           // An earlier failed CONCURRENTLY build leaves an INVALID index that IF NOT EXISTS would keep.
           auto found = find_index(*work_, info.index_name, info.table_schema);
@@ -484,50 +635,60 @@ applied_file runner::apply_no_transaction(const migration& m, std::size_t first,
         work_->take_notices();
         break;
       } catch (const db::error& e) {
-        if (e.lock_conflict() && attempt < o_.retries) {
-          sleep_backoff(attempt + 1, fmt::format("{} line {}", m.file_name, s.line));
-          continue;
-        }
+        // Inside the file's transaction a retry of one statement cannot help: it is aborted.
+        const bool retry = !block && e.lock_conflict() && attempt < o_.retries;
+        if (retry && sleep_backoff(attempt + 1, fmt::format("{} line {}", m.file_name, s.line))) continue;
         std::string extra;
-        if (e.lock_conflict())
-          extra = fmt::format("  gave up after {} retries; sessions that held it up:\n", o_.retries) +
-                  blockers(info.lock.tables);
-        record(m, false, static_cast<int>(i), prefix_checksum(m, i), &s, first_line(e.what()), ms_since(start));
-        throw error(fmt::format("{} failed at statement {} of {} (line {}): {}", m.file_name, i + 1,
-                                m.statements.size(), s.line, first_line(e.what())),
-                    failure_details(m, s, e, extra) +
-                        fmt::format("  this file runs without a transaction: statements 1-{} stay applied and the "
-                                    "next `zuperior migrate up` resumes at statement {}\n",
-                                    i, i + 1));
+        if (retry) extra = "  cancelled by a signal before the next retry\n";
+        if (e.lock_conflict()) extra += gave_up(attempt) + blockers(info.lock.tables);
+        throw fail(i, e, extra);
       }
     }
-    record(m, false, static_cast<int>(i + 1), prefix_checksum(m, i + 1), nullptr, "", ms_since(start));
+    if (control == "BEGIN" || control == "START TRANSACTION") {
+      block = i;
+      block_hash = done_hash.hex();
+    } else if (!control.empty()) {
+      block.reset();
+    }
+    done_hash.add(s);
+    if (!record(m, false, static_cast<int>(i + 1), done_hash.hex(), nullptr, "", ms_since(start)))
+      throw overtaken(fmt::format("after statement {}", i + 1));
   }
-  record(m, true, static_cast<int>(m.statements.size()), prefix_checksum(m, m.statements.size()), nullptr, "",
-         ms_since(start));
+  if (block) {
+    // Its COMMIT missing, the file's transaction would have stayed open and taken the history's
+    // success, and the next file, with it.
+    const auto& begin = m.statements[*block];
+    throw fail(*block,
+               db::error(fmt::format("ERROR:  the file's {} has no COMMIT before the file ends",
+                                     transaction_control(tokenize(begin.text))),
+                         "", begin.text),
+               "");
+  }
+  if (!record(m, true, static_cast<int>(m.statements.size()), done_hash.hex(), nullptr, "", ms_since(start)))
+    throw overtaken("after its last statement");
   return {m.version, m.file_name, "no-transaction", m.statements.size() - first, first, ms_since(start)};
 }
 
 std::vector<applied_file> runner::up(const std::vector<migration>& files, std::optional<int> to) {
-  // Refuse what can never run before taking locks or touching anything.
-  for (const auto& m : files)
-    if (!to || m.version <= *to) check_transaction_mode(m);
+  // Refuse what can never run before taking locks or touching anything: files it would run only
+  // (an applied file, baselined perhaps, is not run again, whatever its transaction mode).
+  plan_up(compute_status(files, history()), to, o_.out_of_order);
   acquire_lock();
   ensure_history();
   auto status = compute_status(files, history());
-  auto steps = plan_up(status, to);
+  auto steps = plan_up(status, to, o_.out_of_order);
   std::vector<applied_file> done;
   for (const auto& step : steps) {
     const auto& m = *step.file;
     check_lock();
+    reset_session();
     if (o_.progress)
       o_.progress(fmt::format("applying {} ({}, {} statement{}{})", m.file_name,
                               m.transactional ? "one transaction" : "no transaction", m.statements.size(),
                               m.statements.size() == 1 ? "" : "s",
                               step.first_statement ? fmt::format(", resuming at statement {}", step.first_statement + 1)
                                                    : std::string(step.retry ? ", retrying a failed run" : "")));
-    auto r = m.transactional ? apply_transactional(m, step.retry)
-                             : apply_no_transaction(m, step.first_statement, step.retry);
+    auto r = m.transactional ? apply_transactional(m) : apply_no_transaction(m, step.first_statement);
     if (o_.progress) o_.progress(fmt::format("  done in {}ms", r.execution_ms));
     done.push_back(std::move(r));
   }
@@ -614,7 +775,7 @@ std::vector<int> runner::baseline(const std::vector<migration>& files, int versi
       work_->query("INSERT INTO " + table_ +
                        " (version, description, script, checksum, mode, success, statements_done, statements_total, "
                        "applied_from) VALUES ($1::int, $2, $3, $4, 'baseline', true, $5::int, $5::int, $6)",
-                   {std::to_string(m->version), m->description, m->file_name, m->checksum,
+                   {std::to_string(m->version), to_valid_utf8(m->description), to_valid_utf8(m->file_name), m->checksum,
                     std::to_string(m->statements.size()), who()});
       out.push_back(m->version);
     }
@@ -635,7 +796,8 @@ std::vector<std::string> runner::repair(const std::vector<migration>& files) {
   for (const auto& r : status) {
     if (r.st == state::changed) {
       work_->query("UPDATE " + table_ + " SET checksum = $2, description = $3, script = $4 WHERE version = $1::int",
-                   {std::to_string(r.version), r.file->checksum, r.file->description, r.file->file_name});
+                   {std::to_string(r.version), r.file->checksum, to_valid_utf8(r.file->description),
+                    to_valid_utf8(r.file->file_name)});
       out.push_back(fmt::format("{}: accepted the new checksum {}", r.file->file_name, r.file->checksum));
     } else if (r.st == state::failed) {
       work_->query("DELETE FROM " + table_ + " WHERE version = $1::int", {std::to_string(r.version)});

@@ -32,6 +32,7 @@ struct runner_options {
   milliseconds retry_backoff{1'000};                      // doubled per retry, capped at 30s
   std::function<void(const std::string&)> progress;       // one line per event
   const std::atomic<bool>* cancelled = nullptr;           // set (by a signal) to stop between steps
+  bool out_of_order = false;                              // apply pending files below applied ones
 };
 
 /// What `up` did to one file.
@@ -63,29 +64,36 @@ class runner {
   std::vector<int> baseline(const std::vector<migration>& files, int version);
   /// Accepts changed checksums and clears failed entries; returns one line per change.
   std::vector<std::string> repair(const std::vector<migration>& files);
-  /// The advisory-lock key this history table's migrations use.
+  /// The advisory-lock key this history table's migrations use (from its schema-qualified name).
   std::int64_t lock_key() const { return lock_key_; }
+  /// The history table as schema.table, whatever the spelling it was given in.
+  const std::string& history_table() const { return qualified_; }
   /// The server process running the statements (for pg_cancel_backend from another connection).
   int work_pid() const { return work_pid_; }
 
  private:
   void connect_all();
+  void qualify_history_table();
+  void apply_session_settings();
+  void reset_session();
+  bool cancelled() const { return o_.cancelled && o_.cancelled->load(); }
   void acquire_lock();
   void release_lock();
   void check_lock();
   void ensure_history();
-  void set_timeouts(const migration& m, bool local);
+  void set_timeouts(const migration& m, bool local, bool no_lock_timeout = false);
   std::string blockers(const std::vector<std::string>& tables);
   std::string lock_holders();
-  applied_file apply_transactional(const migration& m, bool retry);
-  applied_file apply_no_transaction(const migration& m, std::size_t first, bool retry);
-  void record(const migration& m, bool success, int done, const std::string& done_checksum, const statement* failed,
+  applied_file apply_transactional(const migration& m);
+  applied_file apply_no_transaction(const migration& m, std::size_t first);
+  bool record(const migration& m, bool success, int done, const std::string& done_checksum, const statement* failed,
               const std::string& error, long long ms);
-  void sleep_backoff(int attempt, const std::string& what);
+  bool sleep_backoff(int attempt, const std::string& what);
 
   runner_options o_;
-  std::string table_;   // quoted, possibly schema-qualified
-  std::string schema_;  // quoted schema or ""
+  std::string table_;      // quoted and schema-qualified, once connected ("public"."zuperior_schema_history")
+  std::string schema_;     // the quoted schema history_table names, or "" (then the table's schema exists)
+  std::string qualified_;  // unquoted schema.table: what the lock key and messages use
   std::int64_t lock_key_ = 0;
   int work_pid_ = 0;
   std::unique_ptr<db::session> work_;

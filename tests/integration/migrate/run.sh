@@ -2,7 +2,12 @@
 # migrate end to end against the throwaway PostgreSQL: fresh up, idempotence, index names and
 # validity, a writer during a concurrent build, two concurrent runs, changed checksums and repair,
 # transactional and no-transaction failures (rollback, resume), INVALID index rebuild, lock
-# timeouts with the blocker report, baseline, lint, bad files, unreachable database.
+# timeouts with the blocker report, baseline, lint, bad files, unreachable database; the URL's
+# password in no message, one lock per history table however spelled, a success never overwritten,
+# a file's session settings kept to it, CONCURRENTLY index builds without lock_timeout, stopping
+# (backoff, SIGHUP, a closed output, a killed client), the runner's own failures as failed runs, a
+# no-transaction file's own transaction, a Latin-1 file, baselined files not mode-checked,
+# out-of-order files, long files.
 set -uo pipefail
 bin="${ZUPERIOR_BIN:?}"
 src="${ZUPERIOR_SOURCE_DIR:?}"
@@ -10,9 +15,11 @@ pg="${ZUPERIOR_TEST_PG_URL:?needs the throwaway PostgreSQL (scripts/test)}"
 work="$(mktemp -d)"
 prefix="mig_$$_"
 dbs=()
+roles=()
 cleanup() {
   jobs -p | xargs -r kill 2>/dev/null
   for d in "${dbs[@]}"; do psql "$pg" -qtA -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1; done
+  for r in "${roles[@]}"; do psql "$pg" -qtA -c "DROP ROLE IF EXISTS $r" >/dev/null 2>&1; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -504,6 +511,251 @@ PY2
 mig bad17 "postgresql://nobody@127.0.0.1:1/x" "$shipped" status --history-table 'ops.x;drop'
 want_rc bad17 2
 has bad17 "must be table or schema.table"
+
+# 18. The URL's password is in no message, whatever its shape: libpq quotes a token it cannot decode
+# ("invalid percent-encoded token: "S3cret%PW"", in the text and in the JSON's error).
+hostport="${pg#*@}"
+hostport="${hostport%%/*}"
+for url in "postgresql://postgres:S3cret%PW@$hostport/postgres" "postgresql://postgres@$hostport/postgres?password=S3cret%PW" \
+  "postgresql://postgres:S3cret%00PW@$hostport/postgres"; do
+  for format in text json; do
+    mig leak "$url" "$shipped" status --format "$format"
+    want_rc leak 2
+    has leak "cannot connect to the database"
+    grep -q "S3cret" leak.out leak.err && fail "the password was printed ($url, $format): $(cat leak.out leak.err)"
+  done
+done
+
+# 19. One history table, one lock, whatever the spelling: "zuperior_schema_history" and
+# "public.zuperior_schema_history" took two locks and two runs applied at once.
+db19="$(newdb spelling)"
+mkdir spell && printf 'CREATE TABLE spelled (x int);\nSELECT pg_sleep(3);\n' >spell/0001_slow.sql
+mig spell_a "$db19" spell up &
+pa=$!
+for _ in $(seq 200); do running "$db19" "SELECT pg_sleep(3)" && break; sleep 0.05; done
+mig spell_b "$db19" spell up --history-table public.zuperior_schema_history --lock-wait 300ms
+want_rc spell_b 1
+has spell_b "holds the migration lock"
+wait "$pa"
+mig spell_c "$db19" spell status --history-table public.zuperior_schema_history
+want_rc spell_c 0
+has spell_c "applied"
+# A success is never replaced by a failure: while statement 1 runs, another run (here psql) records
+# the version as applied; this run stops instead of overwriting that row with its failure.
+db19b="$(newdb overwrite)"
+mkdir overwrite
+printf -- '-- zuperior:no-transaction\nSELECT pg_sleep(2);\nSELECT 1/0;\n' >overwrite/0001_race.sql
+( for _ in $(seq 200); do running "$db19b" "SELECT pg_sleep(2)" && break; sleep 0.05; done
+  q "$db19b" "UPDATE zuperior_schema_history SET success = true, statements_done = 2 WHERE version = 1" >/dev/null ) &
+mig overwrite "$db19b" overwrite up
+wait
+want_rc overwrite 1
+has overwrite "another run recorded version 1 as applied meanwhile"
+[ "$(q "$db19b" "SELECT success FROM zuperior_schema_history WHERE version = 1")" = t ] ||
+  fail "overwrite: the success row was replaced: $(q "$db19b" "SELECT * FROM zuperior_schema_history")"
+
+# 20. A file's session settings stay in the file: its SET search_path made the runner's history
+# writes miss the table ("relation zuperior_schema_history does not exist"), and reached the next file.
+db20="$(newdb session)"
+mkdir sess
+printf 'CREATE SCHEMA audit;\nSET search_path TO audit;\nCREATE TABLE a1 (x int);\n' >sess/0001_audit.sql
+printf 'CREATE TABLE t2 (x int);\n' >sess/0002_t2.sql
+printf -- '-- zuperior:no-transaction\nSET search_path TO audit;\nCREATE TABLE a3 (x int);\n' >sess/0003_audit.sql
+printf 'CREATE TABLE t4 (x int);\n' >sess/0004_t4.sql
+mig up20 "$db20" sess up
+want_rc up20 0
+[ "$(q "$db20" "SELECT (to_regclass('audit.a1') IS NOT NULL)::text || (to_regclass('public.t2') IS NOT NULL)::text || (to_regclass('audit.a3') IS NOT NULL)::text || (to_regclass('public.t4') IS NOT NULL)::text")" = truetruetruetrue ] ||
+  fail "session: a file's search_path reached the next file: $(q "$db20" "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname IN ('a1','t2','a3','t4')")"
+[ "$(q "$db20" "SELECT count(*) FROM public.zuperior_schema_history WHERE success")" = 4 ] || fail "session: history"
+[ "$(q "$db20" "SELECT to_regclass('audit.zuperior_schema_history') IS NULL")" = t ] || fail "session: a second history in audit"
+
+# 21. CONCURRENTLY index operations wait without lock_timeout: their wait for older transactions
+# (an unrelated long one here) failed with a lock timeout after the whole build, again per retry.
+db21="$(newdb concurrent_wait)"
+mkdir cwait
+printf 'CREATE TABLE big (x int);\nINSERT INTO big SELECT generate_series(1, 10000);\n' >cwait/0001_big.sql
+printf -- '-- zuperior:no-transaction\nCREATE INDEX CONCURRENTLY big_x_idx ON big (x);\nREINDEX INDEX CONCURRENTLY big_x_idx;\n' >cwait/0002_idx.sql
+mig up21a "$db21" cwait up --to 1
+want_rc up21a 0
+( PGAPPNAME=long_reader psql "$db21" -qX -c 'SELECT pg_sleep(3)' >/dev/null 2>&1 ) &
+reader=$!
+for _ in $(seq 200); do running "$db21" "SELECT pg_sleep(3)" && break; sleep 0.05; done
+mig up21b "$db21" cwait up --lock-timeout 200ms --retries 1 --retry-backoff 100ms
+want_rc up21b 0
+wait "$reader"
+[ "$(q "$db21" "SELECT indisvalid FROM pg_index WHERE indexrelid = 'big_x_idx'::regclass")" = t ] || fail "concurrent_wait: index not valid"
+
+# 22. Stopping: a signal during a retry's backoff ends the run at once (the backoff slept on and the
+# retries ran); SIGHUP (an ssh session dropped) cancels like SIGINT; a closed output (`up | less`,
+# quit) stops before the next file instead of dying of SIGPIPE; a client killed outright has its
+# statement aborted by the server (client_connection_check_interval).
+db22="$(newdb stopping)"
+mkdir stopping && printf 'CREATE TABLE s (x int);\n' >stopping/0001_s.sql
+printf 'ALTER TABLE s ADD COLUMN y int;\n' >stopping/0002_y.sql
+mig up22a "$db22" stopping up --to 1
+want_rc up22a 0
+( PGAPPNAME=the_blocker psql "$db22" -qX -c 'BEGIN' -c 'LOCK TABLE s IN ACCESS SHARE MODE' -c 'SELECT pg_sleep(30)' >/dev/null 2>&1 ) &
+blocker=$!
+for _ in $(seq 200); do running "$db22" "SELECT pg_sleep(30)" && break; sleep 0.05; done
+env -i PATH="$PATH" HOME="$work" "$bin" migrate up --config /dev/null --database-url "$db22" --dir stopping \
+  --lock-timeout 100ms --retries 3 --retry-backoff 20s >backoff.out 2>backoff.err &
+upid=$!
+for _ in $(seq 200); do grep -q "retry 1/3" backoff.out && break; sleep 0.05; done
+kill -INT "$upid"
+t0=$(date +%s)
+for _ in $(seq 100); do kill -0 "$upid" 2>/dev/null || break; sleep 0.1; done
+kill -9 "$upid" 2>/dev/null
+wait "$upid" && rc=0 || rc=$?
+took=$(($(date +%s) - t0))
+want_rc backoff 1
+[ "$took" -le 3 ] || fail "backoff: a signal during the retry backoff took ${took}s to stop the run"
+has backoff "cancelled by a signal before the next retry"
+[ "$(q "$db22" "SELECT success::text || ' ' || failed_line FROM zuperior_schema_history WHERE version = 2")" = "false 1" ] ||
+  fail "backoff: the failure is not recorded: $(q "$db22" "SELECT * FROM zuperior_schema_history")"
+q "$db22" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'the_blocker'" >/dev/null
+wait "$blocker" 2>/dev/null
+
+db22b="$(newdb sighup)"
+mkdir sighup
+printf -- '-- zuperior:no-transaction\nCREATE TABLE before_sleep (x int);\nSELECT pg_sleep(30);\nCREATE TABLE after_sleep (x int);\n' >sighup/0001_sleep.sql
+env -i PATH="$PATH" HOME="$work" "$bin" migrate up --config /dev/null --database-url "$db22b" --dir sighup >hup.out 2>hup.err &
+upid=$!
+for _ in $(seq 200); do running "$db22b" "SELECT pg_sleep(30)" && break; sleep 0.05; done
+kill -HUP "$upid"
+for _ in $(seq 100); do kill -0 "$upid" 2>/dev/null || break; sleep 0.1; done
+wait "$upid" && rc=0 || rc=$?
+want_rc hup 1
+has hup "canceling statement due to user request"
+[ "$(q "$db22b" "SELECT statements_done || ' ' || success FROM zuperior_schema_history WHERE version = 1")" = "1 false" ] ||
+  fail "sighup: the history does not say where it stopped: $(q "$db22b" "SELECT * FROM zuperior_schema_history")"
+
+db22c="$(newdb sigpipe)"
+mkdir sigpipe
+printf -- '-- zuperior:no-transaction\nSELECT pg_sleep(1);\n' >sigpipe/0001_wait.sql
+printf 'CREATE TABLE after_pipe (x int);\n' >sigpipe/0002_after.sql
+env -i PATH="$PATH" HOME="$work" "$bin" migrate up --config /dev/null --database-url "$db22c" --dir sigpipe 2>pipe.err |
+  (read -r _; exit 0)
+rc="${PIPESTATUS[0]}"
+: >pipe.out
+want_rc pipe 1
+has pipe "the output was closed"
+[ "$(q "$db22c" "SELECT success FROM zuperior_schema_history WHERE version = 1")" = t ] || fail "sigpipe: 0001 not recorded"
+[ "$(q "$db22c" "SELECT to_regclass('after_pipe') IS NULL")" = t ] || fail "sigpipe: the next file ran with nobody reading"
+
+db22d="$(newdb killed)"
+printf -- '-- zuperior:no-transaction\nSELECT pg_sleep(30);\n' >sighup/0001_sleep.sql
+env -i PATH="$PATH" HOME="$work" "$bin" migrate up --config /dev/null --database-url "$db22d" --dir sighup >killed.out 2>killed.err &
+upid=$!
+for _ in $(seq 200); do running "$db22d" "SELECT pg_sleep(30)" && break; sleep 0.05; done
+{ kill -9 "$upid"; wait "$upid"; } 2>/dev/null  # no "Killed" line from the shell
+for _ in $(seq 100); do running "$db22d" "SELECT pg_sleep(30)" || break; sleep 0.1; done
+running "$db22d" "SELECT pg_sleep(30)" && fail "killed: the server still runs the statement of a client killed 10s ago"
+
+# 23. Failures of the runner's own statements are failed runs (exit 1, the JSON shape), not crashes
+# (exit 2, the driver's text, nothing recorded).
+# A no-transaction file's own transaction failing inside: rolled back first, then recorded; the
+# next run starts again at its BEGIN.
+db23="$(newdb owntx)"
+mkdir owntx && printf 'CREATE TABLE o (x int);\n' >owntx/0001_o.sql
+printf -- '-- zuperior:no-transaction\nBEGIN;\nINSERT INTO o VALUES (1);\nINSERT INTO o_missing VALUES (2);\nCOMMIT;\n' >owntx/0002_tx.sql
+mig up23 "$db23" owntx up --format json
+want_rc up23 1
+python3 -c "import json; j=json.load(open('up23.out')); assert j['ok'] is False and 'failed at statement 3 of 4' in j['error'], j" ||
+  fail "owntx: $(head -c 800 up23.out up23.err)"
+has up23 "none of its statements stays applied"
+has up23 "rolled back"
+[ "$(q "$db23" "SELECT statements_done || ' ' || success || ' ' || failed_line FROM zuperior_schema_history WHERE version = 2")" = "0 false 4" ] ||
+  fail "owntx: history: $(q "$db23" "SELECT * FROM zuperior_schema_history")"
+[ "$(q "$db23" "SELECT count(*) FROM o")" = 0 ] || fail "owntx: the rolled-back insert stayed"
+q "$db23" "CREATE TABLE o_missing (x int)" >/dev/null
+mig up23b "$db23" owntx up
+want_rc up23b 0
+[ "$(q "$db23" "SELECT count(*) FROM o")" = 1 ] || fail "owntx: after the fix, o has $(q "$db23" "SELECT count(*) FROM o") rows"
+# A BEGIN without its COMMIT is a failure too (its transaction took the history's success with it).
+printf -- '-- zuperior:no-transaction\nBEGIN;\nINSERT INTO o VALUES (3);\n' >owntx/0003_open.sql
+mig up23c "$db23" owntx up
+want_rc up23c 1
+has up23c "has no COMMIT"
+[ "$(q "$db23" "SELECT count(*) FROM o")" = 1 ] || fail "owntx: an unterminated transaction's insert stayed"
+rm owntx/0003_open.sql
+# A Latin-1 file is refused before anything runs, with where (PostgreSQL refused the statement, and
+# the history the failure: it quoted the bytes).
+db23l="$(newdb latin)"
+mkdir latin
+printf "CREATE TABLE lt (x text);\nINSERT INTO lt VALUES ('caf\xe9');\n" >latin/0001_latin.sql
+mig latin "$db23l" latin up
+want_rc latin 1
+has latin "0001_latin.sql:2: not UTF-8 (byte 0xE9 at offset 53)"
+[ "$(q "$db23l" "SELECT to_regclass('lt') IS NULL")" = t ] || fail "latin: the file ran"
+# The history's schema not writable, a read-only database.
+db23b="$(newdb noperm)"
+role="${prefix}noperm"
+roles+=("$role")
+q "$pg" "CREATE ROLE $role LOGIN" >/dev/null
+q "$db23b" "REVOKE CREATE ON SCHEMA public FROM PUBLIC" >/dev/null
+mig noperm "${db23b/:\/\/postgres@/://$role@}" owntx up --format json
+want_rc noperm 1
+python3 -c "import json; j=json.load(open('noperm.out')); assert j['ok'] is False and 'permission denied' in j['error'], j" ||
+  fail "noperm: $(head -c 800 noperm.out noperm.err)"
+q "$pg" "ALTER DATABASE ${prefix}noperm SET default_transaction_read_only = on" >/dev/null
+mig readonly "$db23b" owntx up
+want_rc readonly 1
+has readonly "read-only transaction"
+
+# 24. An applied file is not checked for its transaction mode: a baselined file with CREATE INDEX
+# CONCURRENTLY and no no-transaction header made every `up` fail.
+db24="$(newdb baselined_conc)"
+q "$db24" "CREATE TABLE bc (x int)" >/dev/null
+q "$db24" "CREATE INDEX CONCURRENTLY bc_x_idx ON bc (x)" >/dev/null
+mkdir bconc
+printf 'CREATE TABLE bc (x int);\nCREATE INDEX CONCURRENTLY bc_x_idx ON bc (x);\n' >bconc/0001_bc.sql
+printf 'CREATE TABLE bc2 (x int);\n' >bconc/0002_bc2.sql
+mig bl24 "$db24" bconc baseline --version 1
+want_rc bl24 0
+mig up24 "$db24" bconc up
+want_rc up24 0
+[ "$(q "$db24" "SELECT to_regclass('bc2') IS NOT NULL")" = t ] || fail "baselined_conc: 0002 not applied"
+
+# 25. A file added below the newest applied version is shown, and applied only when asked for.
+db25="$(newdb out_of_order)"
+mkdir ooo && printf 'CREATE TABLE o1 (x int);\n' >ooo/0001_a.sql && printf 'CREATE TABLE o3 (x int);\n' >ooo/0003_c.sql
+mig up25 "$db25" ooo up
+want_rc up25 0
+printf 'CREATE TABLE o2 (x int);\n' >ooo/0002_late.sql
+mig st25 "$db25" ooo status
+want_rc st25 0
+has st25 "out of order: version 3 is applied already"
+mig plan25 "$db25" ooo plan
+want_rc plan25 0
+has plan25 "warning: out of order"
+mig up25b "$db25" ooo up
+want_rc up25b 1
+has up25b "--out-of-order"
+[ "$(q "$db25" "SELECT to_regclass('o2') IS NULL")" = t ] || fail "out_of_order: applied without --out-of-order"
+mig up25c "$db25" ooo up --out-of-order
+want_rc up25c 0
+[ "$(q "$db25" "SELECT to_regclass('o2') IS NOT NULL")" = t ] || fail "out_of_order: not applied with --out-of-order"
+
+# 26. A long no-transaction file: the checksum of its done part is kept running, not rehashed from
+# the first statement after each one (quadratic: 10 s of CPU for 16k statements). A bound on the
+# client's own CPU time, far above the linear cost, far below the quadratic one.
+db26="$(newdb long_file)"
+mkdir longfile
+python3 -c "
+print('-- zuperior:no-transaction')
+for i in range(6000): print(\"SELECT '%s %d';\" % ('x' * 1000, i))" >longfile/0001_long.sql
+cpu=$(python3 - "$bin" "$db26" "$work/longfile" <<'PY'
+import resource, subprocess, sys
+bin, url, d = sys.argv[1:]
+r = subprocess.run([bin, "migrate", "up", "--config", "/dev/null", "--database-url", url, "--dir", d, "--quiet"],
+                   env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"}, capture_output=True)
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{r.returncode} {u.ru_utime:.1f}")
+PY
+)
+[ "${cpu%% *}" = 0 ] || fail "long_file: up exited ${cpu%% *}"
+awk -v s="${cpu#* }" 'BEGIN { exit !(s < 5) }' && pass "6000 statements of 1 kB: ${cpu#* }s of client CPU" ||
+  fail "long_file: ${cpu#* }s of client CPU for 6000 statements (quadratic checksums?)"
 
 echo "migrate integration: $failures failure(s)"
 [ "$failures" = 0 ]

@@ -2,6 +2,7 @@
 
 #include "db/conninfo.hpp"
 #include "db/pool.hpp"
+#include "db/session.hpp"
 
 using namespace zuperior;
 
@@ -60,4 +61,42 @@ TEST_CASE("sqlstate_means_unavailable: the server cannot now, versus the stateme
     CHECK(db::sqlstate_means_unavailable(st));
   for (const char* st : {"23505", "42P01", "42601", "22P02", "40001", "57014", "", "25", "250060"})
     CHECK_FALSE(db::sqlstate_means_unavailable(st));
+}
+
+TEST_CASE("password_forms: the password as written, decoded, in a parameter, and cut where libpq cuts it") {
+  using v = std::vector<std::string>;
+  CHECK(db::password_forms("postgresql://u:hunter2@db/app") == v{"hunter2"});
+  CHECK(db::password_forms("postgresql://u:p%40ss@db/app") == v{"p%40ss", "p@ss"});
+  CHECK(db::password_forms("postgresql://u@db/app?sslmode=require&password=S3cret%PW") == v{"S3cret%PW"});
+  CHECK(db::password_forms("postgresql://u:p@ss/w@db/app") == v{"p", "p@ss/w", "ss", "w"});
+  CHECK(db::password_forms("postgresql://u@db/app").empty());
+  CHECK(db::password_forms("not a url").empty());
+}
+
+TEST_CASE("redact_secrets: the text goes whatever surrounds it; a short one only where it stands alone") {
+  CHECK(db::redact_secrets(R"(invalid percent-encoded token: "S3cret%PW")", {"S3cret%PW"}) ==
+        R"(invalid percent-encoded token: "<redacted>")");
+  CHECK(db::redact_secrets("xx hunter2yy", {"hunter2"}) == "xx <redacted>yy");
+  CHECK(db::redact_secrets(R"(could not translate host name "ss@db" to address)", {"ss"}) ==
+        R"(could not translate host name "<redacted>@db" to address)");
+  CHECK(db::redact_secrets("password authentication failed", {"ss"}) == "password authentication failed");
+  CHECK(db::redact_secrets("postgresql://u:other@db/x", {}) == "postgresql://u:***@db/x");
+}
+
+TEST_CASE("session::connect: libpq's complaints about the URL never carry its password") {
+  // libpq refuses these while parsing the URL (no connection is tried), quoting the bad token.
+  for (const std::string url :
+       {"postgresql://postgres:S3cret%PW@127.0.0.1:1/db", "postgresql://postgres@127.0.0.1:1/db?password=S3cret%PW",
+        "postgresql://postgres:S3cret%00PW@127.0.0.1:1/db"}) {
+    INFO(url);
+    try {
+      db::session::connect(url, std::chrono::milliseconds(1000));
+      FAIL("connected");
+    } catch (const db::error& e) {
+      const std::string what = e.what();
+      CHECK(what.find("S3cret") == std::string::npos);
+      CHECK(what.find("PW") == std::string::npos);
+      CHECK_FALSE(what.empty());
+    }
+  }
 }

@@ -158,3 +158,27 @@ TEST_CASE("a transactional file's own BEGIN/COMMIT is refused before anything ru
       parse_migration("0008_x.sql", "SAVEPOINT a;\nSELECT 1;\nROLLBACK TO SAVEPOINT a;\nRELEASE a;")));
   CHECK_NOTHROW(check_transaction_mode(parse_migration("0009_x.sql", "-- zuperior:no-transaction\nBEGIN;\nCOMMIT;")));
 }
+
+TEST_CASE("a pending file below an applied version is marked, and up refuses it unless told") {
+  std::vector<migration> files{parse_migration("0001_a.sql", "SELECT 1;"),
+                               parse_migration("0002_late.sql", "SELECT 2;"),
+                               parse_migration("0003_c.sql", "SELECT 3;"), parse_migration("0004_d.sql", "SELECT 4;")};
+  auto st = compute_status(
+      files, {entry(1, files[0].checksum, "transaction", true), entry(3, files[2].checksum, "transaction", true)});
+  REQUIRE(st.size() == 4);
+  CHECK(st[1].st == state::pending);
+  CHECK(st[1].out_of_order);
+  CHECK(st[1].note == "out of order: version 3 is applied already");
+  CHECK_FALSE(st[3].out_of_order);
+  CHECK_THROWS_WITH(plan_up(st), Catch::Contains("--out-of-order") && Catch::Contains("0002_late.sql"));
+  auto steps = plan_up(st, std::nullopt, true);
+  REQUIRE(steps.size() == 2);
+  CHECK(steps[0].file->version == 2);
+  CHECK(plan_up(st, 1).empty());  // --to below it: not in this run
+  // A failed entry below the newest is a retry, not out of order.
+  auto failed = compute_status(
+      files, {entry(1, files[0].checksum, "transaction", true), entry(2, files[1].checksum, "transaction", false),
+              entry(3, files[2].checksum, "transaction", true)});
+  CHECK_FALSE(failed[1].out_of_order);
+  CHECK(plan_up(failed).size() == 2);
+}

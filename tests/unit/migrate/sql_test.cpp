@@ -159,3 +159,30 @@ TEST_CASE("a SQL-standard function body (BEGIN ATOMIC ... END) is one statement 
   // A plain BEGIN; ... END; (transaction control) still splits.
   CHECK(split_statements("BEGIN; SELECT 1; END;").size() == 3);
 }
+
+TEST_CASE("prefix_hasher gives every prefix the checksum histories already hold, one statement at a time") {
+  auto m = parse_migration("0001_a.sql", "SELECT 1;\nSELECT 2;");
+  // The values recorded by earlier releases: sha256 of each text followed by a NUL.
+  CHECK(prefix_checksum(m, 0) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(prefix_checksum(m, 1) == "85f1ac9983155ca0cd06f4aeddf84049143014cdb01303ec4dcad12093909f5e");
+  CHECK(prefix_checksum(m, 2) == "81a4f8a2680435192b6dd5c7be8222997068b22b18bc029f830455242f0758a6");
+  prefix_hasher h;
+  CHECK(h.hex() == prefix_checksum(m, 0));
+  h.add(m.statements[0]);
+  CHECK(h.hex() == prefix_checksum(m, 1));
+  CHECK(h.hex() == prefix_checksum(m, 1));  // reading it does not end it
+  h.add(m.statements[1]);
+  CHECK(h.hex() == prefix_checksum(m, 2));
+}
+
+TEST_CASE("a file that is not UTF-8 is refused with its line and byte offset; failure text is made UTF-8") {
+  CHECK_THROWS_WITH(parse_migration("0011_latin1.sql", "SELECT 1;\nINSERT INTO t VALUES ('caf\xE9');\n"),
+                    Catch::Contains("0011_latin1.sql:2: not UTF-8 (byte 0xE9 at offset 36)"));
+  CHECK_NOTHROW(parse_migration("0012_utf8.sql", "INSERT INTO t VALUES ('caf\xC3\xA9 \xF0\x9F\x98\x80');\n"));
+  CHECK(invalid_utf8_at("\xED\xA0\x80") == std::size_t{0});  // a surrogate
+  CHECK(invalid_utf8_at("ab\xC0\xAF") == std::size_t{2});    // an overlong '/'
+  CHECK(invalid_utf8_at("ab\xE2\x82") == std::size_t{2});    // cut short
+  CHECK_FALSE(invalid_utf8_at("plain \xE2\x82\xAC"));
+  CHECK(to_valid_utf8("caf\xE9!") == "caf\xEF\xBF\xBD!");
+  CHECK(to_valid_utf8("\xE2\x82\xAC") == "\xE2\x82\xAC");
+}
