@@ -69,12 +69,12 @@ std::string clean_message(const std::exception& e, const std::vector<std::string
   std::string msg = e.what();
   // pqxx appends the query text; the statement is not repeated in results or logs.
   if (auto pos = msg.find("\nQuery was:"); pos != std::string::npos) msg.resize(pos);
-  // A NOT NULL or CHECK violation's DETAIL repeats the whole row: on a register INSERT the e-mail,
-  // the phone and the password hash, logged at error level. The values are withheld.
-  static constexpr std::string_view failing_row = "Failing row contains (";
-  if (auto pos = msg.find(failing_row); pos != std::string::npos) {
-    auto end = msg.find('\n', pos);
-    msg.replace(pos, end == std::string::npos ? std::string::npos : end - pos, "Failing row withheld.");
+  // An integrity violation's detail quotes the data: a NOT NULL or CHECK violation the whole row
+  // (on a register INSERT the e-mail, the phone and the password hash), a unique violation the key
+  // (an e-mail). Values may hold newlines and the server may speak another language, so everything
+  // after the first line (which names the column or the constraint) is withheld.
+  if (auto* s = dynamic_cast<const pqxx::sql_error*>(&e); s && s->sqlstate().rfind("23", 0) == 0) {
+    if (auto nl = msg.find('\n'); nl != std::string::npos) msg.replace(nl, std::string::npos, " (details withheld)");
   }
   return redact_secrets(core::one_line(msg), secrets);  // libpq's DETAIL/HINT lines: one log line
 }

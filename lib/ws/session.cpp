@@ -298,10 +298,14 @@ void session::close(close_kind kind) {
 }
 
 net::awaitable<void> session::close_deadline() {
-  auto self = shared_from_this();
+  // Holds the session weakly: a session whose close ended in time is gone with its connection's
+  // place under the caps, not kept for the grace.
+  std::weak_ptr<session> weak = weak_from_this();
   net::steady_timer t(w_.exec);
   t.expires_after(ws_close_grace);
   co_await t.async_wait(use_tuple);
+  auto self = weak.lock();
+  if (!self) co_return;
   beast::error_code ec;
   ws_->next_layer().close(ec);  // the reader and a writer still waiting end with an error
 }
@@ -362,8 +366,8 @@ net::awaitable<void> session::on_packet(eio_packet p) {
       co_await take_message(std::move(p));
       break;
     case eio_type::close:
-      // After the messages before it, as they came.
-      if (inbox_.empty()) {
+      // After the messages before it, as they came (one may be in the handler, the inbox empty).
+      if (!inbox_running_) {
         close(close_kind::client);
       } else {
         co_await take_message(std::move(p));
@@ -386,9 +390,14 @@ net::awaitable<void> session::take_message(eio_packet p) {
   // dead. Messages are handled one at a time, in order; a client that sends faster than they are
   // handled is read no further until the inbox has room.
   while (!closed_ && (inbox_.size() >= max_inbox_packets || inbox_bytes_ >= S_.opt.max_payload)) {
+    // drain_inbox() wakes the waiter as it takes a message (a second waiter, possible only while a
+    // polling session upgrades, checks again every 5 ms).
     net::steady_timer t(w_.exec);
-    t.expires_after(std::chrono::milliseconds(5));
+    const bool waker = inbox_room_ == nullptr;
+    if (waker) inbox_room_ = &t;
+    t.expires_after(waker ? std::chrono::milliseconds(1000) : std::chrono::milliseconds(5));
     co_await t.async_wait(use_tuple);
+    if (waker) inbox_room_ = nullptr;
   }
   if (closed_) co_return;
   inbox_bytes_ += p.data.size();
@@ -404,6 +413,7 @@ net::awaitable<void> session::drain_inbox() {
     eio_packet p = std::move(inbox_.front());
     inbox_.pop_front();
     inbox_bytes_ -= p.data.size();
+    if (inbox_room_) inbox_room_->cancel();
     if (p.type == eio_type::close) {
       close(close_kind::client);
       break;

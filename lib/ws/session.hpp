@@ -294,6 +294,7 @@ class session : public std::enable_shared_from_this<session> {
   // Client messages waiting for the application (take_message); empty, it owns no memory.
   boost::container::devector<eio_packet> inbox_;
   std::size_t inbox_bytes_ = 0;
+  net::steady_timer* inbox_room_ = nullptr;  // the timer of a transport waiting for inbox room
   net::steady_timer poll_wake_;
   std::unique_ptr<ws_stream> ws_;
   std::shared_ptr<void> slot_;  // the WebSocket connection's place under the HTTP server's caps

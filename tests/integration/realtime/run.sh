@@ -72,7 +72,7 @@ python3 "$src/tests/integration/common/mute_server.py" 300 >"$work/mute.port" &
 pids+=($!)
 for _ in $(seq 50); do [ -s "$work/mute.port" ] && break; sleep 0.1; done
 DATABASE_URL="postgresql://nobody:x@127.0.0.1:$(cat "$work/mute.port")/none?connect_timeout=1" \
-ZUPERIOR_MARKET_FEED=sim ZUPERIOR_REALTIME_PING_INTERVAL=300ms ZUPERIOR_REALTIME_PING_TIMEOUT=200ms \
+ZUPERIOR_MARKET_FEED=sim ZUPERIOR_REALTIME_PING_INTERVAL=300ms ZUPERIOR_REALTIME_PING_TIMEOUT=1s \
 ZUPERIOR_RATELIMIT_WEBSOCKET=4/2s ZUPERIOR_REALTIME_MAX_VIOLATIONS=3 \
   "$ZUPERIOR_BIN" serve --env-file /dev/null --host 127.0.0.1 --port 0 --workers 1 >"$work/serve-mute.log" 2>&1 &
 pids+=($!)

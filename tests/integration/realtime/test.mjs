@@ -385,8 +385,8 @@ async function main() {
     s.close();
   }
 
-  // --- a wedged database (accepts, never answers) with 300 ms pings and a 200 ms pong timeout:
-  // the ownership check waits about 2 s (libpq's connect timeout) while the client's pongs wait
+  // --- a wedged database (accepts, never answers) with 300 ms pings and a 1 s pong timeout: the
+  // ownership check waits about 2 s (libpq's connect timeout) while the client's pongs waited
   // behind it; the session was closed for a "late" pong and the client reconnected.
   {
     const s = io(process.env.ZUPERIOR_TEST_RT_MUTE_DB_URL, { reconnection: false, forceNew: true, transports: ["websocket"], auth: { token: tokA } });
