@@ -97,7 +97,12 @@ context load(const migrate_options& o, bool need_files = true) {
   context c{o.config.load(std::move(flags)), {}, {}};
   require_valid(c.cfg);
   const auto& db = c.cfg.values.database;
-  if (need_files) c.files = mg::load_migrations(db.migrations_dir);
+  if (need_files) {
+    std::vector<std::string> warnings;
+    c.files = mg::load_migrations(db.migrations_dir, &warnings);
+    // On stderr, as configuration warnings are: stdout stays the JSON under --format json.
+    for (const auto& w : warnings) std::fprintf(stderr, "zuperior: warning: %s\n", w.c_str());
+  }
   c.ro.database_url = db.url;
   c.ro.connect_timeout = db.connect_timeout;
   c.ro.wait_for_db = duration_flag(o.wait_for_db, "--wait-for-db");
@@ -141,6 +146,12 @@ int run_status(const migrate_options& o) {
   auto c = load(o);
   mg::runner db(c.ro);
   auto status = mg::compute_status(c.files, db.history());
+  // A file another `up` is applying right now looked interrupted: "failed", exit 1, a page at night.
+  const auto running = db.running_pid();
+  if (running) mg::mark_running(status, *running);
+  auto warnings = db.leftover_reindex_indexes();
+  if (running && !warnings.empty())
+    for (auto& w : warnings) w += fmt::format(" (a migration is running, pid {}: it may be its REINDEX)", *running);
   int bad = 0;
   for (const auto& r : status) bad += r.st == mg::state::failed || r.st == mg::state::changed;
   if (o.format == "json") {
@@ -150,7 +161,10 @@ int run_status(const migrate_options& o) {
       rows.push_back(entry_json(r));
       counts[std::string(mg::to_string(r.st))] = counts.value(std::string(mg::to_string(r.st)), 0) + 1;
     }
-    print_json(json{{"migrations", rows}, {"counts", counts}, {"ok", bad == 0}});
+    json out{{"migrations", rows}, {"counts", counts}, {"ok", bad == 0}};
+    if (running) out["running_pid"] = *running;
+    out["warnings"] = warnings;
+    print_json(out);
   } else {
     std::puts(fmt::format("{:<8} {:<13} {:<36} {:<24} {}", "VERSION", "STATE", "FILE", "APPLIED AT", "NOTE").c_str());
     for (const auto& r : status)
@@ -158,6 +172,7 @@ int run_status(const migrate_options& o) {
                             mg::to_string(r.st), r.file ? r.file->file_name : "(" + r.description + ")",
                             r.entry ? r.entry->applied_at.substr(0, 19) : "-", r.note)
                     .c_str());
+    for (const auto& w : warnings) std::puts(("warning: " + w).c_str());
   }
   return bad ? core::exit_failed : core::exit_ok;
 }
@@ -276,6 +291,8 @@ int run_plan(const migrate_options& o) {
       json j{{"index", i + 1}, {"line", st.line}, {"sql", st.text}, {"lock", lock}, {"tables", info.lock.tables}};
       if (!m.transactional && info.what == mg::statement_info::kind::create_index)
         j["note"] = "an INVALID index of the same name is dropped concurrently first; validity checked after";
+      if (!m.transactional && info.what == mg::statement_info::kind::reindex && info.concurrently)
+        j["note"] = "INVALID _ccnew copies a failed REINDEX CONCURRENTLY left are dropped concurrently first";
       if (!m.transactional && info.concurrently)
         j["note"] = j.value("note", std::string()) + (j.contains("note") ? "; " : "") +
                     "runs without lock_timeout (its lock blocks no reads or writes, and it waits for older "

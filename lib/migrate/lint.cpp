@@ -299,10 +299,21 @@ struct linter {
                            "every row of \"{}\"",
                            core::quote(col), table),
                "add the column plain, then ADD CONSTRAINT … NOT VALID and VALIDATE CONSTRAINT in a later statement");
-      if (contains(a, "GENERATED") && contains(a, "STORED"))
+      if (contains(a, "GENERATED") && (contains(a, "STORED") || contains(a, "IDENTITY")))
         report("volatile-default", severity::error,
-               fmt::format("a STORED generated column rewrites all of \"{}\" under an ACCESS EXCLUSIVE lock", table),
-               "add a plain column and backfill it in batches");
+               fmt::format("{} column {} rewrites all of \"{}\" under an ACCESS EXCLUSIVE lock (a value per row)",
+                           contains(a, "IDENTITY") ? "an identity" : "a STORED generated", core::quote(col), table),
+               contains(a, "IDENTITY")
+                   ? "add a plain nullable column, backfill it in batches, then ALTER COLUMN … ADD GENERATED … AS "
+                     "IDENTITY (existing rows keep their values)"
+                   : "add a plain column, backfill it in batches and keep it current with a trigger");
+      return;
+    }
+    if (word("SET") && i + 1 < a.size() && (is_word(a[i + 1], "LOGGED") || is_word(a[i + 1], "UNLOGGED"))) {
+      report("table-rewrite", severity::error,
+             fmt::format("SET {} rewrites all of \"{}\" (and its indexes) under an ACCESS EXCLUSIVE lock",
+                         a[i + 1].text, table),
+             "create the new table as wanted, copy in batches and swap names in a short transaction");
       return;
     }
     if (word("ALTER")) {
@@ -378,6 +389,8 @@ struct linter {
   void run(const std::vector<migration>& files) {
     for (const auto& f : files) {
       file = &f;
+      if (!f.encoding_error.empty())
+        out.push_back({f.path, 0, "encoding", severity::error, f.encoding_error, "save the file as UTF-8"});
       created_here.clear();
       indexes_created_here.clear();
       std::string header;
@@ -422,11 +435,71 @@ struct linter {
               report("concurrently-in-transaction", severity::error, "REINDEX CONCURRENTLY cannot run in a transaction",
                      "put \"-- zuperior:no-transaction\" in the file's header");
             break;
+          case statement_info::kind::maintenance:
+            if (info.verb == "VACUUM FULL" && any_existing(info.lock.tables))
+              report("table-rewrite", severity::error,
+                     fmt::format("VACUUM FULL rewrites {} under an ACCESS EXCLUSIVE lock: no reads or writes until "
+                                 "it ends",
+                                 on_tables(info.lock.tables)),
+                     "plain VACUUM (no lock against reads or writes); to give space back, pg_repack or "
+                     "pg_squeeze rewrite online");
+            break;
+          case statement_info::kind::cluster:
+            if (info.table.empty() || existing(info.table))
+              report("table-rewrite", severity::error,
+                     fmt::format("CLUSTER rewrites {} under an ACCESS EXCLUSIVE lock: no reads or writes until it ends",
+                                 on_tables({info.table})),
+                     "pg_repack --order-by reorders a table online; or leave the order to new rows");
+            break;
+          case statement_info::kind::truncate:
+            if (any_existing(info.lock.tables))
+              report("truncate", severity::warning,
+                     fmt::format("TRUNCATE empties {} for good and takes an ACCESS EXCLUSIVE lock (it waits for, and "
+                                 "then blocks, every reader)",
+                                 on_tables(info.lock.tables)),
+                     "DELETE in batches when the rows must go on a live table; keep TRUNCATE to tables nothing reads");
+            break;
+          case statement_info::kind::refresh:
+            if (!info.concurrently && !created_here.count(info.table))
+              report("refresh-not-concurrent", severity::warning,
+                     fmt::format("REFRESH MATERIALIZED VIEW \"{}\" without CONCURRENTLY takes an ACCESS EXCLUSIVE "
+                                 "lock: every read of the view waits until the refresh ends",
+                                 info.table),
+                     "REFRESH MATERIALIZED VIEW CONCURRENTLY (needs a unique index on the view; readers go on)");
+            break;
           default:
+            // CREATE MATERIALIZED VIEW: its first REFRESH in the same file blocks nobody.
+            if (info.verb == "CREATE MATERIALIZED") {
+              std::size_t i = 3;
+              if (t.size() > 5 && is_word(t[3], "IF")) i = 6;
+              created_here.insert(fold_name(t, i));
+            }
             break;
         }
+        // VACUUM, CREATE DATABASE …: what `up` refuses in a file that runs in one transaction (the
+        // CONCURRENTLY index operations have their own finding above).
+        const bool index_op = info.what == statement_info::kind::create_index ||
+                              info.what == statement_info::kind::drop_index ||
+                              info.what == statement_info::kind::reindex;
+        if (auto why = needs_no_transaction(t, info);
+            !why.empty() && f.transactional && !(index_op && info.concurrently))
+          report(why == "CONCURRENTLY" ? "concurrently-in-transaction" : "not-in-transaction", severity::error,
+                 fmt::format("{} cannot run inside a transaction block; `migrate up` refuses this file", why),
+                 "put \"-- zuperior:no-transaction\" in the file's header (and keep the file to such statements)");
       }
     }
+  }
+
+  bool any_existing(const std::vector<std::string>& tables) const {
+    // No table named (VACUUM FULL, CLUSTER alone): every table of the database.
+    return tables.empty() || std::any_of(tables.begin(), tables.end(), [this](const auto& t) { return existing(t); });
+  }
+
+  static std::string on_tables(const std::vector<std::string>& tables) {
+    if (tables.empty() || (tables.size() == 1 && tables[0].empty())) return "every table it applies to";
+    std::string s;
+    for (const auto& t : tables) s += (s.empty() ? "\"" : ", \"") + t + "\"";
+    return s;
   }
 };
 

@@ -159,23 +159,52 @@ migration parse_migration(std::string_view file_name, std::string_view content, 
   // ("invalid byte sequence for encoding UTF8"), and the history could not record the failure either.
   // Found before anything runs, with where.
   if (auto bad = invalid_utf8_at(content))
-    throw error(
-        fmt::format("{}:{}: not UTF-8 (byte 0x{:02X} at offset {}); a migration is UTF-8 text: convert the "
-                    "file (e.g. iconv -f latin1 -t utf-8)",
-                    m.path, 1 + std::count(content.begin(), content.begin() + static_cast<long>(*bad), '\n'),
-                    static_cast<unsigned char>(content[*bad]), *bad));
+    m.encoding_error = fmt::format(
+        "{}:{}: not UTF-8 (byte 0x{:02X} at offset {}); a migration is UTF-8 text: convert the "
+        "file (e.g. iconv -f latin1 -t utf-8)",
+        m.path, 1 + std::count(content.begin(), content.begin() + static_cast<long>(*bad), '\n'),
+        static_cast<unsigned char>(content[*bad]), *bad);
   // A UTF-8 byte-order mark (some Windows editors write one) is not SQL: with it the header's
   // directives were not seen and the first statement began with it. The checksum keeps the bytes.
   if (content.substr(0, 3) == "\xEF\xBB\xBF") content.remove_prefix(3);
-  // Header directives: "-- zuperior:<name> [value]" on the comment lines before the first statement.
-  std::istringstream in{std::string(content)};
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    auto l = core::trim(line);
-    if (l.empty()) continue;
-    if (l.substr(0, 2) != "--") break;
+  // Header directives: "-- zuperior:<name> [value]" on the comment lines before the first statement,
+  // block comments among them (a leading /* licence */ hid every directive after it, a misspelt one
+  // too, and the file ran in a transaction it had opted out of).
+  std::size_t pos = 0;
+  int n = 1;
+  auto skip_to = [&](std::size_t end) {
+    n += static_cast<int>(
+        std::count(content.begin() + static_cast<long>(pos), content.begin() + static_cast<long>(end), '\n'));
+    pos = end;
+  };
+  while (pos < content.size()) {
+    if (std::isspace(static_cast<unsigned char>(content[pos]))) {
+      skip_to(pos + 1);
+      continue;
+    }
+    if (content.substr(pos, 2) == "/*") {
+      int depth = 0;
+      std::size_t e = pos;
+      do {  // nested, as PostgreSQL's are; an unterminated one is split_statements' error below
+        if (content.substr(e, 2) == "/*") {
+          ++depth;
+          e += 2;
+        } else if (content.substr(e, 2) == "*/") {
+          --depth;
+          e += 2;
+        } else {
+          ++e;
+        }
+      } while (depth > 0 && e < content.size());
+      skip_to(e);
+      continue;
+    }
+    if (content.substr(pos, 2) != "--") break;
+    auto eol = content.find('\n', pos);
+    if (eol == std::string_view::npos) eol = content.size();
+    auto l = core::trim(content.substr(pos, eol - pos));
+    const int line_no = n;
+    skip_to(eol);
     auto body = core::trim(l.substr(2));
     if (body.substr(0, 9) != "zuperior:") continue;
     auto directive = core::trim(body.substr(9));
@@ -185,7 +214,7 @@ migration parse_migration(std::string_view file_name, std::string_view content, 
     auto duration = [&]() {
       auto d = core::parse_duration(value);
       if (!d)
-        throw error(fmt::format("{}:{}: zuperior:{} needs a duration like 5s or 10m, got {}", m.path, n, key,
+        throw error(fmt::format("{}:{}: zuperior:{} needs a duration like 5s or 10m, got {}", m.path, line_no, key,
                                 core::quote(value)));
       return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
     };
@@ -201,7 +230,7 @@ migration parse_migration(std::string_view file_name, std::string_view content, 
       throw error(
           fmt::format("{}:{}: unknown directive zuperior:{} (known: no-transaction, lock-timeout, "
                       "statement-timeout, lint-ignore)",
-                      m.path, n, key));
+                      m.path, line_no, key));
   }
   try {
     m.statements = split_statements(content);
@@ -212,7 +241,7 @@ migration parse_migration(std::string_view file_name, std::string_view content, 
   return m;
 }
 
-std::vector<migration> load_migrations(const std::string& dir) {
+std::vector<migration> load_migrations(const std::string& dir, std::vector<std::string>* warnings) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
@@ -222,8 +251,22 @@ std::vector<migration> load_migrations(const std::string& dir) {
   std::vector<migration> out;
   std::map<int, std::string> seen;
   std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.path().extension() == ".sql") files.push_back(e.path());
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.path().extension() == ".sql") {
+      files.push_back(e.path());
+      continue;
+    }
+    // "0001_a.SQL" (an editor's or a Windows copy's spelling) or "0002_b.sql.txt" was skipped in
+    // silence: the migration it holds never ran, and nothing said so.
+    const auto name = e.path().filename().string();
+    if (warnings && !name.empty() && std::isdigit(static_cast<unsigned char>(name[0])) &&
+        core::to_lower(name).find(".sql") != std::string::npos)
+      warnings->push_back(
+          fmt::format("{}: looks like a migration but is not one (only names ending in \".sql\", "
+                      "lower-case, are): skipped",
+                      e.path().string()));
+  }
+  if (warnings) std::sort(warnings->begin(), warnings->end());
   if (ec) throw error(fmt::format("cannot list {}: {}", core::quote(dir), ec.message()), "", core::exit_usage);
   std::sort(files.begin(), files.end());
   for (const auto& p : files) {

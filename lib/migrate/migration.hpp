@@ -22,6 +22,10 @@ struct migration {
   std::optional<std::chrono::milliseconds> lock_timeout;       // -- zuperior:lock-timeout 2s
   std::optional<std::chrono::milliseconds> statement_timeout;  // -- zuperior:statement-timeout 10m
   std::vector<statement> statements;
+  // Set when the file is not UTF-8 ("0001_a.sql:2: not UTF-8 (byte 0xE9 at offset 53); …"): such a
+  // file is refused when it is to run, and lint reports it; one applied long ago (its comments
+  // never reached the server) does not stop every later command.
+  std::string encoding_error;
 };
 
 /// Parses "0002_user_indexes.sql" into version 2 and "user indexes"; nullopt when it does not match.
@@ -32,8 +36,9 @@ std::optional<std::pair<int, std::string>> parse_file_name(std::string_view name
 migration parse_migration(std::string_view file_name, std::string_view content, std::string path = {});
 
 /// Loads every *.sql of `dir` in version order. Throws migrate::error for a missing directory, an
-/// unreadable file, a name without a version, a duplicate version or an unparsable file.
-std::vector<migration> load_migrations(const std::string& dir);
+/// unreadable file, a name without a version, a duplicate version or an unparsable file. Files that
+/// look like migrations but are skipped ("0001_a.SQL") are added to `warnings`, one line each.
+std::vector<migration> load_migrations(const std::string& dir, std::vector<std::string>* warnings = nullptr);
 
 /// Hex sha256 of `data`.
 std::string sha256_hex(std::string_view data);

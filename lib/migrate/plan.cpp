@@ -23,6 +23,8 @@ std::string_view to_string(state s) {
       return "changed";
     case state::missing_file:
       return "missing-file";
+    case state::running:
+      return "running";
   }
   return "?";
 }
@@ -80,6 +82,16 @@ std::vector<status_row> compute_status(const std::vector<migration>& files, cons
   return out;
 }
 
+void mark_running(std::vector<status_row>& status, int pid) {
+  for (auto& r : status) {
+    // Started and not finished: no error recorded yet (a failure records one).
+    if (r.st != state::failed || !r.entry->error.empty()) continue;
+    r.st = state::running;
+    r.note = fmt::format("running (pid {}): {} of {} statements done", pid, r.entry->statements_done,
+                         r.entry->statements_total);
+  }
+}
+
 void validate(const std::vector<status_row>& status) {
   std::string details;
   int n = 0;
@@ -96,13 +108,10 @@ void validate(const std::vector<status_row>& status) {
 }
 
 void check_transaction_mode(const migration& m) {
+  if (!m.encoding_error.empty()) throw error(m.encoding_error + " (nothing was run)");
   if (!m.transactional) return;
   for (const auto& s : m.statements) {
-    auto info = analyze(s.text);
     auto t = tokenize(s.text);
-    bool concurrently = info.concurrently || std::any_of(t.begin(), t.end(), [](const token& k) {
-                          return k.type == token::kind::word && k.text == "CONCURRENTLY";
-                        });
     // The file's own BEGIN/COMMIT would end the transaction the file runs in: what followed ran
     // on its own, and a failure after it left the file half applied while its history said "rolled
     // back" (and the next `up` ran it again).
@@ -112,11 +121,10 @@ void check_transaction_mode(const migration& m) {
                               "transactions yourself (nothing was run)",
                               m.path, s.line, tc),
                   fmt::format("  statement: {}\n", s.text.substr(0, 200)));
-    bool vacuum = !t.empty() && t[0].type == token::kind::word && t[0].text == "VACUUM";
-    if (concurrently || vacuum)
+    if (auto why = needs_no_transaction(t, analyze(s.text)); !why.empty())
       throw error(fmt::format("{}:{}: {} cannot run inside a transaction, and this file runs in one; add "
                               "\"-- zuperior:no-transaction\" to its header (nothing was run)",
-                              m.path, s.line, concurrently ? "CONCURRENTLY" : "VACUUM"),
+                              m.path, s.line, why),
                   fmt::format("  statement: {}\n", s.text.substr(0, 200)));
   }
 }

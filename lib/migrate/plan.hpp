@@ -28,9 +28,9 @@ struct history_entry {
 };
 
 /// Where one version stands.
-enum class state { applied, baselined, pending, failed, changed, missing_file };
+enum class state { applied, baselined, pending, failed, changed, missing_file, running };
 
-/// "applied", "baselined", "pending", "failed", "changed", "missing-file".
+/// "applied", "baselined", "pending", "failed", "changed", "missing-file", "running".
 std::string_view to_string(state s);
 
 /// One version's status: its file (if any), its history entry (if any) and what that means.
@@ -46,6 +46,11 @@ struct status_row {
 
 /// Joins files and history by version, in version order.
 std::vector<status_row> compute_status(const std::vector<migration>& files, const std::vector<history_entry>& history);
+
+/// Marks the entries another `migrate up` (server pid `pid`, holding the migration lock) is
+/// applying right now as running: an entry it started and has not finished looks like one
+/// interrupted after a crash.
+void mark_running(std::vector<status_row>& status, int pid);
 
 /// One file `up` will run: from which statement, and why.
 struct plan_step {

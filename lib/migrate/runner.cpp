@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -143,6 +144,86 @@ alter_additions alter_table_additions(std::string_view sql) {
   return out;
 }
 
+// One thing baseline expects the database to hold after the files it records, and which file
+// made it. A later file of the same baseline that renames or drops it changes or removes it: a
+// table created by 0001 and renamed by 0005 is not there under its first name.
+struct expectation {
+  enum class kind { table, column, constraint, index };
+  kind what = kind::table;
+  std::string schema;  // as the file names it; "" for the search path's
+  std::string table;
+  std::string name;  // the column, constraint or index
+  std::string where;
+};
+
+bool same_schema(const std::string& a, const std::string& b) { return a == b || a.empty() || b.empty(); }
+
+// Adds what statement `s` creates to `out`, and applies what it renames or drops.
+void expect(std::vector<expectation>& out, const statement& s, const std::string& where) {
+  using k = expectation::kind;
+  auto info = analyze(s.text);
+  auto on = [&](const expectation& e, const std::string& schema, const std::string& table) {
+    return e.what != k::index && e.table == table && same_schema(e.schema, schema);
+  };
+  auto word = [](const std::vector<token>& a, std::size_t i, std::string_view w) {
+    return i < a.size() && a[i].type == token::kind::word && a[i].text == w;
+  };
+  if (info.what == statement_info::kind::create_table) {
+    out.push_back({k::table, info.table_schema, info.table, "", where});
+    for (const auto& c : create_table_columns(s.text))
+      out.push_back({k::column, info.table_schema, info.table, c, where});
+  } else if (info.what == statement_info::kind::create_index && !info.index_name.empty()) {
+    out.push_back({k::index, info.table_schema, info.table, info.index_name, where});
+  } else if (info.what == statement_info::kind::drop_index) {
+    std::erase_if(out, [&](const expectation& e) { return e.what == k::index && e.name == info.index_name; });
+  } else if (info.what == statement_info::kind::drop_table) {
+    auto t = tokenize(s.text);
+    std::size_t i = 2;
+    if (word(t, i, "IF")) i += 2;
+    for (auto& item : split_commas(t, i, t.size())) {
+      std::size_t j = 0;
+      std::string schema;
+      auto table = fold_name(item, j, &schema);
+      // Its indexes go with it.
+      std::erase_if(out, [&](const expectation& e) { return e.table == table && same_schema(e.schema, schema); });
+    }
+  } else if (info.what == statement_info::kind::alter_table && !info.table.empty()) {
+    auto add = alter_table_additions(s.text);
+    if (!add.columns.empty() || !add.constraints.empty())
+      out.push_back({k::table, info.table_schema, info.table, "", where});
+    for (const auto& c : add.columns) out.push_back({k::column, info.table_schema, info.table, c, where});
+    for (const auto& c : add.constraints) out.push_back({k::constraint, info.table_schema, info.table, c, where});
+    for (const auto& a : alter_table_actions(tokenize(s.text))) {
+      std::size_t i = 1;
+      auto name_at = [&a](std::size_t j) {
+        return j < a.size() ? (a[j].type == token::kind::word ? core::to_lower(a[j].text) : a[j].text) : "";
+      };
+      if (word(a, 0, "RENAME") && word(a, 1, "TO")) {
+        for (auto& e : out)
+          if (on(e, info.table_schema, info.table)) e.table = name_at(2);
+      } else if (word(a, 0, "SET") && word(a, 1, "SCHEMA")) {
+        for (auto& e : out)
+          if (on(e, info.table_schema, info.table)) e.schema = name_at(2);
+      } else if (word(a, 0, "RENAME")) {
+        const bool constraint = word(a, 1, "CONSTRAINT");
+        if (word(a, 1, "COLUMN") || constraint) ++i;
+        if (!word(a, i + 1, "TO")) continue;
+        for (auto& e : out)
+          if (on(e, info.table_schema, info.table) && e.name == name_at(i) &&
+              e.what == (constraint ? k::constraint : k::column))
+            e.name = name_at(i + 2);
+      } else if (word(a, 0, "DROP")) {
+        const bool constraint = word(a, 1, "CONSTRAINT");
+        if (word(a, 1, "COLUMN") || constraint) ++i;
+        if (word(a, i, "IF")) i += 2;
+        std::erase_if(out, [&](const expectation& e) {
+          return on(e, info.table_schema, info.table) && e.name == name_at(i) &&
+                 e.what == (constraint ? k::constraint : k::column);
+        });
+      }
+    }
+  }
+}
 }  // namespace
 
 std::string quote_table_name(std::string_view name, std::string* quoted_schema) {
@@ -281,6 +362,68 @@ std::string runner::lock_holders() {
     out += fmt::format("  held by pid {} user {} application {} from {}, connected since {} ({}s)\n", *row[0], *row[1],
                        core::quote(*row[2]), *row[3], *row[4], *row[5]);
   return out.empty() ? "  (the holder left just now)\n" : out;
+}
+
+std::optional<int> runner::running_pid() {
+  auto key = static_cast<std::uint64_t>(lock_key_);
+  // The holder is the other run's idle lock connection; its statements run on the connection
+  // named like it without " lock" (connect_all names both).
+  auto r = lock_->query(
+      "SELECT coalesce((SELECT w.pid FROM pg_stat_activity w WHERE a.application_name LIKE '% lock' "
+      "AND w.application_name = left(a.application_name, -5) AND w.datname = a.datname ORDER BY w.pid LIMIT 1), "
+      "l.pid)::text FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+      "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid "
+      "AND l.objsubid = 1 AND l.pid <> pg_backend_pid() "
+      "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1",
+      {std::to_string(key >> 32), std::to_string(key & 0xffffffffULL)});
+  if (r.rows.empty() || !r.rows[0][0]) return std::nullopt;
+  return std::stoi(*r.rows[0][0]);
+}
+
+std::vector<std::string> runner::leftover_reindex_indexes() {
+  auto r = work_->query(
+      "SELECT c.oid::regclass::text, t.oid::regclass::text FROM pg_index i "
+      "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid "
+      "WHERE NOT i.indisvalid AND c.relname ~ '_cc(new|old)[0-9]*$' ORDER BY 1");
+  std::vector<std::string> out;
+  for (const auto& row : r.rows)
+    out.push_back(
+        fmt::format("INVALID index {} on {}, left by a failed REINDEX CONCURRENTLY: every write to the "
+                    "table still maintains it; drop it (DROP INDEX CONCURRENTLY {}) or run the REINDEX "
+                    "again (`up` drops it first)",
+                    row[0].value_or("?"), row[1].value_or("?"), row[0].value_or("?")));
+  return out;
+}
+
+void runner::drop_reindex_leftovers(const std::vector<token>& t) {
+  // REINDEX [(options)] INDEX|TABLE CONCURRENTLY name. A failed one (a statement timeout, a
+  // cancel) leaves its INVALID copy "<index>_ccnew" (then _ccnew1, …, one more per failed try),
+  // which every write to the table goes on maintaining and which nothing dropped.
+  std::size_t i = 1;
+  if (i < t.size() && t[i].type == token::kind::punct && t[i].text == "(")
+    while (i < t.size() && !(t[i].type == token::kind::punct && t[i].text == ")")) ++i;
+  if (i < t.size() && t[i].type == token::kind::punct) ++i;
+  if (i >= t.size() || t[i].type != token::kind::word || (t[i].text != "INDEX" && t[i].text != "TABLE")) return;
+  const std::string what = t[i].text;
+  ++i;
+  if (i < t.size() && t[i].type == token::kind::word && t[i].text == "CONCURRENTLY") ++i;
+  std::string schema;
+  const auto name = fold_name(t, i, &schema);
+  if (name.empty()) return;
+  const auto rel = schema.empty() ? quote_ident(name) : quote_ident(schema) + "." + quote_ident(name);
+  // An INDEX's copies carry its name (cut to fit 63 bytes); a TABLE's, each of its indexes' names.
+  auto r = work_->query(
+      "SELECT c.oid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+      "WHERE NOT i.indisvalid AND c.relname ~ '_ccnew[0-9]*$' AND i.indrelid = CASE WHEN $1 = 'INDEX' "
+      "THEN (SELECT x.indrelid FROM pg_index x WHERE x.indexrelid = to_regclass($2)) ELSE to_regclass($2) END "
+      "AND ($1 <> 'INDEX' OR starts_with((SELECT relname FROM pg_class WHERE oid = to_regclass($2)), "
+      "regexp_replace(c.relname, '_ccnew[0-9]*$', '')))",
+      {what, rel});
+  for (const auto& row : r.rows) {
+    if (!row[0]) continue;
+    if (o_.progress) o_.progress(fmt::format("  dropping INVALID index {} left by an earlier failed REINDEX", *row[0]));
+    work_->query("DROP INDEX CONCURRENTLY IF EXISTS " + *row[0]);  // regclass text: quoted as needed
+  }
 }
 
 void runner::acquire_lock() {
@@ -624,6 +767,7 @@ applied_file runner::apply_no_transaction(const migration& m, std::size_t first)
             work_->query("DROP INDEX CONCURRENTLY IF EXISTS " + found->first);  // regclass text: quoted as needed
           }
         }
+        if (info.what == statement_info::kind::reindex && info.concurrently) drop_reindex_leftovers(tokenize(s.text));
         work_->query(s.text);
         if (info.what == statement_info::kind::create_index && !info.index_name.empty()) {
           auto found = find_index(*work_, info.index_name, info.table_schema);
@@ -645,8 +789,12 @@ applied_file runner::apply_no_transaction(const migration& m, std::size_t first)
       }
     }
     if (control == "BEGIN" || control == "START TRANSACTION") {
-      block = i;
-      block_hash = done_hash.hex();
+      // A second BEGIN inside the block only draws a warning from PostgreSQL: the block, and the
+      // point a failed run resumes at, still start at the first.
+      if (!block) {
+        block = i;
+        block_hash = done_hash.hex();
+      }
     } else if (!control.empty()) {
       block.reset();
     }
@@ -704,63 +852,46 @@ std::vector<int> runner::baseline(const std::vector<migration>& files, int versi
   auto existing = history();
   std::set<int> recorded;
   for (const auto& h : existing) recorded.insert(h.version);
-  std::string missing;
   std::vector<const migration*> todo;
+  std::vector<expectation> expected;
   for (const auto& m : files) {
     if (m.version > version || recorded.count(m.version)) continue;
     todo.push_back(&m);
-    for (const auto& s : m.statements) {
-      auto info = analyze(s.text);
-      if (info.what == statement_info::kind::create_table) {
-        auto q = quote_ident(info.table);
-        auto ok = work_->scalar("SELECT to_regclass($1) IS NOT NULL", {q});
-        if (!ok || *ok != "t") {
-          missing += fmt::format("  {}:{}: table {} does not exist\n", m.file_name, s.line, q);
-          continue;
-        }
-        auto cols = work_->query(
-            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
-            {q});
-        std::set<std::string> have;
-        for (const auto& row : cols.rows) have.insert(row[0].value_or(""));
-        for (const auto& c : create_table_columns(s.text))
-          if (!have.count(c))
-            missing += fmt::format("  {}:{}: column {}.{} does not exist\n", m.file_name, s.line, q, quote_ident(c));
-      } else if (info.what == statement_info::kind::alter_table && !info.table.empty()) {
-        // ADD COLUMN and ADD CONSTRAINT name: recorded as applied without them, a column the file
-        // adds was never created, and up never adds it (the man page's own 0007_add_phone.sql).
-        auto add = alter_table_additions(s.text);
-        if (add.columns.empty() && add.constraints.empty()) continue;
-        auto q = quote_ident(info.table);
-        auto ok = work_->scalar("SELECT to_regclass($1) IS NOT NULL", {q});
-        if (!ok || *ok != "t") {
-          missing += fmt::format("  {}:{}: table {} does not exist\n", m.file_name, s.line, q);
-          continue;
-        }
-        for (const auto& c : add.columns) {
-          auto has = work_->scalar(
-              "SELECT count(*)::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND attnum > "
-              "0 "
-              "AND NOT attisdropped",
-              {q, c});
-          if (!has || *has == "0")
-            missing += fmt::format("  {}:{}: column {}.{} does not exist\n", m.file_name, s.line, q, quote_ident(c));
-        }
-        for (const auto& c : add.constraints) {
-          auto has = work_->scalar(
-              "SELECT count(*)::text FROM pg_constraint WHERE conrelid = to_regclass($1) AND conname = $2", {q, c});
-          if (!has || *has == "0")
-            missing +=
-                fmt::format("  {}:{}: constraint {} on {} does not exist\n", m.file_name, s.line, quote_ident(c), q);
-        }
-      } else if (info.what == statement_info::kind::create_index && !info.index_name.empty()) {
-        auto found = find_index(*work_, info.index_name, info.table_schema);
-        if (!found)
-          missing +=
-              fmt::format("  {}:{}: index {} does not exist\n", m.file_name, s.line, quote_ident(info.index_name));
-        else if (found->second != "true")
-          missing += fmt::format("  {}:{}: index {} is INVALID\n", m.file_name, s.line, quote_ident(info.index_name));
-      }
+    for (const auto& s : m.statements) expect(expected, s, fmt::format("{}:{}", m.file_name, s.line));
+  }
+  std::string missing;
+  std::map<std::string, bool> table_exists;  // by regclass text
+  for (const auto& e : expected) {
+    if (e.what == expectation::kind::index) {
+      auto found = find_index(*work_, e.name, e.schema);
+      if (!found)
+        missing += fmt::format("  {}: index {} does not exist\n", e.where, quote_ident(e.name));
+      else if (found->second != "true")
+        missing += fmt::format("  {}: index {} is INVALID\n", e.where, quote_ident(e.name));
+      continue;
+    }
+    // In the schema the file names: by the search path alone, "CREATE TABLE audit.log" was found in
+    // public.log and baselined over a database without it.
+    const auto q = e.schema.empty() ? quote_ident(e.table) : quote_ident(e.schema) + "." + quote_ident(e.table);
+    auto known = table_exists.find(q);
+    if (known == table_exists.end()) {
+      auto ok = work_->scalar("SELECT to_regclass($1) IS NOT NULL", {q});
+      known = table_exists.emplace(q, ok && *ok == "t").first;
+      if (!known->second) missing += fmt::format("  {}: table {} does not exist\n", e.where, q);
+    }
+    if (!known->second || e.what == expectation::kind::table) continue;
+    if (e.what == expectation::kind::column) {
+      auto has = work_->scalar(
+          "SELECT count(*)::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND attnum > 0 "
+          "AND NOT attisdropped",
+          {q, e.name});
+      if (!has || *has == "0")
+        missing += fmt::format("  {}: column {}.{} does not exist\n", e.where, q, quote_ident(e.name));
+    } else {
+      auto has = work_->scalar(
+          "SELECT count(*)::text FROM pg_constraint WHERE conrelid = to_regclass($1) AND conname = $2", {q, e.name});
+      if (!has || *has == "0")
+        missing += fmt::format("  {}: constraint {} on {} does not exist\n", e.where, quote_ident(e.name), q);
     }
   }
   if (!missing.empty())

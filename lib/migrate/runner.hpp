@@ -64,6 +64,11 @@ class runner {
   std::vector<int> baseline(const std::vector<migration>& files, int version);
   /// Accepts changed checksums and clears failed entries; returns one line per change.
   std::vector<std::string> repair(const std::vector<migration>& files);
+  /// The server pid running another `migrate`'s statements while it holds the migration lock (the
+  /// pid of its lock connection when its work connection is not found), or nullopt.
+  std::optional<int> running_pid();
+  /// INVALID indexes a failed REINDEX CONCURRENTLY left ("<index>_ccnew", "_ccold"), one line each.
+  std::vector<std::string> leftover_reindex_indexes();
   /// The advisory-lock key this history table's migrations use (from its schema-qualified name).
   std::int64_t lock_key() const { return lock_key_; }
   /// The history table as schema.table, whatever the spelling it was given in.
@@ -84,6 +89,7 @@ class runner {
   void set_timeouts(const migration& m, bool local, bool no_lock_timeout = false);
   std::string blockers(const std::vector<std::string>& tables);
   std::string lock_holders();
+  void drop_reindex_leftovers(const std::vector<token>& reindex);
   applied_file apply_transactional(const migration& m);
   applied_file apply_no_transaction(const migration& m, std::size_t first);
   bool record(const migration& m, bool success, int done, const std::string& done_checksum, const statement* failed,

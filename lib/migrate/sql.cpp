@@ -1,5 +1,6 @@
 #include "migrate/sql.hpp"
 
+#include <algorithm>
 #include <cctype>
 
 #include "core/strings.hpp"
@@ -334,6 +335,55 @@ std::vector<std::string> paren_items(const std::vector<token>& t, std::size_t& i
   return items;
 }
 
+// The comma-separated table names of t[i, to) (TRUNCATE, LOCK, VACUUM): ONLY, '*', column lists
+// and trailing options (CASCADE, RESTART IDENTITY, NOWAIT) skipped.
+std::vector<std::string> table_list(const std::vector<token>& t, std::size_t i, std::size_t to = std::string::npos) {
+  std::vector<std::string> out;
+  for (auto& item : split_commas(t, i, std::min(to, t.size()))) {
+    std::size_t k = 0;
+    if (k < item.size() && item[k].type == token::kind::word && item[k].text == "ONLY") ++k;
+    auto n = fold_name(item, k);
+    if (!n.empty()) out.push_back(n);
+  }
+  return out;
+}
+
+// PostgreSQL's table lock modes, weakest first; "" (none) below all.
+int lock_rank(std::string_view mode) {
+  static constexpr std::string_view order[] = {
+      "ACCESS SHARE", "ROW SHARE",           "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE",
+      "SHARE",        "SHARE ROW EXCLUSIVE", "EXCLUSIVE",     "ACCESS EXCLUSIVE"};
+  for (int r = 0; r < 8; ++r)
+    if (mode == order[r]) return r + 1;
+  return 0;
+}
+
+// The lock one ALTER TABLE action takes (PostgreSQL's AlterTableGetLockLevel, for the actions
+// migrations use; anything else is taken as ACCESS EXCLUSIVE).
+std::string alter_action_lock(const std::vector<token>& a) {
+  cursor c{a};
+  if (c.eat({"VALIDATE", "CONSTRAINT"}) || c.eat({"CLUSTER", "ON"}) || c.eat({"SET", "WITHOUT", "CLUSTER"}))
+    return "SHARE UPDATE EXCLUSIVE";
+  if (c.eat({"ALTER"})) {
+    c.eat({"COLUMN"});
+    if (!c.done()) ++c.i;  // the column
+    // SET STATISTICS and per-attribute options (n_distinct) only affect planning.
+    if (c.eat({"SET", "STATISTICS"}) || (c.eat({"SET"}) && c.punct("(")) || (c.eat({"RESET"}) && c.punct("(")))
+      return "SHARE UPDATE EXCLUSIVE";
+    return "ACCESS EXCLUSIVE";
+  }
+  if (c.eat({"ADD", "CONSTRAINT"}) || c.eat({"ADD"})) {
+    if (!c.word("FOREIGN") && c.i < a.size() && a[c.i].type != token::kind::punct) ++c.i;  // the constraint's name
+    if (c.eat({"FOREIGN", "KEY"})) return "SHARE ROW EXCLUSIVE";
+    return "ACCESS EXCLUSIVE";
+  }
+  c.i = 0;
+  if (c.eat({"ENABLE"}) || c.eat({"DISABLE"})) {
+    if (!c.eat({"ALWAYS"})) c.eat({"REPLICA"});
+    if (c.word("TRIGGER")) return "SHARE ROW EXCLUSIVE";
+  }
+  return "ACCESS EXCLUSIVE";
+}
 }  // namespace
 
 std::string fold_name(const std::vector<token>& t, std::size_t& i, std::string* schema) {
@@ -392,7 +442,7 @@ statement_info analyze(std::string_view sql) {
       info.what = kind::create_table;
       info.verb = "CREATE TABLE";
       info.if_not_exists = c.eat({"IF", "NOT", "EXISTS"});
-      info.table = name();
+      info.table = fold_name(t, c.i, &info.table_schema);
       for (std::size_t j = c.i; j + 1 < t.size(); ++j)
         if (t[j].type == token::kind::word && t[j].text == "REFERENCES") {
           std::size_t k = j + 1;
@@ -401,6 +451,16 @@ statement_info analyze(std::string_view sql) {
       info.lock = {"ACCESS EXCLUSIVE", {info.table}};
       if (!info.referenced_tables.empty()) info.lock.mode = "ACCESS EXCLUSIVE (new table); SHARE ROW EXCLUSIVE";
       for (auto& r : info.referenced_tables) info.lock.tables.push_back(r);
+      return info;
+    }
+    c.eat({"CONSTRAINT"});
+    if (c.eat({"TRIGGER"})) {
+      info.what = kind::create_trigger;
+      info.verb = "CREATE TRIGGER";
+      while (!c.done() && !c.word("ON")) ++c.i;  // name, BEFORE/AFTER, events (UPDATE OF col …)
+      c.eat({"ON"});
+      info.table = fold_name(t, c.i, &info.table_schema);
+      info.lock = {"SHARE ROW EXCLUSIVE", {info.table}};
       return info;
     }
     info.verb = "CREATE";
@@ -422,7 +482,7 @@ statement_info analyze(std::string_view sql) {
     info.what = kind::drop_table;
     info.verb = "DROP TABLE";
     c.eat({"IF", "EXISTS"});
-    info.table = name();
+    info.table = fold_name(t, c.i, &info.table_schema);
     info.lock = {"ACCESS EXCLUSIVE", {info.table}};
     return info;
   }
@@ -432,8 +492,7 @@ statement_info analyze(std::string_view sql) {
     info.verb = "ALTER TABLE";
     c.eat({"IF", "EXISTS"});
     c.eat({"ONLY"});
-    info.table = name();
-    bool weak = true;  // only actions taking less than ACCESS EXCLUSIVE
+    info.table = fold_name(t, c.i, &info.table_schema);
     bool fk = false;
     for (std::size_t j = c.i; j < t.size(); ++j) {
       if (t[j].type != token::kind::word) continue;
@@ -443,16 +502,18 @@ statement_info analyze(std::string_view sql) {
         fk = true;
       }
     }
-    cursor a{t, c.i};
-    if (a.eat({"VALIDATE", "CONSTRAINT"}) || a.eat({"SET", "STATISTICS"}))
-      info.lock = {"SHARE UPDATE EXCLUSIVE", {info.table}};
-    else if (fk && a.eat({"ADD", "CONSTRAINT"}))
-      info.lock = {"SHARE ROW EXCLUSIVE", {info.table}};
-    else
-      weak = false;
-    if (!weak) info.lock = {"ACCESS EXCLUSIVE", {info.table}};
+    // The statement takes the strongest lock of its actions: SET STATISTICS was once shown as
+    // ACCESS EXCLUSIVE (it looked at the first word only), which sends a DBA to a maintenance window
+    // for nothing.
+    std::string mode;
+    for (const auto& a : alter_table_actions(t)) {
+      auto m = alter_action_lock(a);
+      if (lock_rank(m) > lock_rank(mode)) mode = m;
+    }
+    if (mode.empty()) mode = "ACCESS EXCLUSIVE";
+    info.lock = {mode, {info.table}};
     for (auto& r : info.referenced_tables) info.lock.tables.push_back(r);
-    if (fk && !weak) info.lock.mode += "; SHARE ROW EXCLUSIVE on the referenced table";
+    if (fk && mode == "ACCESS EXCLUSIVE") info.lock.mode += "; SHARE ROW EXCLUSIVE on the referenced table";
     return info;
   }
   c.i = 0;
@@ -484,11 +545,91 @@ statement_info analyze(std::string_view sql) {
   if (c.word("VACUUM") || c.word("ANALYZE")) {
     info.what = kind::maintenance;
     info.verb = t[0].text;
-    info.lock = {"SHARE UPDATE EXCLUSIVE", {}};
+    ++c.i;
+    bool full = false;
+    if (c.punct("(")) {
+      // VACUUM (FULL, ANALYZE) t; "FULL false" / "FULL off" / "FULL 0" turn it off.
+      for (const auto& o : paren_items(t, c.i))
+        if (o == "full" || o == "full true" || o == "full on" || o == "full 1") full = true;
+    } else {
+      for (;;) {
+        if (c.eat({"FULL"}))
+          full = true;
+        else if (!c.eat({"FREEZE"}) && !c.eat({"VERBOSE"}) && !c.eat({"ANALYZE"}) && !c.eat({"ANALYSE"}))
+          break;
+      }
+    }
+    if (full) info.verb = "VACUUM FULL";
+    info.lock = {full ? "ACCESS EXCLUSIVE" : "SHARE UPDATE EXCLUSIVE", table_list(t, c.i)};
+    if (!info.lock.tables.empty()) info.table = info.lock.tables.front();
+    return info;
+  }
+  if (c.eat({"TRUNCATE"})) {
+    info.what = kind::truncate;
+    info.verb = "TRUNCATE";
+    c.eat({"TABLE"});
+    info.lock = {"ACCESS EXCLUSIVE", table_list(t, c.i)};
+    if (!info.lock.tables.empty()) info.table = info.lock.tables.front();
+    return info;
+  }
+  if (c.eat({"LOCK"})) {
+    info.what = kind::lock_table;
+    info.verb = "LOCK TABLE";
+    c.eat({"TABLE"});
+    auto in = std::find_if(t.begin() + static_cast<long>(c.i), t.end(),
+                           [](const token& k) { return k.type == token::kind::word && k.text == "IN"; });
+    const auto end = static_cast<std::size_t>(in - t.begin());
+    std::string mode;
+    for (std::size_t j = end + 1; j < t.size() && !(t[j].type == token::kind::word && t[j].text == "MODE"); ++j)
+      mode += (mode.empty() ? "" : " ") + t[j].text;
+    // Without IN … MODE, LOCK takes the strongest.
+    info.lock = {mode.empty() ? "ACCESS EXCLUSIVE" : mode, table_list(t, c.i, end)};
+    if (!info.lock.tables.empty()) info.table = info.lock.tables.front();
+    return info;
+  }
+  if (c.eat({"CLUSTER"})) {
+    info.what = kind::cluster;
+    info.verb = "CLUSTER";
+    if (c.punct("("))
+      paren_items(t, c.i);
+    else
+      c.eat({"VERBOSE"});
+    // A bare CLUSTER reclusters every table clustered before: each under ACCESS EXCLUSIVE.
+    if (!c.done()) info.table = fold_name(t, c.i, &info.table_schema);
+    info.lock = {"ACCESS EXCLUSIVE", {info.table}};
+    return info;
+  }
+  if (c.eat({"REFRESH", "MATERIALIZED", "VIEW"})) {
+    info.what = kind::refresh;
+    info.verb = "REFRESH MATERIALIZED VIEW";
+    info.concurrently = c.eat({"CONCURRENTLY"});
+    info.table = fold_name(t, c.i, &info.table_schema);
+    // CONCURRENTLY lets reads go on (EXCLUSIVE); without it, reads of the view wait for the refresh.
+    info.lock = {info.concurrently ? "EXCLUSIVE" : "ACCESS EXCLUSIVE", {info.table}};
     return info;
   }
   if (!t.empty()) info.verb = t[0].text;
   return info;
+}
+
+std::string needs_no_transaction(const std::vector<token>& t, const statement_info& info) {
+  auto word = [&t](std::size_t i, std::string_view w) {
+    return i < t.size() && t[i].type == token::kind::word && t[i].text == w;
+  };
+  if (word(0, "VACUUM")) return "VACUUM";
+  if (word(0, "ALTER") && word(1, "SYSTEM")) return "ALTER SYSTEM";
+  if ((word(0, "CREATE") || word(0, "DROP")) && (word(1, "DATABASE") || word(1, "TABLESPACE")))
+    return t[0].text + " " + t[1].text;
+  if (word(0, "REINDEX") && (word(1, "SYSTEM") || word(1, "DATABASE") || word(2, "SYSTEM") || word(2, "DATABASE")))
+    return "REINDEX " + (word(1, "SYSTEM") || word(2, "SYSTEM") ? std::string("SYSTEM") : std::string("DATABASE"));
+  if (info.what == statement_info::kind::cluster && info.table.empty()) return "CLUSTER of every table";
+  // REFRESH MATERIALIZED VIEW CONCURRENTLY runs in a transaction; every other CONCURRENTLY does not.
+  if (info.what == statement_info::kind::refresh) return {};
+  if (info.concurrently || std::any_of(t.begin(), t.end(), [](const token& k) {
+        return k.type == token::kind::word && k.text == "CONCURRENTLY";
+      }))
+    return "CONCURRENTLY";
+  return {};
 }
 
 }  // namespace zuperior::migrate

@@ -56,13 +56,18 @@ struct statement_info {
     dml,
     set,
     reindex,
-    maintenance
+    maintenance,  // VACUUM, ANALYZE
+    truncate,
+    lock_table,
+    cluster,
+    refresh,  // REFRESH MATERIALIZED VIEW
+    create_trigger
   };
   kind what = kind::other;
   std::string verb;           // e.g. "CREATE INDEX", "ALTER TABLE", "INSERT"
   std::string table;          // the main table (unquoted), if any
   std::string table_schema;   // its schema when the statement names one ("audit" of audit.log), else ""
-  bool concurrently = false;  // CREATE/DROP INDEX CONCURRENTLY, REINDEX CONCURRENTLY
+  bool concurrently = false;  // CREATE/DROP INDEX, REINDEX, REFRESH MATERIALIZED VIEW … CONCURRENTLY
   bool unique = false;        // CREATE UNIQUE INDEX
   bool if_not_exists = false;
   std::string index_name;                      // CREATE/DROP INDEX
@@ -75,6 +80,10 @@ struct statement_info {
 
 /// Classifies one statement (never throws; unknown statements are kind::other).
 statement_info analyze(std::string_view sql);
+
+/// What makes a statement unable to run inside a transaction block ("VACUUM", "CONCURRENTLY",
+/// "CREATE DATABASE", …), or "" when it can: what `up` refuses in a transactional file and lint reports.
+std::string needs_no_transaction(const std::vector<token>& tokens, const statement_info& info);
 
 /// A table or index name as PostgreSQL folds it: quoted kept, unquoted lower-cased, schema dropped
 /// (given `schema`, it is set to the schema when one is named).

@@ -7,7 +7,9 @@
 # a file's session settings kept to it, CONCURRENTLY index builds without lock_timeout, stopping
 # (backoff, SIGHUP, a closed output, a killed client), the runner's own failures as failed runs, a
 # no-transaction file's own transaction, a Latin-1 file, baselined files not mode-checked,
-# out-of-order files, long files.
+# out-of-order files, long files; plan's locks and lint's rewrites, baseline in a schema and across
+# renames, status during a run, a failed REINDEX CONCURRENTLY's leftovers, directives after a
+# block comment and skipped files.
 set -uo pipefail
 bin="${ZUPERIOR_BIN:?}"
 src="${ZUPERIOR_SOURCE_DIR:?}"
@@ -678,6 +680,18 @@ want_rc up23c 1
 has up23c "has no COMMIT"
 [ "$(q "$db23" "SELECT count(*) FROM o")" = 1 ] || fail "owntx: an unterminated transaction's insert stayed"
 rm owntx/0003_open.sql
+# A second BEGIN inside the block (PostgreSQL only warns): the ROLLBACK undoes the block from the
+# first BEGIN, so the next run must start there, not at the second (the first insert was lost).
+printf -- '-- zuperior:no-transaction\nBEGIN;\nINSERT INTO o VALUES (4);\nBEGIN;\nINSERT INTO o VALUES (5);\nINSERT INTO o_gone VALUES (6);\nCOMMIT;\n' >owntx/0003_nested.sql
+mig up23d "$db23" owntx up
+want_rc up23d 1
+[ "$(q "$db23" "SELECT statements_done FROM zuperior_schema_history WHERE version = 3")" = 0 ] ||
+  fail "owntx: a nested BEGIN moved the resume point: $(q "$db23" "SELECT * FROM zuperior_schema_history WHERE version = 3")"
+q "$db23" "CREATE TABLE o_gone (x int)" >/dev/null
+mig up23e "$db23" owntx up
+want_rc up23e 0
+[ "$(q "$db23" "SELECT string_agg(x::text, ',' ORDER BY x) FROM o")" = "1,4,5" ] ||
+  fail "owntx: after a nested BEGIN's failure and the fix, o has $(q "$db23" "SELECT string_agg(x::text, ',' ORDER BY x) FROM o")"
 # A Latin-1 file is refused before anything runs, with where (PostgreSQL refused the statement, and
 # the history the failure: it quoted the bytes).
 db23l="$(newdb latin)"
@@ -687,6 +701,22 @@ mig latin "$db23l" latin up
 want_rc latin 1
 has latin "0001_latin.sql:2: not UTF-8 (byte 0xE9 at offset 53)"
 [ "$(q "$db23l" "SELECT to_regclass('lt') IS NULL")" = t ] || fail "latin: the file ran"
+# ...but one already applied (by an older version, whose comments never reached the server) does
+# not stop every later command: status, and up of the next file, work; lint names it.
+db23m="$(newdb latin_applied)"
+mkdir latin_applied
+printf -- "-- Autor: Jos\xe9\nCREATE TABLE la (x int);\n" >latin_applied/0001_old.sql
+q "$db23m" "CREATE TABLE la (x int)" >/dev/null
+mig latin_bl "$db23m" latin_applied baseline --version 1
+want_rc latin_bl 0
+printf "CREATE TABLE lb (x int);\n" >latin_applied/0002_new.sql
+mig latin_up "$db23m" latin_applied up
+want_rc latin_up 0
+[ "$(q "$db23m" "SELECT to_regclass('lb') IS NOT NULL")" = t ] || fail "latin_applied: the next file did not run"
+mig latin_st "$db23m" latin_applied status
+want_rc latin_st 0
+mig latin_lint "$db23m" latin_applied lint
+has latin_lint "not UTF-8 (byte 0xE9"
 # The history's schema not writable, a read-only database.
 db23b="$(newdb noperm)"
 role="${prefix}noperm"
@@ -756,6 +786,125 @@ PY
 [ "${cpu%% *}" = 0 ] || fail "long_file: up exited ${cpu%% *}"
 awk -v s="${cpu#* }" 'BEGIN { exit !(s < 5) }' && pass "6000 statements of 1 kB: ${cpu#* }s of client CPU" ||
   fail "long_file: ${cpu#* }s of client CPU for 6000 statements (quadratic checksums?)"
+
+# 27. plan shows the lock of TRUNCATE, LOCK TABLE, CLUSTER, REFRESH, CREATE TRIGGER and VACUUM FULL
+# ("none on tables" before), and SET STATISTICS' weak one; lint flags them, and VACUUM in a file that
+# runs in one transaction (which up refuses) instead of passing it.
+db27="$(newdb locks)"
+mkdir locks
+printf 'CREATE TABLE t (x int, y int);\nCREATE FUNCTION tf() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;\n' >locks/0001_t.sql
+mig up27 "$db27" locks up
+want_rc up27 0
+printf -- '-- zuperior:no-transaction\nTRUNCATE t;\nLOCK TABLE t IN SHARE MODE;\nCLUSTER t;\nCREATE TRIGGER t_tr BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION tf();\nVACUUM FULL t;\nALTER TABLE t ALTER COLUMN y SET STATISTICS 500;\nREFRESH MATERIALIZED VIEW CONCURRENTLY mv;\n' >locks/0002_locks.sql
+mig plan27 "$db27" locks plan --format json
+want_rc plan27 0
+python3 - plan27.out <<'PY' || fail "plan27: locks: $(head -c 1500 plan27.out)"
+import json, sys
+s = json.load(open(sys.argv[1]))["plan"][0]["statements"]
+got = [(x["lock"], x["tables"]) for x in s]
+want = [("ACCESS EXCLUSIVE", ["t"]), ("SHARE", ["t"]), ("ACCESS EXCLUSIVE", ["t"]), ("SHARE ROW EXCLUSIVE", ["t"]),
+        ("ACCESS EXCLUSIVE", ["t"]), ("SHARE UPDATE EXCLUSIVE", ["t"]), ("EXCLUSIVE", ["mv"])]
+assert got == want, got
+PY
+mig lint27 "$db27" locks lint --format json
+want_rc lint27 1
+python3 -c "import json; r=sorted({f['rule'] for f in json.load(open('lint27.out'))['findings']}); assert r == ['table-rewrite', 'truncate'], r" ||
+  fail "lint27: $(head -c 1500 lint27.out)"
+printf 'VACUUM t;\n' >locks/0003_vacuum.sql
+mig lint27b "$db27" locks lint locks/0003_vacuum.sql
+want_rc lint27b 1
+has lint27b "not-in-transaction"
+mig up27b "$db27" locks up
+want_rc up27b 1
+has up27b "VACUUM cannot run inside a transaction"
+rm locks/0003_vacuum.sql
+
+# 28. baseline checks a schema-qualified table in its schema: "CREATE TABLE audit.log" was baselined
+# over a database that has only public.log. What a later baselined file renames or drops is looked
+# for under its new name, or not at all.
+db28="$(newdb baseline_schema)"
+q "$db28" "CREATE SCHEMA audit; CREATE TABLE public.log (x int)" >/dev/null
+mkdir blschema
+printf 'CREATE SCHEMA IF NOT EXISTS audit;\nCREATE TABLE audit.log (x int);\n' >blschema/0001_log.sql
+mig bl28 "$db28" blschema baseline --version 1
+want_rc bl28 1
+has bl28 'table "audit"."log" does not exist'
+[ "$(q "$db28" "SELECT count(*) FROM zuperior_schema_history")" = 0 ] || fail "baseline_schema: recorded without audit.log"
+q "$db28" "CREATE TABLE audit.log (x int)" >/dev/null
+mig bl28b "$db28" blschema baseline --version 1
+want_rc bl28b 0
+db28c="$(newdb baseline_renamed)"
+mkdir blrename
+printf 'CREATE TABLE old_t (x int, y int);\nCREATE TABLE gone (x int);\nCREATE INDEX gone_x ON gone (x);\n' >blrename/0001_t.sql
+printf 'ALTER TABLE old_t RENAME TO new_t;\nALTER TABLE new_t RENAME COLUMN y TO z;\nALTER TABLE new_t ADD COLUMN w int;\nALTER TABLE new_t DROP COLUMN w;\nDROP TABLE gone;\n' >blrename/0002_rename.sql
+q "$db28c" "CREATE TABLE new_t (x int, z int)" >/dev/null
+mig bl28c "$db28c" blrename baseline --version 2
+want_rc bl28c 0
+has bl28c "baselined 2 migrations"
+
+# 29. status while another up runs a file: "running (pid N)" with the pid running its statement,
+# exit 0 and "ok": true (it said failed, "interrupted after statement 0 of 1", exit 1).
+db29="$(newdb running)"
+mkdir runningdir
+printf -- '-- zuperior:no-transaction\nSELECT pg_sleep(60);\n' >runningdir/0001_sleep.sql
+env -i PATH="$PATH" HOME="$work" "$bin" migrate up --config /dev/null --database-url "$db29" --dir runningdir >run29.out 2>run29.err &
+upid=$!
+for _ in $(seq 200); do running "$db29" "SELECT pg_sleep(60)" && break; sleep 0.05; done
+sleeper=$(q "$db29" "SELECT pid FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)'")
+mig st29 "$db29" runningdir status
+want_rc st29 0
+has st29 "running (pid $sleeper)"
+mig st29j "$db29" runningdir status --format json
+want_rc st29j 0
+python3 -c "import json; j=json.load(open('st29j.out')); assert j['ok'] is True and j['migrations'][0]['state'] == 'running' and j['running_pid'] == $sleeper, j" ||
+  fail "running: $(head -c 1500 st29j.out st29j.err)"
+kill -INT "$upid"
+wait "$upid"
+mig st29b "$db29" runningdir status
+want_rc st29b 1  # stopped: failed now, nobody holds the lock
+has st29b "failed"
+
+# 30. A failed REINDEX CONCURRENTLY leaves an INVALID "<index>_ccnew": status warns about it, and
+# up drops it before running the REINDEX again (it stayed, maintained by every write, and each
+# retry added a _ccnew1, …). The failure is real: the index's function raises while the flag is set.
+db30="$(newdb reindex)"
+mkdir reindex
+printf "CREATE FUNCTION boom(int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS \$\$ BEGIN IF current_setting('zt.boom', true) = 'on' THEN RAISE EXCEPTION 'boom'; END IF; RETURN \$1; END \$\$;\nCREATE TABLE r (x int);\nINSERT INTO r SELECT generate_series(1, 100);\nCREATE INDEX r_f_idx ON r (boom(x));\n" >reindex/0001_r.sql
+printf -- "-- zuperior:no-transaction\nSELECT set_config('zt.boom', 'on', false);\nREINDEX INDEX CONCURRENTLY r_f_idx;\n" >reindex/0002_reindex.sql
+mig up30 "$db30" reindex up
+want_rc up30 1
+has up30 "boom"
+[ "$(q "$db30" "SELECT string_agg(c.relname, ',') FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE NOT i.indisvalid")" = r_f_idx_ccnew ] ||
+  fail "reindex: the failed REINDEX left no r_f_idx_ccnew to test with"
+mig st30 "$db30" reindex status
+has st30 "warning: INVALID index r_f_idx_ccnew on r"
+mig plan30 "$db30" reindex plan
+has plan30 "INVALID _ccnew copies a failed REINDEX CONCURRENTLY left are dropped"
+mig up30b "$db30" reindex up
+want_rc up30b 0
+has up30b "dropping INVALID index r_f_idx_ccnew"
+[ "$(q "$db30" "SELECT count(*) FROM pg_index WHERE NOT indisvalid")" = 0 ] ||
+  fail "reindex: INVALID indexes left: $(q "$db30" "SELECT string_agg(indexrelid::regclass::text, ',') FROM pg_index WHERE NOT indisvalid")"
+mig st30b "$db30" reindex status
+want_rc st30b 0
+grep -q "warning:" st30b.out && fail "reindex: status still warns: $(cat st30b.out)"
+
+# 31. Header directives after a leading block comment are read (the file ran in a transaction and
+# CONCURRENTLY was refused), an unknown one is an error, and a file that looks like a migration but
+# is skipped ("0002_b.SQL") is named.
+db31="$(newdb header)"
+mkdir header
+printf '/* Copyright 2026 Example\n * licence text\n */\nCREATE TABLE h (x int);\n' >header/0001_h.sql
+printf -- '/* licence */\n-- zuperior:no-transaction\nCREATE INDEX CONCURRENTLY h_x_idx ON h (x);\n' >header/0002_idx.sql
+printf 'CREATE TABLE h3 (x int);\n' >header/0003_upper.SQL
+mig up31 "$db31" header up
+want_rc up31 0
+grep -q "0003_upper.SQL: looks like a migration but is not one" up31.err || fail "header: no warning about 0003_upper.SQL: $(cat up31.err)"
+[ "$(q "$db31" "SELECT mode FROM zuperior_schema_history WHERE version = 2")" = no-transaction ] || fail "header: 0002 not no-transaction"
+printf -- '/* licence */\n-- zuperior:bogus\nSELECT 1;\n' >header/0004_bogus.sql
+mig up31b "$db31" header up
+want_rc up31b 1
+has up31b "0004_bogus.sql:2: unknown directive zuperior:bogus"
 
 echo "migrate integration: $failures failure(s)"
 [ "$failures" = 0 ]

@@ -1,7 +1,12 @@
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
 
 #include "migrate/error.hpp"
 #include "migrate/migration.hpp"
+#include "migrate/plan.hpp"
 #include "migrate/sql.hpp"
 
 using namespace zuperior::migrate;
@@ -176,8 +181,11 @@ TEST_CASE("prefix_hasher gives every prefix the checksum histories already hold,
 }
 
 TEST_CASE("a file that is not UTF-8 is refused with its line and byte offset; failure text is made UTF-8") {
-  CHECK_THROWS_WITH(parse_migration("0011_latin1.sql", "SELECT 1;\nINSERT INTO t VALUES ('caf\xE9');\n"),
-                    Catch::Contains("0011_latin1.sql:2: not UTF-8 (byte 0xE9 at offset 36)"));
+  // Parsed (an applied file is not run again, and must not stop every command), refused to run.
+  const auto latin = parse_migration("0011_latin1.sql", "SELECT 1;\nINSERT INTO t VALUES ('caf\xE9');\n");
+  CHECK_THAT(latin.encoding_error, Catch::Contains("0011_latin1.sql:2: not UTF-8 (byte 0xE9 at offset 36)"));
+  CHECK_THROWS_WITH(check_transaction_mode(latin), Catch::Contains("not UTF-8 (byte 0xE9 at offset 36)"));
+  CHECK(parse_migration("0012_utf8.sql", "SELECT 1;\n").encoding_error.empty());
   CHECK_NOTHROW(parse_migration("0012_utf8.sql", "INSERT INTO t VALUES ('caf\xC3\xA9 \xF0\x9F\x98\x80');\n"));
   CHECK(invalid_utf8_at("\xED\xA0\x80") == std::size_t{0});  // a surrogate
   CHECK(invalid_utf8_at("ab\xC0\xAF") == std::size_t{2});    // an overlong '/'
@@ -185,4 +193,73 @@ TEST_CASE("a file that is not UTF-8 is refused with its line and byte offset; fa
   CHECK_FALSE(invalid_utf8_at("plain \xE2\x82\xAC"));
   CHECK(to_valid_utf8("caf\xE9!") == "caf\xEF\xBF\xBD!");
   CHECK(to_valid_utf8("\xE2\x82\xAC") == "\xE2\x82\xAC");
+}
+
+TEST_CASE("analyze gives the lock of TRUNCATE, LOCK, CLUSTER, REFRESH, CREATE TRIGGER, VACUUM FULL, SET STATISTICS") {
+  // plan showed "none on tables" for the first five, and the last two swapped.
+  auto tr = analyze("TRUNCATE TABLE ONLY a, public.\"B\" RESTART IDENTITY CASCADE");
+  CHECK(tr.lock.mode == "ACCESS EXCLUSIVE");
+  CHECK(tr.lock.tables == std::vector<std::string>{"a", "B"});
+  CHECK(analyze("truncate a").lock.tables == std::vector<std::string>{"a"});
+  auto lk = analyze("LOCK TABLE a, b IN SHARE ROW EXCLUSIVE MODE NOWAIT");
+  CHECK(lk.lock.mode == "SHARE ROW EXCLUSIVE");
+  CHECK(lk.lock.tables == std::vector<std::string>{"a", "b"});
+  CHECK(analyze("LOCK a").lock.mode == "ACCESS EXCLUSIVE");
+  CHECK(analyze("LOCK TABLE a IN ACCESS SHARE MODE").lock.mode == "ACCESS SHARE");
+  auto cl = analyze("CLUSTER VERBOSE \"User\" USING \"User_pkey\"");
+  CHECK(cl.lock.mode == "ACCESS EXCLUSIVE");
+  CHECK(cl.lock.tables == std::vector<std::string>{"User"});
+  CHECK(analyze("CLUSTER").lock.mode == "ACCESS EXCLUSIVE");
+  CHECK(analyze("REFRESH MATERIALIZED VIEW mv").lock.mode == "ACCESS EXCLUSIVE");
+  auto rc = analyze("REFRESH MATERIALIZED VIEW CONCURRENTLY s.mv WITH DATA");
+  CHECK(rc.lock.mode == "EXCLUSIVE");
+  CHECK(rc.table == "mv");
+  CHECK(rc.table_schema == "s");
+  auto tg = analyze(
+      "CREATE OR REPLACE TRIGGER t BEFORE INSERT OR UPDATE OF x ON audit.log FOR EACH ROW EXECUTE "
+      "FUNCTION f()");
+  CHECK(tg.lock.mode == "SHARE ROW EXCLUSIVE");
+  CHECK(tg.lock.tables == std::vector<std::string>{"log"});
+  CHECK(analyze("CREATE CONSTRAINT TRIGGER t AFTER INSERT ON a FOR EACH ROW EXECUTE FUNCTION f()").lock.mode ==
+        "SHARE ROW EXCLUSIVE");
+  CHECK(analyze("VACUUM FULL a").lock.mode == "ACCESS EXCLUSIVE");
+  CHECK(analyze("VACUUM (FULL, ANALYZE) a").lock.mode == "ACCESS EXCLUSIVE");
+  CHECK(analyze("VACUUM (FULL false) a").lock.mode == "SHARE UPDATE EXCLUSIVE");
+  CHECK(analyze("VACUUM ANALYZE a").lock.mode == "SHARE UPDATE EXCLUSIVE");
+  CHECK(analyze("VACUUM a").lock.tables == std::vector<std::string>{"a"});
+  CHECK(analyze("ALTER TABLE a ALTER COLUMN b SET STATISTICS 500").lock.mode == "SHARE UPDATE EXCLUSIVE");
+  CHECK(analyze("ALTER TABLE a ALTER b SET (n_distinct = 100)").lock.mode == "SHARE UPDATE EXCLUSIVE");
+  CHECK(analyze("ALTER TABLE a ALTER COLUMN b SET STATISTICS 500, ADD COLUMN c int").lock.mode == "ACCESS EXCLUSIVE");
+  CHECK(analyze("ALTER TABLE a ALTER COLUMN b SET DEFAULT 1").lock.mode == "ACCESS EXCLUSIVE");
+  CHECK(analyze("ALTER TABLE a ENABLE TRIGGER t").lock.mode == "SHARE ROW EXCLUSIVE");
+  CHECK(analyze("ALTER TABLE a ADD COLUMN u text REFERENCES b(id)").lock.mode ==
+        "ACCESS EXCLUSIVE; SHARE ROW EXCLUSIVE on the referenced table");
+}
+
+TEST_CASE("header directives after a leading block comment are read; an unknown one is an error") {
+  auto m = parse_migration("0001_a.sql",
+                           "/* Copyright 2026\n * licence text\n */\n-- zuperior:no-transaction\n"
+                           "-- zuperior:lock-timeout 2s\nCREATE INDEX CONCURRENTLY a ON b (c);\n");
+  CHECK(!m.transactional);
+  CHECK(m.lock_timeout == std::chrono::milliseconds(2000));
+  CHECK_THROWS_WITH(parse_migration("0001_a.sql", "/* licence /* nested */ */\n\n-- zuperior:bogus\nSELECT 1;"),
+                    Catch::Contains("0001_a.sql:3: unknown directive zuperior:bogus"));
+  // After the first statement a comment is the statement's, not the header's.
+  CHECK(parse_migration("0001_a.sql", "SELECT 1;\n-- zuperior:no-transaction\nSELECT 2;").transactional);
+}
+
+TEST_CASE("files that look like migrations but are skipped are named") {
+  namespace fs = std::filesystem;
+  auto dir = fs::temp_directory_path() / ("zuperior_unit_migrate_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  for (const char* name : {"0001_a.sql", "0002_b.SQL", "0003_c.sql.txt", "README.md", "notes.sql.txt"}) {
+    std::ofstream(dir / name) << "SELECT 1;\n";
+  }
+  std::vector<std::string> warnings;
+  auto files = load_migrations(dir.string(), &warnings);
+  fs::remove_all(dir);
+  CHECK(files.size() == 1);
+  REQUIRE(warnings.size() == 2);
+  CHECK(warnings[0].find("0002_b.SQL") != std::string::npos);
+  CHECK(warnings[1].find("0003_c.sql.txt") != std::string::npos);
 }
