@@ -347,16 +347,30 @@ void runner::check_lock() {
   }
 }
 
+namespace {
+
+// pg_locks rows (as l) of the migration lock granted in this database; $1 and $2 from lock_params.
+constexpr std::string_view held_migration_lock =
+    "l.locktype = 'advisory' AND l.granted AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid "
+    "AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+
+// A bigint advisory key as pg_locks shows it: the high and the low 32 bits.
+std::vector<db::param> lock_params(std::int64_t lock_key) {
+  auto key = static_cast<std::uint64_t>(lock_key);
+  return {std::to_string(key >> 32), std::to_string(key & 0xffffffffULL)};
+}
+
+}  // namespace
+
 std::string runner::lock_holders() {
-  auto key = static_cast<std::uint64_t>(lock_key_);
   auto r = lock_->query(
-      "SELECT a.pid::text, coalesce(a.usename, '?'), coalesce(a.application_name, ''), "
-      "coalesce(host(a.client_addr), 'local socket'), to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), "
-      "coalesce(extract(epoch FROM now() - a.backend_start)::bigint::text, '?') "
-      "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-      "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid "
-      "AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-      {std::to_string(key >> 32), std::to_string(key & 0xffffffffULL)});
+      fmt::format(
+          "SELECT a.pid::text, coalesce(a.usename, '?'), coalesce(a.application_name, ''), "
+          "coalesce(host(a.client_addr), 'local socket'), to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), "
+          "coalesce(extract(epoch FROM now() - a.backend_start)::bigint::text, '?') "
+          "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE {}",
+          held_migration_lock),
+      lock_params(lock_key_));
   std::string out;
   for (const auto& row : r.rows)
     out += fmt::format("  held by pid {} user {} application {} from {}, connected since {} ({}s)\n", *row[0], *row[1],
@@ -365,17 +379,15 @@ std::string runner::lock_holders() {
 }
 
 std::optional<int> runner::running_pid() {
-  auto key = static_cast<std::uint64_t>(lock_key_);
   // The holder is the other run's idle lock connection; its statements run on the connection
   // named like it without " lock" (connect_all names both).
   auto r = lock_->query(
-      "SELECT coalesce((SELECT w.pid FROM pg_stat_activity w WHERE a.application_name LIKE '% lock' "
-      "AND w.application_name = left(a.application_name, -5) AND w.datname = a.datname ORDER BY w.pid LIMIT 1), "
-      "l.pid)::text FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-      "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid "
-      "AND l.objsubid = 1 AND l.pid <> pg_backend_pid() "
-      "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1",
-      {std::to_string(key >> 32), std::to_string(key & 0xffffffffULL)});
+      fmt::format("SELECT coalesce((SELECT w.pid FROM pg_stat_activity w WHERE a.application_name LIKE '% lock' "
+                  "AND w.application_name = left(a.application_name, -5) AND w.datname = a.datname ORDER BY w.pid "
+                  "LIMIT 1), l.pid)::text FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                  "WHERE {} AND l.pid <> pg_backend_pid() LIMIT 1",
+                  held_migration_lock),
+      lock_params(lock_key_));
   if (r.rows.empty() || !r.rows[0][0]) return std::nullopt;
   return std::stoi(*r.rows[0][0]);
 }

@@ -465,12 +465,17 @@ want_rc up15b 0
 # 16. SIGINT during up: the statement running on the server is cancelled (killed outright, the
 # server went on running it after the lock had gone), the file is recorded as failed where it
 # stopped, exit 1 at once.
+# sleeping_up NAME URL DIR: `up` of a no-transaction file (a table, a 30 s sleep, a table) in the
+# background, returned once the sleep runs on the server; its pid in $upid, output in NAME.out/.err.
+sleeping_up() {
+  mkdir "$3"
+  printf -- '-- zuperior:no-transaction\nCREATE TABLE before_sleep (x int);\nSELECT pg_sleep(30);\nCREATE TABLE after_sleep (x int);\n' >"$3/0001_sleep.sql"
+  env -i PATH="$PATH" HOME="$work" "$bin" migrate up --config /dev/null --database-url "$2" --dir "$3" >"$1.out" 2>"$1.err" &
+  upid=$!
+  for _ in $(seq 200); do running "$2" "SELECT pg_sleep(30)" && break; sleep 0.05; done
+}
 db16="$(newdb sigint)"
-mkdir sigint
-printf -- '-- zuperior:no-transaction\nCREATE TABLE before_sleep (x int);\nSELECT pg_sleep(30);\nCREATE TABLE after_sleep (x int);\n' >sigint/0001_sleep.sql
-env -i PATH="$PATH" HOME="$work" "$bin" migrate up --config /dev/null --database-url "$db16" --dir sigint >up16.out 2>up16.err &
-upid=$!
-for _ in $(seq 200); do running "$db16" "SELECT pg_sleep(30)" && break; sleep 0.05; done
+sleeping_up up16 "$db16" sigint
 kill -INT "$upid"
 t0=$(date +%s)
 wait "$upid" && rc=0 || rc=$?
@@ -618,11 +623,7 @@ q "$db22" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE applicat
 wait "$blocker" 2>/dev/null
 
 db22b="$(newdb sighup)"
-mkdir sighup
-printf -- '-- zuperior:no-transaction\nCREATE TABLE before_sleep (x int);\nSELECT pg_sleep(30);\nCREATE TABLE after_sleep (x int);\n' >sighup/0001_sleep.sql
-env -i PATH="$PATH" HOME="$work" "$bin" migrate up --config /dev/null --database-url "$db22b" --dir sighup >hup.out 2>hup.err &
-upid=$!
-for _ in $(seq 200); do running "$db22b" "SELECT pg_sleep(30)" && break; sleep 0.05; done
+sleeping_up hup "$db22b" sighup
 kill -HUP "$upid"
 for _ in $(seq 100); do kill -0 "$upid" 2>/dev/null || break; sleep 0.1; done
 wait "$upid" && rc=0 || rc=$?
