@@ -566,7 +566,9 @@ async function main() {
     const pconnect = await (await fetch(`${pbase}&sid=${psid}`)).text();
     const reason = waitEvent(b, "disconnect", 10000);
     process.kill(Number(pids[1]), "SIGTERM");
-    await sleep(300);
+    // Soon after the signal: the shutdown waits at most 0.5 s for polling clients. (A poll that
+    // arrived before the signal would get the DISCONNECT too, as a waiting poll.)
+    await sleep(100);
     const pafter = await fetch(`${pbase}&sid=${psid}`);
     const pbody = await pafter.text();
     check("SIGTERM: a polling session between two polls gets its DISCONNECT at the next poll",
