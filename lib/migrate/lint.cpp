@@ -391,6 +391,9 @@ struct linter {
       file = &f;
       if (!f.encoding_error.empty())
         out.push_back({f.path, 0, "encoding", severity::error, f.encoding_error, "save the file as UTF-8"});
+      if (!f.header_error.empty())
+        out.push_back({f.path, 0, "directive", severity::error, f.header_error,
+                       "fix the directive, or write the comment without \"zuperior:\""});
       created_here.clear();
       indexes_created_here.clear();
       std::string header;

@@ -211,11 +211,18 @@ migration parse_migration(std::string_view file_name, std::string_view content, 
     auto space = directive.find_first_of(" \t");
     std::string key(directive.substr(0, space));
     std::string value(space == std::string_view::npos ? "" : core::trim(directive.substr(space)));
-    auto duration = [&]() {
+    // A bad directive is recorded, not thrown: a file applied by an older version (which read no
+    // directive after a leading block comment) must not stop every later command.
+    auto refuse = [&](std::string why) {
+      if (m.header_error.empty()) m.header_error = std::move(why);
+    };
+    auto duration = [&]() -> std::optional<std::chrono::milliseconds> {
       auto d = core::parse_duration(value);
-      if (!d)
-        throw error(fmt::format("{}:{}: zuperior:{} needs a duration like 5s or 10m, got {}", m.path, line_no, key,
-                                core::quote(value)));
+      if (!d) {
+        refuse(fmt::format("{}:{}: zuperior:{} needs a duration like 5s or 10m, got {}", m.path, line_no, key,
+                           core::quote(value)));
+        return std::nullopt;
+      }
       return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
     };
     if (key == "no-transaction")
@@ -227,7 +234,7 @@ migration parse_migration(std::string_view file_name, std::string_view content, 
     else if (key == "lint-ignore")
       continue;
     else
-      throw error(
+      refuse(
           fmt::format("{}:{}: unknown directive zuperior:{} (known: no-transaction, lock-timeout, "
                       "statement-timeout, lint-ignore)",
                       m.path, line_no, key));

@@ -26,6 +26,8 @@ struct migration {
   // file is refused when it is to run, and lint reports it; one applied long ago (its comments
   // never reached the server) does not stop every later command.
   std::string encoding_error;
+  // Set for an unknown or malformed "-- zuperior:" directive, with its line; treated the same way.
+  std::string header_error;
 };
 
 /// Parses "0002_user_indexes.sql" into version 2 and "user indexes"; nullopt when it does not match.

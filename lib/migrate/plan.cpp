@@ -109,6 +109,7 @@ void validate(const std::vector<status_row>& status) {
 
 void check_transaction_mode(const migration& m) {
   if (!m.encoding_error.empty()) throw error(m.encoding_error + " (nothing was run)");
+  if (!m.header_error.empty()) throw error(m.header_error + " (nothing was run)");
   if (!m.transactional) return;
   for (const auto& s : m.statements) {
     auto t = tokenize(s.text);

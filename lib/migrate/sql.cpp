@@ -520,8 +520,21 @@ statement_info analyze(std::string_view sql) {
   if (c.eat({"REINDEX"})) {
     info.what = kind::reindex;
     info.verb = "REINDEX";
+    // REINDEX [(option, …)] INDEX|TABLE|… [CONCURRENTLY] name; PostgreSQL 14+ also takes
+    // CONCURRENTLY in the option list. Skipping only the "(" read "(VERBOSE) INDEX CONCURRENTLY x"
+    // as a plain REINDEX: lock_timeout applied, ACCESS EXCLUSIVE shown, its leftovers not dropped.
+    bool option_concurrently = false;
+    if (c.punct("(")) {
+      int depth = 0;
+      for (; !c.done(); ++c.i) {
+        if (c.punct("(")) ++depth;
+        if (c.punct(")") && --depth == 0) break;
+        if (c.word("CONCURRENTLY")) option_concurrently = true;
+      }
+      if (!c.done()) ++c.i;  // ")"
+    }
     if (!c.done()) c.i++;  // INDEX / TABLE / …
-    info.concurrently = c.eat({"CONCURRENTLY"});
+    info.concurrently = c.eat({"CONCURRENTLY"}) || option_concurrently;
     info.table = name();
     info.lock = {info.concurrently ? "SHARE UPDATE EXCLUSIVE" : "ACCESS EXCLUSIVE", {info.table}};
     return info;

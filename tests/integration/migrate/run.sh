@@ -842,6 +842,16 @@ q "$db28c" "CREATE TABLE new_t (x int, z int)" >/dev/null
 mig bl28c "$db28c" blrename baseline --version 2
 want_rc bl28c 0
 has bl28c "baselined 2 migrations"
+# A qualified DROP takes away only its own schema's table: "DROP TABLE audit.log" left the
+# unqualified "log" of 0001 checked (the baseline passed over a database without it).
+db28d="$(newdb baseline_qualified_drop)"
+q "$db28d" "CREATE SCHEMA audit" >/dev/null
+mkdir bldrop
+printf 'CREATE TABLE log (x int);\nCREATE TABLE audit.log (x int);\n' >bldrop/0001_logs.sql
+printf 'DROP TABLE audit.log;\n' >bldrop/0002_drop.sql
+mig bl28d "$db28d" bldrop baseline --version 2
+want_rc bl28d 1
+has bl28d 'table "log" does not exist'
 
 # 29. status while another up runs a file: "running (pid N)" with the pid running its statement,
 # exit 0 and "ok": true (it said failed, "interrupted after statement 0 of 1", exit 1).
@@ -906,6 +916,18 @@ printf -- '/* licence */\n-- zuperior:bogus\nSELECT 1;\n' >header/0004_bogus.sql
 mig up31b "$db31" header up
 want_rc up31b 1
 has up31b "0004_bogus.sql:2: unknown directive zuperior:bogus"
+# The same directive in a file already applied (an older version read no directive after a block
+# comment) does not stop status or the next file; lint names it.
+q "$db31" "INSERT INTO zuperior_schema_history (version, description, script, checksum, mode, success, statements_done, statements_total)
+  SELECT 4, 'bogus', '0004_bogus.sql', '$(sha256sum header/0004_bogus.sql | cut -d' ' -f1)', 'transaction', true, 1, 1" >/dev/null ||
+  fail "header: could not mark 0004 applied"
+printf 'CREATE TABLE h5 (x int);\n' >header/0005_next.sql
+mig up31c "$db31" header up
+want_rc up31c 0
+mig st31 "$db31" header status
+want_rc st31 0
+mig lint31 "$db31" header lint
+has lint31 "unknown directive zuperior:bogus"
 
 echo "migrate integration: $failures failure(s)"
 [ "$failures" = 0 ]

@@ -76,10 +76,12 @@ TEST_CASE("parse_file_name and parse_migration") {
   CHECK(m.checksum.size() == 64);
   CHECK(parse_migration("0003_x.sql", "SELECT 1;").transactional);
   CHECK_THROWS_WITH(parse_migration("0004_empty.sql", "-- nothing here\n"), Catch::Contains("no SQL statements"));
-  CHECK_THROWS_WITH(parse_migration("0004_x.sql", "-- zuperior:no-transactoin\nSELECT 1;"),
-                    Catch::Contains("unknown directive"));
-  CHECK_THROWS_WITH(parse_migration("0004_x.sql", "-- zuperior:lock-timeout soon\nSELECT 1;"),
-                    Catch::Contains("needs a duration"));
+  // A bad directive is recorded and refused when the file is to run (an applied one is not run).
+  CHECK_THAT(parse_migration("0004_x.sql", "-- zuperior:no-transactoin\nSELECT 1;").header_error,
+             Catch::Contains("unknown directive"));
+  const auto soon = parse_migration("0004_x.sql", "-- zuperior:lock-timeout soon\nSELECT 1;");
+  CHECK_THAT(soon.header_error, Catch::Contains("needs a duration"));
+  CHECK_THROWS_WITH(check_transaction_mode(soon), Catch::Contains("needs a duration"));
   CHECK_THROWS_WITH(parse_migration("users.sql", "SELECT 1;"), Catch::Contains("has no version"));
 }
 
@@ -242,8 +244,8 @@ TEST_CASE("header directives after a leading block comment are read; an unknown 
                            "-- zuperior:lock-timeout 2s\nCREATE INDEX CONCURRENTLY a ON b (c);\n");
   CHECK(!m.transactional);
   CHECK(m.lock_timeout == std::chrono::milliseconds(2000));
-  CHECK_THROWS_WITH(parse_migration("0001_a.sql", "/* licence /* nested */ */\n\n-- zuperior:bogus\nSELECT 1;"),
-                    Catch::Contains("0001_a.sql:3: unknown directive zuperior:bogus"));
+  CHECK_THAT(parse_migration("0001_a.sql", "/* licence /* nested */ */\n\n-- zuperior:bogus\nSELECT 1;").header_error,
+             Catch::Contains("0001_a.sql:3: unknown directive zuperior:bogus"));
   // After the first statement a comment is the statement's, not the header's.
   CHECK(parse_migration("0001_a.sql", "SELECT 1;\n-- zuperior:no-transaction\nSELECT 2;").transactional);
 }
@@ -262,4 +264,20 @@ TEST_CASE("files that look like migrations but are skipped are named") {
   REQUIRE(warnings.size() == 2);
   CHECK(warnings[0].find("0002_b.SQL") != std::string::npos);
   CHECK(warnings[1].find("0003_c.sql.txt") != std::string::npos);
+}
+
+TEST_CASE("REINDEX with an option list: CONCURRENTLY after it, or inside it (PostgreSQL 14+)") {
+  // Skipping only the "(" read both as a plain REINDEX: ACCESS EXCLUSIVE shown, lock_timeout
+  // applied, and the leftovers of an earlier failed run not dropped.
+  for (const char* sql : {"REINDEX (VERBOSE) INDEX CONCURRENTLY user_email_idx",
+                          "REINDEX (CONCURRENTLY) TABLE \"User\"", "REINDEX (VERBOSE, CONCURRENTLY true) TABLE t"}) {
+    INFO(sql);
+    auto info = analyze(sql);
+    CHECK(info.concurrently);
+    CHECK(info.lock.mode == "SHARE UPDATE EXCLUSIVE");
+  }
+  auto plain = analyze("REINDEX (VERBOSE) TABLE t");
+  CHECK_FALSE(plain.concurrently);
+  CHECK(plain.lock.mode == "ACCESS EXCLUSIVE");
+  CHECK(plain.table == "t");
 }
