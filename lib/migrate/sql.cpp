@@ -633,8 +633,14 @@ std::string needs_no_transaction(const std::vector<token>& t, const statement_in
   if (word(0, "ALTER") && word(1, "SYSTEM")) return "ALTER SYSTEM";
   if ((word(0, "CREATE") || word(0, "DROP")) && (word(1, "DATABASE") || word(1, "TABLESPACE")))
     return t[0].text + " " + t[1].text;
-  if (word(0, "REINDEX") && (word(1, "SYSTEM") || word(1, "DATABASE") || word(2, "SYSTEM") || word(2, "DATABASE")))
-    return "REINDEX " + (word(1, "SYSTEM") || word(2, "SYSTEM") ? std::string("SYSTEM") : std::string("DATABASE"));
+  if (word(0, "REINDEX")) {  // the kinds that reindex many tables, one transaction each
+    std::size_t k = 1;       // after an option list: REINDEX (VERBOSE) SCHEMA app
+    if (k < t.size() && t[k].type == token::kind::punct && t[k].text == "(")
+      while (k < t.size() && !(t[k].type == token::kind::punct && t[k].text == ")")) ++k;
+    if (k < t.size() && t[k].type == token::kind::punct && t[k].text == ")") ++k;
+    for (std::string_view kind : {"SYSTEM", "DATABASE", "SCHEMA"})
+      if (word(k, kind)) return "REINDEX " + std::string(kind);
+  }
   if (info.what == statement_info::kind::cluster && info.table.empty()) return "CLUSTER of every table";
   // REFRESH MATERIALIZED VIEW CONCURRENTLY runs in a transaction; every other CONCURRENTLY does not.
   if (info.what == statement_info::kind::refresh) return {};

@@ -281,3 +281,12 @@ TEST_CASE("REINDEX with an option list: CONCURRENTLY after it, or inside it (Pos
   CHECK(plain.lock.mode == "ACCESS EXCLUSIVE");
   CHECK(plain.table == "t");
 }
+
+TEST_CASE("what cannot run in a transaction: REINDEX of a schema, a database or the system catalogs") {
+  auto why = [](std::string_view sql) { return needs_no_transaction(tokenize(sql), analyze(sql)); };
+  CHECK(why("REINDEX SCHEMA app") == "REINDEX SCHEMA");  // lint passed it, and up failed at run time
+  CHECK(why("REINDEX DATABASE app") == "REINDEX DATABASE");
+  CHECK(why("REINDEX (VERBOSE) SYSTEM app") == "REINDEX SYSTEM");
+  CHECK(why("REINDEX TABLE t").empty());
+  CHECK(why("REINDEX INDEX CONCURRENTLY i") == "CONCURRENTLY");
+}
