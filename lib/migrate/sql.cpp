@@ -309,6 +309,19 @@ bool has_word(const std::vector<token>& t, std::string_view w) {
 }
 
 // The parenthesised list starting at t[i] == "(", split at top-level commas, each item as text.
+std::vector<std::string> paren_items(const std::vector<token>& t, std::size_t& i);
+
+// Whether a statement's option list (paren_items) turns boolean option `name` on: "full", "full
+// true", "full on", "full 1" do; "full false" / "off" / "0" do not.
+bool option_on(const std::vector<std::string>& items, std::string_view name) {
+  for (const auto& o : items) {
+    if (!o.starts_with(name)) continue;
+    auto value = std::string_view(o).substr(name.size());
+    if (value.empty() || value == " true" || value == " on" || value == " 1") return true;
+  }
+  return false;
+}
+
 std::vector<std::string> paren_items(const std::vector<token>& t, std::size_t& i) {
   std::vector<std::string> items;
   if (i >= t.size() || t[i].text != "(") return items;
@@ -523,16 +536,7 @@ statement_info analyze(std::string_view sql) {
     // REINDEX [(option, …)] INDEX|TABLE|… [CONCURRENTLY] name; PostgreSQL 14+ also takes
     // CONCURRENTLY in the option list. Skipping only the "(" read "(VERBOSE) INDEX CONCURRENTLY x"
     // as a plain REINDEX: lock_timeout applied, ACCESS EXCLUSIVE shown, its leftovers not dropped.
-    bool option_concurrently = false;
-    if (c.punct("(")) {
-      int depth = 0;
-      for (; !c.done(); ++c.i) {
-        if (c.punct("(")) ++depth;
-        if (c.punct(")") && --depth == 0) break;
-        if (c.word("CONCURRENTLY")) option_concurrently = true;
-      }
-      if (!c.done()) ++c.i;  // ")"
-    }
+    const bool option_concurrently = option_on(paren_items(t, c.i), "concurrently");
     if (!c.done()) c.i++;  // INDEX / TABLE / …
     info.concurrently = c.eat({"CONCURRENTLY"}) || option_concurrently;
     info.table = name();
@@ -561,9 +565,7 @@ statement_info analyze(std::string_view sql) {
     ++c.i;
     bool full = false;
     if (c.punct("(")) {
-      // VACUUM (FULL, ANALYZE) t; "FULL false" / "FULL off" / "FULL 0" turn it off.
-      for (const auto& o : paren_items(t, c.i))
-        if (o == "full" || o == "full true" || o == "full on" || o == "full 1") full = true;
+      full = option_on(paren_items(t, c.i), "full");  // VACUUM (FULL, ANALYZE) t
     } else {
       for (;;) {
         if (c.eat({"FULL"}))
@@ -634,10 +636,8 @@ std::string needs_no_transaction(const std::vector<token>& t, const statement_in
   if ((word(0, "CREATE") || word(0, "DROP")) && (word(1, "DATABASE") || word(1, "TABLESPACE")))
     return t[0].text + " " + t[1].text;
   if (word(0, "REINDEX")) {  // the kinds that reindex many tables, one transaction each
-    std::size_t k = 1;       // after an option list: REINDEX (VERBOSE) SCHEMA app
-    if (k < t.size() && t[k].type == token::kind::punct && t[k].text == "(")
-      while (k < t.size() && !(t[k].type == token::kind::punct && t[k].text == ")")) ++k;
-    if (k < t.size() && t[k].type == token::kind::punct && t[k].text == ")") ++k;
+    std::size_t k = 1;
+    paren_items(t, k);  // past an option list: REINDEX (VERBOSE) SCHEMA app
     for (std::string_view kind : {"SYSTEM", "DATABASE", "SCHEMA"})
       if (word(k, kind)) return "REINDEX " + std::string(kind);
   }
