@@ -253,12 +253,21 @@ redis_target open_redis(const ratelimit_options& o) {
 
 int run_inspect(const ratelimit_options& o) {
   auto r = open_redis(o);
-  auto h = r.client->command({"HGETALL", r.key});
-  auto pttl = r.client->command({"PTTL", r.key});
-  auto now = r.client->command({"TIME"});
+  // The daemons count in `<key>:<window index>`, the index from their host's clock (Unix ms /
+  // window): read the current window's counter and the one before it.
+  const std::int64_t window = std::max<std::int64_t>(1, r.tier.window.count());
+  const std::int64_t now_ms = ratelimit::unix_ms();
+  const std::int64_t index = now_ms / window;
+  const std::string current = ratelimit::window_key(r.key, index);
+  auto h = r.client->command({"MGET", ratelimit::window_key(r.key, index - 1), current});
   if (h.kind == cache::reply::type::error) throw core::command_error(fmt::format("Redis: {}", h.text));
   const bool json = json_output(o);
-  if (h.elements.empty()) {
+  auto count_of = [&](std::size_t i) -> std::int64_t {
+    if (h.elements.size() <= i || h.elements[i].kind != cache::reply::type::string) return 0;
+    return std::strtoll(h.elements[i].text.c_str(), nullptr, 10);
+  };
+  const std::int64_t previous = count_of(0), counted = count_of(1);
+  if (previous <= 0 && counted <= 0) {
     if (json)
       print_json(nlohmann::json{{"key", r.key},
                                 {"limit", r.tier.limit},
@@ -270,21 +279,12 @@ int run_inspect(const ratelimit_options& o) {
                   r.key.c_str(), r.tier.limit);
     return core::exit_ok;
   }
+  // When the counts are forgotten: the current window's counter, or (none yet) the previous one's.
+  auto pttl = r.client->command({"PTTL", counted > 0 ? current : ratelimit::window_key(r.key, index - 1)});
   ratelimit::window_state st;
-  for (std::size_t i = 0; i + 1 < h.elements.size(); i += 2) {
-    const auto& k = h.elements[i].text;
-    auto v = std::strtoll(h.elements[i + 1].text.c_str(), nullptr, 10);
-    if (k == "w")
-      st.window = v;
-    else if (k == "c")
-      st.current = static_cast<std::uint32_t>(v);
-    else if (k == "p")
-      st.previous = static_cast<std::uint32_t>(v);
-  }
-  std::int64_t now_ms = ratelimit::unix_ms();
-  if (now.elements.size() == 2)
-    now_ms = std::strtoll(now.elements[0].text.c_str(), nullptr, 10) * 1000 +
-             std::strtoll(now.elements[1].text.c_str(), nullptr, 10) / 1000;
+  st.window = index;
+  st.current = static_cast<std::uint32_t>(std::max<std::int64_t>(0, counted));
+  st.previous = static_cast<std::uint32_t>(std::max<std::int64_t>(0, previous));
   // What the next request would see, computed by the limiter's own arithmetic on a copy.
   auto copy = st;
   bool allowed = ratelimit::step(copy, r.tier.limit, r.tier.window.count(), 1, now_ms);
@@ -297,11 +297,12 @@ int run_inspect(const ratelimit_options& o) {
                               {"limit", r.tier.limit},
                               {"window_ms", r.tier.window.count()},
                               {"state", {{"window", st.window}, {"current", st.current}, {"previous", st.previous}}},
+                              {"counter", current},
                               {"next", std::move(next)},
                               {"ttl_ms", pttl.integer}});
     return core::exit_ok;
   }
-  std::printf("key       %s\n", r.key.c_str());
+  std::printf("key       %s (this window's counter: %s)\n", r.key.c_str(), current.c_str());
   std::printf("window    %lld (current %u, previous %u)\n", static_cast<long long>(st.window), st.current, st.previous);
   std::printf("limit     %u per %lldms\n", r.tier.limit, static_cast<long long>(r.tier.window.count()));
   std::printf("next      %s, remaining %u, window resets in %lldms%s\n", allowed ? "allowed" : "LIMITED",
@@ -313,7 +314,13 @@ int run_inspect(const ratelimit_options& o) {
 
 int run_reset(const ratelimit_options& o) {
   auto r = open_redis(o);
-  auto del = r.client->command({"DEL", r.key});
+  // The counters of the windows around now (clocks of other hosts may differ a little), and the
+  // hash an older version kept under the key itself.
+  const std::int64_t window = std::max<std::int64_t>(1, r.tier.window.count());
+  const std::int64_t index = ratelimit::unix_ms() / window;
+  std::vector<std::string> del_args{"DEL", r.key};
+  for (std::int64_t i = index - 2; i <= index + 1; ++i) del_args.push_back(ratelimit::window_key(r.key, i));
+  auto del = r.client->command(del_args);
   if (del.kind == cache::reply::type::error) throw core::command_error(fmt::format("Redis: {}", del.text));
   if (json_output(o)) {
     print_json(nlohmann::json{{"key", r.key}, {"cleared", del.integer > 0}});

@@ -52,20 +52,28 @@ bool is_command(const std::string& a, std::string_view name) {
   return true;
 }
 
-// One command waiting for its reply. The timer doubles as the completion signal: the reply
-// callback cancels it; expiry means the deadline passed.
+// Commands sent together waiting for their replies. The timer doubles as the completion signal:
+// the last reply cancels it; expiry means the deadline passed.
 struct pending {
   explicit pending(asio::any_io_executor ex) : timer(std::move(ex)) {}
   asio::steady_timer timer;
   std::chrono::steady_clock::time_point started;
-  result out;
-  bool done = false;
+  result first;              // the first command's outcome
+  std::vector<result> rest;  // the others' (a pipeline)
+  std::size_t remaining = 0;
   bool abandoned = false;
+  result& at(std::size_t i) { return i == 0 ? first : rest[i - 1]; }
+};
+
+// What hiredis hands back to reply_cb: the batch and which of its commands this reply answers.
+struct slot {
+  std::shared_ptr<pending> p;
+  std::size_t index = 0;
 };
 
 void reply_cb(redisAsyncContext* ac, void* r, void* priv) {
-  std::unique_ptr<std::shared_ptr<pending>> holder(static_cast<std::shared_ptr<pending>*>(priv));
-  auto& p = **holder;
+  std::unique_ptr<slot> holder(static_cast<slot*>(priv));
+  auto& p = *holder->p;
   auto* l = static_cast<link*>(ac->data);
   auto* rep = static_cast<redisReply*>(r);
   auto& st = l->stats();
@@ -79,18 +87,19 @@ void reply_cb(redisAsyncContext* ac, void* r, void* priv) {
     if (m.latency) m.latency->observe(l->last_activity - p.started);
   }
   if (p.abandoned) return;  // the caller already got errc::timeout
+  auto& out = p.at(holder->index);
   if (!rep) {
-    p.out.ec = l->stopped() ? errc::stopped : errc::disconnected;
+    out.ec = l->stopped() ? errc::stopped : errc::disconnected;
     st.dropped.fetch_add(1, std::memory_order_relaxed);
     if (m.dropped) m.dropped->inc();
   } else {
-    p.out.value = detail::convert(rep);
+    out.value = detail::convert(rep);
     if (rep->type == REDIS_REPLY_ERROR) {
-      p.out.ec = errc::error_reply;
+      out.ec = errc::error_reply;
       st.error_replies.fetch_add(1, std::memory_order_relaxed);
       if (m.error_reply) m.error_reply->inc();
       // A failed-over primary turned replica: reconnect, as the seed's reconnectOnError does.
-      if (p.out.value.text.rfind("READONLY", 0) == 0) {
+      if (out.value.text.rfind("READONLY", 0) == 0) {
         asio::dispatch(l->executor(), [w = l->weak_from_this()] {
           if (auto s = w.lock()) s->drop("READONLY reply (server is a replica)");
         });
@@ -100,14 +109,13 @@ void reply_cb(redisAsyncContext* ac, void* r, void* priv) {
       if (m.ok) m.ok->inc();
     }
   }
-  p.done = true;
-  p.timer.cancel();
+  if (--p.remaining == 0) p.timer.cancel();
 }
 
 // Queues one command on the connection (written when the loop next turns). Not a coroutine: the
-// argument vectors live on this stack, not in run_command's frame, and allocate nothing for the
+// argument vectors live on this stack, not in run_pipeline's frame, and allocate nothing for the
 // usual short commands.
-bool submit(redisAsyncContext* ac, const std::vector<std::string>& args, std::shared_ptr<pending>* holder) {
+bool submit(redisAsyncContext* ac, const std::vector<std::string>& args, slot* holder) {
   constexpr std::size_t inline_args = 16;
   std::array<const char*, inline_args> argv_small;
   std::array<size_t, inline_args> lens_small;
@@ -128,71 +136,90 @@ bool submit(redisAsyncContext* ac, const std::vector<std::string>& args, std::sh
   return redisAsyncCommandArgv(ac, reply_cb, holder, static_cast<int>(args.size()), argv, lens) == REDIS_OK;
 }
 
-asio::awaitable<result> run_command(std::shared_ptr<link> l, std::vector<std::string> args,
-                                    std::chrono::milliseconds timeout) {
+bool runnable(const std::vector<std::string>& args) {
+  return !args.empty() && !is_command(args[0], "SUBSCRIBE") && !is_command(args[0], "PSUBSCRIBE") &&
+         !is_command(args[0], "UNSUBSCRIBE") && !is_command(args[0], "PUNSUBSCRIBE") && !is_command(args[0], "MONITOR");
+}
+
+// Runs `cmds` (at least one) as one pipeline: written together, answered in order, one deadline.
+// Every outcome is in the returned vector, one per command.
+asio::awaitable<std::vector<result>> run_pipeline(std::shared_ptr<link> l, std::vector<std::vector<std::string>> cmds,
+                                                  std::chrono::milliseconds timeout) {
   auto& st = l->stats();
   auto& m = l->metrics();
-  st.commands.fetch_add(1, std::memory_order_relaxed);
-  result out;
-  if (args.empty() || is_command(args[0], "SUBSCRIBE") || is_command(args[0], "PSUBSCRIBE") ||
-      is_command(args[0], "UNSUBSCRIBE") || is_command(args[0], "PUNSUBSCRIBE") || is_command(args[0], "MONITOR")) {
-    out.ec = errc::invalid_argument;
-    co_return out;
-  }
-  if (l->stopped()) {
-    out.ec = errc::stopped;
-    co_return out;
-  }
+  const std::size_t n = cmds.size();
+  st.commands.fetch_add(n, std::memory_order_relaxed);
+  auto fail_all = [n](errc e) {
+    std::vector<result> out(n);
+    for (auto& r : out) r.ec = e;
+    return out;
+  };
+  for (const auto& c : cmds)
+    if (!runnable(c)) co_return fail_all(errc::invalid_argument);
+  if (l->stopped()) co_return fail_all(errc::stopped);
   redisAsyncContext* ac = l->context();
-  if (!ac) {
-    // Fail fast: a request that can live without Redis must not wait for a reconnect.
-    st.fast_failures.fetch_add(1, std::memory_order_relaxed);
-    if (m.disconnected) m.disconnected->inc();
-    out.ec = errc::disconnected;
-    co_return out;
-  }
-  if (l->sent_at.size() >= l->options().max_in_flight) {
-    // Redis answers slower than commands arrive: queueing more only grows this process and Redis'
-    // query buffer, and every command would time out anyway.
-    st.fast_failures.fetch_add(1, std::memory_order_relaxed);
-    if (m.disconnected) m.disconnected->inc();
-    out.ec = errc::disconnected;
-    co_return out;
+  // Not connected: fail fast, a request that can live without Redis must not wait for a reconnect.
+  // Too many commands waiting: Redis answers slower than commands arrive; queueing more only grows
+  // this process and Redis' query buffer, and every command would time out anyway.
+  if (!ac || l->sent_at.size() + n > l->options().max_in_flight) {
+    st.fast_failures.fetch_add(n, std::memory_order_relaxed);
+    if (m.disconnected) m.disconnected->inc(n);
+    co_return fail_all(errc::disconnected);
   }
   auto p = std::make_shared<pending>(l->executor());
   p->started = std::chrono::steady_clock::now();
-  auto* holder = new std::shared_ptr<pending>(p);
-  if (!submit(ac, args, holder)) {
-    delete holder;
-    st.fast_failures.fetch_add(1, std::memory_order_relaxed);
-    if (m.disconnected) m.disconnected->inc();
-    out.ec = errc::disconnected;
-    co_return out;
+  p->rest.resize(n - 1);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto* holder = new slot{p, i};
+    // hiredis refuses only a context being torn down, and nothing runs between these calls: either
+    // the first command fails (and so does every one) or none does.
+    if (!submit(ac, cmds[i], holder)) {
+      delete holder;
+      st.fast_failures.fetch_add(n - i, std::memory_order_relaxed);
+      if (m.disconnected) m.disconnected->inc(n - i);
+      for (std::size_t j = i; j < n; ++j) p->at(j).ec = errc::disconnected;
+      break;
+    }
+    ++p->remaining;
+    st.in_flight.fetch_add(1, std::memory_order_relaxed);
+    l->sent_at.push_back(p->started);
+    if (m.in_flight) m.in_flight->inc();
   }
-  st.in_flight.fetch_add(1, std::memory_order_relaxed);
-  l->sent_at.push_back(p->started);
-  if (m.in_flight) m.in_flight->inc();
-  p->timer.expires_after(timeout);
-  boost::system::error_code ec;
-  co_await p->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  if (!p->done) {
+  if (p->remaining > 0) {
+    p->timer.expires_after(timeout);
+    boost::system::error_code ec;
+    co_await p->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (p->remaining > 0) {
     p->abandoned = true;
-    st.timeouts.fetch_add(1, std::memory_order_relaxed);
-    if (m.timeout) m.timeout->inc();
+    st.timeouts.fetch_add(p->remaining, std::memory_order_relaxed);
+    if (m.timeout) m.timeout->inc(p->remaining);
     // Nothing at all came back for a whole deadline: the server or the path to it is stuck. Drop the
     // connection so the other commands fail now and the loop reconnects. Replies that keep coming
     // but for commands sent two deadlines ago mean Redis answers slower than it is asked: a backlog
-    // every command behind would time out in too, and whose rate-limit scripts would still run late
-    // and count twice (the fallback already decided). A new connection drops Redis' queued commands.
+    // every command behind would time out in too, and whose rate-limit commands would still count
+    // late, after the fallback already decided. A new connection drops Redis' queued commands.
     const auto now = std::chrono::steady_clock::now();
     if (l->context() && now - l->last_activity >= timeout)
       l->drop("no reply within the command deadline");
     else if (l->context() && !l->sent_at.empty() && now - l->sent_at.front() >= 2 * timeout)
       l->drop("replies more than two command deadlines behind");
-    out.ec = errc::timeout;
-    co_return out;
+    // A pipeline is answered as a whole: the replies that did come are not handed out either.
+    co_return fail_all(errc::timeout);
   }
-  co_return std::move(p->out);
+  std::vector<result> out;
+  out.reserve(n);
+  out.push_back(std::move(p->first));
+  for (auto& r : p->rest) out.push_back(std::move(r));
+  co_return out;
+}
+
+asio::awaitable<result> run_command(std::shared_ptr<link> l, std::vector<std::string> args,
+                                    std::chrono::milliseconds timeout) {
+  std::vector<std::vector<std::string>> cmds;
+  cmds.push_back(std::move(args));
+  auto out = co_await run_pipeline(std::move(l), std::move(cmds), timeout);
+  co_return std::move(out.front());
 }
 
 }  // namespace
@@ -248,6 +275,23 @@ asio::awaitable<result> async_client::command(std::vector<std::string> args, std
   } else {
     // Called from another loop: run on ours, complete back on the caller's.
     r = co_await asio::co_spawn(ex_, run_command(link_, std::move(args), timeout), asio::use_awaitable);
+  }
+  co_return r;
+}
+
+asio::awaitable<std::vector<result>> async_client::pipeline(std::vector<std::vector<std::string>> commands) {
+  return pipeline(std::move(commands), opts_.command_timeout);
+}
+
+asio::awaitable<std::vector<result>> async_client::pipeline(std::vector<std::vector<std::string>> commands,
+                                                            std::chrono::milliseconds timeout) {
+  std::vector<result> r;
+  if (commands.empty()) co_return r;
+  auto here = co_await asio::this_coro::executor;
+  if (here == ex_) {
+    r = co_await run_pipeline(link_, std::move(commands), timeout);
+  } else {
+    r = co_await asio::co_spawn(ex_, run_pipeline(link_, std::move(commands), timeout), asio::use_awaitable);
   }
   co_return r;
 }

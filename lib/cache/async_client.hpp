@@ -12,7 +12,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "cache/sync_client.hpp"
+#include "cache/sync_client.hpp"  // cache::reply, cache::error (create() throws it)
 
 namespace zuperior::config {
 struct settings;
@@ -100,6 +100,13 @@ class async_client : public std::enable_shared_from_this<async_client> {
   boost::asio::awaitable<result> command(std::vector<std::string> args);
   /// Runs one command with its own deadline.
   boost::asio::awaitable<result> command(std::vector<std::string> args, std::chrono::milliseconds timeout);
+  /// Runs `commands` as one pipeline (written together, one deadline for all): one result per
+  /// command, in order. Not connected, or the deadline passed before the last reply: every result
+  /// carries the error (a reply that did come is not handed out then).
+  boost::asio::awaitable<std::vector<result>> pipeline(std::vector<std::vector<std::string>> commands);
+  /// The same with its own deadline.
+  boost::asio::awaitable<std::vector<result>> pipeline(std::vector<std::vector<std::string>> commands,
+                                                       std::chrono::milliseconds timeout);
   /// Waits until connected (true) or `timeout` passes (false); for startup and tests.
   boost::asio::awaitable<bool> wait_connected(std::chrono::milliseconds timeout);
   /// True while the connection is up and authenticated.

@@ -6,21 +6,14 @@
 #include <string>
 #include <vector>
 
+#include "cache/reply.hpp"
+
 namespace zuperior::cache {
 
 /// A Redis failure (connect, timeout, or an error reply).
 class error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
-};
-
-/// A Redis reply, flattened.
-struct reply {
-  enum class type { nil, string, integer, array, status, error };
-  type kind = type::nil;
-  std::string text;  // string, status, error
-  std::int64_t integer = 0;
-  std::vector<reply> elements;
 };
 
 /// A blocking Redis connection for control-plane tools (envcheck, ratelimit inspect/reset, tests).

@@ -245,7 +245,8 @@ std::vector<key_spec> build_schema() {
           .choices(fallback)
           .reloadable(),
       key("ratelimit.key_prefix", k::string, &settings::ratelimit, &ratelimit_settings::key_prefix,
-          "Redis key prefix of rate-limit state (after redis.key_prefix)."),
+          "Redis key prefix of rate-limit counters (after redis.key_prefix): <prefix>:<tier>:<identifier>:<window "
+          "index>."),
 
       key("realtime.path", k::string, &settings::realtime, &realtime_settings::path, "Socket.IO endpoint path."),
       key("realtime.ping_interval", k::duration, &settings::realtime, &realtime_settings::ping_interval,

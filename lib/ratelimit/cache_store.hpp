@@ -14,8 +14,8 @@ namespace zuperior::ratelimit {
 class cache_store : public store {
  public:
   explicit cache_store(std::shared_ptr<cache::async_client> client);
-  /// Runs the command on the client; timeouts and disconnections become status::unavailable.
-  boost::asio::awaitable<store_reply> command(std::vector<std::string> args) override;
+  /// Runs the pipeline on the client; timeouts and disconnections become status::unavailable.
+  boost::asio::awaitable<std::vector<store_reply>> pipeline(std::vector<std::vector<std::string>> commands) override;
 
  private:
   std::shared_ptr<cache::async_client> client_;

@@ -1,5 +1,9 @@
 #include "ratelimit/limiter.hpp"
 
+#include <openssl/evp.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <spdlog/spdlog.h>
@@ -9,14 +13,13 @@
 #include "core/strings.hpp"
 #include "core/url.hpp"
 #include "metrics/registry.hpp"
-#include "ratelimit/script.hpp"
 
 namespace zuperior::ratelimit {
 
 namespace {
 
-enum failure { unavailable = 0, error_reply = 1, noscript = 2, bad_reply = 3 };
-constexpr std::array<std::string_view, 4> failure_names{"unavailable", "error_reply", "noscript", "bad_reply"};
+enum failure { unavailable = 0, error_reply = 1, bad_reply = 2 };
+constexpr std::array<std::string_view, 3> failure_names{"unavailable", "error_reply", "bad_reply"};
 constexpr std::array<std::string_view, 4> source_names{"redis", "local", "open", "closed"};
 
 // An address is counted as its client (an IPv6 client by its network); long identifiers by a hash.
@@ -28,7 +31,49 @@ std::string key_identifier(std::string_view identifier, unsigned ipv6_prefix) {
   return "sha1:" + sha1_hex(id);
 }
 
+// A counter's value as GET/MGET gives it: nil is 0; anything but a whole number is not our counter.
+std::optional<std::int64_t> count_of(const cache::reply& r) {
+  if (r.kind == cache::reply::type::nil) return 0;
+  if (r.kind != cache::reply::type::string || r.text.empty() || r.text.size() > 19) return std::nullopt;
+  std::int64_t v = 0;
+  for (char c : r.text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+// The refusal's DECRBY and a new counter's PEXPIREAT: sent on the worker's connection, not awaited
+// by the request (a lost one leaves a counter one higher, or a counter expiring with its key's
+// previous expiry, never a request wrongly let through).
+boost::asio::awaitable<void> follow_up(std::shared_ptr<store> redis, std::vector<std::vector<std::string>> commands) {
+  co_await redis->pipeline(std::move(commands));
+}
+
 }  // namespace
+
+std::string sha1_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(data.data(), data.size(), md, &n, EVP_sha1(), nullptr);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(static_cast<std::size_t>(n) * 2);
+  for (unsigned int i = 0; i < n; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+std::string window_key(std::string_view key, std::int64_t index) {
+  std::string k;
+  k.reserve(key.size() + 21);
+  k += key;
+  k += ':';
+  k += std::to_string(index);
+  return k;
+}
 
 metrics::registry* limiter::default_metrics_registry() { return &metrics::default_registry(); }
 
@@ -50,7 +95,7 @@ limiter::limiter(const config::ratelimit_settings& settings, std::shared_ptr<sto
         decisions_[static_cast<int>(t)][a][s] = &d.labels({to_string(t), a ? "allowed" : "limited", source_names[s]});
   auto& f = registry->add_counter("zuperior_ratelimit_redis_failures_total",
                                   "Rate-limit calls to Redis that failed, by reason.", {"reason"});
-  for (int i = 0; i < 4; ++i) failures_[i] = &f.labels({failure_names[i]});
+  for (std::size_t i = 0; i < failures_.size(); ++i) failures_[i] = &f.labels({failure_names[i]});
   std::weak_ptr<local_limiter> weak = local_;
   registry->add_gauge("zuperior_ratelimit_local_keys", "Identifiers tracked by the in-process fallback limiter.")
       .set_callback({}, [weak] {
@@ -92,7 +137,7 @@ void limiter::count(tier t, const decision& d) {
 void limiter::count_failure(int reason, std::string_view detail) {
   if (auto* c = failures_[reason]) c->inc();
   if (reason != error_reply && reason != bad_reply) return;  // unavailable: the Redis link says it
-  // A Redis that answers but refuses the script (out of memory with noeviction, a read-only
+  // A Redis that answers but refuses the counters (out of memory with noeviction, a read-only
   // replica, a failed save with stop-writes-on-bgsave-error) is otherwise silent: said once per
   // 10 s for the whole process, with what Redis answered.
   static std::atomic<std::int64_t> last_ms{0};
@@ -100,7 +145,7 @@ void limiter::count_failure(int reason, std::string_view detail) {
   std::int64_t last = last_ms.load(std::memory_order_relaxed);
   if (now - last < 10'000 || !last_ms.compare_exchange_strong(last, now, std::memory_order_relaxed)) return;
   spdlog::warn(
-      "ratelimit: Redis {} the rate-limit script ({}); deciding by the fallback (ratelimit.fallback_*) "
+      "ratelimit: Redis {} the rate-limit counters ({}); deciding by the fallback (ratelimit.fallback_*) "
       "until it accepts it; zuperior_ratelimit_redis_failures_total counts every failure",
       reason == error_reply ? "refused" : "gave an unexpected answer to",
       detail.empty() ? "no detail" : core::one_line(detail.substr(0, 200)));
@@ -130,19 +175,23 @@ decision limiter::fallback(tier t, const config::ratelimit_settings& s, std::str
   return d;
 }
 
-boost::asio::awaitable<bool> limiter::load_script() {
-  if (!redis_) co_return false;
-  // Built before co_await: GCC 12 miscompiles string literals in a braced list inside a coroutine.
-  std::vector<std::string> args;
-  args.emplace_back("SCRIPT");
-  args.emplace_back("LOAD");
-  args.emplace_back(script_source());
-  auto r = co_await redis_->command(std::move(args));
-  if (r.state != store_reply::status::ok) {
-    count_failure(r.state == store_reply::status::unavailable ? unavailable : error_reply, r.text);
-    co_return false;
+boost::asio::awaitable<void> limiter::tidy(std::string counter, std::int64_t index, std::int64_t window,
+                                           std::uint32_t cost, bool expire, bool take_back) {
+  std::vector<std::vector<std::string>> more;
+  if (expire) {
+    more.emplace_back();
+    more.back().emplace_back("PEXPIREAT");
+    more.back().push_back(counter);
+    more.back().push_back(std::to_string((index + 2) * window));  // the end of the next window
   }
-  co_return r.text == script_sha1();
+  if (take_back) {
+    more.emplace_back();
+    more.back().emplace_back("DECRBY");
+    more.back().push_back(std::move(counter));
+    more.back().push_back(std::to_string(cost));
+  }
+  auto ex = co_await boost::asio::this_coro::executor;
+  boost::asio::co_spawn(ex, follow_up(redis_, std::move(more)), boost::asio::detached);
 }
 
 boost::asio::awaitable<decision> limiter::check(tier t, std::string identifier, std::uint32_t cost) {
@@ -168,45 +217,63 @@ boost::asio::awaitable<limiter::checked> limiter::check_and_get(tier t, std::str
     co_return out;
   }
   const bool with_key = !key.empty();
-  // Built afresh for the rare retry, so the common case hands its only copy to the store.
-  auto make_args = [&] {
-    std::vector<std::string> args;
-    args.reserve(8);
-    args.emplace_back("EVALSHA");
-    args.emplace_back(script_sha1());
-    args.emplace_back(with_key ? "2" : "1");
-    args.emplace_back(redis_key(t, identifier));
-    if (with_key) args.push_back(key);
-    args.emplace_back(std::to_string(ts.limit));
-    args.emplace_back(std::to_string(ts.window.count()));
-    args.emplace_back(std::to_string(cost));
-    return args;
-  };
-  auto r = co_await redis_->command(make_args());
-  if (r.state == store_reply::status::error_reply && r.text.rfind("NOSCRIPT", 0) == 0) {
-    // Redis restarted or SCRIPT FLUSH: load once more and retry.
-    count_failure(noscript);
-    if (co_await load_script()) r = co_await redis_->command(make_args());
+  const std::int64_t window = std::max<std::int64_t>(1, ts.window.count());
+  const std::int64_t now = unix_ms();
+  const std::int64_t index = now / window;
+  const std::string base = redis_key(t, identifier);
+  std::string current = window_key(base, index);
+  // Built before co_await: GCC 12 miscompiles string literals in a braced list inside a coroutine.
+  std::vector<std::vector<std::string>> commands(2);
+  commands[0].reserve(3);
+  commands[0].emplace_back("INCRBY");
+  commands[0].push_back(current);
+  commands[0].push_back(std::to_string(cost));
+  commands[1].reserve(3);
+  commands[1].emplace_back(with_key ? "MGET" : "GET");
+  commands[1].push_back(window_key(base, index - 1));
+  if (with_key) commands[1].push_back(std::move(key));
+  auto r = co_await redis_->pipeline(std::move(commands));
+
+  int why = bad_reply;
+  std::string detail;
+  for (const auto& one : r) {
+    if (one.state == store_reply::status::unavailable) {
+      why = unavailable;
+      break;
+    }
+    if (one.state == store_reply::status::error_reply) {
+      why = error_reply;
+      detail = one.value.text;
+    }
   }
-  if (r.state == store_reply::status::ok && r.is_array && r.integers.size() == 5) {
-    window_state st;
-    st.current = static_cast<std::uint32_t>(r.integers[1]);
-    st.previous = static_cast<std::uint32_t>(r.integers[2]);
-    st.window = r.integers[3];
-    const std::int64_t now = r.integers[4];
-    out.d = describe(st, r.integers[0] == 1, ts.limit, ts.window.count(), cost, now);
+  std::optional<std::int64_t> previous;
+  const cache::reply* value = nullptr;
+  if (r.size() == 2 && r[0].state == store_reply::status::ok && r[1].state == store_reply::status::ok &&
+      r[0].value.kind == cache::reply::type::integer) {
+    const auto& got = r[1].value;
+    if (!with_key) {
+      previous = count_of(got);
+    } else if (got.kind == cache::reply::type::array && got.elements.size() == 2) {
+      previous = count_of(got.elements[0]);
+      value = &got.elements[1];
+    }
+  }
+  if (previous && (!with_key || value->kind == cache::reply::type::nil || value->kind == cache::reply::type::string)) {
+    const auto c = counted(r[0].value.integer, *previous, ts.limit, window, cost, now);
+    out.d = describe(c.state, c.allowed, ts.limit, window, cost, now);
     out.d.source = source::redis;
     count(t, out.d);
-    if (with_key && out.d.allowed && r.read) {
+    if (with_key && c.allowed) {
       out.read = true;
-      out.value = std::move(r.value);
+      if (value->kind == cache::reply::type::string) out.value = std::move(r[1].value.elements[1].text);
     }
+    if (c.first || !c.allowed) co_await tidy(std::move(current), index, window, cost, c.first, !c.allowed);
     co_return out;
   }
-  count_failure(r.state == store_reply::status::unavailable ? unavailable
-                : r.state == store_reply::status::ok        ? bad_reply
-                                                            : error_reply,
-                r.text);
+  // The INCRBY counted but the decision is the fallback's: take it off again.
+  if (!r.empty() && r[0].state == store_reply::status::ok && r[0].value.kind == cache::reply::type::integer)
+    co_await tidy(std::move(current), index, window, cost, r[0].value.integer <= cost, true);
+  count_failure(why, detail);
   out.d = fallback(t, *s, identifier, cost);
   count(t, out.d);
   co_return out;

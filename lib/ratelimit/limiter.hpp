@@ -20,11 +20,20 @@ class counter;
 
 namespace zuperior::ratelimit {
 
-/// Decides requests for the four tiers: in Redis by one atomic Lua script (run by EVALSHA, loaded
-/// again on NOSCRIPT), so every daemon instance sharing the Redis shares the limits; while Redis is
-/// unreachable each tier does what its fallback says (local limiter, open, closed). Counts decisions
-/// in metrics. One limiter per worker thread is fine (each with its own store); the local limiter
-/// is meant to be shared by all of them.
+/// Decides requests for the four tiers: in Redis, so every daemon instance sharing the Redis shares
+/// the limits; while Redis is unreachable each tier does what its fallback says (local limiter,
+/// open, closed). Counts decisions in metrics. One limiter per worker thread is fine (each with its
+/// own store); the local limiter is meant to be shared by all of them.
+///
+/// In Redis each identifier has one counter per fixed window, `<key>:<window index>` (window index =
+/// Unix ms / window ms, on this host's clock), expiring when the window after it ends. A decision is
+/// one pipeline of two plain commands, `INCRBY` of the current window's counter and `GET` (`MGET`
+/// with a cache key) of the previous one's: the counter's atomic increment is the admission (of
+/// requests racing in one window, never more than the limit pass), and the sliding-window estimate
+/// is computed here from the two counts. A refused request is taken off again (`DECRBY`, not awaited);
+/// the first request of a window sets the counter's expiry (`PEXPIREAT`, not awaited). Redis spends
+/// about 3 µs of CPU per decision so, against 11 µs for the Lua script this replaced
+/// (tests/bench/http.sh, redis/req).
 class limiter {
  public:
   /// `redis` may be null (local/open/closed only). `key_prefix` is Redis' key prefix (redis.key_prefix),
@@ -35,8 +44,6 @@ class limiter {
           metrics::registry* registry = default_metrics_registry(), unsigned ipv6_prefix = 64);
   ~limiter();
 
-  /// SCRIPT LOAD; false when Redis is unreachable or answers something else (check() loads lazily then).
-  boost::asio::awaitable<bool> load_script();
   /// Decides one request of `cost` for `identifier` ("user:<id>" / "ip:<address>") in tier `t`.
   boost::asio::awaitable<decision> check(tier t, std::string identifier, std::uint32_t cost = 1);
 
@@ -46,16 +53,16 @@ class limiter {
     bool read = false;                 // the key was read (Redis decided, and allowed)
     std::optional<std::string> value;  // its value; nullopt: no such key (or not a string)
   };
-  /// check(), and in the same script (one round trip) GET `key` (a full Redis key, prefix included)
-  /// if the request is allowed: a rate-limited cache read. `read` is false when the limiter did not
-  /// ask Redis (disabled, Redis down, fallback) or refused; the caller reads the key itself then.
+  /// check(), and in the same round trip (the same MGET) reads `key` (a full Redis key, prefix
+  /// included): a rate-limited cache read. `read` is false when the limiter did not ask Redis
+  /// (disabled, Redis down, fallback) or refused; the caller reads the key itself then.
   boost::asio::awaitable<checked> check_and_get(tier t, std::string identifier, std::string key,
                                                 std::uint32_t cost = 1);
   /// Replaces limits and fallbacks (SIGHUP); safe while other threads call check().
   void reload(const config::ratelimit_settings& settings);
   /// The settings in effect.
   std::shared_ptr<const config::ratelimit_settings> settings() const;
-  /// The Redis key holding `identifier`'s state in tier `t` (for `ratelimit inspect|reset`).
+  /// The Redis key of `identifier` in tier `t`; its counters are `<key>:<window index>`.
   std::string redis_key(tier t, std::string_view identifier) const;
   /// The local limiter's key for the same (tier and identifier).
   std::string local_key(tier t, std::string_view identifier) const;
@@ -66,6 +73,10 @@ class limiter {
  private:
   decision fallback(tier t, const config::ratelimit_settings& s, std::string_view identifier, std::uint32_t cost);
   void count(tier t, const decision& d);
+  /// Sends, without waiting for it, the counter's expiry (a new counter) and/or its DECRBY (a request
+  /// counted but not let through by it).
+  boost::asio::awaitable<void> tidy(std::string counter, std::int64_t index, std::int64_t window, std::uint32_t cost,
+                                    bool expire, bool take_back);
   void count_failure(int reason, std::string_view detail = {});
 
   std::atomic<std::shared_ptr<const config::ratelimit_settings>> settings_;
@@ -75,8 +86,14 @@ class limiter {
   unsigned ipv6_prefix_ = 64;
   // [tier][allowed][source]
   std::array<std::array<std::array<metrics::counter*, 4>, 2>, 4> decisions_{};
-  std::array<metrics::counter*, 4> failures_{};  // unavailable, error_reply, noscript, bad_reply
+  std::array<metrics::counter*, 3> failures_{};  // unavailable, error_reply, bad_reply
 };
+
+/// The counter of window `index` under `key` (limiter::redis_key): `<key>:<index>`.
+std::string window_key(std::string_view key, std::int64_t index);
+
+/// SHA-1 of `data` in lowercase hex.
+std::string sha1_hex(std::string_view data);
 
 /// Identifiers longer than this are replaced by "sha1:<hex>" in keys (bounded key size).
 inline constexpr std::size_t max_identifier_size = 200;

@@ -12,8 +12,8 @@
 
 namespace zuperior::ratelimit {
 
-/// The in-process limiter used while Redis is unreachable: the same two-window arithmetic as the
-/// Lua script, per process instead of per deployment. Thread-safe: keys are spread over shards,
+/// The in-process limiter used while Redis is unreachable: the same two-window arithmetic as with
+/// Redis' counters, per process instead of per deployment. Thread-safe: keys are spread over shards,
 /// each with its own mutex, so network threads rarely contend. Memory is bounded: idle keys (whose
 /// windows have passed) are swept as shards grow, and a full shard evicts its stalest keys.
 class local_limiter {

@@ -2,12 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace zuperior::ratelimit {
 
 namespace {
 
-// The estimate at `elapsed` ms into the current window; the same expression as the Lua script.
+// The estimate at `elapsed` ms into the current window (the local limiter's and Redis' counters' alike).
 double estimate(double previous, double current, double window, double elapsed) {
   return previous * ((window - elapsed) / window) + current;
 }
@@ -36,6 +37,26 @@ bool step(window_state& s, std::uint32_t limit, std::int64_t window_ms, std::uin
       estimate(s.previous, s.current, static_cast<double>(window_ms), elapsed) + cost <= static_cast<double>(limit);
   if (allowed) s.current += cost;
   return allowed;
+}
+
+counted_decision counted(std::int64_t counted, std::int64_t previous, std::uint32_t limit, std::int64_t window_ms,
+                         std::uint32_t cost, std::int64_t now_ms) {
+  if (window_ms <= 0) window_ms = 1;
+  constexpr std::int64_t most = std::numeric_limits<std::uint32_t>::max();
+  const std::int64_t idx = now_ms / window_ms;
+  const std::int64_t before = std::clamp<std::int64_t>(counted - cost, 0, most);
+  previous = std::clamp<std::int64_t>(previous, 0, most);
+  const double elapsed = std::max<double>(0, static_cast<double>(now_ms - idx * window_ms));
+  counted_decision out;
+  out.allowed =
+      estimate(static_cast<double>(previous), static_cast<double>(before), static_cast<double>(window_ms), elapsed) +
+          cost <=
+      static_cast<double>(limit);
+  out.first = before == 0;
+  out.state.window = idx;
+  out.state.previous = static_cast<std::uint32_t>(previous);
+  out.state.current = static_cast<std::uint32_t>(out.allowed ? std::min(before + cost, most) : before);
+  return out;
 }
 
 decision describe(const window_state& s, bool allowed, std::uint32_t limit, std::int64_t window_ms, std::uint32_t cost,

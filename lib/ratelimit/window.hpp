@@ -13,7 +13,8 @@ namespace zuperior::ratelimit {
 // exceed `limit` only when the previous window's requests were bunched at its end (the estimate
 // assumes they were spread evenly) — at most by the previous count × the fraction already elapsed.
 
-/// The counters kept per identifier (in Redis as a hash {w,c,p}; locally in a map).
+/// The counters kept per identifier (locally in a map; in Redis as one counter per fixed window,
+/// see counted()).
 struct window_state {
   std::int64_t window = -1;    // index of the current fixed window (now / window_ms); -1 = none yet
   std::uint32_t current = 0;   // requests counted in that window
@@ -30,15 +31,27 @@ struct decision {
   std::uint32_t remaining = 0;               // requests still allowed now, after this one
   std::chrono::milliseconds reset_after{0};  // until the current fixed window ends
   std::chrono::milliseconds retry_after{0};  // 0 when allowed; else until a request would pass again
-  std::int64_t now_ms = 0;                   // the clock the decision used (Unix ms; Redis' clock for redis)
+  std::int64_t now_ms = 0;                   // the clock the decision used (Unix ms, this process')
   ratelimit::source source = source::redis;
   /// Unix time (ms) at which the current fixed window ends (X-RateLimit-Reset).
   std::int64_t reset_at_ms() const { return now_ms + reset_after.count(); }
 };
 
 /// Advances `s` to the window containing `now_ms` and counts `cost` if allowed; returns whether it was.
-/// The Lua script performs exactly these steps, in the same floating-point order.
 bool step(window_state& s, std::uint32_t limit, std::int64_t window_ms, std::uint32_t cost, std::int64_t now_ms);
+
+/// The decision Redis' counters give (the same as step() for the same sequence of requests): the
+/// request's INCRBY made the current window's counter `counted`; the previous window's counter reads
+/// `previous`. `state` is the state after the decision: a refused request is taken off again (DECRBY),
+/// so it is not in `state.current`. `first` says this request found the counter at zero (its key
+/// needs its expiry).
+struct counted_decision {
+  bool allowed = false;
+  bool first = false;
+  window_state state;
+};
+counted_decision counted(std::int64_t counted, std::int64_t previous, std::uint32_t limit, std::int64_t window_ms,
+                         std::uint32_t cost, std::int64_t now_ms);
 
 /// Builds the decision from the state after step(): remaining, reset_after and retry_after.
 decision describe(const window_state& s, bool allowed, std::uint32_t limit, std::int64_t window_ms, std::uint32_t cost,

@@ -52,6 +52,11 @@ asio::awaitable<result> cmd(std::shared_ptr<async_client> c, std::vector<std::st
   co_return co_await c->command(std::move(args));
 }
 
+asio::awaitable<std::vector<result>> pipe(std::shared_ptr<async_client> c, std::vector<std::vector<std::string>> cmds,
+                                          std::chrono::milliseconds t = 2s) {
+  co_return co_await c->pipeline(std::move(cmds), t);
+}
+
 asio::awaitable<result> cmd_t(std::shared_ptr<async_client> c, std::vector<std::string> args,
                               std::chrono::milliseconds t) {
   co_return co_await c->command(std::move(args), t);
@@ -194,8 +199,30 @@ TEST_CASE("async client: basic commands, error replies, key prefix", "[integrati
   REQUIRE(r.value.elements.size() == 2);
   CHECK(r.value.elements[1].kind == reply::type::nil);
 
-  run_until(io, cmd(c, {"DEL", c->key("k")}));
-  CHECK(c->stats().error_replies.load() == 2);
+  // A pipeline: one result per command, in order, an error reply only where it happened.
+  const auto commands_before = c->stats().commands.load();
+  auto p = run_until(
+      io, pipe(c, {{"INCRBY", c->key("n"), "5"}, {"INCR", c->key("k")}, {"MGET", c->key("n"), c->key("missing")}}));
+  REQUIRE(p.size() == 3);
+  REQUIRE(p[0]);
+  CHECK(p[0].value.integer == 5);
+  CHECK(p[1].ec == errc::error_reply);
+  REQUIRE(p[2]);
+  REQUIRE(p[2].value.elements.size() == 2);
+  CHECK(p[2].value.elements[0].text == "5");
+  CHECK(p[2].value.elements[1].kind == reply::type::nil);
+  CHECK(c->stats().commands.load() == commands_before + 3);
+  CHECK(run_until(io, pipe(c, {})).empty());
+  // One command the client does not run refuses the whole pipeline, before anything is sent.
+  p = run_until(io, pipe(c, {{"INCR", c->key("n")}, {"SUBSCRIBE", "x"}}));
+  REQUIRE(p.size() == 2);
+  CHECK(p[0].ec == errc::invalid_argument);
+  CHECK(p[1].ec == errc::invalid_argument);
+  r = run_until(io, cmd(c, {"GET", c->key("n")}));
+  CHECK(r.value.text == "5");
+
+  run_until(io, cmd(c, {"DEL", c->key("k"), c->key("n")}));
+  CHECK(c->stats().error_replies.load() == 3);
   c->stop();
   r = run_until(io, cmd(c, {"PING"}));
   CHECK(r.ec == errc::stopped);
@@ -319,6 +346,25 @@ TEST_CASE("async client: deadlines, a stuck server, kill and restart", "[integra
     r = run_until(io, cmd(c, {"GET", "k"}));  // SELECT 3 was applied again on the new connection
     REQUIRE(r);
     CHECK(r.value.text == "v");
+  }
+
+  SECTION("a pipeline past its deadline: every result is the timeout") {
+    server.freeze();
+    auto p = run_until(io, pipe(c, {{"GET", "k"}, {"GET", "k"}}, 150ms));
+    REQUIRE(p.size() == 2);
+    CHECK(p[0].ec == errc::timeout);
+    CHECK(p[1].ec == errc::timeout);
+    CHECK(c->stats().timeouts.load() == 2);
+    p = run_until(io, pipe(c, {{"GET", "k"}, {"GET", "k"}}));  // the silent connection was dropped
+    CHECK(p[0].ec == errc::disconnected);
+    CHECK(p[1].ec == errc::disconnected);
+    server.thaw();
+    REQUIRE(run_until(io, connected(c, 10s)));
+    p = run_until(io, pipe(c, {{"GET", "k"}, {"SET", "k", "w"}, {"GET", "k"}}));
+    REQUIRE(p.size() == 3);
+    CHECK(p[0].value.text == "v");
+    CHECK(p[2].value.text == "w");
+    CHECK(c->stats().in_flight.load() == 0);
   }
 
   SECTION("at most max_in_flight commands wait for replies on one connection; more fail at once") {

@@ -796,7 +796,7 @@ def main():
         check(st == 503 and "refuses writes: OOM" in body["details"]["redis"].get("error", ""),
               f"Redis refusing writes: health 503 says why ({st}, {body.get('details', {}).get('redis')})")
         with open(d.log_path) as f:
-            warned = f.read().count("ratelimit: Redis refused the rate-limit script (OOM")
+            warned = f.read().count("ratelimit: Redis refused the rate-limit counters (OOM")
         check(warned == 1, f"Redis refusing writes: said once in the log, not per request ({warned})")
         redis_cli("CONFIG", "SET", "maxmemory", "0")
         st, body = wait_health(d, True, 15)

@@ -1,14 +1,14 @@
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 #include <catch2/catch.hpp>
 #include <map>
+#include <thread>
 
 #include "metrics/registry.hpp"
-#include "ratelimit/cache_reply.hpp"
 #include "ratelimit/limiter.hpp"
-#include "ratelimit/script.hpp"
 
 using namespace zuperior;
 using namespace zuperior::ratelimit;
@@ -16,44 +16,64 @@ namespace asio = boost::asio;
 
 namespace {
 
-// Redis as far as the limiter can tell: SCRIPT LOAD, EVALSHA running the same steps as the Lua
-// script, NOSCRIPT until loaded, and an outage switch.
+// Redis as far as the limiter can tell: string counters (INCRBY, DECRBY, GET, MGET, PEXPIREAT),
+// a WRONGTYPE switch, and an outage switch. Records every command it ran.
 class fake_store : public store {
  public:
   bool down = false;
-  bool loaded = false;
-  std::int64_t now = 1'700'000'000'000;
-  int evalsha_calls = 0, loads = 0;
-  std::map<std::string, window_state> keys;
-  std::vector<std::string> last;
+  bool wrongtype = false;  // INCRBY answers as for a key holding a hash
+  std::map<std::string, std::string> keys;
+  std::map<std::string, std::int64_t> expiry;
+  std::vector<std::vector<std::string>> ran;
+  int pipelines = 0;
 
-  asio::awaitable<store_reply> command(std::vector<std::string> args) override {
-    last = args;
-    store_reply r;
-    if (down) co_return r;  // unavailable
-    if (args.at(0) == "SCRIPT") {
-      ++loads;
-      loaded = true;
+  asio::awaitable<std::vector<store_reply>> pipeline(std::vector<std::vector<std::string>> commands) override {
+    ++pipelines;
+    std::vector<store_reply> out(commands.size());
+    if (down) co_return out;  // unavailable
+    for (std::size_t i = 0; i < commands.size(); ++i) {
+      const auto& c = commands[i];
+      ran.push_back(c);
+      auto& r = out[i];
       r.state = store_reply::status::ok;
-      r.text = sha1_hex(args.at(2));
-      co_return r;
+      if (c.at(0) == "INCRBY" || c.at(0) == "DECRBY") {
+        if (wrongtype) {
+          r.state = store_reply::status::error_reply;
+          r.value.kind = cache::reply::type::error;
+          r.value.text = "WRONGTYPE Operation against a key holding the wrong kind of value";
+          continue;
+        }
+        auto& v = keys[c.at(1)];
+        const auto n = (v.empty() ? 0 : std::stoll(v)) + (c[0] == "INCRBY" ? 1 : -1) * std::stoll(c.at(2));
+        v = std::to_string(n);
+        r.value.kind = cache::reply::type::integer;
+        r.value.integer = n;
+      } else if (c.at(0) == "GET" || c.at(0) == "MGET") {
+        auto get = [&](const std::string& k) {
+          cache::reply e;
+          if (auto it = keys.find(k); it != keys.end()) {
+            e.kind = cache::reply::type::string;
+            e.text = it->second;
+          }
+          return e;
+        };
+        if (c[0] == "GET") {
+          r.value = get(c.at(1));
+        } else {
+          r.value.kind = cache::reply::type::array;
+          for (std::size_t k = 1; k < c.size(); ++k) r.value.elements.push_back(get(c[k]));
+        }
+      } else {
+        REQUIRE(c.at(0) == "PEXPIREAT");
+        expiry[c.at(1)] = std::stoll(c.at(2));
+        r.value.kind = cache::reply::type::integer;
+        r.value.integer = 1;
+      }
     }
-    REQUIRE(args.at(0) == "EVALSHA");
-    ++evalsha_calls;
-    if (!loaded || args.at(1) != script_sha1()) {
-      r.state = store_reply::status::error_reply;
-      r.text = "NOSCRIPT No matching script. Please use EVAL.";
-      co_return r;
-    }
-    auto& s = keys[args.at(3)];
-    const auto limit = static_cast<std::uint32_t>(std::stoul(args.at(4)));
-    const auto window = std::stoll(args.at(5));
-    const auto cost = static_cast<std::uint32_t>(std::stoul(args.at(6)));
-    const bool ok = step(s, limit, window, cost, now);
-    r.state = store_reply::status::ok;
-    r.is_array = true;
-    r.integers = {ok ? 1 : 0, s.current, s.previous, s.window, now};
-    co_return r;
+    co_return out;
+  }
+  int count(std::string_view name) const {
+    return static_cast<int>(std::count_if(ran.begin(), ran.end(), [&](const auto& c) { return c[0] == name; }));
   }
 };
 
@@ -61,46 +81,115 @@ template <class F>
 auto run(F f) {
   asio::io_context io;
   auto fut = asio::co_spawn(io, f(), asio::use_future);
-  io.run();
+  io.run();  // also runs what a decision sends after it (DECRBY, PEXPIREAT)
   return fut.get();
+}
+
+// Waits out the last second of a `window_ms` window, so what follows happens inside one window.
+void settle(std::int64_t window_ms) {
+  const auto into = unix_ms() % window_ms;
+  if (into > window_ms - 1'000) std::this_thread::sleep_for(std::chrono::milliseconds(window_ms - into + 20));
 }
 
 }  // namespace
 
-TEST_CASE("decisions go through Redis by EVALSHA, loading the script on NOSCRIPT") {
+TEST_CASE("decisions go through Redis' counters: INCRBY, and the previous window's count") {
   auto st = std::make_shared<fake_store>();
   metrics::registry reg;
   config::ratelimit_settings s;
   limiter lim(s, st, nullptr, "zp:", &reg);
+  settle(10'000);
+  const std::int64_t index = unix_ms() / 10'000;
   int ok = 0;
   for (int i = 0; i < 12; ++i) ok += run([&]() { return lim.check(tier::strict, "ip:1.2.3.4"); }).allowed;
   CHECK(ok == 10);
-  CHECK(st->loads == 1);
-  CHECK(st->evalsha_calls == 13);  // one NOSCRIPT, then one per decision
-  CHECK(st->keys.count("zp:ratelimit:strict:ip:1.2.3.4") == 1);
+  CHECK(st->pipelines == 12 + 1 + 2);  // one per decision, the new counter's expiry, the refusals'
+  const std::string counter = window_key("zp:ratelimit:strict:ip:1.2.3.4", index);
+  CHECK(st->keys.at(counter) == "10");  // the two refused requests were taken off again
+  CHECK(st->count("DECRBY") == 2);
+  CHECK(st->count("PEXPIREAT") == 1);  // once, by the window's first request: the end of the next window
+  CHECK(st->expiry.at(counter) == (index + 2) * 10'000);
+  CHECK(st->ran.at(0) == std::vector<std::string>{"INCRBY", counter, "1"});
+  CHECK(st->ran.at(1) == std::vector<std::string>{"GET", window_key("zp:ratelimit:strict:ip:1.2.3.4", index - 1)});
   const auto d = run([&]() { return lim.check(tier::strict, "ip:1.2.3.4"); });
   CHECK_FALSE(d.allowed);
   CHECK(d.source == source::redis);
   CHECK(d.limit == 10);
+  CHECK(d.remaining == 0);
   CHECK(d.retry_after.count() > 0);
   const std::string m = reg.render();
   CHECK(m.find("zuperior_ratelimit_decisions_total{tier=\"strict\",outcome=\"allowed\",source=\"redis\"} 10\n") !=
         std::string::npos);
   CHECK(m.find("zuperior_ratelimit_decisions_total{tier=\"strict\",outcome=\"limited\",source=\"redis\"} 3\n") !=
         std::string::npos);
-  CHECK(m.find("zuperior_ratelimit_redis_failures_total{reason=\"noscript\"} 1\n") != std::string::npos);
-  // Redis flushed its scripts: reloaded transparently.
-  st->loaded = false;
-  CHECK(run([&]() { return lim.check(tier::standard, "user:9"); }).allowed);
-  CHECK(st->loads == 2);
 }
 
-TEST_CASE("load_script checks the SHA Redis returns") {
+TEST_CASE("the previous window's count weighs by the time left in the current one") {
   auto st = std::make_shared<fake_store>();
-  limiter lim({}, st, nullptr, "", nullptr);
-  CHECK(run([&]() { return lim.load_script(); }));
-  st->down = true;
-  CHECK_FALSE(run([&]() { return lim.load_script(); }));
+  config::ratelimit_settings s;
+  s.standard.limit = 100;
+  s.standard.window = std::chrono::milliseconds(3'600'000);  // an hour: the test stays inside one
+  limiter lim(s, st, nullptr, "", nullptr);
+  settle(3'600'000);
+  const std::int64_t now = unix_ms();
+  const std::int64_t index = now / 3'600'000;
+  const double left = 1.0 - static_cast<double>(now % 3'600'000) / 3'600'000;
+  // 100 in the previous hour: room now for 100 × (the share of this hour gone).
+  st->keys[window_key("ratelimit:standard:user:5", index - 1)] = "100";
+  int ok = 0;
+  for (int i = 0; i < 100; ++i) ok += run([&]() { return lim.check(tier::standard, "user:5"); }).allowed;
+  const int expected = static_cast<int>(100 - 100 * left);
+  CHECK(ok >= expected - 1);
+  CHECK(ok <= expected + 1);
+}
+
+TEST_CASE("check_and_get reads the key with the previous count (MGET) and hands it out only when allowed") {
+  auto st = std::make_shared<fake_store>();
+  config::ratelimit_settings s;
+  s.strict.limit = 1;
+  s.strict.window = std::chrono::milliseconds(3'600'000);
+  limiter lim(s, st, nullptr, "", nullptr);
+  settle(3'600'000);
+  st->keys["cache:accounts:1"] = "{\"accounts\":[]}";
+  auto first = run([&]() { return lim.check_and_get(tier::strict, "user:1", "cache:accounts:1"); });
+  CHECK(first.d.allowed);
+  CHECK(first.read);
+  REQUIRE(first.value);
+  CHECK(*first.value == "{\"accounts\":[]}");
+  CHECK(st->ran.at(1).at(0) == "MGET");
+  CHECK(st->ran.at(1).at(2) == "cache:accounts:1");
+  auto refused = run([&]() { return lim.check_and_get(tier::strict, "user:1", "cache:accounts:1"); });
+  CHECK_FALSE(refused.d.allowed);
+  CHECK_FALSE(refused.read);
+  CHECK_FALSE(refused.value);
+  auto missing = run([&]() { return lim.check_and_get(tier::strict, "user:2", "cache:none"); });
+  CHECK(missing.d.allowed);
+  CHECK(missing.read);  // Redis decided and read: nothing there
+  CHECK_FALSE(missing.value);
+}
+
+TEST_CASE("a counter Redis refuses, or a count that is not one: the fallback decides, and says why") {
+  auto st = std::make_shared<fake_store>();
+  metrics::registry reg;
+  config::ratelimit_settings s;
+  s.fallback_strict = config::fallback_mode::closed;
+  limiter lim(s, st, nullptr, "", &reg);
+  st->wrongtype = true;
+  const auto d = run([&]() { return lim.check(tier::strict, "user:3"); });
+  CHECK_FALSE(d.allowed);
+  CHECK(d.source == source::closed);
+  st->wrongtype = false;
+  settle(10'000);
+  const std::int64_t index = unix_ms() / 10'000;
+  st->keys[window_key("ratelimit:strict:user:4", index - 1)] = "lots";
+  const auto g = run([&]() { return lim.check(tier::strict, "user:4"); });
+  CHECK(g.source == source::closed);
+  // The INCRBY that counted is taken off again, and the new counter still gets its expiry.
+  CHECK(st->keys.at(window_key("ratelimit:strict:user:4", index)) == "0");
+  CHECK(st->expiry.count(window_key("ratelimit:strict:user:4", index)) == 1);
+  const std::string m = reg.render();
+  CHECK(m.find("zuperior_ratelimit_redis_failures_total{reason=\"error_reply\"} 1\n") != std::string::npos);
+  CHECK(m.find("zuperior_ratelimit_redis_failures_total{reason=\"bad_reply\"} 1\n") != std::string::npos);
 }
 
 TEST_CASE("with Redis down each tier follows its fallback mode") {
@@ -176,54 +265,4 @@ TEST_CASE("tier names") {
   config::ratelimit_settings s;
   CHECK(tier_settings(s, tier::websocket).limit == 10000);
   CHECK(tier_settings(s, tier::strict).window == std::chrono::milliseconds(10'000));
-}
-
-TEST_CASE("the script's reply: integers, then optionally the value it read") {
-  using cache::reply;
-  auto integer = [](std::int64_t v) {
-    reply r;
-    r.kind = reply::type::integer;
-    r.integer = v;
-    return r;
-  };
-  auto text = [](std::string s) {
-    reply r;
-    r.kind = reply::type::string;
-    r.text = std::move(s);
-    return r;
-  };
-  reply arr;
-  arr.kind = reply::type::array;
-  for (int i = 1; i <= 5; ++i) arr.elements.push_back(integer(i));
-
-  auto plain = to_store_reply(arr);
-  CHECK(plain.is_array);
-  CHECK(plain.integers == std::vector<std::int64_t>{1, 2, 3, 4, 5});
-  CHECK_FALSE(plain.read);
-
-  auto nil = arr;
-  nil.elements.emplace_back();  // kind nil: the key does not exist, or nothing was read
-  auto with_nil = to_store_reply(nil);
-  CHECK(with_nil.is_array);
-  CHECK(with_nil.integers.size() == 5);
-  CHECK(with_nil.read);
-  CHECK_FALSE(with_nil.value);
-
-  auto val = arr;
-  val.elements.push_back(text("{\"success\":true}"));
-  auto with_value = to_store_reply(val);
-  CHECK(with_value.is_array);
-  CHECK(with_value.integers.size() == 5);
-  REQUIRE(with_value.value);
-  CHECK(*with_value.value == "{\"success\":true}");
-
-  // A string anywhere but last, or two trailing values, is not the script's answer.
-  auto middle = arr;
-  middle.elements.insert(middle.elements.begin() + 2, text("x"));
-  CHECK_FALSE(to_store_reply(middle).is_array);
-  CHECK(to_store_reply(middle).integers.empty());
-  auto two = val;
-  two.elements.push_back(text("y"));
-  CHECK_FALSE(to_store_reply(two).is_array);
-  CHECK_FALSE(to_store_reply(two).read);
 }

@@ -49,6 +49,52 @@ TEST_CASE("no fixed window ever passes more than the limit, whatever the arrival
   for (auto& [w, n] : per_window) CHECK(n <= 100);
 }
 
+TEST_CASE("Redis' counters decide exactly as the local arithmetic, request by request") {
+  // One counter per fixed window, as in Redis: INCRBY, the previous window's count, DECRBY on a
+  // refusal. Random costs, bursts and idle gaps of several windows.
+  std::mt19937 rng(7);
+  std::map<std::int64_t, std::int64_t> counters;
+  window_state mirror;
+  std::int64_t t = T0;
+  int allowed = 0, refused = 0, firsts = 0;
+  for (int i = 0; i < 50000; ++i) {
+    const int gap = std::uniform_int_distribution<int>(0, 99)(rng);
+    t += gap < 97 ? std::uniform_int_distribution<int>(0, 30)(rng) : std::uniform_int_distribution<int>(0, 3 * W)(rng);
+    const auto cost = static_cast<std::uint32_t>(std::uniform_int_distribution<int>(1, 3)(rng));
+    const std::int64_t idx = t / W;
+    auto& c = counters[idx];
+    c += cost;
+    const auto prev = counters.count(idx - 1) ? counters[idx - 1] : 0;
+    const auto d = counted(c, prev, 100, W, cost, t);
+    if (!d.allowed) c -= cost;
+    firsts += d.first;
+    const bool local = step(mirror, 100, W, cost, t);
+    REQUIRE(d.allowed == local);
+    REQUIRE(d.state.window == mirror.window);
+    REQUIRE(d.state.current == mirror.current);
+    REQUIRE(d.state.previous == mirror.previous);
+    (d.allowed ? allowed : refused)++;
+  }
+  CHECK(allowed > 10000);
+  CHECK(refused > 10000);
+  CHECK(firsts >= static_cast<int>(counters.size()));  // every counter was told its expiry at least once
+}
+
+TEST_CASE("counted: a refused request is not in the state, and counts Redis cannot hold are clamped") {
+  const auto d = counted(11, 0, 10, W, 1, T0 + 10);
+  CHECK_FALSE(d.allowed);
+  CHECK(d.state.current == 10);
+  CHECK_FALSE(d.first);
+  const auto f = counted(1, 0, 10, W, 1, T0 + 10);
+  CHECK(f.allowed);
+  CHECK(f.first);
+  CHECK(f.state.current == 1);
+  const auto huge = counted(std::int64_t{1} << 40, -5, 10, W, 1, T0);
+  CHECK_FALSE(huge.allowed);
+  CHECK(huge.state.current == 0xffffffffu);
+  CHECK(huge.state.previous == 0);
+}
+
 TEST_CASE("describe reports remaining and reset") {
   window_state s;
   step(s, 10, W, 1, T0 + 2500);

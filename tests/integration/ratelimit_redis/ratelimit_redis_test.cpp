@@ -1,6 +1,6 @@
-// The rate-limit script in a real Redis: limits hold exactly across several connections (as
-// across daemon instances), the script is reloaded after SCRIPT FLUSH, and Redis' decisions
-// match the local arithmetic.
+// The rate-limit counters in a real Redis: limits hold exactly across several connections (as
+// across daemon instances), refused requests are taken off again, counters expire after the next
+// window, and Redis' decisions match the local arithmetic.
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -12,10 +12,8 @@
 
 #include "cache/async_client.hpp"
 #include "cache/sync_client.hpp"
-#include "ratelimit/cache_reply.hpp"
 #include "ratelimit/cache_store.hpp"
 #include "ratelimit/limiter.hpp"
-#include "ratelimit/script.hpp"
 
 using namespace zuperior;
 using namespace zuperior::ratelimit;
@@ -33,12 +31,18 @@ std::string redis_url() {
 class sync_store : public store {
  public:
   sync_store() : c_(cache::sync_client::connect(redis_url(), std::chrono::seconds(5))) {}
-  asio::awaitable<store_reply> command(std::vector<std::string> args) override {
+  asio::awaitable<std::vector<store_reply>> pipeline(std::vector<std::vector<std::string>> commands) override {
+    std::vector<store_reply> out(commands.size());
     try {
-      co_return to_store_reply(c_->command(args));
+      for (std::size_t i = 0; i < commands.size(); ++i) {
+        out[i].value = c_->command(commands[i]);
+        out[i].state =
+            out[i].value.kind == cache::reply::type::error ? store_reply::status::error_reply : store_reply::status::ok;
+      }
     } catch (const cache::error&) {
-      co_return store_reply{};
+      for (auto& r : out) r = store_reply{};
     }
+    co_return out;
   }
   cache::sync_client& client() { return *c_; }
 
@@ -49,8 +53,20 @@ class sync_store : public store {
 decision check(limiter& l, tier t, const std::string& id) {
   asio::io_context io;
   auto f = asio::co_spawn(io, l.check(t, id), asio::use_future);
-  io.run();
+  io.run();  // also runs the DECRBY / PEXPIREAT the decision sent after it
   return f.get();
+}
+
+// Waits out the last second of a `window_ms` window, so what follows happens inside one window.
+void settle(std::int64_t window_ms) {
+  const auto into = unix_ms() % window_ms;
+  if (into > window_ms - 1'000) std::this_thread::sleep_for(std::chrono::milliseconds(window_ms - into + 20));
+}
+
+// The count in the counter of window `index` of `key` (0 when there is none).
+long counter(cache::sync_client& c, const std::string& key, std::int64_t index) {
+  auto r = c.command({"GET", window_key(key, index)});
+  return r.kind == cache::reply::type::string ? std::stol(r.text) : 0;
 }
 
 std::string unique(const std::string& base) {
@@ -84,23 +100,25 @@ TEST_CASE("the limit holds exactly across connections racing on one identifier")
   CHECK(from_redis == threads * per_thread);
   // Unless the run straddled a minute boundary (then the previous window may let a few more through),
   // exactly the limit passed. A fresh 60 s window makes a straddle unlikely; allow for it explicitly.
+  // The refused requests were taken off again: the counters hold exactly the requests let through.
   sync_store probe;
-  auto h = probe.client().command({"HMGET", "it:ratelimit:standard:" + id, "w", "c", "p"});
-  REQUIRE(h.elements.size() == 3);
-  const long prev = h.elements[2].kind == cache::reply::type::nil ? 0 : std::stol(h.elements[2].text);
+  const std::string key = "it:ratelimit:standard:" + id;
+  const std::int64_t index = unix_ms() / 60'000;
+  const long now_count = counter(probe.client(), key, index), prev = counter(probe.client(), key, index - 1);
   if (prev == 0) {
     CHECK(allowed == 500);
   } else {
     CHECK(allowed >= 500);
     CHECK(allowed <= 1000);
   }
-  CHECK(std::stol(h.elements[1].text) + prev == allowed);
-  auto ttl = probe.client().command({"PTTL", "it:ratelimit:standard:" + id});
-  CHECK(ttl.integer > 0);
+  CHECK(now_count + prev == allowed);
+  // Each counter expires when the window after its own ends.
+  auto ttl = probe.client().command({"PTTL", window_key(key, index)});
+  CHECK(ttl.integer > 60'000);
   CHECK(ttl.integer <= 120'000);
 }
 
-TEST_CASE("check_and_get reads the key in the same script, and only for an allowed request") {
+TEST_CASE("check_and_get reads the key in the same round trip, and only for an allowed request") {
   auto st = std::make_shared<sync_store>();
   config::ratelimit_settings s;
   s.strict.limit = 2;
@@ -132,8 +150,7 @@ TEST_CASE("check_and_get reads the key in the same script, and only for an allow
   CHECK_FALSE(refused.read);
   CHECK_FALSE(refused.value);
   // The reads counted as decisions like any other: the identifier's window holds exactly 2.
-  auto h = st->client().command({"HGET", "it:ratelimit:strict:" + id, "c"});
-  CHECK(h.text == "2");
+  CHECK(counter(st->client(), "it:ratelimit:strict:" + id, refused.d.now_ms / 60'000) == 2);
   // A value of another type reads as a miss instead of failing the decision.
   const std::string id2 = unique("user:read-");
   const std::string list = unique("it:list:");
@@ -169,21 +186,35 @@ TEST_CASE("two instances with the strict tier: exactly 10 per 10 s between them"
   CHECK(d.reset_after.count() <= 10'000);
 }
 
-TEST_CASE("SCRIPT FLUSH is survived by reloading on NOSCRIPT") {
+TEST_CASE("a counter Redis cannot count is an error reply, decided by the fallback") {
   auto st = std::make_shared<sync_store>();
-  limiter l({}, st, nullptr, "it:", nullptr);
-  REQUIRE(st->client().command({"SCRIPT", "FLUSH"}).kind != cache::reply::type::error);
-  const std::string id = unique("user:flush-");
+  config::ratelimit_settings s;
+  s.fallback_generous = config::fallback_mode::local;
+  limiter l(s, st, nullptr, "it:", nullptr);
+  settle(60'000);
+  const std::string id = unique("user:wrongtype-");
+  const std::string key = "it:ratelimit:generous:" + id;
+  const std::int64_t index = unix_ms() / 60'000;
+  // Someone else's hash where this window's counter goes: INCRBY answers WRONGTYPE.
+  REQUIRE(st->client().command({"HSET", window_key(key, index), "x", "1"}).kind != cache::reply::type::error);
+  REQUIRE(st->client().command({"PEXPIRE", window_key(key, index), "120000"}).kind != cache::reply::type::error);
   const auto d = check(l, tier::generous, id);
   CHECK(d.allowed);
-  CHECK(d.source == source::redis);
-  auto exists = st->client().command({"SCRIPT", "EXISTS", script_sha1()});
-  REQUIRE(exists.elements.size() == 1);
-  CHECK(exists.elements[0].integer == 1);
+  CHECK(d.source == source::local);
+  // A previous window's counter that is not a number: not ours to trust, the fallback decides; the
+  // INCRBY that did count is taken off again.
+  const std::string id2 = unique("user:garbage-");
+  const std::string key2 = "it:ratelimit:generous:" + id2;
+  const std::int64_t index2 = unix_ms() / 60'000;
+  REQUIRE(st->client().command({"SET", window_key(key2, index2 - 1), "many", "PX", "120000"}).kind !=
+          cache::reply::type::error);
+  const auto d2 = check(l, tier::generous, id2);
+  CHECK(d2.source == source::local);
+  CHECK(counter(st->client(), key2, index2) == 0);
 }
 
 TEST_CASE("Redis and the local arithmetic agree decision by decision") {
-  // Replay Redis' own clock (returned by the script) into step(): same answers, same state.
+  // Replay the decisions' clock into step(): same answers as the local limiter.
   auto st = std::make_shared<sync_store>();
   config::ratelimit_settings s;
   s.strict.limit = 7;
@@ -210,7 +241,9 @@ TEST_CASE("an unreachable Redis falls back per tier") {
   config::ratelimit_settings s;
   s.fallback_websocket = config::fallback_mode::local;
   class down_store : public store {
-    asio::awaitable<store_reply> command(std::vector<std::string>) override { co_return store_reply{}; }
+    asio::awaitable<std::vector<store_reply>> pipeline(std::vector<std::vector<std::string>> c) override {
+      co_return std::vector<store_reply>(c.size());
+    }
   };
   limiter l(s, std::make_shared<down_store>(), nullptr, "", nullptr);
   const auto d = check(l, tier::websocket, "ip:1");

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Runs integration_ratelimit_lua against $ZUPERIOR_TEST_REDIS_URL, or a private redis-server when unset.
+# Runs integration_ratelimit_redis against $ZUPERIOR_TEST_REDIS_URL, or a private redis-server when unset.
 set -euo pipefail
-bin="${ZUPERIOR_BUILD_DIR:?}/tests/integration/ratelimit_lua/integration_ratelimit_lua"
-[ -x "$bin" ] || { echo "ratelimit_lua: $bin not built" >&2; exit 1; }
+bin="${ZUPERIOR_BUILD_DIR:?}/tests/integration/ratelimit_redis/integration_ratelimit_redis"
+[ -x "$bin" ] || { echo "ratelimit_redis: $bin not built" >&2; exit 1; }
 if [ -z "${ZUPERIOR_TEST_REDIS_URL:-}" ]; then
-  dir="$(mktemp -d /tmp/ratelimit-lua.XXXXXX)"
+  dir="$(mktemp -d /tmp/ratelimit-redis.XXXXXX)"
   . "$(dirname "$0")/../../../scripts/lib/services.sh"  # redis_start_free
   trap 'kill "$(cat "$dir/redis.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$dir"' EXIT
   redis_start_free port "$dir"
