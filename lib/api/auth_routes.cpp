@@ -430,10 +430,9 @@ awaitable<response> accounts_from_db(services& s, request_context& ctx, cache::c
 }
 
 // The cached answer (nullopt on a miss) with the rate-limit decision in `rl`; a refusal is the
-// answer. The rate-limit script reads the cached answer itself when it lets the request through:
-// one command and one round trip for both. When the limiter did not ask Redis (limits off, Redis
-// down) the cache is read on its own. The limiter is awaited directly (not through limit()): one
-// coroutine frame less per request.
+// answer. The rate-limit decision reads the cached answer in its own MGET: one round trip for both. When the limiter
+// did not ask Redis (limits off, Redis down) the cache is read on its own. The limiter is awaited directly (not through
+// limit()): one coroutine frame less per request.
 awaitable<std::optional<response>> accounts_cached(services& s, request_context& ctx, cache::cache* c, decision& rl) {
   std::string key = accounts_cache_key(ctx.user_id);
   std::optional<std::string> hit;

@@ -32,15 +32,20 @@ std::string key_identifier(std::string_view identifier, unsigned ipv6_prefix) {
 }
 
 // A counter's value as GET/MGET gives it: nil is 0; anything but a whole number is not our counter.
+// A negative one (a DECRBY after `ratelimit reset` deleted the counter) counts as 0.
 std::optional<std::int64_t> count_of(const cache::reply& r) {
   if (r.kind == cache::reply::type::nil) return 0;
-  if (r.kind != cache::reply::type::string || r.text.empty() || r.text.size() > 19) return std::nullopt;
+  if (r.kind != cache::reply::type::string) return std::nullopt;
+  std::string_view t = r.text;
+  const bool negative = t.starts_with('-');
+  if (negative) t.remove_prefix(1);
+  if (t.empty() || t.size() > 18) return std::nullopt;
   std::int64_t v = 0;
-  for (char c : r.text) {
+  for (char c : t) {
     if (c < '0' || c > '9') return std::nullopt;
     v = v * 10 + (c - '0');
   }
-  return v;
+  return negative ? 0 : v;
 }
 
 // The refusal's DECRBY and a new counter's PEXPIREAT: sent on the worker's connection, not awaited
@@ -176,20 +181,20 @@ decision limiter::fallback(tier t, const config::ratelimit_settings& s, std::str
 }
 
 boost::asio::awaitable<void> limiter::tidy(std::string counter, std::int64_t index, std::int64_t window,
-                                           std::uint32_t cost, bool expire, bool take_back) {
+                                           std::uint32_t cost, bool take_back) {
   std::vector<std::vector<std::string>> more;
-  if (expire) {
-    more.emplace_back();
-    more.back().emplace_back("PEXPIREAT");
-    more.back().push_back(counter);
-    more.back().push_back(std::to_string((index + 2) * window));  // the end of the next window
-  }
   if (take_back) {
     more.emplace_back();
     more.back().emplace_back("DECRBY");
-    more.back().push_back(std::move(counter));
+    more.back().push_back(counter);
     more.back().push_back(std::to_string(cost));
   }
+  // After the DECRBY too: it makes the counter again if it is gone meanwhile (`ratelimit reset`),
+  // and no counter is ever left without an expiry.
+  more.emplace_back();
+  more.back().emplace_back("PEXPIREAT");
+  more.back().push_back(std::move(counter));
+  more.back().push_back(std::to_string((index + 2) * window));  // the end of the next window
   auto ex = co_await boost::asio::this_coro::executor;
   boost::asio::co_spawn(ex, follow_up(redis_, std::move(more)), boost::asio::detached);
 }
@@ -267,12 +272,12 @@ boost::asio::awaitable<limiter::checked> limiter::check_and_get(tier t, std::str
       out.read = true;
       if (value->kind == cache::reply::type::string) out.value = std::move(r[1].value.elements[1].text);
     }
-    if (c.first || !c.allowed) co_await tidy(std::move(current), index, window, cost, c.first, !c.allowed);
+    if (c.first || !c.allowed) co_await tidy(std::move(current), index, window, cost, !c.allowed);
     co_return out;
   }
   // The INCRBY counted but the decision is the fallback's: take it off again.
   if (!r.empty() && r[0].state == store_reply::status::ok && r[0].value.kind == cache::reply::type::integer)
-    co_await tidy(std::move(current), index, window, cost, r[0].value.integer <= cost, true);
+    co_await tidy(std::move(current), index, window, cost, true);
   count_failure(why, detail);
   out.d = fallback(t, *s, identifier, cost);
   count(t, out.d);

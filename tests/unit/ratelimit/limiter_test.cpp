@@ -107,8 +107,11 @@ TEST_CASE("decisions go through Redis' counters: INCRBY, and the previous window
   const std::string counter = window_key("zp:ratelimit:strict:ip:1.2.3.4", index);
   CHECK(st->keys.at(counter) == "10");  // the two refused requests were taken off again
   CHECK(st->count("DECRBY") == 2);
-  CHECK(st->count("PEXPIREAT") == 1);  // once, by the window's first request: the end of the next window
+  // By the window's first request and with each DECRBY: the end of the next window.
+  CHECK(st->count("PEXPIREAT") == 3);
   CHECK(st->expiry.at(counter) == (index + 2) * 10'000);
+  CHECK(st->ran.at(st->ran.size() - 2) == std::vector<std::string>{"DECRBY", counter, "1"});
+  CHECK(st->ran.back() == std::vector<std::string>{"PEXPIREAT", counter, std::to_string((index + 2) * 10'000)});
   CHECK(st->ran.at(0) == std::vector<std::string>{"INCRBY", counter, "1"});
   CHECK(st->ran.at(1) == std::vector<std::string>{"GET", window_key("zp:ratelimit:strict:ip:1.2.3.4", index - 1)});
   const auto d = run([&]() { return lim.check(tier::strict, "ip:1.2.3.4"); });
@@ -141,6 +144,20 @@ TEST_CASE("the previous window's count weighs by the time left in the current on
   const int expected = static_cast<int>(100 - 100 * left);
   CHECK(ok >= expected - 1);
   CHECK(ok <= expected + 1);
+}
+
+TEST_CASE("a counter a late DECRBY took below zero (after ratelimit reset) counts as empty") {
+  auto st = std::make_shared<fake_store>();
+  config::ratelimit_settings s;
+  s.standard.window = std::chrono::milliseconds(3'600'000);
+  limiter lim(s, st, nullptr, "", nullptr);
+  settle(3'600'000);
+  const std::int64_t index = unix_ms() / 3'600'000;
+  st->keys[window_key("ratelimit:standard:user:6", index - 1)] = "-1";
+  const auto d = run([&]() { return lim.check(tier::standard, "user:6"); });
+  CHECK(d.allowed);
+  CHECK(d.source == source::redis);
+  CHECK(d.remaining == 99);
 }
 
 TEST_CASE("check_and_get reads the key with the previous count (MGET) and hands it out only when allowed") {
