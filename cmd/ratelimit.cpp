@@ -251,12 +251,20 @@ redis_target open_redis(const ratelimit_options& o) {
   return r;
 }
 
+// Redis' clock (Unix ms), which the daemons' windows follow; this host's when TIME answers oddly.
+std::int64_t redis_now(cache::sync_client& c) {
+  auto t = c.command({"TIME"});
+  if (t.kind != cache::reply::type::array || t.elements.size() != 2) return ratelimit::unix_ms();
+  return std::strtoll(t.elements[0].text.c_str(), nullptr, 10) * 1000 +
+         std::strtoll(t.elements[1].text.c_str(), nullptr, 10) / 1000;
+}
+
 int run_inspect(const ratelimit_options& o) {
   auto r = open_redis(o);
-  // The daemons count in `<key>:<window index>`, the index from their host's clock (Unix ms /
-  // window): read the current window's counter and the one before it.
+  // The daemons count in `<key>:<window index>`, the index from Redis' clock (Unix ms / window):
+  // read the current window's counter and the one before it.
   const std::int64_t window = std::max<std::int64_t>(1, r.tier.window.count());
-  const std::int64_t now_ms = ratelimit::unix_ms();
+  const std::int64_t now_ms = redis_now(*r.client);
   const std::int64_t index = now_ms / window;
   const std::string current = ratelimit::window_key(r.key, index);
   auto h = r.client->command({"MGET", ratelimit::window_key(r.key, index - 1), current});
@@ -317,7 +325,7 @@ int run_reset(const ratelimit_options& o) {
   // The counters of the windows around now (clocks of other hosts may differ a little), and the
   // hash an older version kept under the key itself.
   const std::int64_t window = std::max<std::int64_t>(1, r.tier.window.count());
-  const std::int64_t index = ratelimit::unix_ms() / window;
+  const std::int64_t index = redis_now(*r.client) / window;
   std::vector<std::string> del_args{"DEL", r.key};
   for (std::int64_t i = index - 2; i <= index + 1; ++i) del_args.push_back(ratelimit::window_key(r.key, i));
   auto del = r.client->command(del_args);

@@ -26,7 +26,7 @@ class redis_limits final : public api::limiter {
   redis_limits(const config::settings& s, const std::vector<boost::asio::any_io_executor>& workers);
   ~redis_limits() override;
   boost::asio::awaitable<api::decision> check(std::size_t worker, api::tier t, std::string identifier) override;
-  /// The decision and the entry's value from one script run (see ratelimit::limiter::check_and_get).
+  /// The decision and the entry's value from one round trip (see ratelimit::limiter::check_and_get).
   boost::asio::awaitable<checked_read> check_and_get(std::size_t worker, api::tier t, std::string identifier,
                                                      std::string redis_key) override;
   /// New tiers and fallbacks (SIGHUP).

@@ -41,7 +41,8 @@ class cache {
   /// Remaining time to live in seconds: -2 no such key, -1 no expiry (or an error, as the seed).
   boost::asio::awaitable<std::int64_t> ttl(std::string_view key);
 
-  /// Counts a lookup of this cache that someone else made (a rate-limit script that read the entry).
+  /// Counts a lookup of this cache that someone else made (a rate-limit decision that read the
+  /// entry with its counts).
   void count_lookup(bool hit) noexcept;
 
   /// Lookups that found a value.

@@ -180,23 +180,37 @@ decision limiter::fallback(tier t, const config::ratelimit_settings& s, std::str
   return d;
 }
 
-boost::asio::awaitable<void> limiter::tidy(std::string counter, std::int64_t index, std::int64_t window,
-                                           std::uint32_t cost, bool take_back) {
-  std::vector<std::vector<std::string>> more;
-  if (take_back) {
-    more.emplace_back();
-    more.back().emplace_back("DECRBY");
-    more.back().push_back(counter);
-    more.back().push_back(std::to_string(cost));
-  }
-  // After the DECRBY too: it makes the counter again if it is gone meanwhile (`ratelimit reset`),
-  // and no counter is ever left without an expiry.
-  more.emplace_back();
-  more.back().emplace_back("PEXPIREAT");
-  more.back().push_back(std::move(counter));
-  more.back().push_back(std::to_string((index + 2) * window));  // the end of the next window
+boost::asio::awaitable<void> limiter::take_back(std::string counter, std::int64_t ttl_ms, std::uint32_t cost) {
+  std::vector<std::vector<std::string>> more(2);
+  more[0].emplace_back("DECRBY");
+  more[0].push_back(counter);
+  more[0].push_back(std::to_string(cost));
+  // After the DECRBY too: it makes the counter again if it is gone meanwhile (`ratelimit reset`).
+  more[1].emplace_back("PEXPIRE");
+  more[1].push_back(std::move(counter));
+  more[1].push_back(std::to_string(ttl_ms));
   auto ex = co_await boost::asio::this_coro::executor;
   boost::asio::co_spawn(ex, follow_up(redis_, std::move(more)), boost::asio::detached);
+}
+
+std::int64_t limiter::shared_now(std::int64_t local) {
+  std::int64_t now = local + offset_ms_.load(std::memory_order_relaxed);
+  // Never back (a clock stepped back, a new offset below the last): stay in the newer window
+  // rather than count into one whose count is already forgotten.
+  std::int64_t high = high_water_.load(std::memory_order_relaxed);
+  while (now > high && !high_water_.compare_exchange_weak(high, now, std::memory_order_relaxed)) {
+  }
+  return std::max(now, high);
+}
+
+void limiter::learn_clock(const store_reply& time, std::int64_t sent_ms, std::int64_t received_ms) {
+  const auto& v = time.value;
+  if (time.state != store_reply::status::ok || v.kind != cache::reply::type::array || v.elements.size() != 2) return;
+  const auto sec = count_of(v.elements[0]), usec = count_of(v.elements[1]);
+  if (!sec || !usec) return;
+  // Redis read its clock somewhere in the round trip: take the middle.
+  const std::int64_t redis_ms = *sec * 1000 + *usec / 1000;
+  offset_ms_.store(redis_ms - (sent_ms + received_ms) / 2, std::memory_order_relaxed);
 }
 
 boost::asio::awaitable<decision> limiter::check(tier t, std::string identifier, std::uint32_t cost) {
@@ -223,21 +237,32 @@ boost::asio::awaitable<limiter::checked> limiter::check_and_get(tier t, std::str
   }
   const bool with_key = !key.empty();
   const std::int64_t window = std::max<std::int64_t>(1, ts.window.count());
-  const std::int64_t now = unix_ms();
+  const std::int64_t local = clock_();
+  const std::int64_t now = shared_now(local);
+  const bool sync = local - last_sync_.load(std::memory_order_relaxed) >= clock_sync_every_ms;
+  if (sync) last_sync_.store(local, std::memory_order_relaxed);
   const std::int64_t index = now / window;
   const std::string base = redis_key(t, identifier);
   std::string current = window_key(base, index);
   // Built before co_await: GCC 12 miscompiles string literals in a braced list inside a coroutine.
-  std::vector<std::vector<std::string>> commands(2);
+  std::vector<std::vector<std::string>> commands(sync ? 4 : 3);
   commands[0].reserve(3);
   commands[0].emplace_back("INCRBY");
   commands[0].push_back(current);
   commands[0].push_back(std::to_string(cost));
+  // The expiry in the same pipeline, every time: a counter is never left without one, whatever
+  // happens after this write. Relative, so Redis' own clock ends it: the end of the next window.
   commands[1].reserve(3);
-  commands[1].emplace_back(with_key ? "MGET" : "GET");
-  commands[1].push_back(window_key(base, index - 1));
-  if (with_key) commands[1].push_back(std::move(key));
+  commands[1].emplace_back("PEXPIRE");
+  commands[1].push_back(current);
+  commands[1].push_back(std::to_string((index + 2) * window - now));
+  commands[2].reserve(3);
+  commands[2].emplace_back(with_key ? "MGET" : "GET");
+  commands[2].push_back(window_key(base, index - 1));
+  if (with_key) commands[2].push_back(std::move(key));
+  if (sync) commands[3].emplace_back("TIME");
   auto r = co_await redis_->pipeline(std::move(commands));
+  if (sync && r.size() == 4) learn_clock(r[3], local, clock_());
 
   int why = bad_reply;
   std::string detail;
@@ -253,9 +278,10 @@ boost::asio::awaitable<limiter::checked> limiter::check_and_get(tier t, std::str
   }
   std::optional<std::int64_t> previous;
   const cache::reply* value = nullptr;
-  if (r.size() == 2 && r[0].state == store_reply::status::ok && r[1].state == store_reply::status::ok &&
-      r[0].value.kind == cache::reply::type::integer) {
-    const auto& got = r[1].value;
+  const bool counted_ok =
+      r.size() >= 3 && r[0].state == store_reply::status::ok && r[0].value.kind == cache::reply::type::integer;
+  if (counted_ok && r[2].state == store_reply::status::ok) {
+    const auto& got = r[2].value;
     if (!with_key) {
       previous = count_of(got);
     } else if (got.kind == cache::reply::type::array && got.elements.size() == 2) {
@@ -270,14 +296,13 @@ boost::asio::awaitable<limiter::checked> limiter::check_and_get(tier t, std::str
     count(t, out.d);
     if (with_key && c.allowed) {
       out.read = true;
-      if (value->kind == cache::reply::type::string) out.value = std::move(r[1].value.elements[1].text);
+      if (value->kind == cache::reply::type::string) out.value = std::move(r[2].value.elements[1].text);
     }
-    if (c.first || !c.allowed) co_await tidy(std::move(current), index, window, cost, !c.allowed);
+    if (!c.allowed) co_await take_back(std::move(current), (index + 2) * window - now, cost);
     co_return out;
   }
   // The INCRBY counted but the decision is the fallback's: take it off again.
-  if (!r.empty() && r[0].state == store_reply::status::ok && r[0].value.kind == cache::reply::type::integer)
-    co_await tidy(std::move(current), index, window, cost, true);
+  if (counted_ok) co_await take_back(std::move(current), (index + 2) * window - now, cost);
   count_failure(why, detail);
   out.d = fallback(t, *s, identifier, cost);
   count(t, out.d);

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,14 +27,15 @@ namespace zuperior::ratelimit {
 /// own store); the local limiter is meant to be shared by all of them.
 ///
 /// In Redis each identifier has one counter per fixed window, `<key>:<window index>` (window index =
-/// Unix ms / window ms, on this host's clock), expiring when the window after it ends. A decision is
-/// one pipeline of two plain commands, `INCRBY` of the current window's counter and `GET` (`MGET`
-/// with a cache key) of the previous one's: the counter's atomic increment is the admission (of
-/// requests racing in one window, never more than the limit pass), and the sliding-window estimate
-/// is computed here from the two counts. A refused request is taken off again (`DECRBY`, not awaited);
-/// the first request of a window, and every DECRBY, set the counter's expiry (`PEXPIREAT`, not awaited). Redis spends
-/// about 3 µs of CPU per decision so, against 11 µs for the Lua script this replaced
-/// (tests/bench/http.sh, redis/req).
+/// Unix ms / window ms), expiring when the window after it ends. A decision is one pipeline of plain
+/// commands: `INCRBY` of the current window's counter, its `PEXPIRE`, and `GET` (`MGET` with a cache
+/// key) of the previous window's counter. The counter's atomic increment is the admission (of
+/// requests racing in one window, never more than the limit pass); the sliding-window estimate is
+/// computed here from the two counts. A refused request is taken off again (`DECRBY`, not awaited).
+/// The clock is Redis': every `clock_sync_every_ms` a decision's pipeline also reads `TIME`, and this
+/// host's clock runs with that offset (so instances with skewed clocks still share windows), never
+/// going back. Redis spends a few µs of CPU per decision, against 11 µs for the Lua script this
+/// replaced (tests/bench/http.sh, column redis/req).
 class limiter {
  public:
   /// `redis` may be null (local/open/closed only). `key_prefix` is Redis' key prefix (redis.key_prefix),
@@ -67,16 +69,22 @@ class limiter {
   /// The local limiter's key for the same (tier and identifier).
   std::string local_key(tier t, std::string_view identifier) const;
 
+  /// Replaces this host's clock (Unix ms), for tests.
+  void set_clock(std::int64_t (*clock)()) { clock_ = clock; }
+
   /// The process-wide metrics registry (a function so this header needs no metrics include).
   static metrics::registry* default_metrics_registry();
 
  private:
   decision fallback(tier t, const config::ratelimit_settings& s, std::string_view identifier, std::uint32_t cost);
   void count(tier t, const decision& d);
-  /// Sends, without waiting for it, the counter's DECRBY (`take_back`: a request counted but not let
-  /// through by it) and its expiry.
-  boost::asio::awaitable<void> tidy(std::string counter, std::int64_t index, std::int64_t window, std::uint32_t cost,
-                                    bool take_back);
+  /// Sends, without waiting for it, the counter's DECRBY (a request counted but not let through by
+  /// it) and its expiry again.
+  boost::asio::awaitable<void> take_back(std::string counter, std::int64_t ttl_ms, std::uint32_t cost);
+  /// The deployment's clock: this host's plus the offset to Redis' (TIME), never going back.
+  std::int64_t shared_now(std::int64_t local);
+  /// Sets the offset from a TIME reply read between `sent_ms` and `received_ms` (this host's clock).
+  void learn_clock(const store_reply& time, std::int64_t sent_ms, std::int64_t received_ms);
   void count_failure(int reason, std::string_view detail = {});
 
   std::atomic<std::shared_ptr<const config::ratelimit_settings>> settings_;
@@ -84,10 +92,17 @@ class limiter {
   std::shared_ptr<local_limiter> local_;
   std::string key_prefix_;
   unsigned ipv6_prefix_ = 64;
+  std::int64_t (*clock_)() = &unix_ms;
+  std::atomic<std::int64_t> offset_ms_{0};   // Redis' clock − this host's (0 until the first TIME)
+  std::atomic<std::int64_t> high_water_{0};  // the latest shared_now() handed out
+  std::atomic<std::int64_t> last_sync_{std::numeric_limits<std::int64_t>::min() / 2};
   // [tier][allowed][source]
   std::array<std::array<std::array<metrics::counter*, 4>, 2>, 4> decisions_{};
   std::array<metrics::counter*, 3> failures_{};  // unavailable, error_reply, bad_reply
 };
+
+/// How often a limiter reads Redis' clock (TIME) with a decision.
+inline constexpr std::int64_t clock_sync_every_ms = 10'000;
 
 /// The counter of window `index` under `key` (limiter::redis_key): `<key>:<index>`.
 std::string window_key(std::string_view key, std::int64_t index);

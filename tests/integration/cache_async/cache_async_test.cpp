@@ -288,6 +288,26 @@ TEST_CASE("async client: called from another io_context", "[integration][cache]"
   t.join();
 }
 
+TEST_CASE("async client: a pipeline half answered at its deadline is a timeout as a whole", "[integration][cache]") {
+  // The first reply comes after 100 ms, the second after 200 ms, the deadline is at 150 ms: the
+  // caller learns that the pipeline timed out (even its first command's reply is withheld), and the
+  // late reply is counted off when it comes.
+  one_by_one_server server(100ms);
+  asio::io_context io;
+  auto c = async_client::create(io.get_executor(), options(server.url()));
+  c->start();
+  REQUIRE(run_until(io, connected(c, 5s)));
+  auto p = run_until(io, pipe(c, {{"INCR", "a"}, {"INCR", "b"}}, 150ms));
+  REQUIRE(p.size() == 2);
+  CHECK(p[0].ec == errc::timeout);
+  CHECK(p[1].ec == errc::timeout);
+  CHECK(c->stats().timeouts.load() == 1);  // one command was still unanswered
+  CHECK(zuperior::testing::run_until_true(
+      io, [&] { return c->stats().in_flight.load() == 0; }, 5s));
+  c->stop();
+  zuperior::testing::run_for(io, 50ms);
+}
+
 TEST_CASE("async client: replies that keep coming but two deadlines late drop the connection", "[integration][cache]") {
   // Replies every 30 ms (so the connection is never silent for a deadline) to three commands sent every
   // 10 ms with a 100 ms deadline: each command waits longer than the last. Without the drop the

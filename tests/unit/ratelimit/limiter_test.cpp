@@ -16,12 +16,15 @@ namespace asio = boost::asio;
 
 namespace {
 
-// Redis as far as the limiter can tell: string counters (INCRBY, DECRBY, GET, MGET, PEXPIREAT),
-// a WRONGTYPE switch, and an outage switch. Records every command it ran.
+// Redis as far as the limiter can tell: string counters (INCRBY, DECRBY, GET, MGET, PEXPIRE), TIME
+// (`redis_ahead_ms` ahead of this host), a WRONGTYPE switch and an outage switch. Records every
+// command it ran; `expiry` holds the last PEXPIRE of each key.
 class fake_store : public store {
  public:
   bool down = false;
   bool wrongtype = false;  // INCRBY answers as for a key holding a hash
+  std::int64_t redis_ahead_ms = 0;
+  bool lose_followups = false;  // what a decision sends after its own pipeline is lost
   std::map<std::string, std::string> keys;
   std::map<std::string, std::int64_t> expiry;
   std::vector<std::vector<std::string>> ran;
@@ -30,7 +33,8 @@ class fake_store : public store {
   asio::awaitable<std::vector<store_reply>> pipeline(std::vector<std::vector<std::string>> commands) override {
     ++pipelines;
     std::vector<store_reply> out(commands.size());
-    if (down) co_return out;  // unavailable
+    if (down) co_return out;                                                // unavailable
+    if (lose_followups && commands.at(0).at(0) != "INCRBY") co_return out;  // never reached Redis
     for (std::size_t i = 0; i < commands.size(); ++i) {
       const auto& c = commands[i];
       ran.push_back(c);
@@ -63,8 +67,15 @@ class fake_store : public store {
           r.value.kind = cache::reply::type::array;
           for (std::size_t k = 1; k < c.size(); ++k) r.value.elements.push_back(get(c[k]));
         }
+      } else if (c.at(0) == "TIME") {
+        const std::int64_t t = unix_ms() + redis_ahead_ms;
+        r.value.kind = cache::reply::type::array;
+        r.value.elements.resize(2);
+        for (auto& e : r.value.elements) e.kind = cache::reply::type::string;
+        r.value.elements[0].text = std::to_string(t / 1000);
+        r.value.elements[1].text = std::to_string(t % 1000 * 1000);
       } else {
-        REQUIRE(c.at(0) == "PEXPIREAT");
+        REQUIRE(c.at(0) == "PEXPIRE");
         expiry[c.at(1)] = std::stoll(c.at(2));
         r.value.kind = cache::reply::type::integer;
         r.value.integer = 1;
@@ -81,7 +92,7 @@ template <class F>
 auto run(F f) {
   asio::io_context io;
   auto fut = asio::co_spawn(io, f(), asio::use_future);
-  io.run();  // also runs what a decision sends after it (DECRBY, PEXPIREAT)
+  io.run();  // also runs what a decision sends after it (DECRBY, PEXPIRE)
   return fut.get();
 }
 
@@ -93,7 +104,7 @@ void settle(std::int64_t window_ms) {
 
 }  // namespace
 
-TEST_CASE("decisions go through Redis' counters: INCRBY, and the previous window's count") {
+TEST_CASE("decisions go through Redis' counters: INCRBY, its expiry, and the previous window's count") {
   auto st = std::make_shared<fake_store>();
   metrics::registry reg;
   config::ratelimit_settings s;
@@ -103,17 +114,21 @@ TEST_CASE("decisions go through Redis' counters: INCRBY, and the previous window
   int ok = 0;
   for (int i = 0; i < 12; ++i) ok += run([&]() { return lim.check(tier::strict, "ip:1.2.3.4"); }).allowed;
   CHECK(ok == 10);
-  CHECK(st->pipelines == 12 + 1 + 2);  // one per decision, the new counter's expiry, the refusals'
+  CHECK(st->pipelines == 12 + 2);  // one per decision, and the two refusals' DECRBY
   const std::string counter = window_key("zp:ratelimit:strict:ip:1.2.3.4", index);
   CHECK(st->keys.at(counter) == "10");  // the two refused requests were taken off again
   CHECK(st->count("DECRBY") == 2);
-  // By the window's first request and with each DECRBY: the end of the next window.
-  CHECK(st->count("PEXPIREAT") == 3);
-  CHECK(st->expiry.at(counter) == (index + 2) * 10'000);
-  CHECK(st->ran.at(st->ran.size() - 2) == std::vector<std::string>{"DECRBY", counter, "1"});
-  CHECK(st->ran.back() == std::vector<std::string>{"PEXPIREAT", counter, std::to_string((index + 2) * 10'000)});
+  CHECK(st->count("PEXPIRE") == 12 + 2);  // with every INCRBY, in its pipeline, and every DECRBY
+  CHECK(st->count("TIME") == 1);          // Redis' clock, read with the first decision
+  // Relative, to the end of the next window.
+  CHECK(st->expiry.at(counter) > 10'000);
+  CHECK(st->expiry.at(counter) <= 20'000);
   CHECK(st->ran.at(0) == std::vector<std::string>{"INCRBY", counter, "1"});
-  CHECK(st->ran.at(1) == std::vector<std::string>{"GET", window_key("zp:ratelimit:strict:ip:1.2.3.4", index - 1)});
+  CHECK(st->ran.at(1).at(0) == "PEXPIRE");
+  CHECK(st->ran.at(2) == std::vector<std::string>{"GET", window_key("zp:ratelimit:strict:ip:1.2.3.4", index - 1)});
+  CHECK(st->ran.at(3) == std::vector<std::string>{"TIME"});
+  CHECK(st->ran.at(st->ran.size() - 2) == std::vector<std::string>{"DECRBY", counter, "1"});
+  CHECK(st->ran.back().at(0) == "PEXPIRE");
   const auto d = run([&]() { return lim.check(tier::strict, "ip:1.2.3.4"); });
   CHECK_FALSE(d.allowed);
   CHECK(d.source == source::redis);
@@ -125,6 +140,51 @@ TEST_CASE("decisions go through Redis' counters: INCRBY, and the previous window
         std::string::npos);
   CHECK(m.find("zuperior_ratelimit_decisions_total{tier=\"strict\",outcome=\"limited\",source=\"redis\"} 3\n") !=
         std::string::npos);
+}
+
+namespace {
+std::int64_t fake_now = 0;
+std::int64_t fake_clock() { return fake_now; }
+}  // namespace
+
+TEST_CASE("the windows run on Redis' clock (TIME), and never go back") {
+  auto st = std::make_shared<fake_store>();
+  config::ratelimit_settings s;
+  limiter lim(s, st, nullptr, "", nullptr);
+  lim.set_clock(&fake_clock);
+  fake_now = 1'700'000'000'000;                          // a window boundary of 10 s
+  st->redis_ahead_ms = 25'000 - (unix_ms() - fake_now);  // Redis reads fake_now + 25 s
+  const auto first = run([&]() { return lim.check(tier::strict, "user:7"); });
+  CHECK(first.now_ms == fake_now);  // before the first TIME: this host's clock
+  fake_now += 1'000;
+  const auto second = run([&]() { return lim.check(tier::strict, "user:7"); });
+  // This host's clock plus Redis' lead (within the fake's own rounding and the run's duration).
+  CHECK(second.now_ms >= fake_now + 25'000 - 50);
+  CHECK(second.now_ms <= fake_now + 25'000 + 50);
+  CHECK(st->keys.count(window_key("ratelimit:strict:user:7", second.now_ms / 10'000)) == 1);
+  // The host's clock steps back a minute: the decisions stay in the newer window.
+  fake_now -= 60'000;
+  const auto third = run([&]() { return lim.check(tier::strict, "user:7"); });
+  CHECK(third.now_ms == second.now_ms);
+  CHECK(st->keys.at(window_key("ratelimit:strict:user:7", second.now_ms / 10'000)) == "2");
+}
+
+TEST_CASE("every counter gets its expiry in the decision's own pipeline") {
+  // Nothing after the write is needed: a decision whose reply is lost still left an expiring counter.
+  auto st = std::make_shared<fake_store>();
+  config::ratelimit_settings s;
+  s.generous.limit = 3;
+  limiter lim(s, st, nullptr, "", nullptr);
+  st->lose_followups = true;
+  int refused = 0;
+  for (int i = 0; i < 10; ++i)
+    refused += !run([&]() { return lim.check(tier::generous, "user:" + std::to_string(i % 2)); }).allowed;
+  CHECK(refused == 4);
+  REQUIRE(st->keys.size() == 2);
+  for (const auto& [k, v] : st->keys) {
+    INFO(k);
+    CHECK(st->expiry.count(k) == 1);
+  }
 }
 
 TEST_CASE("the previous window's count weighs by the time left in the current one") {
@@ -173,8 +233,8 @@ TEST_CASE("check_and_get reads the key with the previous count (MGET) and hands 
   CHECK(first.read);
   REQUIRE(first.value);
   CHECK(*first.value == "{\"accounts\":[]}");
-  CHECK(st->ran.at(1).at(0) == "MGET");
-  CHECK(st->ran.at(1).at(2) == "cache:accounts:1");
+  CHECK(st->ran.at(2).at(0) == "MGET");
+  CHECK(st->ran.at(2).at(2) == "cache:accounts:1");
   auto refused = run([&]() { return lim.check_and_get(tier::strict, "user:1", "cache:accounts:1"); });
   CHECK_FALSE(refused.d.allowed);
   CHECK_FALSE(refused.read);
@@ -201,7 +261,7 @@ TEST_CASE("a counter Redis refuses, or a count that is not one: the fallback dec
   st->keys[window_key("ratelimit:strict:user:4", index - 1)] = "lots";
   const auto g = run([&]() { return lim.check(tier::strict, "user:4"); });
   CHECK(g.source == source::closed);
-  // The INCRBY that counted is taken off again, and the new counter still gets its expiry.
+  // The INCRBY that counted is taken off again, and the counter has its expiry.
   CHECK(st->keys.at(window_key("ratelimit:strict:user:4", index)) == "0");
   CHECK(st->expiry.count(window_key("ratelimit:strict:user:4", index)) == 1);
   const std::string m = reg.render();
