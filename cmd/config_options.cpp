@@ -49,8 +49,10 @@ config::loaded_config config_options::load(std::vector<config::flag_value> flags
     o.env_file = env_file;
     o.env_file_required = true;
   } else {
-    o.env_file = env_or("ZUPERIOR_ENV_FILE", ".env");
-    o.env_file_required = std::getenv("ZUPERIOR_ENV_FILE") != nullptr;
+    // An empty ZUPERIOR_ENV_FILE= is unset, as ZUPERIOR_CONFIG= is: ./.env when present.
+    const std::string named = env_or("ZUPERIOR_ENV_FILE", "");
+    o.env_file = named.empty() ? ".env" : named;
+    o.env_file_required = !named.empty();
   }
   // A file the user named and we cannot find means we cannot run at all (exit 2), not a bad config.
   if (o.config_required && !fs::exists(o.config_file, ec))

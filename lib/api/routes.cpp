@@ -5,6 +5,7 @@
 #include <climits>
 #include <cstdint>
 #include <ctime>
+#include <nlohmann/json.hpp>
 
 #include "api/limits.hpp"
 #include "core/strings.hpp"
@@ -149,8 +150,10 @@ std::pair<std::string, bool> health_body(const health::checker& h, std::int64_t 
     body += ",\"latencyMs\":";
     append_ms3(body, r.latency.count());
     if (with_errors && !r.error.empty()) {
+      // A driver's message may be in the server's encoding (a Latin-1 PostgreSQL): invalid UTF-8
+      // becomes U+FFFD, or the body would not be JSON.
       body += ",\"error\":";
-      body += core::quote(r.error);
+      body += nlohmann::json(r.error).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     }
     body += '}';
   }

@@ -41,21 +41,23 @@ dotenv_result parse_dotenv(std::string_view text) {
     }
     std::string key(core::trim(body.substr(0, eq)));
     if (!valid_key(key)) {
-      // Never the text itself: a line like "JWT_SECRET: c2VjcmV0==" has its secret before the
-      // '='. The valid start of the name (at most 40 characters) and what ended it.
+      // Never the text itself, not even the start of the name: a line like "JWT_SECRET: c2VjcmV0=="
+      // has its secret before the '=', and a secret wrapped onto a second line (openssl's base64)
+      // is all "name". What is wrong, and where.
       std::size_t n = 0;
-      while (n < key.size() && n < 40 &&
+      while (n < key.size() &&
              (std::isalnum(static_cast<unsigned char>(key[n])) || key[n] == '_' || key[n] == '.' || key[n] == '-'))
         ++n;
+      const std::size_t column = static_cast<std::size_t>(body.data() - line.data()) + n + 1;
       std::string what;
       if (key.empty())
         what = "an empty name before '='";
       else if (std::isdigit(static_cast<unsigned char>(key.front())))
         what = "a name cannot start with a digit";
-      else if (n < key.size() && std::isprint(static_cast<unsigned char>(key[n])))
-        what = std::string("'") + key[n] + "' after " + core::quote(key.substr(0, n));
+      else if (std::isprint(static_cast<unsigned char>(key[n])))
+        what = std::string("'") + key[n] + "' at column " + std::to_string(column);
       else
-        what = "a non-printable character after " + core::quote(key.substr(0, n));
+        what = "a non-printable character at column " + std::to_string(column);
       out.errors.push_back(
           {start_line, "invalid variable name: " + what + " (names are letters, digits, _ . -; KEY=VALUE expected)"});
       pos = next;

@@ -157,7 +157,7 @@ void load_yaml(builder& b, const std::string& file, bool required) {
     text = core::read_file(file, core::max_config_file_bytes);
   } catch (const std::exception& e) {
     b.add_file_problem(diagnostic::level::error, {source::kind::yaml, file, 0, ""}, e.what(),
-                       "check the file's permissions");
+                       "check the file's permissions; a named pipe needs a writer");
     return;
   }
   YAML::Node root;
@@ -249,7 +249,7 @@ void load_env_file(builder& b, const std::string& file, bool required) {
     text = core::read_file(file, core::max_config_file_bytes);
   } catch (const std::exception& e) {
     b.add_file_problem(diagnostic::level::error, {source::kind::env_file, file, 0, ""}, e.what(),
-                       "check the file's permissions");
+                       "check the file's permissions; a named pipe needs a writer");
     return;
   }
   auto parsed = parse_dotenv(text);
@@ -382,9 +382,10 @@ void load_symbols_file(builder& b) {
     const std::vector<std::string> one{item};
     auto r = parse_value(spec, item, &one);
     if (!r.parsed) {
+      // The line number and the reason, never the line: the path may name a .env by mistake.
       if (++bad <= max_reported)
         b.add_error(spec, {source::kind::file, path, n, "MARKET_DATA_SYMBOLS_PATH"}, r.error, "fix or remove that line",
-                    item.substr(0, 64));
+                    "");
       continue;
     }
     symbols.push_back(item);

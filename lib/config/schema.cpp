@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <charconv>
+#include <cmath>
 
 #include "core/redact.hpp"
 #include "core/strings.hpp"
@@ -354,11 +355,14 @@ std::string check_list_item(const key_spec& spec, const std::string& item) {
     if (item.empty() || item.front() != '/') return fmt::format("{} must start with '/'", core::quote(item));
   } else if (spec.path == "market.symbols") {
     // As the real-time layer validates a subscription (ws::valid_symbol): 1 to 32 characters.
-    if (item.size() > 32)
-      return fmt::format("{} is longer than 32 characters", core::quote(item.substr(0, 40) + "..."));
-    for (unsigned char c : item)
+    // Never the item's text: from MARKET_DATA_SYMBOLS_PATH naming the wrong file (a .env), a
+    // "symbol" is a line holding a secret.
+    if (item.size() > 32) return fmt::format("a symbol is longer than 32 characters ({})", item.size());
+    for (std::size_t i = 0; i < item.size(); ++i) {
+      const auto c = static_cast<unsigned char>(item[i]);
       if (!std::isalnum(c) && c != '.' && c != '_' && c != '-' && c != '/')
-        return fmt::format("{} is not a symbol name (letters, digits, . _ - /)", core::quote(item));
+        return fmt::format("not a symbol name: character {} is not a letter, digit, . _ - or /", i + 1);
+    }
   }
   return {};
 }
@@ -444,6 +448,9 @@ parse_result parse_value(const key_spec& spec, const std::string& raw, const std
       auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
       if (text.empty() || ec != std::errc{} || p != text.data() + text.size())
         return fail(fmt::format("{} is not a number", core::quote(text)), "use a decimal number like 10 or 2.5");
+      // from_chars reads "nan" and "inf", which every range comparison lets through.
+      if (!std::isfinite(v))
+        return fail(fmt::format("{} is not a finite number", core::quote(text)), "use a decimal number like 10 or 2.5");
       if (ranged && (v < static_cast<double>(spec.min) || v > static_cast<double>(spec.max)))
         return fail(fmt::format("{} is out of range {}", v, range_text(spec)), "use a value in range");
       r.parsed = v;

@@ -169,6 +169,63 @@ done
 env -i PATH="$PATH" "$bin" envcheck --config /dev/null --env-file <(printf 'JWT_SECRET=%s\nDATABASE_URL=postgresql://u:p@127.0.0.1:5432/db\n' "$secret") >piped.out 2>piped.err ||
   fail "piped .env: $(head -c 600 piped.out piped.err)"
 
+# A named pipe no one writes to (--env-file, $ZUPERIOR_ENV_FILE, --config) hung envcheck (and
+# serve) forever: now an error once it has been silent for 10 s. The three run side by side.
+mkfifo silent.fifo
+extra_env=(JWT_SECRET="$secret" DATABASE_URL="postgresql://u:p@127.0.0.1:5432/db")
+timeout 30 env -i PATH="$PATH" "${extra_env[@]}" "$bin" envcheck --config /dev/null --env-file silent.fifo >fifo_env.out 2>&1 &
+p1=$!
+timeout 30 env -i PATH="$PATH" "${extra_env[@]}" ZUPERIOR_ENV_FILE=silent.fifo "$bin" envcheck --config /dev/null >fifo_var.out 2>&1 &
+p2=$!
+timeout 30 env -i PATH="$PATH" "${extra_env[@]}" "$bin" envcheck --config silent.fifo --env-file /dev/null >fifo_cfg.out 2>&1 &
+p3=$!
+for job in "fifo_env $p1" "fifo_var $p2" "fifo_cfg $p3"; do
+  set -- $job
+  wait "$2"
+  rc=$?
+  [ "$rc" = 1 ] || fail "$1: exit $rc, wanted 1: $(head -c 300 "$1.out")"
+  expect "$1" "cannot read silent.fifo: nothing came through the pipe for 10 s"
+done
+mkdir envdir
+run envdir 1 --config /dev/null --env-file envdir
+expect envdir "cannot read envdir: it is a directory"
+
+# Long values: std::regex in the redaction recursed per character, and a 50 KB DATABASE_URL or a
+# 40 KB list of CORS origins crashed envcheck (exit 139).
+long_pw="$(head -c 50000 /dev/zero | tr '\0' x)"
+origins="$(seq -f 'https://app%g.example.com' 1800 | paste -sd, -)"
+extra_env=(JWT_SECRET="$secret" DATABASE_URL="postgresql://app:$long_pw@127.0.0.1:5432/zuperior")
+run longurl 0 --config /dev/null --env-file /dev/null --print-config
+expect longurl "postgresql://app:\*\*\*@127.0.0.1:5432/zuperior"
+extra_env=(JWT_SECRET="$secret" DATABASE_URL="postgresql://u:p@127.0.0.1:5432/db" NEXT_PUBLIC_APP_URL="$origins")
+run longorigins 0 --config /dev/null --env-file /dev/null --print-config
+extra_env=(JWT_SECRET="$secret" DATABASE_URL="postgresql://u:p@127.0.0.1:5432/db" NEXT_PUBLIC_APP_URL="${origins//https/http}")
+run longorigins_prod 0 --config /dev/null --env-file /dev/null --profile production
+expect longorigins_prod "CORS origin http://app1.example.com is not HTTPS"
+
+# A URL password with spaces (parse_url takes the userinfo to the last '@') was printed in clear.
+extra_env=(JWT_SECRET="$secret" DATABASE_URL="postgresql://app:my secret pw@127.0.0.1:5432/zuperior")
+run spacepw 0 --config /dev/null --env-file /dev/null --print-config
+expect spacepw "postgresql://app:\*\*\*@127.0.0.1:5432/zuperior"
+expect_not spacepw "secret pw"
+
+# MARKET_DATA_SYMBOLS_PATH naming a .env by mistake: each line by its number, never its text.
+extra_env=(MARKET_DATA_SYMBOLS_PATH=good.env)
+run symbols_env 1 --config /dev/null --env-file /dev/null
+expect symbols_env "from: good.env:4$"
+expect_not symbols_env "$secret"
+expect_not symbols_env "$dbpass"
+expect_not symbols_env "JWT_SECRET="
+
+# NaN passed every range check of a number.
+extra_env=(JWT_SECRET="$secret" DATABASE_URL="postgresql://u:p@127.0.0.1:5432/db" ZUPERIOR_MARKET_SIM_RATE=nan)
+run simnan 1 --config /dev/null --env-file /dev/null
+expect simnan '"nan" is not a finite number'
+
+# An empty ZUPERIOR_ENV_FILE= is unset (./.env when present, none here), not a required ".env".
+extra_env=(JWT_SECRET="$secret" DATABASE_URL="postgresql://u:p@127.0.0.1:5432/db" ZUPERIOR_ENV_FILE=)
+run emptyenvfile 0 --config /dev/null
+
 # A usage error is exit 2 and points at the help of the command that was being parsed.
 extra_env=()
 run usage 2 --config /dev/null --no-such-flag

@@ -83,10 +83,26 @@ TEST_CASE("dotenv errors never repeat a line's value: it may be a secret") {
     CHECK(e.message.find("SECRETTAIL") == std::string::npos);
   }
   CHECK(r.errors[0].line == 1);
-  CHECK(r.errors[0].message.find("':' after \"JWT_SECRET\"") != std::string::npos);
+  CHECK(r.errors[0].message.find("':' at column 11") != std::string::npos);
   CHECK(r.errors[1].message.find("after the closing quote of REDIS_PASSWORD") != std::string::npos);
   CHECK(r.errors[2].message.find("after the closing quote of JWT_SECRET (16 characters)") != std::string::npos);
   CHECK(r.errors[3].message.find("cannot start with a digit") != std::string::npos);
   REQUIRE(r.entries.size() == 1);
   CHECK(r.entries[0].key == "OK");
+}
+
+TEST_CASE("dotenv: a secret wrapped onto the next line is not repeated in the error, not even its start") {
+  // openssl rand -base64 64 wraps at 64 characters: the second line reads as a name with a '+'.
+  auto r = parse_dotenv(
+      "JWT_SECRET=q8ZtR3vLmN0pXw7YcB2dKf5HgJ1sA4eU9iO6uP0yTrEqWz\n"
+      "  Xc3VbN7mQ1aS5dF8gH2jK4lZ+x/Wr9Te==\n"
+      "export Ab\x01"
+      "cd=1\n");
+  REQUIRE(r.errors.size() == 2);
+  CHECK(r.errors[0].line == 2);
+  CHECK(r.errors[0].message.find("'+' at column 27") != std::string::npos);
+  CHECK(r.errors[0].message.find("Xc3V") == std::string::npos);
+  CHECK(r.errors[1].line == 3);
+  CHECK(r.errors[1].message.find("a non-printable character at column 10") != std::string::npos);
+  CHECK(r.errors[1].message.find("Ab") == std::string::npos);
 }

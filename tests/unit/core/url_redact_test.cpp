@@ -64,3 +64,40 @@ TEST_CASE("redaction hides URL passwords, tokens and listed secrets") {
   CHECK(b.find("eyJ") == std::string::npos);
   CHECK(redact_text("nothing to hide") == "nothing to hide");
 }
+
+TEST_CASE("redaction: a password with spaces, several URLs in one text, and other text left alone") {
+  // core::parse_url takes the userinfo to the last '@': so does redaction.
+  CHECK(redact_url("postgresql://app:my secret pw@db.example.com/zuperior") ==
+        "postgresql://app:***@db.example.com/zuperior");
+  CHECK(redact_url("redis://:p@ss@127.0.0.1:6379/0") == "redis://:***@127.0.0.1:6379/0");
+  CHECK(redact_url("https://a.example.com,redis://:pw@h:6379,https://b.example.com") ==
+        "https://a.example.com,redis://:***@h:6379,https://b.example.com");
+  CHECK(redact_url("a postgresql://u:one@h/x and redis://:two@h/0") == "a postgresql://u:***@h/x and redis://:***@h/0");
+  CHECK(redact_url("http://user@host:8080/path?email=a:b@c") == "http://user@host:8080/path?email=a:b@c");
+  CHECK(redact_url("https://app.example.com:8443") == "https://app.example.com:8443");
+  CHECK(redact_url("postgresql://u:pw@h/db?sslmode=require&PASSWORD=x&pwd=&pass=y z") ==
+        "postgresql://u:***@h/db?sslmode=require&PASSWORD=***&pwd=***&pass=*** z");
+  CHECK(redact_url("user=app passwordless=1") == "user=app passwordless=1");
+}
+
+TEST_CASE("redaction: long values are scanned, not recursed through (a 50 KB URL crashed std::regex)") {
+  const std::string password(50000, 'x');
+  CHECK(redact_url("postgresql://app:" + password + "@db/zuperior") == "postgresql://app:***@db/zuperior");
+  std::string origins;
+  for (int i = 0; i < 2000; ++i) origins += "https://app" + std::to_string(i) + ".example.com,";
+  CHECK(redact_url(origins) == origins);
+  CHECK(redact_url("password=" + password + " user=app") == "password=*** user=app");
+  auto t = redact_text("postgresql://app:" + password + "@db/zuperior", {"not-in-it"});
+  CHECK(t == "postgresql://app:***@db/zuperior");
+}
+
+TEST_CASE("redaction: bearer tokens and JWTs, also long ones") {
+  CHECK(redact_text("Authorization: bearer abc.DEF-123/+==, next") == "Authorization: bearer ***, next");
+  CHECK(redact_text("Bearer: none") == "Bearer: none");
+  CHECK(redact_text("token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln; eyJnot.a jwt") == "token <jwt>; eyJnot.a jwt");
+  CHECK(redact_text("eyJeyJ.eyJ.x.y") == "<jwt>.y");
+  const std::string token(40000, 'A');
+  CHECK(redact_text("Authorization: Bearer " + token) == "Authorization: Bearer ***");
+  CHECK(redact_text("eyJ" + token + ".eyJ" + token + ".sig end") == "<jwt> end");
+  CHECK(redact_text("eyJ" + token) == "eyJ" + token);
+}
