@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real-time layer figures on this machine (issue 6, "Speed and memory"): one `zuperior serve` with
 # WORKERS network threads, its market feed on Redis pub/sub (`zuperior:market`), and a light C++
-# load generator (tests/bench/realtime/realtime_load.cpp: one thread of SOCKETS authenticated
+# load generator (tests/bench/realtime/realtime_load.cpp: RECEIVERS threads of SOCKETS authenticated
 # WebSocket clients, each subscribed to 3 of 20 symbols, plus one publisher thread PUBLISHing
 # ticks evenly spread at RATE per symbol per second). For each RATE it starts a fresh server and
 # prints connect time, refused, memory per idle socket, delivered messages/s, delivery latency
@@ -18,7 +18,10 @@
 # (default $BUILD_DIR/cmd/zuperior), PUBLISH=burst (all 20 symbols tick together, like the sim
 # feed; default: ticks evenly spread), REVOKE=N (after each rate, the server CPU one logout's revocation
 # costs with SOCKETS open: N announced over SECONDS against as long idle; use rate 0 for a quiet server), PERF_OUT (perf record the server), REDIS_URL (default: throwaway Redis + PostgreSQL from
-# scripts/lib/services.sh).
+# scripts/lib/services.sh), RECEIVERS (threads reading the generator's sockets, default 1: one
+# thread reading a whole burst adds its own queueing to the latency, which 10,000 separate clients
+# would not), SYSCALLS_OUT=file (`perf stat` of the server's system calls by type; it slows the
+# server, so its latency figures do not count).
 # All clients come from 127.0.0.1, so the bench raises the per-address limits for its server:
 # server.max_connections(_per_ip) 100000 and realtime.connect_rate 1000000/1s (defaults: see
 # configs/zuperior.yaml). Everything else is the default configuration.
@@ -101,6 +104,7 @@ for rate in $rates; do
   echo "--- rate $rate ticks/s per symbol: offered $((sockets * 3 * rate)) msg/s (server pid $pid; load average $(cut -d' ' -f1-3 /proc/loadavg))"
   # PERF_OUT=file: profile the server (call graphs) for the whole run, for finding its bottleneck.
   [ -z "${PERF_OUT:-}" ] || perf record -F 499 -g -p "$pid" -o "$PERF_OUT.$rate" -- sleep $((seconds + 9)) >/dev/null 2>&1 &
+  [ -z "${SYSCALLS_OUT:-}" ] || perf stat -e 'syscalls:sys_enter_*' -p "$pid" -o "$SYSCALLS_OUT.$rate" -- sleep $((seconds + 9)) >/dev/null 2>&1 &
   "$gen" 127.0.0.1 "$port" "$pid" "$sockets" "$seconds" "$secret" "$redis_host" "$redis_port" "$rate" "${symbols[@]}"
   curl -fsS "http://127.0.0.1:$port/metrics" >"$work/metrics" || true
   grep -E '^zuperior_(ws_(conflated|dropped|slow_disconnects|connect_refused|messages_out)|feed_ticks)' "$work/metrics" |

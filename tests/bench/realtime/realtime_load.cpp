@@ -51,25 +51,34 @@ struct stream {
   std::uint32_t out_of_order = 0;
 };
 
-// A subscribed client whose frames are read by the raw epoll loop (see receive()).
+// One receiving thread's epoll set and what it counted (RECEIVERS threads share the sockets, as
+// 10,000 clients on their own machines read in parallel: one thread reading a burst for every
+// socket would add its own queueing to the latency measured).
+struct receiver {
+  int epfd = -1;
+  std::uint64_t received = 0, pings = 0;
+  std::size_t closed = 0;
+  std::vector<std::uint32_t> lat_us;  // receipt - ts, microseconds, in receipt order
+};
+
+// A subscribed client whose frames are read by the raw epoll loop (see receive_once()).
 struct raw_conn {
   int fd = -1;
   std::size_t index = 0;
+  receiver* rx = nullptr;
   std::string in = std::string(4096, '\0');
   std::size_t have = 0;
 };
 
 struct shared_state {
-  int epfd = -1;
+  std::vector<receiver> rx;
   std::vector<std::unique_ptr<raw_conn>> raw;
   tcp::endpoint server;
   std::string host;
   std::vector<std::string> symbols;
   std::vector<std::string> tokens;
   std::size_t connected = 0, failed = 0, subscribed = 0, closed_early = 0;
-  bool measuring = false;
-  std::uint64_t received = 0, pings = 0;
-  std::vector<std::uint32_t> lat_us;  // receipt - ts, microseconds
+  std::atomic<bool> measuring{false};
   std::vector<std::array<stream, 3>> streams;
   std::vector<std::array<std::uint8_t, 3>> stream_symbol;
   std::vector<std::uint8_t> is_subscribed;
@@ -171,13 +180,14 @@ net::awaitable<void> client(shared_state* st, std::size_t index) {
   // operation, coroutine resumption or Beast work per read.
   auto c = std::make_unique<raw_conn>();
   c->index = index;
+  c->rx = &st->rx[index % st->rx.size()];
   c->fd = ws.next_layer().release();
   // Edge-triggered: a level-triggered descriptor is polled twice per burst (once more after it was
   // reported, to see whether it is still readable), which costs the generator about a tenth.
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLET;
   ev.data.ptr = c.get();
-  if (epoll_ctl(st->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+  if (epoll_ctl(c->rx->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
     ::close(c->fd);
     st->closed_early++;
     co_return;
@@ -222,18 +232,18 @@ bool parse_frames(shared_state* st, raw_conn& c) {
     if (msg == "2") {
       // A client frame must be masked: a zero key leaves the payload as it is.
       static constexpr unsigned char pong[] = {0x81, 0x81, 0, 0, 0, 0, '3'};
-      st->pings++;
+      c.rx->pings++;
       (void)::send(c.fd, pong, sizeof pong, MSG_NOSIGNAL);
       continue;
     }
-    if (!st->measuring) continue;
+    if (!st->measuring.load(std::memory_order_relaxed)) continue;
     const auto tpos = msg.rfind("\"ts\":");
     if (tpos == std::string_view::npos) continue;
     std::int64_t ts = 0;
     for (std::size_t i = tpos + 5; i < msg.size() && msg[i] >= '0' && msg[i] <= '9'; ++i) ts = ts * 10 + (msg[i] - '0');
     const auto now = now_us();
-    st->received++;
-    st->lat_us.push_back(static_cast<std::uint32_t>(std::clamp<std::int64_t>(now - ts, 0, 4'000'000'000)));
+    c.rx->received++;
+    c.rx->lat_us.push_back(static_cast<std::uint32_t>(std::clamp<std::int64_t>(now - ts, 0, 4'000'000'000)));
     const auto sp = msg.find("\"symbol\":\"");
     if (sp == std::string_view::npos) continue;
     const auto sym = msg.substr(sp + 10, msg.find('"', sp + 10) - (sp + 10));
@@ -254,42 +264,67 @@ bool parse_frames(shared_state* st, raw_conn& c) {
   return open;
 }
 
-// Runs the Asio work left (handshakes, subscriptions) and the raw receive loop for `d`.
-void run_for(net::io_context& ioc, shared_state* st, std::chrono::steady_clock::duration d) {
-  const auto end = std::chrono::steady_clock::now() + d;
+// One epoll_wait of receiver `rx` (at most 1 ms) and the reads it reports.
+void receive_once(shared_state* st, receiver& rx) {
   epoll_event evs[512];
-  while (std::chrono::steady_clock::now() < end) {
-    ioc.poll();
-    const int n = epoll_wait(st->epfd, evs, 512, 1);
-    for (int i = 0; i < n; ++i) {
-      auto& c = *static_cast<raw_conn*>(evs[i].data.ptr);
-      bool open = true;
-      // Edge-triggered: read until a read comes back short (TCP then had nothing more queued; data
-      // arriving later raises a new edge).
-      for (;;) {
-        if (c.have == c.in.size()) c.in.resize(c.in.size() * 2);
-        const std::size_t room = c.in.size() - c.have;
-        const ssize_t r = ::recv(c.fd, c.in.data() + c.have, room, MSG_DONTWAIT);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0 && errno == EAGAIN) break;
-        if (r <= 0) {
-          open = false;
-          break;
-        }
-        c.have += static_cast<std::size_t>(r);
-        if (!parse_frames(st, c)) {
-          open = false;
-          break;
-        }
-        if (static_cast<std::size_t>(r) < room) break;
+  const int n = epoll_wait(rx.epfd, evs, 512, 1);
+  for (int i = 0; i < n; ++i) {
+    auto& c = *static_cast<raw_conn*>(evs[i].data.ptr);
+    bool open = true;
+    // Edge-triggered: read until a read comes back short (TCP then had nothing more queued; data
+    // arriving later raises a new edge).
+    for (;;) {
+      if (c.have == c.in.size()) c.in.resize(c.in.size() * 2);
+      const std::size_t room = c.in.size() - c.have;
+      const ssize_t r = ::recv(c.fd, c.in.data() + c.have, room, MSG_DONTWAIT);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 && errno == EAGAIN) break;
+      if (r <= 0) {
+        open = false;
+        break;
       }
-      if (!open) {
-        epoll_ctl(st->epfd, EPOLL_CTL_DEL, c.fd, nullptr);
-        ::close(c.fd);
-        st->closed_early++;
+      c.have += static_cast<std::size_t>(r);
+      if (!parse_frames(st, c)) {
+        open = false;
+        break;
       }
+      if (static_cast<std::size_t>(r) < room) break;
+    }
+    if (!open) {
+      epoll_ctl(rx.epfd, EPOLL_CTL_DEL, c.fd, nullptr);
+      ::close(c.fd);
+      rx.closed++;
     }
   }
+}
+
+// Runs the Asio work left (handshakes, subscriptions) and the raw receive loops for `d`: receiver 0
+// on this thread, the others on their own threads. Returns the CPU seconds those other threads used.
+double run_for(net::io_context& ioc, shared_state* st, std::chrono::steady_clock::duration d) {
+  const auto end = std::chrono::steady_clock::now() + d;
+  std::vector<double> cpu(st->rx.size(), 0.0);
+  std::vector<std::thread> others;
+  for (std::size_t r = 1; r < st->rx.size(); ++r)
+    others.emplace_back([st, r, end, &cpu] {
+      const double c0 = cpu_seconds(RUSAGE_THREAD);
+      while (std::chrono::steady_clock::now() < end) receive_once(st, st->rx[r]);
+      cpu[r] = cpu_seconds(RUSAGE_THREAD) - c0;
+    });
+  while (std::chrono::steady_clock::now() < end) {
+    ioc.poll();
+    receive_once(st, st->rx[0]);
+  }
+  for (auto& t : others) t.join();
+  double total = 0;
+  for (double c : cpu) total += c;
+  return total;
+}
+
+// Sockets closed since they were subscribed, by every receiver, and before.
+std::size_t closed_total(const shared_state* st, std::size_t before_subscribe) {
+  std::size_t n = before_subscribe;
+  for (const auto& r : st->rx) n += r.closed;
+  return n;
 }
 
 // The machine's CPU time from /proc/stat's first line (clock ticks): busy (all but idle and
@@ -321,7 +356,7 @@ void revocation_phase(net::io_context& ioc, shared_state* st, int pid, int count
                       int port) {
   const char* ch = std::getenv("REVOKE_CHANNEL");
   const std::string channel = ch ? ch : "revoked-tokens";
-  const std::size_t open_before = st->connected - st->closed_early;
+  const std::size_t open_before = st->connected - closed_total(st, st->closed_early);
   double cpu0 = proc_cpu_seconds(pid);
   run_for(ioc, st, std::chrono::seconds(seconds));
   const double idle = proc_cpu_seconds(pid) - cpu0;
@@ -352,7 +387,7 @@ void revocation_phase(net::io_context& ioc, shared_state* st, int pid, int count
   announcer.join();
   run_for(ioc, st, std::chrono::milliseconds(200));  // the last ones are handled
   const double busy = proc_cpu_seconds(pid) - cpu0;
-  const std::size_t open_after = st->connected - st->closed_early;
+  const std::size_t open_after = st->connected - closed_total(st, st->closed_early);
   std::printf(
       "revocations: %d announced in %d s to a server holding %zu sockets%s: server CPU %.3f s (idle %.3f s "
       "over as long) -> %.1f us per revocation; sockets closed meanwhile: %zu\n",
@@ -476,7 +511,10 @@ int main(int argc, char** argv) {
                            static_cast<std::uint8_t>((i + 13) % n)};
 
   net::io_context ioc(1);
-  st.epfd = epoll_create1(EPOLL_CLOEXEC);
+  // RECEIVERS threads read the sockets (default 1); the machine's cores are shared with the server.
+  const char* receivers = std::getenv("RECEIVERS");
+  st.rx.resize(static_cast<std::size_t>(std::clamp(receivers ? std::atoi(receivers) : 1, 1, 64)));
+  for (auto& r : st.rx) r.epfd = epoll_create1(EPOLL_CLOEXEC);
   st.go = std::make_unique<net::steady_timer>(ioc, net::steady_timer::time_point::max());
   const long rss_before = rss_kb(pid);
   const auto t0 = std::chrono::steady_clock::now();
@@ -506,17 +544,19 @@ int main(int argc, char** argv) {
   std::thread pub_thread([&pub] { pub.run(); });
   run_for(ioc, &st, std::chrono::seconds(1));  // the feed reaches a steady state
   const double expected_rate = pub.rate * 3.0 * static_cast<double>(st.subscribed);
-  st.lat_us.reserve(static_cast<std::size_t>(expected_rate * seconds * 1.1) + 1024);
+  for (auto& r : st.rx)
+    r.lat_us.reserve(static_cast<std::size_t>(expected_rate * seconds * 1.1 / static_cast<double>(st.rx.size())) +
+                     1024);
   st.measuring = true;
   const double cpu1 = cpu_seconds(RUSAGE_THREAD);
   const double scpu1 = proc_cpu_seconds(pid);
   const double suser1 = proc_cpu_seconds(pid, true);
   const machine_cpu m1 = machine_cpu_now();
   const auto t1 = std::chrono::steady_clock::now();
-  run_for(ioc, &st, std::chrono::seconds(seconds));
+  const double cpu_others = run_for(ioc, &st, std::chrono::seconds(seconds));
   st.measuring = false;
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-  const double cpu_run = cpu_seconds(RUSAGE_THREAD) - cpu1;
+  const double cpu_run = cpu_seconds(RUSAGE_THREAD) - cpu1 + cpu_others;
   const double scpu_run = proc_cpu_seconds(pid) - scpu1;
   const double suser_run = proc_cpu_seconds(pid, true) - suser1;
   const machine_cpu m2 = machine_cpu_now();
@@ -542,29 +582,38 @@ int main(int argc, char** argv) {
     }
   }
   // Backlog: compare the lag of the first and last fifths of the run (receipt order).
-  const std::size_t fifth = st.lat_us.size() / 5;
-  std::vector<std::uint32_t> head(st.lat_us.begin(), st.lat_us.begin() + static_cast<long>(fifth));
-  std::vector<std::uint32_t> tail(st.lat_us.end() - static_cast<long>(fifth), st.lat_us.end());
+  // Each receiver's first and last fifth, and all receipts together for the percentiles.
+  std::vector<std::uint32_t> head, tail, lat_us;
+  std::uint64_t received = 0, pings = 0;
+  for (const auto& r : st.rx) {
+    const std::size_t fifth = r.lat_us.size() / 5;
+    head.insert(head.end(), r.lat_us.begin(), r.lat_us.begin() + static_cast<long>(fifth));
+    tail.insert(tail.end(), r.lat_us.end() - static_cast<long>(fifth), r.lat_us.end());
+    lat_us.insert(lat_us.end(), r.lat_us.begin(), r.lat_us.end());
+    received += r.received;
+    pings += r.pings;
+  }
   std::printf("offered: %.0f ticks/s (%g per symbol x %zu symbols, %s) -> %.0f msg/s to %zu subscribed sockets%s\n",
               pub.rate * static_cast<double>(n), pub.rate, n, pub.burst ? "all symbols at once" : "evenly spread",
               expected_rate, st.subscribed, pub.failed ? " (PUBLISHER FAILED)" : "");
   std::printf("delivered: %llu market:update in %.1f s = %.0f msg/s (%.1f%% of offered); pings answered %llu\n",
-              static_cast<unsigned long long>(st.received), elapsed, st.received / elapsed,
-              expected_rate > 0 ? 100.0 * st.received / elapsed / expected_rate : 0.0,
-              static_cast<unsigned long long>(st.pings));
-  std::printf("latency ms (tick ts -> receipt): p50 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", pct(st.lat_us, 50),
-              pct(st.lat_us, 99), pct(st.lat_us, 99.9), pct(st.lat_us, 100));
+              static_cast<unsigned long long>(received), elapsed, received / elapsed,
+              expected_rate > 0 ? 100.0 * received / elapsed / expected_rate : 0.0,
+              static_cast<unsigned long long>(pings));
+  std::printf("latency ms (tick ts -> receipt): p50 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", pct(lat_us, 50),
+              pct(lat_us, 99), pct(lat_us, 99.9), pct(lat_us, 100));
   std::printf(
       "loss: %llu messages missing inside streams, %llu silent streams, %llu out of order, %zu sockets closed\n",
       static_cast<unsigned long long>(lost), static_cast<unsigned long long>(streams_silent),
-      static_cast<unsigned long long>(out_of_order), st.closed_early);
+      static_cast<unsigned long long>(out_of_order), closed_total(&st, st.closed_early));
   std::printf("backlog: p50 first fifth %.2f ms, last fifth %.2f ms\n", pct(head, 50), pct(tail, 50));
-  const double per_msg = st.received ? 1e6 / static_cast<double>(st.received) : 0.0;
+  const double per_msg = received ? 1e6 / static_cast<double>(received) : 0.0;
   std::printf(
       "cpu: server %.0f%% of one core (%.2f us per delivered message, %.2f us of it in user space); generator "
-      "receiver %.0f%% (%.2f us per message), publisher %.1f s total; server RSS %.1f MB\n",
-      100.0 * scpu_run / elapsed, scpu_run * per_msg, suser_run * per_msg, 100.0 * cpu_run / elapsed, cpu_run * per_msg,
-      pub.cpu, rss_busy / 1024.0);
+      "receiver %.0f%% of one core in %zu thread(s) (%.2f us per message), publisher %.1f s total; server RSS %.1f "
+      "MB\n",
+      100.0 * scpu_run / elapsed, scpu_run * per_msg, suser_run * per_msg, 100.0 * cpu_run / elapsed, st.rx.size(),
+      cpu_run * per_msg, pub.cpu, rss_busy / 1024.0);
   const double ticks = m2.total - m1.total;
   if (ticks > 0)
     std::printf("machine: cores %.0f%% busy, %.1f%% stolen by the hypervisor (of all cores' time, measured window)\n",
