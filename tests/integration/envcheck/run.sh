@@ -253,7 +253,7 @@ assert p['postgresql']['latency_ms'] >= 0
   # A Redis that accepts and never answers: the probe ends at --probe-timeout and says so.
   python3 "$src/tests/integration/common/mute_server.py" 15 >mute.port &
   mute_pid=$!
-  for _ in $(seq 50); do [ -s mute.port ] && break; sleep 0.1; done
+  for _ in $(seq 300); do [ -s mute.port ] && break; sleep 0.1; done
   extra_env=(JWT_SECRET="$secret" DATABASE_URL="$DATABASE_URL" REDIS_URL="redis://127.0.0.1:$(cat mute.port)/0")
   run probe_mute 1 --config /dev/null --env-file /dev/null --probe --probe-timeout 1s
   expect probe_mute "probe redis .*no answer within 1000 ms"

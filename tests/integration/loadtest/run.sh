@@ -40,7 +40,7 @@ redis="${ZUPERIOR_TEST_REDIS_URL:-${REDIS_URL:-}}"
 channel="loadtest-it-$$:market"  # pub/sub ignores the DB number: a channel of our own
 node "$here/stand_in_server.js" "$work/port" "$redis" "$channel" >node.log 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do [ -s port ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ -s port ] && break; sleep 0.1; done  # 30 s: node starts slowly on a busy machine
 [ -s port ] || { echo "FAIL: stand-in server did not start: $(cat node.log)"; exit 1; }
 port=$(cat port)
 base="http://127.0.0.1:$port"
@@ -83,7 +83,7 @@ grep -q "cannot connect to target" down.err || fail "down: message: $(cat down.e
 # the verdict NO ANSWER in the summary and the reports (it used to read PASS with no thresholds).
 python3 "$src/tests/integration/common/mute_server.py" 30 >mute.port &
 mute_pid=$!
-for _ in $(seq 50); do [ -s mute.port ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ -s mute.port ] && break; sleep 0.1; done
 lt mute 2 --url "http://127.0.0.1:$(cat mute.port)/" --rate 10 --duration 1s --out mute.json
 grep -q "answered none of .* requests (0 failed to connect, .* timed out, 0 broken answers)" mute.err || fail "mute: message: $(cat mute.err)"
 grep -q "verdict: NO ANSWER" mute.out || fail "mute: verdict: $(tail -3 mute.out)"
@@ -247,7 +247,7 @@ stand_in() {
   shift 2
   env "$var=1" node "$here/stand_in_server.js" "$work/$name.port" "$redis" "$channel-$name" >"node-$name.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 100); do [ -s "$name.port" ] && break; sleep 0.1; done
+  for _ in $(seq 300); do [ -s "$name.port" ] && break; sleep 0.1; done
   [ -s "$name.port" ] || return 1
   sed -e "s|^target: .*|target: http://127.0.0.1:$(cat "$name.port")|" -e "s|channel: \"$channel\"|channel: \"$channel-$name\"|" \
     "$@" full.yaml >"$name.yaml"
@@ -307,7 +307,7 @@ impostor() {
   rm -f "imp-$1.port"
   python3 "$here/impostor_server.py" "$1" 30 >"imp-$1.port" &
   pids+=($!)
-  for _ in $(seq 50); do [ -s "imp-$1.port" ] && break; sleep 0.1; done
+  for _ in $(seq 300); do [ -s "imp-$1.port" ] && break; sleep 0.1; done
   imp="http://127.0.0.1:$(cat "imp-$1.port")"
 }
 # Answers that are not HTTP (garbage, a status 000, a 20 MB head, a 40 MB body, a body cut short, a
