@@ -89,7 +89,9 @@ std::string normalize_ip(std::string_view ip) {
   return buf;
 }
 
-std::string client_ip(std::string_view peer, std::string_view forwarded_for, const proxy_list& trusted) {
+std::string client_ip(std::string_view peer, std::string_view forwarded_for, const proxy_list& trusted,
+                      bool* from_header) {
+  if (from_header) *from_header = false;
   std::string current = normalize_ip(peer);
   if (current.empty()) current = std::string(peer);
   if (forwarded_for.empty() || !trusted.contains(current)) return current;
@@ -98,6 +100,7 @@ std::string client_ip(std::string_view peer, std::string_view forwarded_for, con
   for (auto it = hops.rbegin(); it != hops.rend(); ++it) {
     std::string hop = normalize_ip(*it);
     if (hop.empty()) break;  // garbage: believe no further
+    if (from_header) *from_header = true;
     current = hop;
     if (!trusted.contains(current)) break;
   }

@@ -28,7 +28,10 @@ class proxy_list {
 };
 
 /// The client address for a request from `peer` carrying `forwarded_for` (may be empty).
-std::string client_ip(std::string_view peer, std::string_view forwarded_for, const proxy_list& trusted);
+/// `from_header` (optional) says whether the answer came from X-Forwarded-For: the peer is trusted
+/// and its nearest hop was an address (it may equal the peer's: a proxy forwarding a local client).
+std::string client_ip(std::string_view peer, std::string_view forwarded_for, const proxy_list& trusted,
+                      bool* from_header = nullptr);
 /// `ip` in canonical text form with IPv4-mapped IPv6 addresses shown as IPv4; empty when not an address.
 std::string normalize_ip(std::string_view ip);
 

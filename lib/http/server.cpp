@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <stdexcept>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -112,6 +113,7 @@ struct worker {
   // cleanup touches these.
   std::unordered_set<session_state*> sessions;
   std::vector<mount_point> mounts;
+  std::size_t rejecting = 0;  // refused connections still being answered (503, lingering close)
   net::io_context ioc{1};
   std::optional<tcp::acceptor> acceptor;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
@@ -247,7 +249,15 @@ net::awaitable<void> lingering_close(beast::tcp_stream& stream) {
   stream.socket().close(ec);
 }
 
-net::awaitable<void> reject_connection(tcp::socket sock) {
+// Refused connections a worker answers at once (503 and a lingering close of up to 1.5 s); past
+// these it closes them without a word, so a client over its cap cannot hold descriptors at will.
+constexpr std::size_t max_rejecting = 64;
+
+net::awaitable<void> reject_connection(tcp::socket sock, std::size_t& rejecting) {
+  struct done {
+    std::size_t& n;
+    ~done() { --n; }
+  } guard{rejecting};
   beast::tcp_stream stream(std::move(sock));
   auto res = early_response(errc::unavailable);
   res.set(bhttp::field::retry_after, "1");
@@ -337,13 +347,16 @@ void identify(const server::impl& S, const request& req, const std::string& peer
     address_known = req.find(bhttp::field::forwarded) == req.end();
     return;
   }
+  // Known when a trusted proxy named the client: also when that is the proxy's own address (nginx
+  // on 127.0.0.1 forwarding a local agent), which `ip != peer` took for unknown.
+  bool from_header = false;
   if (!S.proxies.empty()) {
     if (std::next(first) == end)
-      ip = client_ip(peer, first->value(), S.proxies);  // the usual case: no copy
+      ip = client_ip(peer, first->value(), S.proxies, &from_header);  // the usual case: no copy
     else
-      ip = client_ip(peer, field_list(first, end), S.proxies);
+      ip = client_ip(peer, field_list(first, end), S.proxies, &from_header);
   }
-  address_known = ip != peer;
+  address_known = from_header;
 }
 
 const mount_point* find_mount(const worker& w, std::string_view path) {
@@ -483,7 +496,15 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
       steady::time_point header_deadline;
       for (;;) {
         if (buffer.size() > 0) {
-          auto used = parser.put(buffer.data(), ec);
+          std::size_t used = 0;
+          try {
+            used = parser.put(buffer.data(), ec);
+          } catch (const std::length_error&) {
+            // Beast keeps a field's name and value in 16 bits: a longer one (server.max_header_size
+            // allows up to 1 MiB) is too large a header, not a broken connection.
+            ec = bhttp::error::header_limit;
+            break;
+          }
           buffer.consume(used);
           if (ec == bhttp::error::need_more)
             ec = {};
@@ -547,7 +568,8 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
       }
       if (!ec && !parser.is_done()) {
         auto expect = parser.get()[bhttp::field::expect];
-        if (core::iequals(expect, "100-continue")) {
+        // Never to an HTTP/1.0 client, which may take the interim line for the answer (RFC 9110 10.1.1).
+        if (parser.get().version() >= 11 && core::iequals(expect, "100-continue")) {
           static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
           auto [wec, wn] = co_await net::async_write(stream, net::buffer(cont.data(), cont.size()), use_tuple);
           if (wec) break;
@@ -662,6 +684,16 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
   }
 }
 
+void refuse(worker& w, tcp::socket sock) {
+  if (w.rejecting >= max_rejecting) {
+    beast::error_code ec;
+    sock.close(ec);
+    return;
+  }
+  ++w.rejecting;
+  net::co_spawn(w.ioc, reject_connection(std::move(sock), w.rejecting), net::detached);
+}
+
 net::awaitable<void> accept_loop(server::impl& S, worker& w) {
   net::steady_timer backoff(w.ioc);
   for (;;) {
@@ -684,7 +716,7 @@ net::awaitable<void> accept_loop(server::impl& S, worker& w) {
     std::string peer = addr.to_string();
     if (S.conns.load(std::memory_order_relaxed) >= S.s.max_connections) {
       if (S.hooks.on_rejected) S.hooks.on_rejected(false);
-      net::co_spawn(w.ioc, reject_connection(std::move(sock)), net::detached);
+      refuse(w, std::move(sock));
       continue;
     }
     // What the per-client cap counts. A trusted proxy's connections carry many clients it cannot
@@ -699,7 +731,7 @@ net::awaitable<void> accept_loop(server::impl& S, worker& w) {
       if (n >= S.s.max_connections_per_ip) {
         lock.unlock();
         if (S.hooks.on_rejected) S.hooks.on_rejected(true);
-        net::co_spawn(w.ioc, reject_connection(std::move(sock)), net::detached);
+        refuse(w, std::move(sock));
         continue;
       }
       ++n;

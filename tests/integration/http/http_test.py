@@ -229,7 +229,8 @@ def proxy_connection_cap():
     clients, so it is held only to the total cap (2,000 users behind one nginx filled the per-IP cap
     and the next were refused). Clients connect from 127.0.0.1, the proxy from 127.0.0.2."""
     d = Daemon("proxy-cap", {"ZUPERIOR_SERVER_TRUSTED_PROXIES": "127.0.0.2",
-                             "ZUPERIOR_SERVER_MAX_CONNECTIONS_PER_IP": "2"})
+                             "ZUPERIOR_SERVER_MAX_CONNECTIONS_PER_IP": "2",
+                             "ZUPERIOR_SERVER_MAX_HEADER_SIZE": "256KiB"})
 
     def hold(source, n):
         conns, got = [], []
@@ -253,6 +254,54 @@ def proxy_connection_cap():
         time.sleep(0.3)
         got = hold("127.0.0.2", 6)
         check(got == [b"HTTP/1.1 200"] * 6, f"a trusted proxy's six connections are all served ({got})")
+
+        # A client far over its cap: each worker answers at most 64 refusals at a time (503 and a
+        # lingering close of up to 1.5 s); the rest are closed at once. Answering every one let a
+        # single client hold as many descriptors as it could open in 1.5 s.
+        time.sleep(0.3)
+        held = [socket.create_connection(("127.0.0.1", d.port), 5, source_address=("127.0.0.1", 0))
+                for _ in range(400)]
+        answered = silent = 0
+        for h in held:
+            h.settimeout(1)
+            try:
+                data = h.recv(64)
+            except OSError:
+                data = b""
+            if data.startswith(b"HTTP/1.1 503"):
+                answered += 1
+            else:
+                silent += 1
+        for h in held:
+            h.close()
+        check(0 < answered <= 2 * 64 and silent >= 400 - 2 * 64 - 2,
+              f"400 connections over the cap: at most 64 answered per worker, the rest closed ({answered} answered, {silent} not)")
+        time.sleep(2)
+        got = hold("127.0.0.1", 1)
+        check(got == [b"HTTP/1.1 200"], f"the client is served again once under its cap ({got})")
+
+        # A header field longer than Beast's 64 KiB per field, allowed by a 256 KiB
+        # server.max_header_size: 431, not a connection dropped with an error logged.
+        h = socket.create_connection(("127.0.0.1", d.port), 5)
+        h.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n")
+        h.settimeout(5)
+        answer = h.recv(4096)
+        h.close()
+        check(answer.startswith(b"HTTP/1.1 431"), f"a 70,000-byte header value: 431 ({answer[:40]})")
+        with open(d.log_path) as f:
+            check("field value too large" not in f.read(), "the 70,000-byte header logs no connection error")
+
+        # Expect: 100-continue from an HTTP/1.0 client is ignored (RFC 9110 10.1.1): no interim line.
+        h = socket.create_connection(("127.0.0.1", d.port), 5)
+        h.sendall(b"POST /apis/auth/login HTTP/1.0\r\nHost: x\r\nExpect: 100-continue\r\n"
+                  b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n")
+        h.settimeout(1)
+        try:
+            early = h.recv(4096)
+        except OSError:
+            early = b""
+        h.close()
+        check(b"100 Continue" not in early, f"HTTP/1.0 with Expect: 100-continue gets no 100 Continue ({early[:40]})")
         check(d.stop() == 0, "the proxy-cap daemon exits 0 on SIGTERM")
     finally:
         if d.proc.poll() is None:
@@ -750,6 +799,10 @@ def main():
         st_garbage, _, _, _ = d.request("GET", "/metrics", headers={"X-Forwarded-For": "10.1.2.3:5678"})
         check(st_direct == 200 and st_fwd == 403 and st_garbage == 403,
               f"/metrics: a forwarded request is internal only through a trusted proxy, with a readable chain ({st_direct}, {st_fwd}, {st_garbage})")
+        # The trusted proxy on 127.0.0.1 forwarding a client on its own host (a local agent): the
+        # client's address is known, 127.0.0.1, and internal (it was refused as "unknown").
+        st_self, _, _, _ = d.request("GET", "/metrics", headers={"X-Forwarded-For": "127.0.0.1"})
+        check(st_self == 200, f"/metrics: a trusted proxy forwarding its own address is internal ({st_self})")
         # The bus check runs on its own schedule: it reports the subscriber down within an interval.
         deadline = time.time() + 6
         while time.time() < deadline and body.get("checks", {}).get("bus") != "unhealthy":

@@ -47,6 +47,14 @@ TEST_CASE("X-Forwarded-For is believed only from trusted proxies") {
   // garbage stops the walk at the last good hop
   CHECK(http::client_ip("127.0.0.1", "junk", trusted) == "127.0.0.1");
   CHECK(http::client_ip("127.0.0.1", "1.2.3.4, junk", trusted) == "127.0.0.1");
+  // Whether the answer came from the header: also when it names the proxy's own address.
+  bool from_header = true;
+  CHECK(http::client_ip("127.0.0.1", "127.0.0.1", trusted, &from_header) == "127.0.0.1");
+  CHECK(from_header);
+  CHECK(http::client_ip("127.0.0.1", "junk", trusted, &from_header) == "127.0.0.1");
+  CHECK_FALSE(from_header);
+  CHECK(http::client_ip("198.51.100.7", "1.2.3.4", trusted, &from_header) == "198.51.100.7");
+  CHECK_FALSE(from_header);
   // no proxies configured: always the peer
   CHECK(http::client_ip("127.0.0.1", "1.2.3.4", http::proxy_list{}) == "127.0.0.1");
   CHECK(http::normalize_ip("::ffff:1.2.3.4") == "1.2.3.4");
