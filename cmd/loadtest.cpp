@@ -57,7 +57,7 @@ loadtest::scenario build(const loadtest_options& o) {
                    [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
     std::string path = (u->path.empty() ? "/" : u->path) + (u->query_text.empty() ? "" : "?" + u->query_text);
     st.path = text_template(path);
-    if (!o.expect.empty()) st.expect = o.expect;
+    st.expect = o.expect;  // none given: any status below 400 (a scenario step's default is 200)
     s.http.enabled = true;
     s.http.steps.push_back(std::move(st));
     auto d = duration_flag("--duration", o.duration);

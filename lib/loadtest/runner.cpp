@@ -301,18 +301,22 @@ run_result run(const scenario& s, const run_options& opt) {
     for (auto& n : t.notes)
       if (std::find(r.notes.begin(), r.notes.end(), n) == r.notes.end()) r.notes.push_back(n);
   }
-  for (const auto& [_, st] : r.steps) r.overall.merge(st);
   if (s.http.enabled && s.http.model == load_model::open) {
     r.generator.not_started =
         r.generator.scheduled > r.generator.started ? r.generator.scheduled - r.generator.started : 0;
-    // Requests the schedule called for that never went out count as timeouts in the overall
-    // figures: with every connection waiting on a stalled target they are the outage itself.
-    // Left out, the error rate looked healthy through one (and `http.errors<1%` passed under
-    // --allow-lag). They have no latency, so the percentiles are of the requests that ran.
-    r.overall.requests += r.generator.not_started;
-    r.overall.not_sent += r.generator.not_started;  // not throughput: http.rps counts what was sent
-    r.overall.errors[static_cast<int>(error_kind::timeout)] += r.generator.not_started;
+    // Requests the schedule called for that never went out count as timeouts, in their step's
+    // figures and so in the overall ones: with every connection waiting on a stalled target they
+    // are the outage itself. Left out, the error rate looked healthy through one (and
+    // `http.errors<1%` passed under --allow-lag; a step's threshold still did). They have no
+    // latency, so the percentiles are of the requests that ran, and http.rps counts what was sent.
+    // A slot's step is picked when a connection takes it up, so those never taken up are shared
+    // out by the steps' weights.
+    std::vector<unsigned> weights;
+    for (const auto& st : s.http.steps) weights.push_back(st.weight);
+    auto shares = split_by_weight(r.generator.not_started, weights);
+    for (std::size_t i = 0; i < r.steps.size(); ++i) r.steps[i].second.add_not_sent(shares[i]);
   }
+  for (const auto& [_, st] : r.steps) r.overall.merge(st);
   r.timeline = sh.timeline->finish();
 
   // The generator's self-check.

@@ -28,6 +28,27 @@ namespace {
 constexpr std::chrono::microseconds longest = std::chrono::hours(24 * 30);
 const std::set<std::string> methods{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"};
 
+// A target is http://host[:port] only: a path or query in it was silently dropped (each step
+// gives its own path).
+std::optional<std::string> target_problem(const std::string& target) {
+  auto u = core::parse_url(target);
+  if (!u || u->scheme != "http") return fmt::format("target \"{}\" must be an http:// URL", target);
+  if ((!u->path.empty() && u->path != "/") || !u->query_text.empty())
+    return fmt::format("target \"{}\" must be http://host:port without a path (the steps give the paths)", target);
+  return std::nullopt;
+}
+
+// An HTTP token (RFC 9110 5.6.2): what a header name is made of.
+bool is_token(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  });
+}
+
+// A control character (a CR LF would end the header or request line early and inject the rest).
+bool is_control(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
+
 std::string join_lines(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& s : v) {
@@ -59,8 +80,12 @@ class reader {
       problem(n, fmt::format("{} must be a mapping", where));
       return false;
     }
+    std::set<std::string> seen;
     for (auto it = n.begin(); it != n.end(); ++it) {
       auto key = it->first.as<std::string>("");
+      // yaml-cpp keeps both and a lookup finds the first: the second would be silently ignored.
+      if (!seen.insert(key).second)
+        problem(it->first, fmt::format("key \"{}{}\" is given twice", where.empty() ? "" : where + ".", key));
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
         std::string list;
         for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
@@ -222,6 +247,9 @@ http_step parse_step(reader& r, const YAML::Node& n, const std::string& where, c
   } else {
     auto p = r.str(n["path"], where + ".path");
     if (!p.starts_with("/")) r.problem(n["path"], fmt::format("{}.path must start with '/'", where));
+    if (std::any_of(p.begin(), p.end(), [](char c) { return c == ' ' || is_control(c); }))
+      r.problem(n["path"],
+                fmt::format("{}.path must not contain spaces or control characters (percent-encode them)", where));
     s.path = templ(n["path"], p);
   }
   if (s.name.empty()) s.name = s.method + " " + s.path.source();
@@ -229,9 +257,17 @@ http_step parse_step(reader& r, const YAML::Node& n, const std::string& where, c
     if (!h.IsMap())
       r.problem(h, where + ".headers must be a mapping");
     else
-      for (auto it = h.begin(); it != h.end(); ++it)
-        s.headers.emplace_back(it->first.as<std::string>(""),
-                               templ(it->second, r.str(it->second, where + ".headers value")));
+      for (auto it = h.begin(); it != h.end(); ++it) {
+        auto name = it->first.as<std::string>("");
+        auto value = r.str(it->second, where + ".headers value");
+        if (!is_token(name))
+          r.problem(it->first,
+                    fmt::format("{}.headers: \"{}\" is not a header name (letters, digits and !#$%&'*+-.^_`|~)", where,
+                                name));
+        if (std::any_of(value.begin(), value.end(), [](char c) { return c != '\t' && is_control(c); }))
+          r.problem(it->second, fmt::format("{}.headers: the value of {} contains a control character", where, name));
+        s.headers.emplace_back(name, templ(it->second, value));
+      }
   }
   if (auto b = n["body"]) {
     std::string text = b.IsScalar() ? b.Scalar() : to_json(b).dump();
@@ -541,8 +577,7 @@ scenario parse_scenario(const std::string& text, const std::string& file) {
   if (auto v = root["name"]) sc.name = r.str(v, "name");
   if (auto v = root["target"]) {
     sc.target = r.str(v, "target");
-    auto u = core::parse_url(sc.target);
-    if (!u || u->scheme != "http") r.problem(v, fmt::format("target \"{}\" must be an http:// URL", sc.target));
+    if (auto why = target_problem(sc.target)) r.problem(v, *why);
   }
   if (auto v = root["threads"])
     if (auto x = r.uint(v, "threads", 1, 64)) sc.threads = *x;
@@ -594,6 +629,13 @@ scenario parse_scenario(const std::string& text, const std::string& file) {
   if (sc.publisher.enabled) {
     if (sc.publisher.symbols.empty()) sc.publisher.symbols = sc.symbols;
     if (!sc.socketio.enabled) r.problem(root["publisher"], "publisher needs socketio clients to measure delivery");
+    // Loss is counted from the publisher's seq when the subscription is acknowledged; without an
+    // ack there is no such moment, and ticks published during the round trip counted lost.
+    for (const auto& em : sc.socketio.emit)
+      if (is_subscribe_event(em.event) && !em.ack)
+        r.problem_at(em.line, fmt::format("socketio.emit \"{}\" needs ack: true with a publisher (loss is counted "
+                                          "from the acknowledged subscription)",
+                                          em.event));
   }
   if (!r.problems().empty()) throw scenario_error(r.problems());
   return sc;
@@ -609,10 +651,17 @@ scenario load_scenario(const std::string& path) {
   return parse_scenario(text, path);
 }
 
+bool is_subscribe_event(std::string_view event) {
+  return event.find("subscribe") != std::string_view::npos && event.find("unsubscribe") == std::string_view::npos;
+}
+
 void validate(const scenario& s) {
   std::vector<std::string> p;
   auto where = s.file.empty() ? std::string("scenario") : s.file;
-  if (s.target.empty()) p.push_back(fmt::format("{}: no target (set target: http://host:port or --url)", where));
+  if (s.target.empty())
+    p.push_back(fmt::format("{}: no target (set target: http://host:port or --url)", where));
+  else if (auto why = target_problem(s.target))
+    p.push_back(fmt::format("{}: {}", where, *why));
   if (!s.http.enabled && !s.socketio.enabled)
     p.push_back(fmt::format("{}: nothing to do (give http and/or socketio)", where));
   // The ranges the file parser enforces, again for what flags (--rate, --connections …) set.
@@ -640,6 +689,22 @@ void validate(const scenario& s) {
     p.push_back(fmt::format("{}: the run (duration and grace) must be at most 30d each", where));
   if (p.empty() && s.http.enabled && s.http.model == load_model::open && schedule(s.http.phases).total() == 0)
     p.push_back(fmt::format("{}: the HTTP rate and duration schedule no request (rate × duration < 1)", where));
+  // A threshold on what the run cannot measure is a mistake in the scenario or the flags, not a
+  // failed run (it read "FAIL, not measured" and exit 1).
+  std::string steps;
+  for (const auto& st : s.http.steps) steps += fmt::format("{}\"{}\"", steps.empty() ? "" : ", ", st.name);
+  for (const auto& t : s.thresholds) {
+    if (t.metric.starts_with("http.") && !s.http.enabled)
+      p.push_back(
+          fmt::format("{}: threshold \"{}\": there is no http section, so no HTTP metric is measured", where, t.text));
+    else if (t.metric.starts_with("ws.") && !s.socketio.enabled)
+      p.push_back(fmt::format("{}: threshold \"{}\": there is no socketio section, so no Socket.IO metric is measured",
+                              where, t.text));
+    else if (!t.step.empty() && std::none_of(s.http.steps.begin(), s.http.steps.end(),
+                                             [&](const http_step& st) { return st.name == t.step; }))
+      p.push_back(fmt::format("{}: threshold \"{}\" names step \"{}\", which does not exist (steps: {})", where, t.text,
+                              t.step, steps));
+  }
   if (s.publisher.enabled && s.publisher.redis_url.empty())
     p.push_back(fmt::format("{}: publisher needs a Redis URL (publisher.redis or --redis); none is assumed", where));
   if (!p.empty()) throw scenario_error(p);

@@ -6,6 +6,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -126,8 +127,11 @@ struct scenario {
 scenario parse_scenario(const std::string& yaml_text, const std::string& file);
 /// Reads and parses a scenario file. Throws scenario_error (including when unreadable).
 scenario load_scenario(const std::string& path);
-/// Checks cross-field rules (target set, something to do, thresholds referring to known steps);
-/// throws scenario_error.
+/// True for an emit that subscribes (its event names "subscribe", not "unsubscribe"): the symbols
+/// its arguments name are then expected to deliver ticks.
+bool is_subscribe_event(std::string_view event);
+/// Checks cross-field rules (target set, something to do, thresholds referring to known steps
+/// and to measured sections); throws scenario_error.
 void validate(const scenario& s);
 
 }  // namespace zuperior::loadtest

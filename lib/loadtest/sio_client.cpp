@@ -290,7 +290,12 @@ bool fill_gap(symbol_track& tr, std::uint64_t s) {
 struct client_state {
   std::vector<std::pair<std::string, std::uint64_t>> expect_counts;
   std::vector<symbol_track> symbols;
-  std::vector<std::pair<unsigned, clock::time_point>> pending_acks;  // id, sent
+  struct pending_ack {
+    unsigned id;
+    clock::time_point sent;
+    clock::duration timeout;  // the emit's own ack_timeout
+  };
+  std::vector<pending_ack> pending_acks;
   bool base_taken = false;
 };
 
@@ -390,8 +395,7 @@ bool known_packet(std::string_view f) {
 }
 
 // One Engine.IO text packet received after the connect (either transport): counts, delivery, acks.
-packet_action on_packet(thread_context& t, sio_pool& pool, client_state& cs, clock::duration ack_timeout,
-                        std::string_view f) {
+packet_action on_packet(thread_context& t, sio_pool& pool, client_state& cs, std::string_view f) {
   auto& sh = *t.shared;
   const auto& so = sh.sc->socketio;
   if (!known_packet(f)) {
@@ -415,9 +419,9 @@ packet_action on_packet(thread_context& t, sio_pool& pool, client_state& cs, clo
     unsigned id = 0;
     std::from_chars(f.data() + 2, f.data() + f.size(), id);
     for (auto it = cs.pending_acks.begin(); it != cs.pending_acks.end(); ++it)
-      if (it->first == id) {
-        auto lat = clock::now() - it->second;
-        if (lat > ack_timeout)
+      if (it->id == id) {
+        auto lat = clock::now() - it->sent;
+        if (lat > it->timeout)
           ++t.ws.ack_timeouts;
         else {
           ++t.ws.acks;
@@ -483,7 +487,7 @@ std::vector<std::string> emit_packets(thread_context& t, client_state& cs, std::
     std::string out = "42";
     if (em.ack) {
       out += std::to_string(ack_id);
-      cs.pending_acks.emplace_back(ack_id++, clock::now());
+      cs.pending_acks.push_back({ack_id++, clock::now(), std::chrono::duration_cast<clock::duration>(em.ack_timeout)});
     }
     out += "[\"";
     out += em.event;
@@ -491,8 +495,7 @@ std::vector<std::string> emit_packets(thread_context& t, client_state& cs, std::
     std::string args;
     em.args.render(ctx, args);
     // A subscribe emit names the symbols whose ticks this client must then receive.
-    const std::string_view ev(em.event);
-    if (ev.find("subscribe") != std::string_view::npos && ev.find("unsubscribe") == std::string_view::npos) {
+    if (is_subscribe_event(em.event)) {
       const auto& pub = sh.sc->publisher.symbols;
       for (std::size_t i = 0; i < cs.symbols.size() && i < pub.size(); ++i)
         if (args.find("\"" + pub[i] + "\"") != std::string::npos) cs.symbols[i].subscribed = true;
@@ -603,8 +606,6 @@ asio::awaitable<void> client(thread_context& t, std::shared_ptr<sio_pool> pool, 
   if (cs.pending_acks.empty()) take_base(t, cs);
 
   s.expires_at(leave_at);
-  const auto ack_timeout = so.emit.empty() ? clock::duration::zero()
-                                           : std::chrono::duration_cast<clock::duration>(so.emit.front().ack_timeout);
   bool server_closed = false;
   for (;;) {
     auto rec = co_await frames.next(s, f);
@@ -617,7 +618,7 @@ asio::awaitable<void> client(thread_context& t, std::shared_ptr<sio_pool> pool, 
       count_received(t);
       continue;
     }
-    switch (on_packet(t, *pool, cs, ack_timeout, f)) {
+    switch (on_packet(t, *pool, cs, f)) {
       case packet_action::pong:
         co_await write_frame(s, t.rng, "3");
         break;
@@ -772,8 +773,6 @@ asio::awaitable<void> polling_client(thread_context& t, std::shared_ptr<sio_pool
   if (!emits.empty()) co_await poll_request(sh, post, bhttp::verb::post, target, std::move(emits), leave_at, why);
   if (cs.pending_acks.empty()) take_base(t, cs);
 
-  const auto ack_timeout = so.emit.empty() ? clock::duration::zero()
-                                           : std::chrono::duration_cast<clock::duration>(so.emit.front().ack_timeout);
   bool server_closed = false;
   while (!server_closed) {
     auto body = co_await poll_request(sh, get, bhttp::verb::get, target, {}, leave_at, why);
@@ -782,7 +781,7 @@ asio::awaitable<void> polling_client(thread_context& t, std::shared_ptr<sio_pool
       break;
     }
     for (auto f : split_payload(*body)) {
-      auto action = on_packet(t, *pool, cs, ack_timeout, f);
+      auto action = on_packet(t, *pool, cs, f);
       if (action == packet_action::pong) {
         co_await poll_request(sh, post, bhttp::verb::post, target, "3", leave_at, why);
       } else if (action == packet_action::closed) {

@@ -4,6 +4,37 @@
 
 namespace zuperior::loadtest {
 
+void step_stats::add_not_sent(std::uint64_t n) noexcept {
+  requests += n;
+  not_sent += n;
+  errors[static_cast<int>(error_kind::timeout)] += n;
+}
+
+std::vector<std::uint64_t> split_by_weight(std::uint64_t n, const std::vector<unsigned>& weights) {
+  std::vector<std::uint64_t> out(weights.size(), 0);
+  if (weights.empty()) return out;
+  unsigned __int128 total = 0;
+  for (auto w : weights) total += w;
+  if (total == 0) {
+    out[0] = n;
+    return out;
+  }
+  // Whole shares first (n × weight overflows 64 bits for a month at the highest rate), then the
+  // rest one each to the largest remainders.
+  std::vector<std::pair<unsigned __int128, std::size_t>> remainders;
+  std::uint64_t given = 0;
+  for (std::size_t i = 0; i < weights.size(); ++i) {
+    auto x = static_cast<unsigned __int128>(n) * weights[i];
+    out[i] = static_cast<std::uint64_t>(x / total);
+    given += out[i];
+    remainders.emplace_back(x % total, i);
+  }
+  std::stable_sort(remainders.begin(), remainders.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (std::size_t k = 0; given < n; ++k, ++given) ++out[remainders[k].second];
+  return out;
+}
+
 void step_stats::merge(const step_stats& o) {
   latency.merge(o.latency);
   requests += o.requests;

@@ -31,9 +31,15 @@ struct step_stats {
   double rps(double elapsed) const noexcept {
     return elapsed > 0 ? static_cast<double>(requests - not_sent) / elapsed : 0.0;
   }
+  /// Counts `n` requests that were scheduled and never sent: timeouts, not throughput.
+  void add_not_sent(std::uint64_t n) noexcept;
   /// Adds another step's numbers.
   void merge(const step_stats& o);
 };
+
+/// Shares `n` out in proportion to `weights` (largest remainder, the earlier part on a tie); the
+/// parts sum to `n`, all of it to the first part when every weight is 0.
+std::vector<std::uint64_t> split_by_weight(std::uint64_t n, const std::vector<unsigned>& weights);
 
 /// Socket.IO client numbers.
 struct ws_stats {

@@ -140,6 +140,11 @@ threshold parse_threshold(std::string_view input) {
   if (auto open = metric.find('{'); open != std::string::npos) {
     auto close = metric.find('}', open);
     if (close == std::string::npos) throw threshold_error(fmt::format("threshold \"{}\": unclosed '{{'", t.text));
+    // The tag belongs right after the family: "{step:x}http.p99" or "http.p99{step:x}" would
+    // otherwise read as http{step:x}.p99.
+    if (open == 0 || metric.find('.') < open || metric.compare(close + 1, 1, ".") != 0)
+      throw threshold_error(
+          fmt::format("threshold \"{}\": the step tag goes right after http, as in http{{step:NAME}}.p99", t.text));
     auto tag = core::trim(std::string_view(metric).substr(open + 1, close - open - 1));
     if (!tag.starts_with("step:"))
       throw threshold_error(fmt::format("threshold \"{}\": only {{step:NAME}} tags are supported", t.text));
@@ -160,15 +165,17 @@ threshold parse_threshold(std::string_view input) {
     throw threshold_error(fmt::format("threshold \"{}\": {{step:…}} applies to http metrics only", t.text));
 
   // Value and unit.
+  if (rhs.empty()) throw threshold_error(fmt::format("threshold \"{}\": no value after the operator", t.text));
   std::size_t num_end = 0;
   while (num_end < rhs.size() && (std::isdigit(static_cast<unsigned char>(rhs[num_end])) || rhs[num_end] == '.' ||
                                   (num_end == 0 && (rhs[0] == '-' || rhs[0] == '+'))))
     ++num_end;
   auto num = parse_number(rhs.substr(rhs[0] == '+' ? 1 : 0, num_end - (rhs[0] == '+' ? 1 : 0)));
-  if (rhs.empty() || !num)
-    throw threshold_error(fmt::format("threshold \"{}\": \"{}\" is not a number", t.text, std::string(rhs)));
+  if (!num) throw threshold_error(fmt::format("threshold \"{}\": \"{}\" is not a number", t.text, std::string(rhs)));
   auto unit = core::trim(rhs.substr(num_end));
   double v = *num;
+  // Every metric is a latency, ratio, count or rate: none is below zero.
+  if (v < 0) throw threshold_error(fmt::format("threshold \"{}\": the limit cannot be negative", t.text));
   switch (t.kind) {
     case metric_kind::latency:
       if (unit == "us" || unit == "µs")
@@ -195,6 +202,8 @@ threshold parse_threshold(std::string_view input) {
       break;
     case metric_kind::count:
       if (!unit.empty()) throw threshold_error(fmt::format("threshold \"{}\": a count takes no unit", t.text));
+      if (v != std::floor(v))
+        throw threshold_error(fmt::format("threshold \"{}\": a count is a whole number, got {}", t.text, v));
       t.value = v;
       break;
     case metric_kind::rate:

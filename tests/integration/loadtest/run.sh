@@ -143,6 +143,26 @@ assert o["not_sent"] == g["not_started"], (o, g)
 assert abs(o["rps"] * r["elapsed_s"] - (o["requests"] - o["not_sent"])) < 1, (o["rps"], r["elapsed_s"], o)
 PY
 
+# The same per step: the never-sent requests are the step's timeouts too (only the overall figures
+# had them, and a step's error threshold passed through the outage).
+lt stall_step 1 --url "$base/slow" --rate 40 --duration 2s --connections 2 --allow-lag \
+  --threshold 'http{step:GET /slow}.errors<10%' --out stall_step.json -q
+python3 - stall_step.json <<'PY' || fail "stall_step: the step's figures leave out the requests never sent"
+import json, sys
+r = json.load(open(sys.argv[1]))
+o, g, s = r["http"]["overall"], r["generator"], r["http"]["steps"]["GET /slow"]
+assert g["not_started"] > 20, g
+assert s["requests"] == o["requests"] == g["scheduled"], (s, o, g)
+assert s["not_sent"] == g["not_started"] and s["errors"]["timeout"] >= g["not_started"], (s, g)
+assert not r["thresholds"][0]["passed"], r["thresholds"]
+PY
+
+# --url without --expect takes any status below 400, as documented (only 200 was accepted).
+lt moved 0 --url "$base/moved" --rate 10 --duration 1s --threshold 'http.errors==0' --out moved.json -q
+report moved.json 'r["http"]["overall"]["ok"] == 10 and r["http"]["overall"]["status_classes"]["3xx"] == 10' ||
+  fail "moved: $(head -c 600 moved.json)"
+lt moved_expect 1 --url "$base/moved" --rate 10 --duration 1s --expect 200 --threshold 'http.errors==0' -q
+
 # HEAD: the answer has the GET's Content-Length and no body (every HEAD used to time out).
 lt head 0 --url "$base/apis/time" --method HEAD --rate 10 --duration 1s --out head.json -q
 python3 -c "
@@ -290,6 +310,22 @@ if stand_in lose LOSE_TICKS -e 's|- ws.missing_events==0|- ws.received>0|'; then
 else
   fail "lose: stand-in server did not start: $(cat node-lose.log)"
 fi
+
+# 6e. Each ack is timed against its own emit's ack_timeout (all were against the first emit's).
+cat >acks.yaml <<YAML
+name: acks
+target: $base
+socketio:
+  connections: 3
+  connect_rate: 30
+  hold: 1500ms
+  emit:
+    - {event: "subscribe:market", args: [[EURUSD]], ack: true, ack_timeout: 5s}
+    - {event: "slow:ack", args: [1], ack: true, ack_timeout: 100ms}
+YAML
+lt acks 0 --scenario acks.yaml --out acks.json -q
+report acks.json 'r["ws"]["acks"]["ok"] == 3 and r["ws"]["acks"]["timeouts"] == 3' ||
+  fail "acks: $(python3 -c 'import json; print(json.load(open("acks.json"))["ws"]["acks"])' 2>&1)"
 
 # 7. An expected event that never comes is counted per client (ticks go to a channel the
 #    stand-in does not read), and the run fails.
@@ -443,6 +479,33 @@ scen longhold 'longhold.yaml:4: socketio.hold "3000000d" is longer than 30d' soc
 scen notimeout 'notimeout.yaml:4: http.timeout must be more than 0' http: '  rate: 1' '  timeout: 0s' '  duration: 1s' \
   '  steps: [{path: /}]'
 scen norequest 'the HTTP rate and duration schedule no request' http: '  rate: 0.5' '  duration: 1s' '  steps: [{path: /}]'
+# Requests that would be malformed on the wire, a target whose path would be dropped, a key given
+# twice (the second was ignored), and a subscription without an ack beside a publisher (its ticks
+# in flight counted lost).
+scen crlfheader 'crlfheader.yaml:7: http.steps[0].headers: the value of X-A contains a control character' http: \
+  '  rate: 1' '  duration: 1s' '  steps:' '    - path: /' '      headers: {X-A: "a\r\nX-Injected: 1"}'
+scen badheader 'badheader.yaml:6: http.steps[0].headers: "X A" is not a header name' http: '  rate: 1' \
+  '  duration: 1s' '  steps:' '    - {path: /, headers: {"X A": b}}'
+scen spacepath 'spacepath.yaml:6: http.steps[0].path must not contain spaces' http: '  rate: 1' '  duration: 1s' \
+  '  steps:' '    - {path: "/a b"}'
+scen twice 'twice.yaml:4: key "http.rate" is given twice' http: '  rate: 1' '  rate: 2' '  duration: 1s' \
+  '  steps: [{path: /}]'
+scen noack 'noack.yaml:5: socketio.emit "subscribe:market" needs ack: true with a publisher' socketio: \
+  '  connections: 2' '  emit:' '    - {event: "subscribe:market", args: [[EURUSD]]}' \
+  "publisher: {redis: \"$redis\"}"
+lt targetpath 2 --scenario "$src/configs/loadtest/smoke.yaml" --redis "$redis" --target "$base/apis"
+grep -q "without a path" targetpath.err || fail "targetpath: $(cat targetpath.err)"
+# A threshold naming a step or a section that is not there, or a negative or fractional limit, is a
+# usage error (a step or section that was not there failed the run as "not measured", exit 1).
+lt nostep 2 --url "$base/apis/time" --rate 5 --duration 1s --threshold 'http{step:nope}.p99<1s'
+grep -q 'names step "nope", which does not exist (steps: "GET /apis/time")' nostep.err || fail "nostep: $(cat nostep.err)"
+lt nows 2 --url "$base/apis/time" --rate 5 --duration 1s --threshold 'ws.lost==0'
+grep -q "there is no socketio section" nows.err || fail "nows: $(cat nows.err)"
+lt nohttp 2 --scenario sio.yaml --target "$base" --threshold 'http.p99<1s'
+grep -q "there is no http section" nohttp.err || fail "nohttp: $(cat nohttp.err)"
+lt negative 2 --url "$base/apis/time" --rate 5 --duration 1s --threshold 'http.p99<-5ms'
+lt fraction 2 --url "$base/apis/time" --rate 5 --duration 1s --threshold 'http.requests>4.5'
+lt tagfirst 2 --url "$base/apis/time" --rate 5 --duration 1s --threshold '{step:GET /apis/time}http.p99<1s'
 lt flag-nan 2 --url "$base/apis/time" --rate nan --duration 1s
 lt flag-conns 2 --url "$base/apis/time" --rate 5 --duration 1s --connections 4000000000
 grep -q "http connections must be between 1 and 100000" flag-conns.err || fail "flag-conns: $(cat flag-conns.err)"

@@ -24,6 +24,10 @@ const server = http.createServer((req, res) => {
   if (req.url === "/apis/time") return send(200, { serverTime: new Date().toISOString() });
   if (req.url === "/livez") return send(200, { status: "ok" });
   if (req.url === "/slow") return setTimeout(() => send(200, { slow: true }), 150);
+  if (req.url === "/moved") {
+    res.writeHead(302, { Location: "/apis/time", "Content-Length": "0" });
+    return res.end();
+  }
   if (req.url === "/apis/auth/login" && req.method === "POST") {
     let body = "";
     req.on("data", (c) => (body += c));
@@ -56,6 +60,10 @@ io.on("connection", (socket) => {
   socket.on("subscribe:market", (symbols, ack) => {
     for (const s of [].concat(symbols || [])) socket.join("market:" + s);
     if (typeof ack === "function") ack({ ok: true });
+  });
+  // Acknowledged late: past a short ack_timeout.
+  socket.on("slow:ack", (_, ack) => {
+    if (typeof ack === "function") setTimeout(() => ack({ ok: true }), 500);
   });
 });
 

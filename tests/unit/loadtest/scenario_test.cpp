@@ -208,3 +208,72 @@ TEST_CASE("a scenario path that never ends (/dev/zero) is an error, not all the 
   CHECK_THROWS_WITH(load_scenario("/dev/zero"), Catch::Contains("/dev/zero: cannot read the scenario file") &&
                                                     Catch::Contains("larger than 16 MiB"));
 }
+
+TEST_CASE("malformed requests and targets are refused before any load") {
+  auto p = problems_of(R"(target: http://127.0.0.1:4000/api
+http:
+  rate: 5
+  duration: 1s
+  steps:
+    - path: "/a b"
+      headers:
+        "Bad Name": x
+        "X-Ok": "a\r\nInjected: 1"
+        "X-Tab": "a\tb"
+    - name: ctl
+      path: "/x\ty"
+      name: again
+)");
+  CHECK(has(p, "s.yaml:1: target \"http://127.0.0.1:4000/api\" must be http://host:port without a path"));
+  CHECK(has(p, "s.yaml:6: http.steps[0].path must not contain spaces or control characters"));
+  CHECK(has(p, "s.yaml:8: http.steps[0].headers: \"Bad Name\" is not a header name"));
+  CHECK(has(p, "s.yaml:9: http.steps[0].headers: the value of X-Ok contains a control character"));
+  CHECK(has(p, "s.yaml:12: http.steps[1].path must not contain spaces or control characters"));
+  CHECK(has(p, "s.yaml:13: key \"http.steps[1].name\" is given twice"));
+  CHECK(p.size() == 6);  // a tab in a header value is allowed
+  CHECK(has(problems_of("target: http://h:1\nname: a\nname: b\n"), "s.yaml:3: key \"name\" is given twice"));
+  CHECK(has(problems_of("target: http://h:1?x=1\n"), "without a path"));
+  CHECK(problems_of("target: http://h:1/\nhttp: {rate: 1, duration: 1s, steps: [{path: /}]}\n").empty());
+
+  // The same for a --target flag, which only validate sees.
+  auto sc = parse_scenario("target: http://127.0.0.1:1\nhttp: {rate: 1, duration: 1s, steps: [{path: /}]}\n", "t.yaml");
+  sc.target = "http://127.0.0.1:1/prefix";
+  CHECK_THROWS_WITH(validate(sc), Catch::Contains("t.yaml: target \"http://127.0.0.1:1/prefix\" must be"));
+}
+
+TEST_CASE("thresholds on a step or a section the scenario does not have are usage errors") {
+  auto sc = parse_scenario("target: http://127.0.0.1:1\nhttp: {rate: 1, duration: 1s, steps: [{name: a, path: /}]}\n",
+                           "t.yaml");
+  CHECK_NOTHROW(validate(sc));
+  auto with = [&](const char* text) {
+    auto s = sc;
+    s.thresholds.push_back(parse_threshold(text));
+    return s;
+  };
+  CHECK_NOTHROW(validate(with("http{step:a}.errors<1%")));
+  CHECK_NOTHROW(validate(with("generator.lag.p99<10ms")));
+  CHECK_THROWS_WITH(validate(with("http{step:nope}.p99<1s")),
+                    Catch::Contains("threshold \"http{step:nope}.p99<1s\" names step \"nope\", which does not exist "
+                                    "(steps: \"a\")"));
+  CHECK_THROWS_WITH(validate(with("ws.lost==0")), Catch::Contains("there is no socketio section"));
+  CHECK_THROWS_WITH(validate(with("ws.delivery.p99<1s")), Catch::Contains("there is no socketio section"));
+
+  auto ws = parse_scenario("target: http://127.0.0.1:1\nsocketio: {connections: 1}\n", "w.yaml");
+  CHECK_NOTHROW(validate(ws));
+  ws.thresholds.push_back(parse_threshold("http.p99<1s"));
+  CHECK_THROWS_WITH(validate(ws), Catch::Contains("there is no http section"));
+}
+
+TEST_CASE("with a publisher, a subscription must be acknowledged: loss is counted from the ack") {
+  const std::string base =
+      "target: http://127.0.0.1:1\npublisher: {redis: \"redis://127.0.0.1:1\"}\nsocketio:\n  connections: 1\n  emit:\n";
+  CHECK(has(problems_of(base + "    - {event: \"subscribe:market\", args: [[EURUSD]]}\n"),
+            "s.yaml:6: socketio.emit \"subscribe:market\" needs ack: true with a publisher"));
+  CHECK(problems_of(base + "    - {event: \"subscribe:market\", args: [[EURUSD]], ack: true}\n"
+                           "    - {event: \"unsubscribe:market\", args: [[EURUSD]]}\n    - {event: hello}\n")
+            .empty());
+  // Without a publisher nothing is counted lost: no ack needed.
+  CHECK(problems_of("target: http://127.0.0.1:1\nsocketio:\n  connections: 1\n  emit:\n"
+                    "    - {event: \"subscribe:market\", args: [[EURUSD]]}\n")
+            .empty());
+}

@@ -35,3 +35,27 @@ TEST_CASE("event names are counted by name, and a hostile server cannot grow the
     CHECK(total == 3 + 100 + 5);  // nothing lost, only lumped
   }
 }
+
+TEST_CASE("requests never sent are shared out by weight and count as timeouts of their step") {
+  CHECK(split_by_weight(71, {1}) == std::vector<std::uint64_t>{71});
+  CHECK(split_by_weight(10, {3, 1}) == std::vector<std::uint64_t>{8, 2});  // 7.5 and 2.5: the tie to the first
+  CHECK(split_by_weight(7, {1, 1, 1}) == std::vector<std::uint64_t>{3, 2, 2});
+  CHECK(split_by_weight(2, {1, 1, 1}) == std::vector<std::uint64_t>{1, 1, 0});
+  CHECK(split_by_weight(0, {5, 2}) == std::vector<std::uint64_t>{0, 0});
+  CHECK(split_by_weight(5, {0, 0}) == std::vector<std::uint64_t>{5, 0});
+  CHECK(split_by_weight(3, {}).empty());
+  // n × weight beyond 64 bits: still exact.
+  const std::uint64_t big = 30'000'000'000'000ULL;
+  auto parts = split_by_weight(big, {1'000'000, 1'000'000, 1});
+  CHECK(parts[0] + parts[1] + parts[2] == big);
+  CHECK(parts[2] == big / 2'000'001);
+
+  step_stats s;
+  s.requests = 29;
+  s.errors[static_cast<int>(error_kind::timeout)] = 1;
+  s.add_not_sent(71);
+  CHECK(s.requests == 100);
+  CHECK(s.not_sent == 71);
+  CHECK(s.error_count() == 72);
+  CHECK(s.rps(2.0) == Approx(14.5));  // only what was sent
+}

@@ -65,6 +65,14 @@ TEST_CASE("bad threshold expressions are rejected with a reason") {
   fails_with("ws{step:x}.lost==0", "http metrics only");
   fails_with("", "empty");
   fails_with("<1ms", "no metric");
+  fails_with("http.p99<", "no value");
+  fails_with("http.p99<-5ms", "negative");
+  fails_with("http.rps>-1", "negative");
+  fails_with("ws.lost<0.5", "whole number");
+  fails_with("http.requests>=99.9", "whole number");
+  fails_with("{step:x}http.p99<1s", "right after http");
+  fails_with("http.p99{step:x}<1s", "right after http");
+  fails_with("http.p{step:x}99<1s", "right after http");
 }
 
 TEST_CASE("comparison and formatting") {
