@@ -25,9 +25,19 @@ std::string mask_userinfo(std::string_view s) {
   for (std::size_t sep = s.find("://"); sep != std::string_view::npos; sep = s.find("://", sep + 1)) {
     if (sep < done || sep == 0 || !scheme_char(s[sep - 1])) continue;
     const std::size_t start = sep + 3;
-    const std::size_t end = std::min(s.find_first_of("/?#", start), s.size());
-    const std::string_view authority = s.substr(start, end - start);
-    const std::size_t at = authority.rfind('@');
+    std::size_t end = std::min(s.find_first_of("/?#", start), s.size());
+    std::string_view authority = s.substr(start, end - start);
+    std::size_t at = authority.rfind('@');
+    if (at == std::string_view::npos) {
+      // A password with an unencoded '/', '?' or '#' (base64 often has a '/'): its '@' comes after
+      // that cut. Such a URL does not parse, so it is exactly the one an error message shows.
+      // Up to the next space or the next URL's scheme (searched in that order, so a long list of
+      // URLs costs one pass, not one pass per URL).
+      const std::string_view rest = s.substr(start, std::min(s.find("://", start), s.size()) - start);
+      end = start + std::min(rest.find_first_of(" \t\r\n\f\v"), rest.size());
+      authority = s.substr(start, end - start);
+      at = authority.rfind('@');
+    }
     const std::size_t colon = authority.find(':');
     if (at == std::string_view::npos || colon == std::string_view::npos || colon > at) continue;
     // The user of user:password has neither '@' nor a space: else that ':' is in other text.

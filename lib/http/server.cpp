@@ -430,6 +430,8 @@ response answer_without_handler(const server::impl& S, const request& req, std::
 
 // The most a session reads from its socket at once.
 constexpr std::size_t read_chunk = 65536;
+// The buffer's bound while a body is read: what a chunk-size line or the trailer section may take.
+constexpr std::size_t body_buffer_max = 63 * 1024;
 
 errc parse_error_kind(const beast::error_code& ec) {
   if (ec == bhttp::error::header_limit) return errc::header_too_large;
@@ -579,7 +581,13 @@ net::awaitable<void> session(server::impl& S, worker& w, tcp::socket sock, std::
         // timeout would have closed it).
         st.deadline = steady::now() + S.s.request_timeout;
         st.timed_out = false;
+        // A trailer field longer than Beast can hold (64 KiB) throws from inside the read, out of
+        // the worker's run(). During the body the buffer stays under that, so such a trailer
+        // section (or a chunk-size line as long) is a buffer_overflow: 400.
+        const std::size_t head_cap = buffer.max_size();
+        buffer.max_size(std::max<std::size_t>(buffer.size(), body_buffer_max));
         auto [rec, rn] = co_await bhttp::async_read(stream.socket(), buffer, parser, use_tuple);
+        buffer.max_size(head_cap);
         st.deadline = steady::time_point::max();
         if (rec == net::error::operation_aborted && st.timed_out) rec = beast::error::timeout;
         ec = rec;

@@ -247,7 +247,19 @@ http_step parse_step(reader& r, const YAML::Node& n, const std::string& where, c
   } else {
     auto p = r.str(n["path"], where + ".path");
     if (!p.starts_with("/")) r.problem(n["path"], fmt::format("{}.path must start with '/'", where));
-    if (std::any_of(p.begin(), p.end(), [](char c) { return c == ' ' || is_control(c); }))
+    // The literal text: a {{ variable }} may be written with spaces, and its value is not known yet.
+    std::string literal;
+    for (std::size_t i = 0; i < p.size();) {
+      if (p.compare(i, 2, "{{") == 0) {
+        const auto close = p.find("}}", i + 2);
+        if (close != std::string::npos) {
+          i = close + 2;
+          continue;
+        }
+      }
+      literal += p[i++];
+    }
+    if (std::any_of(literal.begin(), literal.end(), [](char c) { return c == ' ' || is_control(c); }))
       r.problem(n["path"],
                 fmt::format("{}.path must not contain spaces or control characters (percent-encode them)", where));
     s.path = templ(n["path"], p);
@@ -606,6 +618,7 @@ scenario parse_scenario(const std::string& text, const std::string& file) {
   // Cross references that need the whole file.
   std::set<std::string> step_names;
   for (const auto& s : sc.http.steps) step_names.insert(s.name);
+  for (const auto& s : sc.http.setup) step_names.insert(s.name);  // measured too (report: setup_steps)
   if (auto v = root["thresholds"]; v && v.IsSequence()) {
     std::size_t i = 0;
     for (const auto& t : sc.thresholds) {
@@ -693,6 +706,10 @@ void validate(const scenario& s) {
   // failed run (it read "FAIL, not measured" and exit 1).
   std::string steps;
   for (const auto& st : s.http.steps) steps += fmt::format("{}\"{}\"", steps.empty() ? "" : ", ", st.name);
+  for (const auto& st : s.http.setup) steps += fmt::format("{}\"{}\"", steps.empty() ? "" : ", ", st.name);
+  auto named = [](const std::vector<http_step>& v, const std::string& name) {
+    return std::any_of(v.begin(), v.end(), [&](const http_step& st) { return st.name == name; });
+  };
   for (const auto& t : s.thresholds) {
     if (t.metric.starts_with("http.") && !s.http.enabled)
       p.push_back(
@@ -700,8 +717,7 @@ void validate(const scenario& s) {
     else if (t.metric.starts_with("ws.") && !s.socketio.enabled)
       p.push_back(fmt::format("{}: threshold \"{}\": there is no socketio section, so no Socket.IO metric is measured",
                               where, t.text));
-    else if (!t.step.empty() && std::none_of(s.http.steps.begin(), s.http.steps.end(),
-                                             [&](const http_step& st) { return st.name == t.step; }))
+    else if (!t.step.empty() && !named(s.http.steps, t.step) && !named(s.http.setup, t.step))
       p.push_back(fmt::format("{}: threshold \"{}\" names step \"{}\", which does not exist (steps: {})", where, t.text,
                               t.step, steps));
   }

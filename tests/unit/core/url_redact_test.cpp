@@ -54,6 +54,11 @@ TEST_CASE("redaction hides URL passwords, tokens and listed secrets") {
   CHECK(redact_url("postgresql://app:hunter2@db/x") == "postgresql://app:***@db/x");
   CHECK(redact_url("redis://:s3cr3t@127.0.0.1:6379") == "redis://:***@127.0.0.1:6379");
   CHECK(redact_url("postgresql://app@db/x") == "postgresql://app@db/x");
+  // A password with an unencoded '/', '?' or '#' (such a URL does not parse: the error shows it).
+  CHECK(redact_url("postgres://app:Ab/cd+ef@db.example:5432/app") == "postgres://app:***@db.example:5432/app");
+  CHECK(redact_url("\"redis://u:p#ss?w@h:6379/0\" is not a valid URL") ==
+        "\"redis://u:***@h:6379/0\" is not a valid URL");
+  CHECK(redact_url("see https://example.com/a@b") == "see https://example.com/a@b");
   CHECK(redact_url("host=db password=hunter2 user=x") == "host=db password=*** user=x");
   auto t =
       redact_text("connect failed for postgresql://u:topsecretpw@h/db with key ABCDEFGHIJKLMNOP", {"ABCDEFGHIJKLMNOP"});

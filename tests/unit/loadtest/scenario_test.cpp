@@ -73,6 +73,7 @@ publisher:
 thresholds:
   - http.p99<100ms
   - http{step:me}.errors<1%
+  - http{step:login}.p99<1s
   - ws.lost==0
 )",
                            "demo.yaml");
@@ -92,7 +93,7 @@ thresholds:
   CHECK(sc.socketio.connections == 50);
   CHECK(sc.socketio.emit.at(0).ack);
   CHECK(sc.publisher.symbols == std::vector<std::string>{"EURUSD", "GBPUSD"});
-  CHECK(sc.thresholds.size() == 4);  // one from the step, three overall
+  CHECK(sc.thresholds.size() == 5);  // one from the step, four overall (one on the setup step "login")
   CHECK(sc.duration() == 5500ms);    // 50 connections at 100/s, then held 5s
 
   // The body keeps YAML types (age is a number) and the template renders per virtual user.
@@ -130,6 +131,13 @@ thresholds:
   CHECK(has(p, "s.yaml:14:"));
   CHECK(has(p, "step \"ghost\", which does not exist"));
   CHECK(p.size() == 8);
+}
+
+TEST_CASE("a path's {{ variable }} may be written with spaces; its literal text may not") {
+  const std::string head =
+      "target: http://127.0.0.1:1\nhttp:\n  rate: 1\n  duration: 1s\n  vus: 2\n  steps:\n    - path: ";
+  CHECK(problems_of(head + "\"/apis/users/{{ vu }}\"\n").empty());
+  CHECK(has(problems_of(head + "\"/apis/ users/{{vu}}\"\n"), "must not contain spaces"));
 }
 
 TEST_CASE("scenario structure errors") {
