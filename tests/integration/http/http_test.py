@@ -282,23 +282,24 @@ def proxy_connection_cap():
 
         # A header field longer than Beast's 64 KiB per field, allowed by a 256 KiB
         # server.max_header_size: 431, not a connection dropped with an error logged.
-        h = socket.create_connection(("127.0.0.1", d.port), 5)
-        h.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n")
-        h.settimeout(5)
-        answer = h.recv(4096)
-        h.close()
+        def exchange(data, wait):
+            """Sends raw bytes on a new connection; the first answer bytes within `wait` seconds."""
+            h = socket.create_connection(("127.0.0.1", d.port), 5)
+            h.sendall(data)
+            h.settimeout(wait)
+            try:
+                got = h.recv(4096)
+            except OSError:
+                got = b""
+            h.close()
+            return got
+
+        answer = exchange(b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n", 5)
         check(answer.startswith(b"HTTP/1.1 431"), f"a 70,000-byte header value: 431 ({answer[:40]})")
         # The same in a chunked body's trailer section: it threw out of the worker's loop (an error
         # line per request, no answer). The trailer section is held under 64 KiB: 400.
-        h = socket.create_connection(("127.0.0.1", d.port), 5)
-        h.sendall(b"POST /livez HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nX-Big: " +
-                  b"a" * 70000 + b"\r\n\r\n")
-        h.settimeout(5)
-        try:
-            answer = h.recv(4096)
-        except OSError:
-            answer = b""
-        h.close()
+        answer = exchange(b"POST /livez HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n"
+                          b"X-Big: " + b"a" * 70000 + b"\r\n\r\n", 5)
         check(answer.startswith(b"HTTP/1.1 400"), f"a 70,000-byte trailer field: 400 ({answer[:40]})")
         with open(d.log_path) as f:
             log = f.read()
@@ -306,15 +307,8 @@ def proxy_connection_cap():
                   "the 70,000-byte header and trailer log no connection or worker error")
 
         # Expect: 100-continue from an HTTP/1.0 client is ignored (RFC 9110 10.1.1): no interim line.
-        h = socket.create_connection(("127.0.0.1", d.port), 5)
-        h.sendall(b"POST /apis/auth/login HTTP/1.0\r\nHost: x\r\nExpect: 100-continue\r\n"
-                  b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n")
-        h.settimeout(1)
-        try:
-            early = h.recv(4096)
-        except OSError:
-            early = b""
-        h.close()
+        early = exchange(b"POST /apis/auth/login HTTP/1.0\r\nHost: x\r\nExpect: 100-continue\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n", 1)
         check(b"100 Continue" not in early, f"HTTP/1.0 with Expect: 100-continue gets no 100 Continue ({early[:40]})")
         check(d.stop() == 0, "the proxy-cap daemon exits 0 on SIGTERM")
     finally:
