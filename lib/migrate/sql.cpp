@@ -421,6 +421,12 @@ std::string fold_name(const std::vector<token>& t, std::size_t& i, std::string* 
 
 statement_info analyze(std::string_view sql) {
   statement_info info;
+  // A statement naming a list of tables (VACUUM, TRUNCATE, LOCK): it locks them all; the first
+  // is the one it is reported by.
+  auto lock_tables = [&info](std::string mode, std::vector<std::string> tables) {
+    info.lock = {std::move(mode), std::move(tables)};
+    if (!info.lock.tables.empty()) info.table = info.lock.tables.front();
+  };
   std::vector<token> t;
   try {
     t = tokenize(sql);
@@ -575,16 +581,14 @@ statement_info analyze(std::string_view sql) {
       }
     }
     if (full) info.verb = "VACUUM FULL";
-    info.lock = {full ? "ACCESS EXCLUSIVE" : "SHARE UPDATE EXCLUSIVE", table_list(t, c.i)};
-    if (!info.lock.tables.empty()) info.table = info.lock.tables.front();
+    lock_tables(full ? "ACCESS EXCLUSIVE" : "SHARE UPDATE EXCLUSIVE", table_list(t, c.i));
     return info;
   }
   if (c.eat({"TRUNCATE"})) {
     info.what = kind::truncate;
     info.verb = "TRUNCATE";
     c.eat({"TABLE"});
-    info.lock = {"ACCESS EXCLUSIVE", table_list(t, c.i)};
-    if (!info.lock.tables.empty()) info.table = info.lock.tables.front();
+    lock_tables("ACCESS EXCLUSIVE", table_list(t, c.i));
     return info;
   }
   if (c.eat({"LOCK"})) {
@@ -598,8 +602,7 @@ statement_info analyze(std::string_view sql) {
     for (std::size_t j = end + 1; j < t.size() && !(t[j].type == token::kind::word && t[j].text == "MODE"); ++j)
       mode += (mode.empty() ? "" : " ") + t[j].text;
     // Without IN … MODE, LOCK takes the strongest.
-    info.lock = {mode.empty() ? "ACCESS EXCLUSIVE" : mode, table_list(t, c.i, end)};
-    if (!info.lock.tables.empty()) info.table = info.lock.tables.front();
+    lock_tables(mode.empty() ? "ACCESS EXCLUSIVE" : mode, table_list(t, c.i, end));
     return info;
   }
   if (c.eat({"CLUSTER"})) {

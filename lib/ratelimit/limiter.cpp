@@ -48,10 +48,19 @@ std::optional<std::int64_t> count_of(const cache::reply& r) {
   return negative ? 0 : v;
 }
 
-// The refusal's DECRBY and a new counter's PEXPIREAT: sent on the worker's connection, not awaited
-// by the request (a lost one leaves a counter one higher, or a counter expiring with its key's
-// previous expiry, never a request wrongly let through).
-boost::asio::awaitable<void> follow_up(std::shared_ptr<store> redis, std::vector<std::vector<std::string>> commands) {
+// Takes a counted request off `counter` again (DECRBY), and sets its expiry again after it: the
+// DECRBY makes the counter anew if `ratelimit reset` deleted it meanwhile. Run detached: the request
+// does not wait for it; a lost one leaves the counter one higher until it expires, never a request
+// wrongly let through.
+boost::asio::awaitable<void> take_back(std::shared_ptr<store> redis, std::string counter, std::int64_t ttl_ms,
+                                       std::uint32_t cost) {
+  std::vector<std::vector<std::string>> commands(2);
+  commands[0].emplace_back("DECRBY");
+  commands[0].push_back(counter);
+  commands[0].push_back(std::to_string(cost));
+  commands[1].emplace_back("PEXPIRE");
+  commands[1].push_back(std::move(counter));
+  commands[1].push_back(std::to_string(ttl_ms));
   co_await redis->pipeline(std::move(commands));
 }
 
@@ -180,19 +189,6 @@ decision limiter::fallback(tier t, const config::ratelimit_settings& s, std::str
   return d;
 }
 
-boost::asio::awaitable<void> limiter::take_back(std::string counter, std::int64_t ttl_ms, std::uint32_t cost) {
-  std::vector<std::vector<std::string>> more(2);
-  more[0].emplace_back("DECRBY");
-  more[0].push_back(counter);
-  more[0].push_back(std::to_string(cost));
-  // After the DECRBY too: it makes the counter again if it is gone meanwhile (`ratelimit reset`).
-  more[1].emplace_back("PEXPIRE");
-  more[1].push_back(std::move(counter));
-  more[1].push_back(std::to_string(ttl_ms));
-  auto ex = co_await boost::asio::this_coro::executor;
-  boost::asio::co_spawn(ex, follow_up(redis_, std::move(more)), boost::asio::detached);
-}
-
 std::int64_t limiter::shared_now(std::int64_t local) {
   std::int64_t now = local + offset_ms_.load(std::memory_order_relaxed);
   // Never back (a clock stepped back, a new offset below the last): stay in the newer window
@@ -242,6 +238,7 @@ boost::asio::awaitable<limiter::checked> limiter::check_and_get(tier t, std::str
   const bool sync = local - last_sync_.load(std::memory_order_relaxed) >= clock_sync_every_ms;
   if (sync) last_sync_.store(local, std::memory_order_relaxed);
   const std::int64_t index = now / window;
+  const std::int64_t ttl = (index + 2) * window - now;  // to the end of the next window
   const std::string base = redis_key(t, identifier);
   std::string current = window_key(base, index);
   // Built before co_await: GCC 12 miscompiles string literals in a braced list inside a coroutine.
@@ -255,12 +252,13 @@ boost::asio::awaitable<limiter::checked> limiter::check_and_get(tier t, std::str
   commands[1].reserve(3);
   commands[1].emplace_back("PEXPIRE");
   commands[1].push_back(current);
-  commands[1].push_back(std::to_string((index + 2) * window - now));
+  commands[1].push_back(std::to_string(ttl));
   commands[2].reserve(3);
   commands[2].emplace_back(with_key ? "MGET" : "GET");
   commands[2].push_back(window_key(base, index - 1));
   if (with_key) commands[2].push_back(std::move(key));
   if (sync) commands[3].emplace_back("TIME");
+  const auto ex = co_await boost::asio::this_coro::executor;  // for the take-back, if any
   auto r = co_await redis_->pipeline(std::move(commands));
   if (sync && r.size() == 4) learn_clock(r[3], local, clock_());
 
@@ -298,11 +296,11 @@ boost::asio::awaitable<limiter::checked> limiter::check_and_get(tier t, std::str
       out.read = true;
       if (value->kind == cache::reply::type::string) out.value = std::move(r[2].value.elements[1].text);
     }
-    if (!c.allowed) co_await take_back(std::move(current), (index + 2) * window - now, cost);
+    if (!c.allowed) boost::asio::co_spawn(ex, take_back(redis_, std::move(current), ttl, cost), boost::asio::detached);
     co_return out;
   }
   // The INCRBY counted but the decision is the fallback's: take it off again.
-  if (counted_ok) co_await take_back(std::move(current), (index + 2) * window - now, cost);
+  if (counted_ok) boost::asio::co_spawn(ex, take_back(redis_, std::move(current), ttl, cost), boost::asio::detached);
   count_failure(why, detail);
   out.d = fallback(t, *s, identifier, cost);
   count(t, out.d);

@@ -78,9 +78,6 @@ class limiter {
  private:
   decision fallback(tier t, const config::ratelimit_settings& s, std::string_view identifier, std::uint32_t cost);
   void count(tier t, const decision& d);
-  /// Sends, without waiting for it, the counter's DECRBY (a request counted but not let through by
-  /// it) and its expiry again.
-  boost::asio::awaitable<void> take_back(std::string counter, std::int64_t ttl_ms, std::uint32_t cost);
   /// The deployment's clock: this host's plus the offset to Redis' (TIME), never going back.
   std::int64_t shared_now(std::int64_t local);
   /// Sets the offset from a TIME reply read between `sent_ms` and `received_ms` (this host's clock).

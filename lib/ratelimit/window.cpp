@@ -52,7 +52,6 @@ counted_decision counted(std::int64_t counted, std::int64_t previous, std::uint3
       estimate(static_cast<double>(previous), static_cast<double>(before), static_cast<double>(window_ms), elapsed) +
           cost <=
       static_cast<double>(limit);
-  out.first = before == 0;
   out.state.window = idx;
   out.state.previous = static_cast<std::uint32_t>(previous);
   out.state.current = static_cast<std::uint32_t>(out.allowed ? std::min(before + cost, most) : before);

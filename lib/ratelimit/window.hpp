@@ -31,7 +31,7 @@ struct decision {
   std::uint32_t remaining = 0;               // requests still allowed now, after this one
   std::chrono::milliseconds reset_after{0};  // until the current fixed window ends
   std::chrono::milliseconds retry_after{0};  // 0 when allowed; else until a request would pass again
-  std::int64_t now_ms = 0;                   // the clock the decision used (Unix ms, this process')
+  std::int64_t now_ms = 0;                   // the clock the decision used (Unix ms; Redis' for Redis')
   ratelimit::source source = source::redis;
   /// Unix time (ms) at which the current fixed window ends (X-RateLimit-Reset).
   std::int64_t reset_at_ms() const { return now_ms + reset_after.count(); }
@@ -43,11 +43,9 @@ bool step(window_state& s, std::uint32_t limit, std::int64_t window_ms, std::uin
 /// The decision Redis' counters give (the same as step() for the same sequence of requests): the
 /// request's INCRBY made the current window's counter `counted`; the previous window's counter reads
 /// `previous`. `state` is the state after the decision: a refused request is taken off again (DECRBY),
-/// so it is not in `state.current`. `first` says this request found the counter at zero (its key
-/// needs its expiry).
+/// so it is not in `state.current`.
 struct counted_decision {
   bool allowed = false;
-  bool first = false;
   window_state state;
 };
 counted_decision counted(std::int64_t counted, std::int64_t previous, std::uint32_t limit, std::int64_t window_ms,
