@@ -27,6 +27,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -462,7 +463,14 @@ struct publisher {
         }
         freeReplyObject(r);
       }
-      if (pending == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      if (pending == 0) {
+        // Asleep until the next tick is due (at most 50 ms, to see `stop`): polling every 200 us
+        // cost the generator about 7% of a core and 5,000 wakeups a second on the shared cores.
+        const double next_s = burst ? std::floor(elapsed * rate + 1) / rate : static_cast<double>(sent + 1) / per_s;
+        const auto wake = t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                   std::chrono::duration<double>(next_s));
+        std::this_thread::sleep_until(std::min(wake, std::chrono::steady_clock::now() + std::chrono::milliseconds(50)));
+      }
     }
     redisFree(c);
     cpu = cpu_seconds(RUSAGE_THREAD);
@@ -602,6 +610,10 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(pings));
   std::printf("latency ms (tick ts -> receipt): p50 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", pct(lat_us, 50),
               pct(lat_us, 99), pct(lat_us, 99.9), pct(lat_us, 100));
+  // Its shape: the first receipts show the fixed cost (publisher -> Redis -> server), the spread
+  // up to p99 how long a burst takes to drain.
+  std::printf("latency shape ms: min %.2f  p1 %.2f  p10 %.2f  p25 %.2f  p75 %.2f  p90 %.2f\n", pct(lat_us, 0),
+              pct(lat_us, 1), pct(lat_us, 10), pct(lat_us, 25), pct(lat_us, 75), pct(lat_us, 90));
   std::printf(
       "loss: %llu messages missing inside streams, %llu silent streams, %llu out of order, %zu sockets closed\n",
       static_cast<unsigned long long>(lost), static_cast<unsigned long long>(streams_silent),
