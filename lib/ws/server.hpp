@@ -61,6 +61,8 @@ class socket : public std::enable_shared_from_this<socket> {
   std::uint64_t room_frames(const std::string& room) const;
   /// Rooms joined.
   const std::vector<std::string>& rooms() const { return rooms_; }
+  /// The session the socket lives on (null once it left); for the fan-out's prefetching.
+  session* owner() const { return session_; }
   /// Server-side disconnect of the whole connection: DISCONNECT packet, then the transport closes.
   void disconnect();
 
@@ -74,12 +76,15 @@ class socket : public std::enable_shared_from_this<socket> {
  private:
   friend class session;
   void detach_rooms();
+  // After a leave moved this socket within a room's member list.
+  void moved_in(const std::string& room, std::uint32_t pos);
   session* session_;
   std::size_t worker_;
   std::string id_;
   std::string nsp_;
   json auth_;
   std::vector<std::string> rooms_;
+  std::vector<std::uint32_t> room_pos_;  // per entry of rooms_: its index in that room's member list
 };
 
 /// What an application does on a namespace. Methods run on the socket's worker thread.

@@ -81,8 +81,18 @@ std::string random_token(std::size_t n) {
 void flush_worker(worker_ctx* w) {
   w->flush_posted = false;
   std::swap(w->dirty, w->flushing);
-  for (auto& s : w->flushing) s->flush_direct();
+  const auto& list = w->flushing;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (i + 2 < list.size()) list[i + 2]->prefetch_flush();
+    if (i + 1 < list.size()) list[i + 1]->prefetch_flush_data();
+    list[i]->flush_direct();
+  }
   w->flushing.clear();
+  if (w->sent_frames) {
+    auto& st = *w->stats;
+    st.messages_out += std::exchange(w->sent_frames, 0);
+    st.bytes_out += std::exchange(w->sent_bytes, 0);
+  }
 }
 
 void session::schedule_flush() {
@@ -175,7 +185,7 @@ void session::flush_direct() {
   msghdr m{};
   m.msg_iov = iov;
   m.msg_iovlen = nio;
-  const ssize_t n = ::sendmsg(ws_->next_layer().native_handle(), &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+  const ssize_t n = ::sendmsg(tcp_->native_handle(), &m, MSG_DONTWAIT | MSG_NOSIGNAL);
   if (n > 0) {
     auto left = static_cast<std::size_t>(n);
     std::size_t done = 0, bytes = 0;
@@ -197,7 +207,8 @@ void session::flush_direct() {
       }
       pop_frame();
     }
-    count_sent(done, bytes);
+    w_.sent_frames += done;  // flush_worker() adds them to the counters
+    w_.sent_bytes += bytes;
   }
   // Not all taken (socket buffer full, more than max_frames, or an error it will meet again).
   if (!outbox_.empty()) {
@@ -208,7 +219,11 @@ void session::flush_direct() {
 }
 
 void session::trim_outbox() {
-  if (outbox_.empty() && outbox_.capacity() > 16) outbox_.shrink_to_fit();
+  if (!outbox_.empty()) return;
+  if (outbox_.capacity() > 16)
+    outbox_.shrink_to_fit();
+  else
+    outbox_.clear();  // back to the buffer's start: the next burst's frames go in without moving any
 }
 
 void session::wake_writer() {
@@ -790,6 +805,7 @@ net::awaitable<void> session::run_ws() {
 
 void session::start_ws(std::unique_ptr<ws_stream> ws, std::shared_ptr<void> slot) {
   ws_ = std::move(ws);
+  tcp_ = &ws_->next_layer();
   slot_ = std::move(slot);
   S_.ws_running++;
   net::co_spawn(w_.exec, run_ws(), net::detached);
@@ -840,6 +856,7 @@ net::awaitable<void> session::upgrade(std::unique_ptr<ws_stream> ws, std::shared
   S_.owner.stats().sessions_polling--;
   S_.owner.stats().sessions_websocket++;
   ws_ = std::move(ws);
+  tcp_ = &ws_->next_layer();
   slot_ = std::move(slot);
   // From here on the session holds a connection place (slot_): its polling place goes back, or
   // every stock client (polling first, then the upgrade) would count against both caps.

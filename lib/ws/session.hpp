@@ -16,7 +16,6 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "core/url.hpp"
@@ -72,13 +71,20 @@ struct worker_ctx {
   net::any_io_executor exec;
   std::unordered_map<std::string, std::shared_ptr<session>> sessions;
   struct room {
-    std::unordered_set<socket*> members;
+    // A dense list, not a hash set: a broadcast walks it in order and can prefetch the sockets
+    // ahead of it (each socket knows its place: socket::room_pos_).
+    std::vector<socket*> members;
     std::uint64_t frames = 0;  // broadcasts delivered to the room since it got its first member
   };
   std::unordered_map<std::string, room> rooms;
   std::unordered_multimap<std::string, socket*> by_token;  // connected sockets by token_id (when set)
   std::vector<std::shared_ptr<session>> dirty;             // sessions with frames to flush after this turn
   std::vector<std::shared_ptr<session>> flushing;
+  // Frames and bytes flush_direct() sent in this flush, added to the shared counters once at its
+  // end (each worker bumping them per session made their cache line travel between cores).
+  server_stats* stats = nullptr;
+  std::uint64_t sent_frames = 0;
+  std::uint64_t sent_bytes = 0;
   bool flush_posted = false;
   bool sweeping = false;  // the heartbeat sweep runs (while the worker has sessions)
 };
@@ -134,6 +140,7 @@ struct server::impl {
       auto w = std::make_unique<worker_ctx>();
       w->index = i;
       w->exec = ex[i];
+      w->stats = &o.stats();
       workers.push_back(std::move(w));
     }
   }
@@ -175,6 +182,28 @@ class session : public std::enable_shared_from_this<session> {
   /// worker was busy) leave together. What the kernel does not take goes to the writer, which
   /// waits for the socket to become writable.
   void flush_direct();
+  // Cache prefetches for the fan-out, which walks thousands of sessions that went cold since the
+  // last burst: it asks for the next ones while it works on this one.
+  /// What enqueue_shared() reads and writes in the session.
+  void prefetch_enqueue() const {
+    __builtin_prefetch(&closed_);
+    __builtin_prefetch(&outbox_);
+  }
+  /// Where enqueue_shared() will put the frame (after prefetch_enqueue() brought the outbox in).
+  void prefetch_outbox_tail() const {
+    if (outbox_.capacity() > outbox_.size()) __builtin_prefetch(outbox_.data() + outbox_.size(), 1);
+  }
+  /// What flush_direct() reads in the session.
+  void prefetch_flush() const {
+    __builtin_prefetch(&dirty_);
+    __builtin_prefetch(&outbox_);
+    __builtin_prefetch(&tcp_);
+  }
+  /// The outbox's frames and the TCP socket's descriptor (after prefetch_flush()).
+  void prefetch_flush_data() const {
+    if (!outbox_.empty()) __builtin_prefetch(outbox_.data());
+    if (tcp_) __builtin_prefetch(tcp_);
+  }
 
   /// True once the session closed (it may linger briefly for a poll that crossed the client's close).
   bool closed() const { return closed_; }
@@ -297,6 +326,7 @@ class session : public std::enable_shared_from_this<session> {
   net::steady_timer* inbox_room_ = nullptr;  // the timer of a transport waiting for inbox room
   net::steady_timer poll_wake_;
   std::unique_ptr<ws_stream> ws_;
+  tcp::socket* tcp_ = nullptr;  // ws_'s TCP socket (it lives as long as ws_): one pointer less per flush
   std::shared_ptr<void> slot_;  // the WebSocket connection's place under the HTTP server's caps
   // A binary packet's attachments together may not exceed max_payload (the codec's default is
   // 1 MB, right only when max_payload is the default).

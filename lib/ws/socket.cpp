@@ -65,8 +65,10 @@ void socket::send_shared(const std::shared_ptr<const std::string>& frame, std::u
 
 void socket::join(const std::string& room) {
   if (!session_ || in(room)) return;
+  auto& members = session_->worker().rooms[room].members;
   rooms_.push_back(room);
-  session_->worker().rooms[room].members.insert(this);
+  room_pos_.push_back(static_cast<std::uint32_t>(members.size()));
+  members.push_back(this);
   session_->srv().owner.stats().subscriptions++;
 }
 
@@ -74,13 +76,32 @@ void socket::leave(const std::string& room) {
   if (!session_) return;
   auto it = std::find(rooms_.begin(), rooms_.end(), room);
   if (it == rooms_.end()) return;
+  const auto idx = static_cast<std::size_t>(it - rooms_.begin());
+  const std::uint32_t pos = room_pos_[idx];
+  const std::string name = std::move(*it);  // `room` may be that very entry
   rooms_.erase(it);
+  room_pos_.erase(room_pos_.begin() + static_cast<std::ptrdiff_t>(idx));
   auto& rooms = session_->worker().rooms;
-  if (auto r = rooms.find(room); r != rooms.end()) {
-    r->second.members.erase(this);
-    if (r->second.members.empty()) rooms.erase(r);
+  if (auto r = rooms.find(name); r != rooms.end()) {
+    // The last member takes this one's place. (Its recorded place is always right; were it not,
+    // a search keeps a stale pointer out of the room.)
+    auto& members = r->second.members;
+    std::size_t at = pos;
+    if (at >= members.size() || members[at] != this)
+      at = static_cast<std::size_t>(std::find(members.begin(), members.end(), this) - members.begin());
+    if (at < members.size()) {
+      members[at] = members.back();
+      members.pop_back();
+      if (at < members.size()) members[at]->moved_in(name, static_cast<std::uint32_t>(at));
+    }
+    if (members.empty()) rooms.erase(r);
   }
   session_->srv().owner.stats().subscriptions--;
+}
+
+void socket::moved_in(const std::string& room, std::uint32_t pos) {
+  auto it = std::find(rooms_.begin(), rooms_.end(), room);
+  if (it != rooms_.end()) room_pos_[static_cast<std::size_t>(it - rooms_.begin())] = pos;
 }
 
 bool socket::in(const std::string& room) const { return std::find(rooms_.begin(), rooms_.end(), room) != rooms_.end(); }

@@ -317,6 +317,36 @@ async function main() {
     a.close();
   }
 
+  // --- members leave a room in any order (the server fills a leaver's place in its member list
+  //     with the last member): the ones still in it keep getting ticks, the ones gone get none
+  {
+    const socks = [];
+    for (let i = 0; i < 4; i++) {
+      const s = connect({ transports: ["websocket"], auth: { token: tokA } });
+      await connected(s);
+      socks.push(s);
+    }
+    const got = socks.map((s) => collect(s));
+    for (const s of socks) await emitAck(s, "subscribe:market", ["EURJPY"]);
+    await emitAck(socks[0], "unsubscribe:market", ["EURJPY"]); // the last member moves into its place
+    await emitAck(socks[3], "unsubscribe:market", ["EURJPY"]); // ... and leaves from there
+    socks[1].close(); // a disconnect leaves too
+    await sleep(200);
+    tick("EURJPY", 160.1, 160.2);
+    await until(() => got[2].length >= 1);
+    await sleep(200);
+    const first = got.map((g) => g.length);
+    await emitAck(socks[3], "subscribe:market", ["EURJPY"]);
+    await emitAck(socks[2], "unsubscribe:market", ["EURJPY"]);
+    tick("EURJPY", 160.3, 160.4);
+    await until(() => got[3].length >= 1);
+    await sleep(200);
+    const second = got.map((g) => g.length);
+    check("members leaving a room in any order: the others still get its ticks, the leavers none",
+      JSON.stringify(first) === "[0,0,1,0]" && JSON.stringify(second) === "[0,0,1,1]", JSON.stringify([first, second]));
+    for (const s of socks) s.close();
+  }
+
   // --- a configured namespace (run.sh: realtime.namespaces = /desk) is the same product: its
   //     broadcasts come addressed to it, or the stock client would drop them
   {
