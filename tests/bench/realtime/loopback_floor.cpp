@@ -166,6 +166,8 @@ int main(int argc, char** argv) {
     fd = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) die("connect");
     ::fcntl(fd, F_SETFL, O_NONBLOCK);
+    const int on = 1;
+    (void)::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);  // arrival, as the generator times it
   }
   const int ep = ::epoll_create1(0);
   for (std::size_t i = 0; i < sockets; ++i) {
@@ -181,7 +183,9 @@ int main(int argc, char** argv) {
   bool measuring = false;
 
   // The reader: frames are whole 100-byte records; a short read keeps its remainder per socket.
-  std::vector<std::uint32_t> lat;
+  std::vector<std::uint32_t> lat, arrival;
+  arrival.reserve(static_cast<std::size_t>(static_cast<double>(sockets) * frames_per_burst * rate * seconds * 1.1) +
+                  1024);
   lat.reserve(static_cast<std::size_t>(static_cast<double>(sockets) * frames_per_burst * rate * seconds * 1.1) + 1024);
   std::vector<std::uint8_t> have(sockets, 0);
   std::vector<std::array<char, frame_bytes>> partial(sockets);
@@ -201,8 +205,22 @@ int main(int argc, char** argv) {
     for (int e = 0; e < n; ++e) {
       const std::size_t i = evs[e].data.u64;
       for (;;) {
-        const ssize_t r = ::recv(client[i], in, sizeof in, 0);
+        iovec iov{in, sizeof in};
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+        msghdr m{};
+        m.msg_iov = &iov;
+        m.msg_iovlen = 1;
+        m.msg_control = control;
+        m.msg_controllen = sizeof control;
+        const ssize_t r = ::recvmsg(client[i], &m, 0);
         if (r <= 0) break;
+        std::int64_t arrived = 0;
+        for (cmsghdr* h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
+          if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_TIMESTAMPNS) continue;
+          timespec t;
+          std::memcpy(&t, CMSG_DATA(h), sizeof t);
+          arrived = static_cast<std::int64_t>(t.tv_sec) * 1'000'000 + t.tv_nsec / 1000;
+        }
         std::size_t off = 0;
         auto len = static_cast<std::size_t>(r);
         while (off < len) {
@@ -216,6 +234,7 @@ int main(int argc, char** argv) {
             std::memcpy(&stamp, partial[i].data(), sizeof stamp);
             if (measuring && std::chrono::steady_clock::now() < end) {
               lat.push_back(static_cast<std::uint32_t>(std::max<std::int64_t>(0, now - stamp)));
+              if (arrived) arrival.push_back(static_cast<std::uint32_t>(std::max<std::int64_t>(0, arrived - stamp)));
               ++received;
             }
           }
@@ -236,10 +255,11 @@ int main(int argc, char** argv) {
   std::printf(
       "floor: bare loopback fan-out (%zu sockets, %zu writer threads, one sendmsg of %zu x %zu bytes per socket per "
       "burst, %g bursts/s, no server): delivered %.0f msg/s (%.1f%% of %.0f offered); latency ms p50 %.2f  p99 %.2f  "
-      "p99.9 %.2f; writers %.2f us per sendmsg (%.0f%% of one core), %llu short writes; reader %.2f us per message\n",
+      "p99.9 %.2f (arrival in the socket: p50 %.2f  p99 %.2f); writers %.2f us per sendmsg (%.0f%% of one core), %llu "
+      "short writes; reader %.2f us per message\n",
       sockets, writers, frames_per_burst, frame_bytes, rate, static_cast<double>(received) / elapsed,
       100.0 * static_cast<double>(received) / elapsed / offered, offered, pct(lat, 50), pct(lat, 99), pct(lat, 99.9),
-      calls ? 1e6 * wcpu / static_cast<double>(calls) : 0.0, 100.0 * wcpu / elapsed,
+      pct(arrival, 50), pct(arrival, 99), calls ? 1e6 * wcpu / static_cast<double>(calls) : 0.0, 100.0 * wcpu / elapsed,
       static_cast<unsigned long long>(shorts), received ? 1e6 * reader_cpu / static_cast<double>(received) : 0.0);
   for (int fd : client) ::close(fd);
   return 0;
