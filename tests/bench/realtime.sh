@@ -5,7 +5,8 @@
 # WebSocket clients, each subscribed to 3 of 20 symbols, plus one publisher thread PUBLISHing
 # ticks evenly spread at RATE per symbol per second). For each RATE it starts a fresh server and
 # prints connect time, refused, memory per idle socket, delivered messages/s, delivery latency
-# p50/p99/p99.9 (tick ts -> receipt), exact loss, backlog trend, and server/generator CPU.
+# p50/p99/p99.9 (tick ts -> receipt: as the generator read it, and as it arrived in the client's
+# socket by the kernel's receive timestamp), exact loss, backlog trend, and server/generator CPU.
 # Asserts nothing.
 #   tests/bench/realtime.sh [SOCKETS] [RATES] [SECONDS] [WORKERS]
 #   defaults: 10000 "5 10" 10 2 (10,000 sockets x 3 x 10/s = 300,000 messages/s offered)
