@@ -243,12 +243,12 @@ void deliver(worker_ctx* w, const std::vector<server::room_frame>& frames) {
     if (it == w->rooms.end()) continue;
     it->second.frames++;
     other.clear();
-    // Queuing never changes a room's members (a slow client's disconnect is posted), so indexes
-    // stay valid. The loop's cost is cache misses on sockets and sessions that went cold since the
-    // last burst: each is asked for a few members ahead, in the order they will be read.
+    // Queuing does not change a room's members (a slow client's disconnect is posted; the size is
+    // read each turn all the same). The loop's cost is cache misses on sockets and sessions that
+    // went cold since the last burst: each is asked for a few members ahead of its turn.
     const auto& members = it->second.members;
-    const std::size_t n = members.size();
-    for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t i = 0; i < members.size(); ++i) {
+      const std::size_t n = members.size();
       if (i + 8 < n) {
         __builtin_prefetch(members[i + 8]);
         __builtin_prefetch(reinterpret_cast<const char*>(members[i + 8]) + 64);
