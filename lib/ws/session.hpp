@@ -330,7 +330,12 @@ class session : public std::enable_shared_from_this<session> {
   std::shared_ptr<void> slot_;  // the WebSocket connection's place under the HTTP server's caps
   // A binary packet's attachments together may not exceed max_payload (the codec's default is
   // 1 MB, right only when max_payload is the default).
-  sio_decoder decoder_{sio_limits{.max_attachment_bytes = static_cast<std::size_t>(S_.opt.max_payload)}};
+  sio_decoder decoder_{attachment_limits(S_.opt.max_payload)};
+  static sio_limits attachment_limits(std::uint64_t max_payload) {
+    sio_limits l;
+    l.max_attachment_bytes = static_cast<std::size_t>(max_payload);
+    return l;
+  }
   std::map<std::string, std::shared_ptr<socket>> sockets_;
   std::string client_ip_;
   std::string cookies_;
