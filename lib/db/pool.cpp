@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <poll.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -353,6 +354,7 @@ void complete(const std::shared_ptr<pool_job>& j) {
 }
 
 void worker(std::shared_ptr<detail::pool_shared> sh, std::size_t index) {
+  pthread_setname_np(pthread_self(), ("db-" + std::to_string(index)).substr(0, 15).c_str());
   pool_slot& s = sh->slots[index];
   for (;;) {
     std::shared_ptr<pool_job> j;

@@ -1,5 +1,6 @@
 #include "health/checker.hpp"
 
+#include <pthread.h>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -45,6 +46,7 @@ struct checker::impl {
   std::vector<std::unique_ptr<check>> checks;
 
   void loop(check& c) {
+    pthread_setname_np(pthread_self(), ("health-" + c.name).substr(0, 15).c_str());
     std::unique_lock lock(mu);
     while (!stopping) {
       c.running = true;

@@ -1,6 +1,7 @@
 #include "http/server.hpp"
 
 #include <fmt/format.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -846,6 +847,8 @@ void server::start() {
     net::co_spawn(w->ioc, sweep_loop(S, *w), net::detached);
     worker* wp = w.get();
     w->thread = std::thread([wp] {
+      // Named for top -H, perf and gdb (at most 15 characters).
+      pthread_setname_np(pthread_self(), ("http-w" + std::to_string(wp->index)).substr(0, 15).c_str());
       for (;;) {
         try {
           wp->ioc.run();

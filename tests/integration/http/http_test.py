@@ -608,6 +608,12 @@ def main():
                   f"endless {what}: 400 after {sent >> 10} KiB sent ({reply[:20]!r})")
         rss_after = rss_kb(d.proc.pid)
         check(rss_after - rss_before < 32 * 1024, f"endless chunk line/trailer: RSS {rss_before} -> {rss_after} KiB")
+        # the daemon's threads are named for top -H, perf and gdb
+        names = set()
+        for t in os.listdir(f"/proc/{d.proc.pid}/task"):
+            with open(f"/proc/{d.proc.pid}/task/{t}/comm") as f:
+                names.add(f.read().strip())
+        check({"http-w0", "db-0", "health-database", "health-redis"} <= names, f"thread names: {sorted(names)}")
         # methods Beast does not know share one metrics label: labelled by their own text, every
         # distinct method added a series to /metrics for good
         for i in range(3):
