@@ -21,7 +21,7 @@
 # costs with SOCKETS open: N announced over SECONDS against as long idle; use rate 0 for a quiet server), PERF_OUT (perf record the server), REDIS_URL (default: throwaway Redis + PostgreSQL from
 # scripts/lib/services.sh), RECEIVERS (threads reading the generator's sockets, default 1: one
 # thread reading a whole burst adds its own queueing to the latency, which 10,000 separate clients
-# would not), SYSCALLS_OUT=file (`perf stat` of the server's system calls by type; it slows the
+# would not), GEN_NICE (the generator's niceness, default 10: see below), SYSCALLS_OUT=file (`perf stat` of the server's system calls by type; it slows the
 # server, so its latency figures do not count).
 # All clients come from 127.0.0.1, so the bench raises the per-address limits for its server:
 # server.max_connections(_per_ip) 100000 and realtime.connect_rate 1000000/1s (defaults: see
@@ -81,9 +81,13 @@ redis_port="${redis_hostport##*:}"
 
 symbols=(EURUSD GBPUSD USDJPY XAUUSD BTCUSD AUDUSD USDCAD USDCHF NZDUSD EURJPY GBPJPY EURGBP XAGUSD ETHUSD US30 NAS100 SPX500 GER40 UKOIL USOIL)
 secret="bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+# The generator (and the floor's reader) run at nice 10 by default: it then takes the CPU the
+# server leaves, as 10,000 clients on their own machines would take none of the server's.
+# GEN_NICE=0 makes it the server's equal: it then competes for the same two cores mid-burst.
+gen_nice="${GEN_NICE:-10}"
 ulimit -n "$(ulimit -Hn)"
 echo "realtime bench: $sockets sockets, 3 of ${#symbols[@]} symbols each, $workers workers, $(nproc) cores," \
-  "${seconds}s per rate, $(basename "$bin") $("$bin" --version 2>/dev/null | head -1)"
+  "${seconds}s per rate, generator at nice $gen_nice, $(basename "$bin") $("$bin" --version 2>/dev/null | head -1)"
 for rate in $rates; do
   port="$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')"
   JWT_SECRET="$secret" ZUPERIOR_MARKET_FEED=redis ZUPERIOR_MARKET_SYMBOLS="$(
@@ -106,7 +110,7 @@ for rate in $rates; do
   # PERF_OUT=file: profile the server (call graphs) for the whole run, for finding its bottleneck.
   [ -z "${PERF_OUT:-}" ] || perf record -F 499 -g -p "$pid" -o "$PERF_OUT.$rate" -- sleep $((seconds + 9)) >/dev/null 2>&1 &
   [ -z "${SYSCALLS_OUT:-}" ] || perf stat -e 'syscalls:sys_enter_*' -p "$pid" -o "$SYSCALLS_OUT.$rate" -- sleep $((seconds + 9)) >/dev/null 2>&1 &
-  "$gen" 127.0.0.1 "$port" "$pid" "$sockets" "$seconds" "$secret" "$redis_host" "$redis_port" "$rate" "${symbols[@]}"
+  nice -n "$gen_nice" "$gen" 127.0.0.1 "$port" "$pid" "$sockets" "$seconds" "$secret" "$redis_host" "$redis_port" "$rate" "${symbols[@]}"
   curl -fsS "http://127.0.0.1:$port/metrics" >"$work/metrics" || true
   grep -E '^zuperior_(ws_(conflated|dropped|slow_disconnects|connect_refused|messages_out)|feed_ticks)' "$work/metrics" |
     tr '\n' ' ' | sed 's/zuperior_//g; s/_total//g'
@@ -122,5 +126,5 @@ for rate in $rates; do
   grep -E 'error|critical' "$work/serve.log" | head -3 || true
   # The floor holds both ends of every connection (two processes): it needs no more descriptors
   # per process than the generator does.
-  [ "${CALIBRATE:-1}" = 0 ] || "$floor" "$sockets" "$rate" "$seconds" "$workers"
+  [ "${CALIBRATE:-1}" = 0 ] || GEN_NICE="$gen_nice" "$floor" "$sockets" "$rate" "$seconds" "$workers"
 done

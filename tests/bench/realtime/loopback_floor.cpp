@@ -160,6 +160,9 @@ int main(int argc, char** argv) {
     std::_Exit(0);
   }
   ::close(lfd);
+  // The reader runs at the generator's niceness (GEN_NICE, as tests/bench/realtime.sh sets it),
+  // the writers at the server's.
+  if (const char* n = std::getenv("GEN_NICE")) (void)::setpriority(PRIO_PROCESS, 0, std::atoi(n));
 
   std::vector<int> client(sockets);
   for (auto& fd : client) {

@@ -63,6 +63,7 @@ struct receiver {
   // Arrival in the client's socket - ts: the kernel's receive timestamp (SO_TIMESTAMPNS) of the
   // read, without the time the frame then waited for this thread to read it.
   std::vector<std::uint32_t> arrival_us;
+  std::vector<std::pair<std::int64_t, std::int64_t>> arrival_by_tick;  // (tick ts, arrival), for the fan-out time
 };
 
 // A subscribed client whose frames are read by the raw epoll loop (see receive_once()).
@@ -253,9 +254,11 @@ bool parse_frames(shared_state* st, raw_conn& c) {
     c.rx->lat_us.push_back(static_cast<std::uint32_t>(std::clamp<std::int64_t>(now - ts, 0, 4'000'000'000)));
     // The read's timestamp is its newest segment's: for a frame that came in an older one of the
     // same read it errs late, never early.
-    if (c.arrived_us)
+    if (c.arrived_us) {
       c.rx->arrival_us.push_back(
           static_cast<std::uint32_t>(std::clamp<std::int64_t>(c.arrived_us - ts, 0, 4'000'000'000)));
+      c.rx->arrival_by_tick.emplace_back(ts, c.arrived_us);
+    }
     const auto sp = msg.find("\"symbol\":\"");
     if (sp == std::string_view::npos) continue;
     const auto sym = msg.substr(sp + 10, msg.find('"', sp + 10) - (sp + 10));
@@ -577,9 +580,13 @@ int main(int argc, char** argv) {
   std::thread pub_thread([&pub] { pub.run(); });
   run_for(ioc, &st, std::chrono::seconds(1));  // the feed reaches a steady state
   const double expected_rate = pub.rate * 3.0 * static_cast<double>(st.subscribed);
-  for (auto& r : st.rx)
-    r.lat_us.reserve(static_cast<std::size_t>(expected_rate * seconds * 1.1 / static_cast<double>(st.rx.size())) +
-                     1024);
+  for (auto& r : st.rx) {
+    const auto expect =
+        static_cast<std::size_t>(expected_rate * seconds * 1.1 / static_cast<double>(st.rx.size())) + 1024;
+    r.lat_us.reserve(expect);
+    r.arrival_us.reserve(expect);
+    r.arrival_by_tick.reserve(expect);
+  }
   st.measuring = true;
   const double cpu1 = cpu_seconds(RUSAGE_THREAD);
   const double scpu1 = proc_cpu_seconds(pid);
@@ -616,12 +623,15 @@ int main(int argc, char** argv) {
   }
   // Backlog: compare the lag of the first and last fifths of the run (receipt order).
   // Each receiver's first and last fifth, and all receipts together for the percentiles.
-  std::vector<std::uint32_t> head, tail, lat_us, arrival_us;
+  std::vector<std::uint32_t> head, tail, ahead, atail, lat_us, arrival_us;
   std::uint64_t received = 0, pings = 0;
   for (const auto& r : st.rx) {
     const std::size_t fifth = r.lat_us.size() / 5;
     head.insert(head.end(), r.lat_us.begin(), r.lat_us.begin() + static_cast<long>(fifth));
     tail.insert(tail.end(), r.lat_us.end() - static_cast<long>(fifth), r.lat_us.end());
+    const std::size_t afifth = r.arrival_us.size() / 5;
+    ahead.insert(ahead.end(), r.arrival_us.begin(), r.arrival_us.begin() + static_cast<long>(afifth));
+    atail.insert(atail.end(), r.arrival_us.end() - static_cast<long>(afifth), r.arrival_us.end());
     lat_us.insert(lat_us.end(), r.lat_us.begin(), r.lat_us.end());
     arrival_us.insert(arrival_us.end(), r.arrival_us.begin(), r.arrival_us.end());
     received += r.received;
@@ -643,17 +653,35 @@ int main(int argc, char** argv) {
   // The same frames timed where a client on its own machine would have them: in its socket, by
   // the kernel's receive timestamp. The figure above adds the queueing of this generator's
   // thread(s), which read for all the clients at once.
-  if (!arrival_us.empty())
+  if (!arrival_us.empty()) {
+    // Each tick's fan-out: from its ts until the last of its subscribers had it.
+    std::vector<std::pair<std::int64_t, std::int64_t>> by_tick;
+    for (auto& r : st.rx) by_tick.insert(by_tick.end(), r.arrival_by_tick.begin(), r.arrival_by_tick.end());
+    std::sort(by_tick.begin(), by_tick.end());
+    std::vector<std::uint32_t> fan_out;
+    for (std::size_t i = 0; i < by_tick.size();) {
+      std::size_t j = i;
+      std::int64_t last = 0;
+      for (; j < by_tick.size() && by_tick[j].first == by_tick[i].first; ++j) last = std::max(last, by_tick[j].second);
+      fan_out.push_back(
+          static_cast<std::uint32_t>(std::clamp<std::int64_t>(last - by_tick[i].first, 0, 4'000'000'000)));
+      i = j;
+    }
     std::printf(
         "latency ms (tick ts -> arrival in the client's socket, %.1f%% of frames timed): p50 %.2f  p99 %.2f  "
         "p99.9 %.2f  max %.2f\n",
         lat_us.empty() ? 0.0 : 100.0 * static_cast<double>(arrival_us.size()) / static_cast<double>(lat_us.size()),
         pct(arrival_us, 50), pct(arrival_us, 99), pct(arrival_us, 99.9), pct(arrival_us, 100));
+    std::printf(
+        "fan-out ms (tick ts -> its last subscriber's socket, %zu ticks): p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n",
+        fan_out.size(), pct(fan_out, 50), pct(fan_out, 90), pct(fan_out, 99), pct(fan_out, 100));
+  }
   std::printf(
       "loss: %llu messages missing inside streams, %llu silent streams, %llu out of order, %zu sockets closed\n",
       static_cast<unsigned long long>(lost), static_cast<unsigned long long>(streams_silent),
       static_cast<unsigned long long>(out_of_order), closed_total(&st, st.closed_early));
-  std::printf("backlog: p50 first fifth %.2f ms, last fifth %.2f ms\n", pct(head, 50), pct(tail, 50));
+  std::printf("backlog: p50 first fifth -> last fifth of the run: read %.2f -> %.2f ms, arrival %.2f -> %.2f ms\n",
+              pct(head, 50), pct(tail, 50), pct(ahead, 50), pct(atail, 50));
   const double per_msg = received ? 1e6 / static_cast<double>(received) : 0.0;
   std::printf(
       "cpu: server %.0f%% of one core (%.2f us per delivered message, %.2f us of it in user space); generator "
