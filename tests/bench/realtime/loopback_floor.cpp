@@ -257,13 +257,14 @@ int main(int argc, char** argv) {
   const double offered = static_cast<double>(sockets) * frames_per_burst * rate;
   std::printf(
       "floor: bare loopback fan-out (%zu sockets, %zu writer threads, one sendmsg of %zu x %zu bytes per socket per "
-      "burst, %g bursts/s, no server): delivered %.0f msg/s (%.1f%% of %.0f offered); latency ms p50 %.2f  p99 %.2f  "
-      "p99.9 %.2f (arrival in the socket: p50 %.2f  p99 %.2f); writers %.2f us per sendmsg (%.0f%% of one core), %llu "
-      "short writes; reader %.2f us per message\n",
+      "burst, %g bursts/s, no server): delivered %.0f msg/s (%.1f%% of %.0f offered); latency ms received in the "
+      "socket p50 %.2f  p99 %.2f, read p50 %.2f  p99 %.2f  p99.9 %.2f; writers %.2f us per sendmsg (%.0f%% of one "
+      "core), %llu short writes; reader %.2f us per message\n",
       sockets, writers, frames_per_burst, frame_bytes, rate, static_cast<double>(received) / elapsed,
-      100.0 * static_cast<double>(received) / elapsed / offered, offered, pct(lat, 50), pct(lat, 99), pct(lat, 99.9),
-      pct(arrival, 50), pct(arrival, 99), calls ? 1e6 * wcpu / static_cast<double>(calls) : 0.0, 100.0 * wcpu / elapsed,
-      static_cast<unsigned long long>(shorts), received ? 1e6 * reader_cpu / static_cast<double>(received) : 0.0);
+      100.0 * static_cast<double>(received) / elapsed / offered, offered, pct(arrival, 50), pct(arrival, 99),
+      pct(lat, 50), pct(lat, 99), pct(lat, 99.9), calls ? 1e6 * wcpu / static_cast<double>(calls) : 0.0,
+      100.0 * wcpu / elapsed, static_cast<unsigned long long>(shorts),
+      received ? 1e6 * reader_cpu / static_cast<double>(received) : 0.0);
   for (int fd : client) ::close(fd);
   return 0;
 }
