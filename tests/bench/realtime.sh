@@ -47,14 +47,16 @@ lib() { find "$build/lib/$1" -maxdepth 1 -name "libzuperior_$1.a" | head -1; }
 gen="$build/tests/bench/realtime_load"
 mkdir -p "$(dirname "$gen")"
 # Compiled here rather than in CMake so the benchmark never slows the normal build.
-if [ ! -x "$gen" ] || [ "$src/tests/bench/realtime/realtime_load.cpp" -nt "$gen" ]; then
+if [ ! -x "$gen" ] || [ "$src/tests/bench/realtime/realtime_load.cpp" -nt "$gen" ] ||
+  [ "$src/tests/bench/realtime/recv_stamped.hpp" -nt "$gen" ]; then
   ${CXX:-c++} -std=c++20 -O2 -DNDEBUG -DBOOST_ASIO_SEPARATE_COMPILATION -DBOOST_BEAST_SEPARATE_COMPILATION \
     -DBOOST_ASIO_DISABLE_BOOST_COROUTINE -DBOOST_ASIO_NO_DEPRECATED -I"$src/lib" \
     "$src/tests/bench/realtime/realtime_load.cpp" -o "$gen" "$(lib auth)" "$(lib net)" "$(lib core)" \
     -lfmt -lhiredis -lssl -lcrypto -lpthread
 fi
 floor="$build/tests/bench/loopback_floor"
-if [ ! -x "$floor" ] || [ "$src/tests/bench/realtime/loopback_floor.cpp" -nt "$floor" ]; then
+if [ ! -x "$floor" ] || [ "$src/tests/bench/realtime/loopback_floor.cpp" -nt "$floor" ] ||
+  [ "$src/tests/bench/realtime/recv_stamped.hpp" -nt "$floor" ]; then
   ${CXX:-c++} -std=c++20 -O2 -DNDEBUG "$src/tests/bench/realtime/loopback_floor.cpp" -o "$floor" -lpthread
 fi
 

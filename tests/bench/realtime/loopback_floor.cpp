@@ -29,6 +29,8 @@
 #include <thread>
 #include <vector>
 
+#include "recv_stamped.hpp"
+
 namespace {
 
 constexpr std::size_t frame_bytes = 100;  // about a market:update frame
@@ -208,22 +210,9 @@ int main(int argc, char** argv) {
     for (int e = 0; e < n; ++e) {
       const std::size_t i = evs[e].data.u64;
       for (;;) {
-        iovec iov{in, sizeof in};
-        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
-        msghdr m{};
-        m.msg_iov = &iov;
-        m.msg_iovlen = 1;
-        m.msg_control = control;
-        m.msg_controllen = sizeof control;
-        const ssize_t r = ::recvmsg(client[i], &m, 0);
-        if (r <= 0) break;
         std::int64_t arrived = 0;
-        for (cmsghdr* h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
-          if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_TIMESTAMPNS) continue;
-          timespec t;
-          std::memcpy(&t, CMSG_DATA(h), sizeof t);
-          arrived = static_cast<std::int64_t>(t.tv_sec) * 1'000'000 + t.tv_nsec / 1000;
-        }
+        const ssize_t r = recv_stamped(client[i], in, sizeof in, 0, arrived);
+        if (r <= 0) break;
         std::size_t off = 0;
         auto len = static_cast<std::size_t>(r);
         while (off < len) {

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "auth/jwt.hpp"
+#include "recv_stamped.hpp"
 
 namespace net = boost::asio;
 namespace websocket = boost::beast::websocket;
@@ -292,21 +293,7 @@ void receive_once(shared_state* st, receiver& rx) {
     for (;;) {
       if (c.have == c.in.size()) c.in.resize(c.in.size() * 2);
       const std::size_t room = c.in.size() - c.have;
-      iovec iov{c.in.data() + c.have, room};
-      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
-      msghdr m{};
-      m.msg_iov = &iov;
-      m.msg_iovlen = 1;
-      m.msg_control = control;
-      m.msg_controllen = sizeof control;
-      const ssize_t r = ::recvmsg(c.fd, &m, MSG_DONTWAIT);
-      c.arrived_us = 0;
-      for (cmsghdr* h = r > 0 ? CMSG_FIRSTHDR(&m) : nullptr; h; h = CMSG_NXTHDR(&m, h)) {
-        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_TIMESTAMPNS) continue;
-        timespec t;
-        std::memcpy(&t, CMSG_DATA(h), sizeof t);
-        c.arrived_us = static_cast<std::int64_t>(t.tv_sec) * 1'000'000 + t.tv_nsec / 1000;
-      }
+      const ssize_t r = recv_stamped(c.fd, c.in.data() + c.have, room, MSG_DONTWAIT, c.arrived_us);
       if (r < 0 && errno == EINTR) continue;
       if (r < 0 && errno == EAGAIN) break;
       if (r <= 0) {
