@@ -91,9 +91,9 @@ void register_metrics(metrics::registry& r, ws::server& srv, feed::market_feed& 
     [&fs] { return static_cast<double>(fs.malformed.load()); });
   g("zuperior_feed_bus_connected", "1 while the Redis pub/sub connection is up",
     [&feed] { return feed.bus_connected() ? 1.0 : 0.0; });
-  auto& lag = r.add_histogram("zuperior_ws_delivery_lag_seconds",
-                              "Delay from a tick's source timestamp to its hand-off to the client's socket", {},
-                              {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5});
+  auto& lag = r.add_histogram(
+      "zuperior_ws_delivery_lag_seconds", "Delay from a tick's source timestamp to its hand-off to the client's socket",
+      {}, {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5});
   auto* h = &lag.get();
   // The ts is the publisher's: a feeder whose clock runs ahead gave negative lags (the histogram's
   // _sum then fell, which rate() cannot take), a bogus one lags of decades. Below zero counts as
